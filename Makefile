@@ -1,0 +1,40 @@
+# Baton's entry points. `make test` and `make demo` install the system packages they need
+# first (with apt-get when run as root, else they print the command to run and stop).
+
+SWIFT ?= swift
+# Debian packages the build and the tests need.
+SYSTEM_PACKAGES := pkg-config git libgit2-dev libcurl4-openssl-dev libsqlite3-dev
+
+.PHONY: all build test demo deps clean
+
+all: build
+
+deps:
+	@command -v dpkg-query >/dev/null || { echo "make: dpkg-query not found; install by hand: $(SYSTEM_PACKAGES)"; exit 1; }
+	@missing=""; \
+	for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "make: installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "make: missing system packages:$$missing"; \
+	    echo "make: run: sudo apt-get update && sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+demo: build
+	$$($(SWIFT) build --show-bin-path)/baton validate --dir .
+
+clean:
+	rm -rf .build

@@ -1,0 +1,85 @@
+// swift-tools-version: 6.2
+//
+// Baton's targets, grouped by the layers of DESIGN.md §3. A module imports only modules of a
+// lower layer; modules of one layer never import each other. Later layers (GitStore, HTTP,
+// AuditStore, Kube, Manifests, Reconciler, Gates, Coordinator, KubeSim) join as they are built.
+import PackageDescription
+
+/// Every Swift target of ours: Swift 6 language mode (strict concurrency) and no warnings.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let package = Package(
+    name: "Baton",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "baton", targets: ["baton"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+    ],
+    targets: [
+        // MARK: Layer 0 — C bindings (system libraries found through pkg-config)
+
+        // libgit2, plus typed wrappers for its variadic functions. Imported only by GitStore.
+        .systemLibrary(
+            name: "CGit2",
+            pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"])]
+        ),
+        // libcurl, plus typed wrappers for its variadic functions. Imported only by HTTP.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+
+        // MARK: Layer 1 — values, errors, configuration
+
+        // Durations, names, the Environment and Pipeline model and its validated YAML loading.
+        .target(
+            name: "BatonCore",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+
+        // MARK: Layer 6 — the commands
+
+        // One file per `baton` subcommand: parse flags, call the modules, print.
+        .target(
+            name: "BatonCLI",
+            dependencies: [
+                "BatonCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: Layer 7 — the executable (entry point only)
+
+        .executableTarget(
+            name: "baton",
+            dependencies: ["BatonCLI"],
+            swiftSettings: strict
+        ),
+
+        // MARK: Tests
+
+        // Temp directories and other fixtures shared by the test targets; never shipped.
+        .target(
+            name: "BatonTestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "BatonCoreTests",
+            dependencies: ["BatonCore", "BatonTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "BatonCLITests",
+            dependencies: ["BatonCLI", "BatonTestSupport", "baton"],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

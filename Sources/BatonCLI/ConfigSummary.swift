@@ -1,0 +1,93 @@
+import BatonCore
+
+/// The human summary `baton validate` prints: each pipeline's chain, then each stage with its
+/// environment, approval rule, windows and gates.
+struct ConfigSummary {
+    let config: BatonConfig
+
+    var text: String {
+        var lines: [String] = []
+        let envCount = config.environments.count, pipeCount = config.pipelines.count
+        lines.append("Configuration in \(config.directory) is valid: \(envCount) environment\(envCount == 1 ? "" : "s"), \(pipeCount) pipeline\(pipeCount == 1 ? "" : "s").")
+        for pipeline in config.pipelines {
+            lines.append("")
+            lines.append("pipeline \(pipeline.name): \(pipeline.chain.joined(separator: " → "))")
+            lines.append("  source  \(pipeline.repo.url), branch \(pipeline.repo.branch), polled every \(pipeline.repo.poll)")
+            let width = pipeline.stages.map(\.environment.count).max() ?? 0
+            for (index, stage) in pipeline.stages.enumerated() {
+                let label = "\(index + 1). " + stage.environment.padding(width)
+                let indent = String(repeating: " ", count: label.count + 4)
+                lines.append("  \(label)  promote \(stage.promote.rawValue)" + target(stage.environment))
+                var details: [(String, String)] = []
+                if let approval = stage.effectiveApproval { details.append(("approval", Self.describe(approval))) }
+                for window in stage.windows { details.append(("window", Self.describe(window))) }
+                for gate in stage.gates { details.append(("gate", Self.describe(gate))) }
+                if stage.gates.isEmpty { details.append(("gate", "none: verified once synced")) }
+                for (key, value) in details {
+                    lines.append(indent + key.padding(8) + " " + value)
+                }
+            }
+        }
+        let unused = config.environments.filter { config.pipeline(containing: $0.name) == nil }
+        if !unused.isEmpty {
+            lines.append("")
+            lines.append("Not in any pipeline (reconciled, never promoted to): \(unused.map(\.name).joined(separator: ", "))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func target(_ name: String) -> String {
+        guard let env = config.environment(named: name) else { return "" }
+        var parts = ["context " + (env.cluster.context ?? "(current)")]
+        if let namespace = env.namespace { parts.append("namespace " + namespace) }
+        parts.append("path " + env.source.path)
+        return "  (" + parts.joined(separator: ", ") + ")"
+    }
+
+    static func describe(_ approval: ApprovalPolicy) -> String {
+        var text = "\(approval.required) of "
+        text += approval.approvers.isEmpty ? "anyone" : approval.approvers.joined(separator: ", ")
+        text += approval.allowCommitAuthors ? "" : "; commit authors may not approve"
+        return text
+    }
+
+    static func describe(_ window: DeployWindow) -> String {
+        let days = window.days.count == 7 ? "every day" : window.days.map(\.rawValue).joined(separator: ", ")
+        let hours = window.from == .startOfDay && window.to == .endOfDay ? "all day" : "\(window.from)–\(window.to)"
+        return "\(window.effect.rawValue) \(days) \(hours) (\(window.timezone))"
+    }
+
+    static func describe(_ gate: Gate) -> String {
+        switch gate {
+        case .health(let health):
+            return "health: synced and Healthy for \(health.soak)"
+        case .http(let http):
+            let codes = http.expectStatus.isEmpty ? "2xx" : http.expectStatus.map(String.init).joined(separator: " or ")
+            var text = "http: \(http.method) \(http.url) expects \(codes)"
+            if let body = http.bodyContains { text += " with body containing \"\(body)\"" }
+            if !http.headers.isEmpty { text += ", headers \(http.headers.map(\.name).joined(separator: ", "))" }
+            text += "; \(http.attempts) attempt\(http.attempts == 1 ? "" : "s")"
+            if http.attempts > 1 { text += " \(http.interval) apart" }
+            return text + ", \(http.timeout) timeout"
+        case .prometheus(let prometheus):
+            var range: String
+            switch (prometheus.min, prometheus.max) {
+            case let (low?, high?): range = "between \(number(low)) and \(number(high))"
+            case let (low?, nil): range = "≥ \(number(low))"
+            case let (nil, high?): range = "≤ \(number(high))"
+            case (nil, nil): range = "any value"
+            }
+            return "prometheus: \(prometheus.query) \(range), \(prometheus.count) measurement\(prometheus.count == 1 ? "" : "s") \(prometheus.interval) apart, \(prometheus.failureLimit) failure\(prometheus.failureLimit == 1 ? "" : "s") allowed (\(prometheus.url))"
+        }
+    }
+
+    private static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,7 @@
+import ArgumentParser
+
+/// `--output text|json`: tables for people, JSON for scripts.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text
+    case json
+}

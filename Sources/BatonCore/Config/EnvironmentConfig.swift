@@ -1,0 +1,113 @@
+/// One environment: a cluster, a namespace, a path in the config repository and how it is
+/// reconciled (DESIGN.md §4). Loaded from `Environments/NAME.yaml`.
+public struct EnvironmentConfig: Sendable, Hashable, Codable {
+    public var name: String
+    public var cluster: ClusterTarget
+    /// The namespace for namespaced objects that name none; nil means the kubeconfig
+    /// context's namespace, else `default`, as kubectl does.
+    public var namespace: String?
+    public var source: ManifestSource
+    /// The git ref that holds the environment's revision: `env/NAME` unless set. A short name
+    /// is a branch (`refs/heads/env/NAME`); a name starting with `refs/` is used as it is.
+    public var ref: String
+    public var sync: SyncPolicy
+    public var ignoreDifferences: [IgnoreDifference]
+    /// The file this environment was loaded from, as the user named it.
+    public var file: String
+
+    public init(name: String, cluster: ClusterTarget = ClusterTarget(kubeconfig: []), namespace: String? = nil,
+                source: ManifestSource, ref: String? = nil, sync: SyncPolicy = SyncPolicy(),
+                ignoreDifferences: [IgnoreDifference] = [], file: String = "") {
+        self.name = name
+        self.cluster = cluster
+        self.namespace = namespace
+        self.source = source
+        self.ref = ref ?? "env/\(name)"
+        self.sync = sync
+        self.ignoreDifferences = ignoreDifferences
+        self.file = file
+    }
+
+    /// The full name of the environment's ref: `refs/heads/env/NAME` for `env/NAME`.
+    public var fullRef: String {
+        ref.hasPrefix("refs/") ? ref : "refs/heads/" + ref
+    }
+}
+
+/// Which cluster an environment deploys to.
+public struct ClusterTarget: Sendable, Hashable, Codable {
+    /// The kubeconfig files to merge, first wins (as `KUBECONFIG` lists them), with `~` and
+    /// environment variables expanded and relative paths made absolute.
+    public var kubeconfig: [String]
+    /// The context to use; nil means the kubeconfig's `current-context`.
+    public var context: String?
+
+    public init(kubeconfig: [String], context: String? = nil) {
+        self.kubeconfig = kubeconfig
+        self.context = context
+    }
+}
+
+/// How an environment's manifests are rendered.
+public enum RenderMode: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Kustomize when the path holds a `kustomization.yaml`, `kustomization.yml` or
+    /// `Kustomization`; plain YAML otherwise.
+    case auto
+    /// Every `.yaml`, `.yml` and `.json` file below the path.
+    case plain
+    /// `kubectl kustomize` on the path.
+    case kustomize
+}
+
+/// Where an environment's manifests are in the config repository.
+public struct ManifestSource: Sendable, Hashable, Codable {
+    /// A folder relative to the repository's root, without `..`.
+    public var path: String
+    public var render: RenderMode
+
+    public init(path: String, render: RenderMode = .auto) {
+        self.path = path
+        self.render = render
+    }
+}
+
+/// How often and how forcefully an environment is reconciled. The defaults are Argo CD's:
+/// compare every 3 minutes, neither prune nor self-heal unless asked.
+public struct SyncPolicy: Sendable, Hashable, Codable {
+    /// How often live state is compared with the revision even when the ref has not moved.
+    public var interval: TimeSpan
+    /// Delete objects that Baton applied for this environment and the revision no longer has.
+    public var prune: Bool
+    /// Re-apply when live state drifts from the revision; without it drift is only reported.
+    public var selfHeal: Bool
+    /// How long one sync may take before it counts as failed.
+    public var timeout: TimeSpan
+
+    public init(interval: TimeSpan = .minutes(3), prune: Bool = false, selfHeal: Bool = false,
+                timeout: TimeSpan = .minutes(5)) {
+        self.interval = interval
+        self.prune = prune
+        self.selfHeal = selfHeal
+        self.timeout = timeout
+    }
+}
+
+/// Fields of matching objects that the diff ignores (Argo CD's `ignoreDifferences`).
+public struct IgnoreDifference: Sendable, Hashable, Codable {
+    /// The API group; nil matches every group (`""` is the core group).
+    public var group: String?
+    public var kind: String
+    public var name: String?
+    public var namespace: String?
+    /// RFC 6901 JSON pointers such as `/spec/replicas`.
+    public var jsonPointers: [String]
+
+    public init(group: String? = nil, kind: String, name: String? = nil, namespace: String? = nil,
+                jsonPointers: [String]) {
+        self.group = group
+        self.kind = kind
+        self.name = name
+        self.namespace = namespace
+        self.jsonPointers = jsonPointers
+    }
+}

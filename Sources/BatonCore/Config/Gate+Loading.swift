@@ -1,0 +1,163 @@
+import Foundation
+
+/// Decoding the entries of a stage's `gates` list.
+extension Gate {
+    static let kinds = ["health", "http", "prometheus"]
+
+    static func decode(_ value: ValueReader) -> Gate? {
+        guard let map = value.mapping(keys: kinds) else { return nil }
+        guard map.keys.count == 1, let kind = map.keys.first else {
+            if map.keys.isEmpty {
+                value.fail("a gate needs one of the keys \(kinds.joined(separator: ", "))")
+            } else {
+                value.fail("a gate has exactly one kind, found \(map.keys.joined(separator: " and ")); make each its own list entry")
+            }
+            return nil
+        }
+        guard let body = map.raw(kind) else { return nil }
+        switch kind {
+        case "health": return HealthGate.decode(body).map(Gate.health)
+        case "http": return HTTPGate.decode(body).map(Gate.http)
+        default: return PrometheusGate.decode(body).map(Gate.prometheus)
+        }
+    }
+}
+
+extension HealthGate {
+    static func decode(_ value: ValueReader) -> HealthGate? {
+        guard let map = value.mapping(keys: ["soak"], nullIsEmpty: true) else { return nil }
+        var gate = HealthGate()
+        if let soak = map.optional("soak") {
+            guard let duration = soak.duration(allowZero: true) else { return nil }
+            gate.soak = duration
+        }
+        return gate
+    }
+}
+
+extension HTTPGate {
+    static let keys = ["url", "method", "headers", "expectStatus", "bodyContains", "timeout", "attempts", "interval"]
+    static let methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    static func decode(_ value: ValueReader) -> HTTPGate? {
+        guard let map = value.mapping(keys: keys, nullIsEmpty: true) else { return nil }
+        let before = map.log.issues.count
+        var gate = HTTPGate(url: "")
+        if let raw = map.required("url"), let url = raw.nonEmptyString() {
+            if let problem = LoadContext.urlProblem(url, schemes: ["https", "http"]) {
+                raw.fail(problem)
+            }
+            gate.url = url
+        }
+        if let raw = map.optional("method"), let text = raw.string() {
+            if methods.contains(text.uppercased()) {
+                gate.method = text.uppercased()
+            } else {
+                raw.fail("expected one of \(methods.joined(separator: ", ")), got \(ValueReader.quote(text))")
+            }
+        }
+        if let raw = map.optional("headers"), case .mapping(let mapping) = raw.node {
+            for (keyNode, valueNode) in mapping {
+                let name = keyNode.scalar?.string ?? ""
+                let header = ValueReader(node: valueNode, path: raw.path.key(name), log: map.log)
+                guard !name.isEmpty, name.unicodeScalars.allSatisfy(isTokenCharacter) else {
+                    map.log.add(keyNode, raw.path, "\(ValueReader.describe(keyNode)) is not a valid HTTP header name")
+                    continue
+                }
+                guard let text = header.string() else { continue }
+                if text.contains("\r") || text.contains("\n") {
+                    header.fail("a header value must not contain a line break")
+                    continue
+                }
+                gate.headers.append(HTTPHeader(name: name, value: text))
+            }
+        } else if let raw = map.optional("headers") {
+            raw.fail("expected a mapping of header names to values, got \(ValueReader.describe(raw.node))")
+        }
+        if let raw = map.optional("expectStatus") {
+            for element in raw.oneOrMany() {
+                guard let code = element.int() else { continue }
+                if !(100...599).contains(code) {
+                    element.fail("\(code) is not an HTTP status code (100 to 599)")
+                } else if gate.expectStatus.contains(code) {
+                    element.fail("\(code) is listed twice")
+                } else {
+                    gate.expectStatus.append(code)
+                }
+            }
+            if case .sequence(let list) = raw.node, list.isEmpty {
+                raw.fail("must list at least one status code, or be left out to accept any 2xx")
+            }
+        }
+        gate.bodyContains = map.optional("bodyContains")?.nonEmptyString()
+        if let timeout = map.optional("timeout")?.duration() { gate.timeout = timeout }
+        if let attempts = map.optional("attempts")?.int(atLeast: 1) { gate.attempts = attempts }
+        if let interval = map.optional("interval")?.duration() { gate.interval = interval }
+        return map.log.issues.count == before ? gate : nil
+    }
+
+    /// RFC 9110 token characters, which a header name consists of.
+    private static func isTokenCharacter(_ c: Unicode.Scalar) -> Bool {
+        c.isASCII && (CharacterSet.alphanumerics.contains(c) || "!#$%&'*+-.^_`|~".unicodeScalars.contains(c))
+    }
+}
+
+extension PrometheusGate {
+    static let keys = ["url", "query", "min", "max", "interval", "count", "failureLimit"]
+
+    static func decode(_ value: ValueReader) -> PrometheusGate? {
+        guard let map = value.mapping(keys: keys, nullIsEmpty: true) else { return nil }
+        let before = map.log.issues.count
+        var gate = PrometheusGate(url: "", query: "")
+        if let raw = map.required("url"), let url = raw.nonEmptyString() {
+            if let problem = LoadContext.urlProblem(url, schemes: ["http", "https"]) {
+                raw.fail(problem)
+            }
+            gate.url = url
+        }
+        if let query = map.required("query")?.nonEmptyString() { gate.query = query }
+        let minValue = map.optional("min"), maxValue = map.optional("max")
+        gate.min = minValue?.number()
+        gate.max = maxValue?.number()
+        if minValue == nil && maxValue == nil {
+            value.fail("give min, max or both: the range a measurement must lie in")
+        }
+        if let low = gate.min, let high = gate.max, low > high, let minValue {
+            minValue.fail("min (\(low)) is greater than max (\(high)); no value could pass")
+        }
+        if let interval = map.optional("interval")?.duration() { gate.interval = interval }
+        if let count = map.optional("count")?.int(atLeast: 1) { gate.count = count }
+        if let raw = map.optional("failureLimit"), let limit = raw.int(atLeast: 0) {
+            if limit >= gate.count {
+                raw.fail("must be less than count (\(gate.count)), or the gate could never fail")
+            }
+            gate.failureLimit = limit
+        }
+        return map.log.issues.count == before ? gate : nil
+    }
+}
+
+extension ApprovalPolicy {
+    static func decode(_ value: ValueReader) -> ApprovalPolicy? {
+        guard let map = value.mapping(keys: ["required", "approvers", "allowCommitAuthors"]) else { return nil }
+        var policy = ApprovalPolicy()
+        let required = map.optional("required")
+        if let count = required?.int(atLeast: 1) { policy.required = count }
+        if let list = map.optional("approvers")?.list() {
+            for element in list {
+                guard let who = element.nonEmptyString() else { continue }
+                if policy.approvers.contains(who) {
+                    element.fail("\(ValueReader.quote(who)) is listed twice")
+                } else {
+                    policy.approvers.append(who)
+                }
+            }
+        }
+        if let allow = map.optional("allowCommitAuthors")?.bool() { policy.allowCommitAuthors = allow }
+        if !policy.approvers.isEmpty, policy.required > policy.approvers.count, let required {
+            let listed = policy.approvers.count == 1 ? "1 approver is" : "\(policy.approvers.count) approvers are"
+            required.fail("\(policy.required) approvals are required but only \(listed) listed")
+        }
+        return policy
+    }
+}

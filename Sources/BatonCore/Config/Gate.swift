@@ -1,0 +1,139 @@
+/// A check a revision must pass before it may leave a stage.
+public enum Gate: Sendable, Hashable, Codable {
+    case health(HealthGate)
+    case http(HTTPGate)
+    case prometheus(PrometheusGate)
+
+    /// The gate's key in the file: `health`, `http` or `prometheus`.
+    public var kind: String {
+        switch self {
+        case .health: "health"
+        case .http: "http"
+        case .prometheus: "prometheus"
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case health, http, prometheus
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let gate = try container.decodeIfPresent(HealthGate.self, forKey: .health) {
+            self = .health(gate)
+        } else if let gate = try container.decodeIfPresent(HTTPGate.self, forKey: .http) {
+            self = .http(gate)
+        } else if let gate = try container.decodeIfPresent(PrometheusGate.self, forKey: .prometheus) {
+            self = .prometheus(gate)
+        } else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "expected health, http or prometheus"))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .health(let gate): try container.encode(gate, forKey: .health)
+        case .http(let gate): try container.encode(gate, forKey: .http)
+        case .prometheus(let gate): try container.encode(gate, forKey: .prometheus)
+        }
+    }
+}
+
+/// The environment synced at the revision and continuously Healthy for `soak`.
+public struct HealthGate: Sendable, Hashable, Codable {
+    /// How long health must hold without a drop; 0s passes at the first Healthy report.
+    public var soak: TimeSpan
+
+    public init(soak: TimeSpan = .seconds(0)) {
+        self.soak = soak
+    }
+}
+
+/// An HTTP request whose answer must match.
+public struct HTTPGate: Sendable, Hashable, Codable {
+    public var url: String
+    public var method: String
+    public var headers: [HTTPHeader]
+    /// Status codes that pass; empty means any 2xx.
+    public var expectStatus: [Int]
+    /// Text the body must contain.
+    public var bodyContains: String?
+    /// Limit for one attempt.
+    public var timeout: TimeSpan
+    /// Attempts before the gate fails; it passes at the first attempt that matches.
+    public var attempts: Int
+    /// Wait between attempts.
+    public var interval: TimeSpan
+
+    public init(url: String, method: String = "GET", headers: [HTTPHeader] = [], expectStatus: [Int] = [],
+                bodyContains: String? = nil, timeout: TimeSpan = .seconds(10), attempts: Int = 1,
+                interval: TimeSpan = .seconds(5)) {
+        self.url = url
+        self.method = method
+        self.headers = headers
+        self.expectStatus = expectStatus
+        self.bodyContains = bodyContains
+        self.timeout = timeout
+        self.attempts = attempts
+        self.interval = interval
+    }
+
+    /// Whether `status` is one the gate accepts.
+    public func accepts(status: Int) -> Bool {
+        expectStatus.isEmpty ? (200...299).contains(status) : expectStatus.contains(status)
+    }
+}
+
+/// One request header of an HTTP gate. Encoding (JSON output) hides the value of headers
+/// that carry credentials.
+public struct HTTPHeader: Sendable, Hashable, Codable {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+
+    /// Whether the header likely carries a credential (`Authorization`, a token, a key).
+    public var isSensitive: Bool {
+        let lower = name.lowercased()
+        return ["authorization", "proxy-authorization", "cookie"].contains(lower)
+            || ["token", "secret", "key", "password", "auth"].contains { lower.contains($0) }
+    }
+
+    private enum CodingKeys: String, CodingKey { case name, value }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(isSensitive ? "<redacted>" : value, forKey: .value)
+    }
+}
+
+/// An instant Prometheus query measured `count` times, `interval` apart; each measurement
+/// passes when its value lies within `min`...`max`.
+public struct PrometheusGate: Sendable, Hashable, Codable {
+    /// The Prometheus server, such as `http://prometheus:9090`.
+    public var url: String
+    public var query: String
+    public var min: Double?
+    public var max: Double?
+    public var interval: TimeSpan
+    public var count: Int
+    /// How many failed measurements are tolerated; one more fails the gate.
+    public var failureLimit: Int
+
+    public init(url: String, query: String, min: Double? = nil, max: Double? = nil,
+                interval: TimeSpan = .seconds(30), count: Int = 1, failureLimit: Int = 0) {
+        self.url = url
+        self.query = query
+        self.min = min
+        self.max = max
+        self.interval = interval
+        self.count = count
+        self.failureLimit = failureLimit
+    }
+}

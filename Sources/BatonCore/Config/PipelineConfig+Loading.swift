@@ -1,0 +1,88 @@
+import Foundation
+
+/// Decoding `Pipelines/NAME.yaml`. Cross-file checks (does a stage's environment exist?) are
+/// the loader's.
+extension PipelineConfig {
+    static let keys = ["apiVersion", "kind", "name", "repo", "stages"]
+
+    static func decode(_ root: ValueReader, _ context: LoadContext) -> PipelineConfig? {
+        guard let fields = root.mapping(keys: keys) else { return nil }
+        let before = context.log.issues.count
+        let name = context.header(fields, kind: "Pipeline", folder: "Pipelines")
+
+        var repo: RepoSource?
+        if let value = fields.required("repo") {
+            repo = RepoSource.decode(value, context)
+        }
+
+        var stages: [Stage] = []
+        if let value = fields.required("stages"), let list = value.list() {
+            if list.isEmpty {
+                value.fail("a pipeline needs at least one stage")
+            }
+            stages = list.compactMap(Stage.decode)
+        }
+
+        guard let name, let repo, context.log.issues.count == before else { return nil }
+        return PipelineConfig(name: name, repo: repo, stages: stages, file: context.log.file)
+    }
+}
+
+extension RepoSource {
+    static func decode(_ value: ValueReader, _ context: LoadContext) -> RepoSource? {
+        guard let map = value.mapping(keys: ["url", "branch", "poll"]) else { return nil }
+        var source: RepoSource?
+        if let raw = map.required("url"), let url = raw.nonEmptyString() {
+            if url.contains("://") {
+                if let problem = LoadContext.urlProblem(url, schemes: ["https", "http", "ssh", "git", "file"]) {
+                    raw.fail(problem)
+                } else {
+                    source = RepoSource(url: url)
+                }
+            } else if url.range(of: #"^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:[^/]"#, options: .regularExpression) != nil {
+                source = RepoSource(url: url) // scp-like: git@host:org/repo.git
+            } else {
+                source = RepoSource(url: url, location: context.absolute(url), isLocal: true)
+            }
+        }
+        if let value = map.optional("branch"), let branch = value.string() {
+            if let problem = Names.refNameProblem(branch) {
+                value.fail("\(ValueReader.quote(branch)) is not a valid branch name: \(problem)")
+            } else {
+                source?.branch = branch
+            }
+        }
+        if let poll = map.optional("poll")?.duration() {
+            source?.poll = poll
+        }
+        return source
+    }
+}
+
+extension Stage {
+    static let keys = ["environment", "promote", "gates", "approval", "windows"]
+
+    static func decode(_ value: ValueReader) -> Stage? {
+        guard let map = value.mapping(keys: keys) else { return nil }
+        let environment = map.required("environment")?.nonEmptyString()
+        var stage = Stage(environment: environment ?? "")
+        if let promote = map.optional("promote")?.choice(PromoteMode.allCases.map(\.rawValue)) {
+            stage.promote = PromoteMode(rawValue: promote) ?? .auto
+        }
+        if let list = map.optional("gates")?.list() {
+            stage.gates = list.compactMap(Gate.decode)
+        }
+        if let approval = map.optional("approval") {
+            if stage.promote == .auto {
+                let key = map.keyNode("approval")!
+                map.log.add(key, approval.path,
+                            "an approval block needs \"promote: manual\" on its stage; an auto stage is never approved")
+            }
+            stage.approval = ApprovalPolicy.decode(approval)
+        }
+        if let list = map.optional("windows")?.list() {
+            stage.windows = list.compactMap(DeployWindow.decode)
+        }
+        return environment == nil ? nil : stage
+    }
+}

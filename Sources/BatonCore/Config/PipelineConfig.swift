@@ -1,0 +1,94 @@
+/// An ordered list of stages over environments, fed by one branch of one repository
+/// (DESIGN.md §4, §5). Loaded from `Pipelines/NAME.yaml`.
+public struct PipelineConfig: Sendable, Hashable, Codable {
+    public var name: String
+    public var repo: RepoSource
+    public var stages: [Stage]
+    /// The file this pipeline was loaded from, as the user named it.
+    public var file: String
+
+    public init(name: String, repo: RepoSource, stages: [Stage], file: String = "") {
+        self.name = name
+        self.repo = repo
+        self.stages = stages
+        self.file = file
+    }
+
+    /// The environments in promotion order.
+    public var chain: [String] { stages.map(\.environment) }
+}
+
+/// The config repository a pipeline follows.
+public struct RepoSource: Sendable, Hashable, Codable {
+    /// As written in the file: a URL (`https://`, `http://`, `git://`, `ssh://`, `file://`,
+    /// or scp-like `git@host:org/repo.git`) or a local path.
+    public var url: String
+    /// Where to find it: the URL itself, or a local path made absolute against the folder
+    /// the configuration was loaded from.
+    public var location: String
+    public var isLocal: Bool
+    public var branch: String
+    /// How often the branch is fetched.
+    public var poll: TimeSpan
+
+    public init(url: String, location: String? = nil, isLocal: Bool = false, branch: String = "main",
+                poll: TimeSpan = .minutes(1)) {
+        self.url = url
+        self.location = location ?? url
+        self.isLocal = isLocal
+        self.branch = branch
+        self.poll = poll
+    }
+}
+
+/// Whether a revision enters a stage by itself or after approval.
+public enum PromoteMode: String, Sendable, Hashable, Codable, CaseIterable {
+    case auto
+    case manual
+}
+
+/// One step of a pipeline.
+public struct Stage: Sendable, Hashable, Codable {
+    public var environment: String
+    public var promote: PromoteMode
+    /// Checks that must pass before a revision may leave this stage.
+    public var gates: [Gate]
+    /// Who must approve before a revision enters this stage; only on `manual` stages.
+    public var approval: ApprovalPolicy?
+    /// When a revision may enter this stage.
+    public var windows: [DeployWindow]
+
+    public init(environment: String, promote: PromoteMode = .auto, gates: [Gate] = [],
+                approval: ApprovalPolicy? = nil, windows: [DeployWindow] = []) {
+        self.environment = environment
+        self.promote = promote
+        self.gates = gates
+        self.approval = approval
+        self.windows = windows
+    }
+
+    /// The approval rule in force: the stage's own, or for a `manual` stage without one, a
+    /// single approval from anyone (commit authors included); nil for `auto` stages.
+    public var effectiveApproval: ApprovalPolicy? {
+        guard promote == .manual else { return nil }
+        return approval ?? ApprovalPolicy(required: 1, approvers: [], allowCommitAuthors: true)
+    }
+}
+
+/// Who must approve a promotion into a manual stage.
+public struct ApprovalPolicy: Sendable, Hashable, Codable {
+    /// How many distinct people must approve.
+    public var required: Int
+    /// Who may approve (identities as `BATON_ACTOR` or git's `user.email` give them); empty
+    /// means anyone.
+    public var approvers: [String]
+    /// Whether an author of a commit the promotion brings may approve it. False is the
+    /// four-eyes rule.
+    public var allowCommitAuthors: Bool
+
+    public init(required: Int = 1, approvers: [String] = [], allowCommitAuthors: Bool = false) {
+        self.required = required
+        self.approvers = approvers
+        self.allowCommitAuthors = allowCommitAuthors
+    }
+}
