@@ -29,7 +29,7 @@ enum YAMLSource {
             let (position, message) = describe(error, bytes: bytes)
             return issue(position, message)
         } catch {
-            return issue(nil, "cannot read YAML: \(error)")
+            return issue(SourcePosition(line: 1, column: 1), "cannot read YAML: \(error)")
         }
     }
 
@@ -44,7 +44,8 @@ enum YAMLSource {
         return ["", "~", "null", "Null", "NULL"].contains(scalar.string)
     }
 
-    private static func describe(_ error: YamlError, bytes: [UInt8]) -> (position: SourcePosition?, message: String) {
+    /// A YAML error's position and message; errors that name no place point at the start.
+    private static func describe(_ error: YamlError, bytes: [UInt8]) -> (position: SourcePosition, message: String) {
         func position(_ mark: Mark) -> SourcePosition {
             SourcePosition(line: max(mark.line, 1), column: max(mark.column, 1))
         }
@@ -58,13 +59,13 @@ enum YAMLSource {
              .composer(let context, let problem, let mark, _):
             return (position(mark), detail(problem, context))
         case .reader(let problem, let offset, _, _):
-            let at = offset.map { positionOf(byteOffset: $0, in: bytes) }
+            let at = offset.map { positionOf(byteOffset: $0, in: bytes) } ?? SourcePosition(line: 1, column: 1)
             return (at, "invalid YAML: \(problem)")
         case .duplicatedKeysInMapping(let duplicates, let context):
             let names = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
             return (position(context.mark), "key \(names) appears more than once in this mapping")
         default:
-            return (nil, "invalid YAML: \(error)")
+            return (SourcePosition(line: 1, column: 1), "invalid YAML: \(error)")
         }
     }
 
