@@ -1,0 +1,69 @@
+import Foundation
+
+/// Runs a program to its end and keeps what it printed: for tests that drive the real
+/// `baton` binary, `git` or `kubectl`.
+public struct CommandRun: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+
+    /// Runs `executable` with `arguments` in `directory`. `environment` is added to this
+    /// process's environment, or with `replacingEnvironment` is the child's whole environment.
+    public static func run(_ executable: String, _ arguments: [String], in directory: String? = nil,
+                           environment: [String: String] = [:], replacingEnvironment: Bool = false) throws -> CommandRun {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        var env = replacingEnvironment ? [:] : ProcessInfo.processInfo.environment
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        // Files, not pipes: a child that writes a lot cannot block on a full pipe.
+        let out = try OutputFile(), err = try OutputFile()
+        defer { out.remove(); err.remove() }
+        process.standardOutput = out.handle
+        process.standardError = err.handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return CommandRun(status: process.terminationStatus, stdout: try out.read(), stderr: try err.read())
+    }
+
+    /// The `baton` binary that `swift build` put beside the test bundle.
+    public static var batonPath: String {
+        let dir = Bundle.main.executableURL?.deletingLastPathComponent().path ?? "."
+        for candidate in [dir + "/baton", dir + "/../baton"] where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        return dir + "/baton"
+    }
+
+    /// Runs the built `baton` with `arguments`.
+    public static func baton(_ arguments: [String], in directory: String? = nil,
+                             environment: [String: String] = [:]) throws -> CommandRun {
+        try run(batonPath, arguments, in: directory, environment: environment)
+    }
+}
+
+private struct OutputFile {
+    let path: String
+    let handle: FileHandle
+
+    init() throws {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        path = base + "/baton-output-" + UUID().uuidString
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    }
+
+    func read() throws -> String {
+        try handle.close()
+        return String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}

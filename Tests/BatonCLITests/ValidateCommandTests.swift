@@ -1,0 +1,109 @@
+import BatonTestSupport
+import Foundation
+import Testing
+
+/// `baton validate`, run as the real binary.
+@Suite("baton validate")
+struct ValidateCommandTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
+
+    @Test("prints each pipeline's chain with its stages, gates and approval rule")
+    func summary() throws {
+        let run = try CommandRun.baton(["validate"], in: Self.root)
+        #expect(run.status == 0)
+        #expect(run.stderr == "")
+        #expect(run.stdout == """
+            Configuration in . is valid: 3 environments, 1 pipeline.
+
+            pipeline guestbook: dev → staging → production
+              source  ./demo/config.git, branch main, polled every 5s
+              1. dev         promote auto  (context baton-dev, namespace guestbook, path apps/guestbook/overlays/dev)
+                             gate     health: synced and Healthy for 10s
+              2. staging     promote auto  (context baton-staging, namespace guestbook, path apps/guestbook/overlays/staging)
+                             gate     health: synced and Healthy for 20s
+                             gate     http: GET http://127.0.0.1:8480/guestbook/healthz expects 200; 3 attempts 1s apart, 2s timeout
+                             gate     prometheus: sum(rate(sim_http_requests_total{code=~"5.."}[1m])) / sum(rate(sim_http_requests_total[1m])) ≤ 0.05, 3 measurements 5s apart, 0 failures allowed (http://127.0.0.1:9490)
+              3. production  promote manual  (context baton-production, namespace guestbook, path apps/guestbook/overlays/production)
+                             approval 2 of alice@example.com, bob@example.com, carol@example.com; commit authors may not approve
+                             window   deny sat, sun all day (Europe/Berlin)
+                             gate     health: synced and Healthy for 30s
+
+            """)
+    }
+
+    @Test("a broken file exits 2 and names file, line, column and key on stderr")
+    func broken() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try copyExample(to: dir)
+        let pipeline = try String(contentsOfFile: dir.path + "/Pipelines/guestbook.yaml", encoding: .utf8)
+        try dir.write("Pipelines/guestbook.yaml", pipeline.replacingOccurrences(of: "max: 0.05", with: "max: low")
+            .replacingOccurrences(of: "soak: 10s", with: "sok: 10s"))
+        let run = try CommandRun.baton(["validate", "--dir", dir.path])
+        #expect(run.status == 2)
+        #expect(run.stdout == "")
+        #expect(run.stderr == """
+            \(dir.path)/Pipelines/guestbook.yaml:13:19: stages[0].gates[0].health.sok: unknown key "sok"; did you mean "soak"?
+            \(dir.path)/Pipelines/guestbook.yaml:27:16: stages[1].gates[2].prometheus.max: expected a number, got "low"
+            baton: the configuration in \(dir.path) is invalid: 2 problems
+
+            """)
+    }
+
+    @Test("--output json prints the loaded configuration")
+    func json() throws {
+        let run = try CommandRun.baton(["validate", "--output", "json"], in: Self.root)
+        #expect(run.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        #expect(object["valid"] as? Bool == true)
+        let config = try #require(object["config"] as? [String: Any])
+        let pipelines = try #require(config["pipelines"] as? [[String: Any]])
+        #expect(pipelines.count == 1)
+        let stages = try #require(pipelines.first?["stages"] as? [[String: Any]])
+        #expect(stages.map { $0["environment"] as? String } == ["dev", "staging", "production"])
+        let repo = try #require(pipelines.first?["repo"] as? [String: Any])
+        #expect(repo["poll"] as? String == "5s")
+    }
+
+    @Test("--output json on a broken configuration lists the issues and exits 2")
+    func jsonInvalid() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try copyExample(to: dir)
+        try dir.write("Environments/dev.yaml", "apiVersion: baton/v1\nkind: Environment\nname: dev\nsource: {path: x}\nsync: {prune: maybe}\n")
+        let run = try CommandRun.baton(["validate", "--dir", dir.path, "--output", "json"])
+        #expect(run.status == 2)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        #expect(object["valid"] as? Bool == false)
+        let issues = try #require(object["issues"] as? [[String: Any]])
+        #expect(issues.count == 1)
+        #expect(issues.first?["keyPath"] as? String == "sync.prune")
+        let position = try #require(issues.first?["position"] as? [String: Any])
+        #expect(position["line"] as? Int == 5)
+        #expect(position["column"] as? Int == 15)
+        #expect(run.stderr.hasPrefix("\(dir.path)/Environments/dev.yaml:5:15: sync.prune: expected true or false, got \"maybe\"\n"))
+    }
+
+    @Test("bad usage exits 2", arguments: [["validate", "--output", "yaml"], ["validat"], ["validate", "--bogus"]])
+    func badUsage(_ arguments: [String]) throws {
+        let run = try CommandRun.baton(arguments, in: Self.root)
+        #expect(run.status == 2)
+        #expect(run.stderr.contains("Error:"))
+    }
+
+    @Test("--help exits 0 and lists the subcommand")
+    func help() throws {
+        let run = try CommandRun.baton(["--help"])
+        #expect(run.status == 0)
+        #expect(run.stdout.contains("validate"))
+    }
+
+    private func copyExample(to dir: TemporaryDirectory) throws {
+        for folder in ["Environments", "Pipelines"] {
+            for name in try FileManager.default.contentsOfDirectory(atPath: Self.root + "/" + folder) {
+                try dir.write(folder + "/" + name, String(contentsOfFile: Self.root + "/\(folder)/\(name)", encoding: .utf8))
+            }
+        }
+    }
+}
