@@ -40,6 +40,7 @@ let package = Package(
         .target(
             name: "BatonCore",
             dependencies: [.product(name: "Yams", package: "Yams")],
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
 
@@ -52,6 +53,7 @@ let package = Package(
                 "BatonCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
 
@@ -60,6 +62,7 @@ let package = Package(
         .executableTarget(
             name: "baton",
             dependencies: ["BatonCLI"],
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
 
@@ -68,6 +71,7 @@ let package = Package(
         // Temp directories and other fixtures shared by the test targets; never shipped.
         .target(
             name: "BatonTestSupport",
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
         .testTarget(
