@@ -44,6 +44,17 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // MARK: Layer 2 — storage and transport
+
+        // The config repository through libgit2: open, clone, fetch, revisions, trees without
+        // checkout, history, refs with compare-and-swap, push.
+        .target(
+            name: "GitStore",
+            dependencies: ["CGit2"],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+
         // MARK: Layer 6 — the commands
 
         // One file per `baton` subcommand: parse flags, call the modules, print.
@@ -77,6 +88,11 @@ let package = Package(
         .testTarget(
             name: "BatonCoreTests",
             dependencies: ["BatonCore", "BatonTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "GitStoreTests",
+            dependencies: ["GitStore", "BatonTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

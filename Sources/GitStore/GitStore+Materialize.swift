@@ -1,0 +1,89 @@
+internal import CGit2
+import Foundation
+
+extension GitStore {
+    /// Writes the tree under `path` at the commit `revision` names into a folder below
+    /// `cacheRoot` and returns that folder. The folder is keyed by commit (and path), so a
+    /// second request for the same commit returns the same folder without writing anything.
+    /// Files are written to a temporary folder first and renamed into place, so a reader
+    /// never sees a half-written tree. Symlinks are kept only when they point inside the
+    /// tree; submodules become empty folders, as a checkout leaves them.
+    public func materialize(_ revision: String, path: String = "", into cacheRoot: String) async throws -> String {
+        try await perform { repo in
+            let commit = try Self.resolveCommit(repo, revision)
+            let clean = path.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+            let key = clean.isEmpty ? commit.hex : commit.hex + "-" + Self.pathKey(clean)
+            let final = cacheRoot + "/" + key
+            let fm = FileManager.default
+            if fm.fileExists(atPath: final) { return final }
+            let staging = cacheRoot + "/.tmp-" + key + "-" + UUID().uuidString.prefix(8)
+            do {
+                try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
+                try Self.withSubtree(repo, commit.hex, clean) { tree, prefix, single in
+                    func write(_ entry: TreeEntry) throws {
+                        let relative = single == nil ? String(entry.path.dropFirst(prefix.count)) : (entry.path as NSString).lastPathComponent
+                        try Self.write(repo, entry, relative: relative, under: staging)
+                    }
+                    if let single { try write(single) } else { try Self.walk(repo, tree, prefix: prefix, write) }
+                }
+                do {
+                    try fm.moveItem(atPath: staging, toPath: final)
+                } catch where fm.fileExists(atPath: final) {
+                    try? fm.removeItem(atPath: staging) // another request finished first
+                }
+                return final
+            } catch {
+                try? fm.removeItem(atPath: staging)
+                throw error
+            }
+        }
+    }
+
+    private static func write(_ repo: OpaquePointer, _ entry: TreeEntry, relative: String, under root: String) throws {
+        let fm = FileManager.default
+        let target = root + "/" + relative
+        try fm.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        switch entry.kind {
+        case .file, .executable:
+            var oid = entry.id.oid
+            let bytes = try blobBytes(repo, &oid)
+            guard fm.createFile(atPath: target, contents: Data(bytes),
+                                attributes: [.posixPermissions: entry.kind == .executable ? 0o755 : 0o644]) else {
+                throw GitStoreError(.other, "cannot write \(target)", function: "materialize")
+            }
+        case .symlink:
+            let destination = entry.symlinkTarget ?? ""
+            guard stays(inside: relative, destination) else {
+                throw GitStoreError(.invalidInput, "symlink \(entry.path) points outside the tree (\(destination))",
+                                    function: "materialize")
+            }
+            try fm.createSymbolicLink(atPath: target, withDestinationPath: destination)
+        case .submodule:
+            try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
+        }
+    }
+
+    /// Whether a link at `linkPath` (relative to the tree's root) pointing at `destination`
+    /// resolves to a place inside the tree.
+    static func stays(inside linkPath: String, _ destination: String) -> Bool {
+        guard !destination.isEmpty, !destination.hasPrefix("/") else { return false }
+        var parts = linkPath.split(separator: "/").dropLast().map(String.init)
+        for part in destination.split(separator: "/") {
+            switch part {
+            case ".": continue
+            case "..":
+                guard !parts.isEmpty else { return false }
+                parts.removeLast()
+            default: parts.append(String(part))
+            }
+        }
+        return true
+    }
+
+    /// A short, file-name-safe key for a path inside the repository (git's SHA-1 of it).
+    private static func pathKey(_ path: String) -> String {
+        var oid = git_oid()
+        _ = path.withCString { git_odb_hash(&oid, $0, strlen($0), GIT_OBJECT_BLOB) }
+        return ObjectID(oid).short(12)
+    }
+}
