@@ -4,6 +4,7 @@
 #define BATON_CGIT2_SHIM_H
 
 #include <git2.h>
+#include <zlib.h>
 
 /// Sets where libgit2 looks for the global, XDG, system or program-data config
 /// (`level` is a git_config_level_t). An empty path means "look nowhere".

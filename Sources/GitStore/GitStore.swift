@@ -20,12 +20,15 @@ public final class GitStore: @unchecked Sendable {
     public var isBare: Bool { workTree == nil }
     /// Name and email for reflog entries; read and written only on `queue`.
     var identity = (name: "baton", email: "baton@localhost")
+    /// Checks loose objects before libgit2 reads them; used only on `queue`.
+    private let looseObjects: LooseObjectCheck
 
     init(handle: OpaquePointer, label: String) {
         self.handle = handle
         self.queue = DispatchQueue(label: "baton.gitstore." + label)
         gitDirectory = String(cString: git_repository_path(handle))
         workTree = git_repository_workdir(handle).map { String(cString: $0) }
+        looseObjects = LooseObjectCheck(gitDirectory: gitDirectory)
         _ = git_repository_set_ident(handle, "baton", "baton@localhost")
     }
 
@@ -80,6 +83,7 @@ public final class GitStore: @unchecked Sendable {
         let handle = UncheckedHandle(pointer: self.handle)
         return try await Blocking.run(on: queue) {
             git_error_clear()
+            try self.looseObjects.verify()
             return try withExtendedLifetime(self) { try body(handle.pointer) }
         }
     }

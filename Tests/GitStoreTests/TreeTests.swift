@@ -1,0 +1,166 @@
+import BatonTestSupport
+import Foundation
+import GitStore
+import Testing
+
+@Suite("GitStore: reading trees without a checkout")
+struct TreeTests {
+    /// A repository like a config repo, plus the awkward cases: 1,000 YAML files in nested
+    /// folders, a binary file, a symlink, names with spaces and non-ASCII letters, a submodule.
+    static func makeRepository(_ box: Sandbox) throws -> (GitCLI, String) {
+        let git = try box.git("repo")
+        var files: [String: String] = [:]
+        for i in 0..<1_000 {
+            files["apps/app\(i % 10)/overlays/env\(i % 7)/object-\(i).yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-\(i)\ndata:\n  index: \"\(i)\"\n"
+        }
+        files["docs/read me.md"] = "spaces\n"
+        files["docs/ünïcødé-名前.yaml"] = "name: unicode\n"
+        for (path, text) in files {
+            let url = URL(fileURLWithPath: git.directory + "/" + path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: url)
+        }
+        try FileManager.default.createDirectory(atPath: git.directory + "/bin", withIntermediateDirectories: true)
+        try Data((0...255).map { UInt8($0) } + [0, 0, 255]).write(to: URL(fileURLWithPath: git.directory + "/bin/blob.dat"))
+        try FileManager.default.createSymbolicLink(atPath: git.directory + "/docs/link.yaml", withDestinationPath: "../apps/app1/overlays/env1/object-1.yaml")
+        try FileManager.default.createDirectory(atPath: git.directory + "/tools", withIntermediateDirectories: true)
+        try Data("#!/bin/sh\necho hi\n".utf8).write(to: URL(fileURLWithPath: git.directory + "/tools/run.sh"))
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: git.directory + "/tools/run.sh")
+        try git("add", "-A")
+        // A submodule entry (a gitlink) pointing at some commit of another repository.
+        try git("update-index", "--add", "--cacheinfo", "160000,0123456789abcdef0123456789abcdef01234567,vendor/lib")
+        try git("commit", "-q", "-m", "everything")
+        return (git, try git.line("rev-parse", "HEAD"))
+    }
+
+    @Test("lists what git ls-tree lists, with modes, symlinks and submodules as such")
+    func listsLikeGit() async throws {
+        let box = try Sandbox()
+        defer { box.remove() }
+        let (git, head) = try Self.makeRepository(box)
+        let store = try await GitStore.open(git.directory)
+        let entries = try await store.files(at: head)
+        // git ls-tree -r -z: "MODE TYPE ID\tPATH\0"
+        let listing = try git.run(["ls-tree", "-r", "-z", head]).split(separator: "\0").map { record -> (String, String, String) in
+            let parts = record.split(separator: "\t", maxSplits: 1)
+            let meta = parts[0].split(separator: " ")
+            return (String(meta[0]), String(meta[2]), String(parts[1]))
+        }
+        #expect(entries.count == 1_006)
+        #expect(entries.map(\.path) == listing.map(\.2))
+        #expect(entries.map { String($0.mode, radix: 8) } == listing.map { String($0.0.drop { $0 == "0" }) })
+        #expect(entries.map(\.id.hex) == listing.map(\.1))
+
+        let link = try #require(entries.first { $0.path == "docs/link.yaml" })
+        #expect(link.kind == .symlink)
+        #expect(link.symlinkTarget == "../apps/app1/overlays/env1/object-1.yaml")
+        #expect(entries.first { $0.path == "vendor/lib" }?.kind == .submodule)
+        #expect(entries.first { $0.path == "tools/run.sh" }?.kind == .executable)
+        #expect(entries.contains { $0.path == "docs/ünïcødé-名前.yaml" && $0.kind == .file })
+        #expect(entries.contains { $0.path == "docs/read me.md" })
+
+        let sub = try await store.files(at: head, under: "apps/app3/overlays/env2")
+        #expect(sub.map(\.path) == entries.map(\.path).filter { $0.hasPrefix("apps/app3/overlays/env2/") })
+        #expect(!sub.isEmpty)
+        let one = try await store.files(at: head, under: "docs/read me.md")
+        #expect(one.map(\.path) == ["docs/read me.md"])
+    }
+
+    @Test("reads a blob's exact bytes, binary included, as git cat-file does")
+    func readsBytes() async throws {
+        let box = try Sandbox()
+        defer { box.remove() }
+        let (git, head) = try Self.makeRepository(box)
+        let store = try await GitStore.open(git.directory)
+        for path in ["bin/blob.dat", "docs/ünïcødé-名前.yaml", "apps/app0/overlays/env0/object-0.yaml"] {
+            let bytes = try await store.readFile(at: head, path: path)
+            let viaGit = try CommandRun.run("/bin/sh", ["-c", "git cat-file blob \(head):'\(path)' | od -An -tx1 -v"],
+                                            in: git.directory, environment: git.environment)
+            let ours = bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }
+            #expect(ours == viaGit.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init), "\(path)")
+        }
+        #expect(try await store.readFile(at: head, path: "bin/blob.dat").count == 259)
+
+        let all = try await store.readFiles(at: head, under: "apps") { $0.path.hasSuffix(".yaml") }
+        #expect(all.count == 1_000)
+        let file287 = try #require(all.first { $0.entry.path == "apps/app7/overlays/env0/object-287.yaml" })
+        #expect(String(decoding: file287.bytes, as: UTF8.self).contains("name: cm-287\n"))
+
+        let missing = await expectGitError(.notFound) { _ = try await store.readFile(at: head, path: "nope.yaml") }
+        #expect(missing?.message == "nope.yaml does not exist at \(head.prefix(8))")
+        await expectGitError(.invalidInput) { _ = try await store.readFile(at: head, path: "apps") }
+        await expectGitError(.notFound) { _ = try await store.files(at: head, under: "no/such/folder") }
+    }
+
+    @Test("materialises a subtree once per commit, keeping in-tree symlinks")
+    func materialises() async throws {
+        let box = try Sandbox()
+        defer { box.remove() }
+        let (git, head) = try Self.makeRepository(box)
+        let store = try await GitStore.open(git.directory)
+        let cache = box.path + "/cache"
+        let whole = try await store.materialize(head, into: cache)
+        #expect(whole == cache + "/" + head)
+        let fm = FileManager.default
+        #expect(try fm.destinationOfSymbolicLink(atPath: whole + "/docs/link.yaml") == "../apps/app1/overlays/env1/object-1.yaml")
+        #expect(try String(contentsOfFile: whole + "/docs/link.yaml", encoding: .utf8).contains("name: cm-1\n"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: whole + "/bin/blob.dat")).count == 259)
+        #expect(fm.isExecutableFile(atPath: whole + "/tools/run.sh"))
+        var isFolder: ObjCBool = false
+        #expect(fm.fileExists(atPath: whole + "/vendor/lib", isDirectory: &isFolder) && isFolder.boolValue)
+        // Same content as git archive extracts.
+        let archive = box.path + "/archive"
+        try fm.createDirectory(atPath: archive, withIntermediateDirectories: true)
+        let extracted = try CommandRun.run("/bin/sh", ["-c", "git archive \(head) | tar -x -C '\(archive)' && diff -r --no-dereference '\(archive)' '\(whole)'"],
+                                           in: git.directory, environment: git.environment)
+        #expect(extracted.status == 0, "\(extracted.stdout)\(extracted.stderr)")
+
+        // A second request reuses the folder: nothing is written again.
+        let marker = whole + "/apps/app0/overlays/env0/object-0.yaml"
+        let before = try fm.attributesOfItem(atPath: marker)[.modificationDate] as? Date
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(try await store.materialize(head, into: cache) == whole)
+        #expect(try fm.attributesOfItem(atPath: marker)[.modificationDate] as? Date == before)
+
+        let sub = try await store.materialize(head, path: "apps/app2", into: cache)
+        #expect(sub != whole)
+        #expect(fm.fileExists(atPath: sub + "/overlays/env2/object-2.yaml"))
+        #expect(!fm.fileExists(atPath: sub + "/apps"))
+        #expect(try fm.contentsOfDirectory(atPath: cache).filter { $0.hasPrefix(".tmp") }.isEmpty)
+    }
+
+    @Test("a symlink that leaves the tree is refused when materialising")
+    func escapingSymlink() async throws {
+        let box = try Sandbox()
+        defer { box.remove() }
+        let git = try box.git("repo")
+        try FileManager.default.createSymbolicLink(atPath: git.directory + "/secret", withDestinationPath: "../../etc/passwd")
+        try git.commit("escape", files: ["ok.yaml": "a: 1\n"])
+        let store = try await GitStore.open(git.directory)
+        let error = await expectGitError(.invalidInput) { _ = try await store.materialize("HEAD", into: box.path + "/cache") }
+        #expect(error?.message == "symlink secret points outside the tree (../../etc/passwd)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: box.path + "/cache").isEmpty)
+    }
+
+    @Test("a corrupted loose object is an error, not a crash")
+    func corruptObject() async throws {
+        let box = try Sandbox()
+        defer { box.remove() }
+        let git = try box.git("repo")
+        let head = try git.commit("one", files: ["a.yaml": "a: 1\n", "b.yaml": String(repeating: "b: 2\n", count: 200)])
+        let blob = try git.line("rev-parse", "HEAD:b.yaml")
+        let object = git.directory + "/.git/objects/" + blob.prefix(2) + "/" + blob.dropFirst(2)
+        let data = try Data(contentsOf: URL(fileURLWithPath: object))
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: object)
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: object))
+        let store = try await GitStore.open(git.directory)
+        let error = await expectGitError(.corrupt) { _ = try await store.readFile(at: head, path: "b.yaml") }
+        #expect(error?.message.hasPrefix("object \(blob) is damaged") == true)
+        // Nothing is read from a damaged repository, not even intact files: it fails closed.
+        await expectGitError(.corrupt) { _ = try await store.readFile(at: head, path: "a.yaml") }
+        await expectGitError(.corrupt) { _ = try await store.log(from: nil, to: "HEAD") }
+        // git itself agrees that the object is damaged.
+        let fsck = try CommandRun.run("/usr/bin/git", ["-C", git.directory, "fsck"], environment: git.environment)
+        #expect(fsck.status != 0)
+    }
+}
