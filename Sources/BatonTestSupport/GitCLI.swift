@@ -64,5 +64,11 @@ public struct GitCLIError: Error, CustomStringConvertible {
     public var status: Int32
     public var stderr: String
 
+    public init(arguments: [String], status: Int32, stderr: String) {
+        self.arguments = arguments
+        self.status = status
+        self.stderr = stderr
+    }
+
     public var description: String { "git \(arguments.joined(separator: " ")) exited \(status): \(stderr)" }
 }

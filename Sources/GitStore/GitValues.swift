@@ -112,6 +112,12 @@ public struct PathChange: Hashable, Sendable, Codable {
     public var path: String
     /// For a rename, where the file was.
     public var oldPath: String?
+
+    public init(kind: Kind, path: String, oldPath: String? = nil) {
+        self.kind = kind
+        self.path = path
+        self.oldPath = oldPath
+    }
 }
 
 /// One line of a ref's reflog.
