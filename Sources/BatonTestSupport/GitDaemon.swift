@@ -13,8 +13,9 @@ public final class GitDaemon: @unchecked Sendable {
         for _ in 0..<5 {
             let port = try FreePort.next()
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-            process.arguments = ["daemon", "--reuseaddr", "--listen=127.0.0.1", "--port=\(port)", "--base-path=\(basePath)",
+            // git-daemon itself, not the `git` wrapper: the wrapper does not pass SIGTERM on.
+            process.executableURL = URL(fileURLWithPath: Self.execPath + "/git-daemon")
+            process.arguments = ["--reuseaddr", "--listen=127.0.0.1", "--port=\(port)", "--base-path=\(basePath)",
                                  "--export-all", "--enable=receive-pack", "--informative-errors", basePath]
             process.environment = ["HOME": basePath, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
                                    "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
@@ -26,8 +27,7 @@ public final class GitDaemon: @unchecked Sendable {
                 self.process = process
                 return
             }
-            process.terminate()
-            process.waitUntilExit()
+            kill(process.processIdentifier, SIGKILL)
             lastError = GitCLIError(arguments: ["daemon"], status: -1, stderr: "git daemon did not listen on \(port)")
         }
         throw lastError!
@@ -38,9 +38,18 @@ public final class GitDaemon: @unchecked Sendable {
 
     public func stop() {
         guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        // git-daemon does not stop on SIGTERM while it has served connections; it keeps no
+        // state worth a clean shutdown.
+        kill(process.processIdentifier, SIGKILL)
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning && Date() < deadline { usleep(5_000) }
     }
+
+    /// Where git keeps its helper programs (`git --exec-path`).
+    static let execPath: String = {
+        (try? CommandRun.run("/usr/bin/git", ["--exec-path"]))?.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            ?? "/usr/lib/git-core"
+    }()
 
     deinit { stop() }
 }

@@ -19,7 +19,7 @@ extension GitStore {
                     options.checkout_branch = branchName
                     return git_clone(&repo, url, path, &options)
                 }
-                try check(rc, "git_clone", secrets: session.secrets)
+                try checkRemote(rc, "git_clone", secrets: session.secrets)
             }
             guard let repo else { throw GitStoreError(.other, "no repository returned", function: "git_clone") }
             return GitStore(handle: repo, label: path)
@@ -43,7 +43,7 @@ extension GitStore {
                 let rc = withStrArray(refspecs) { array in
                     withUnsafeMutablePointer(to: &array) { git_remote_fetch(handle, refspecs.isEmpty ? nil : $0, &options, "fetch") }
                 }
-                try check(rc, "git_remote_fetch", secrets: session.secrets)
+                try checkRemote(rc, "git_remote_fetch", secrets: session.secrets)
             }
         }
     }
@@ -93,8 +93,8 @@ extension GitStore {
             try check(git_push_options_init(&options, UInt32(GIT_PUSH_OPTIONS_VERSION)), "git_push_options_init")
             options.callbacks = callbacks
             if let expecting {
-                try check(git_remote_connect(remote, GIT_DIRECTION_PUSH, &options.callbacks, nil, nil),
-                          "git_remote_connect", secrets: session.secrets)
+                try checkRemote(git_remote_connect(remote, GIT_DIRECTION_PUSH, &options.callbacks, nil, nil),
+                                "git_remote_connect", secrets: session.secrets)
                 defer { git_remote_disconnect(remote) }
                 let current = try advertised(remote, expecting.ref)
                 guard current == expecting.id else {
@@ -117,7 +117,7 @@ extension GitStore {
             error.code = .pushRejected
             throw error
         }
-        try check(rc, function, secrets: session.secrets)
+        try checkRemote(rc, function, secrets: session.secrets)
         if !session.rejections.isEmpty {
             let reasons = session.rejections.map { "\($0.ref): \($0.reason)" }.joined(separator: "; ")
             throw GitStoreError(.pushRejected, "the remote refused the update: \(reasons)", function: function)

@@ -52,7 +52,9 @@ public struct GitStoreError: Error, Sendable, CustomStringConvertible {
     }
 
     /// The error libgit2 left for the last call on this thread, which returned `rc`.
-    static func last(_ rc: Int32, _ function: String, secrets: [String] = []) -> GitStoreError {
+    /// With `remote`, failures that are not clearly something else (a refused connection is
+    /// an OS error to libgit2) count as network failures.
+    static func last(_ rc: Int32, _ function: String, secrets: [String] = [], remote: Bool = false) -> GitStoreError {
         var message = "failed with code \(rc)"
         var klass: Int32 = 0
         if let error = git_error_last() {
@@ -60,8 +62,9 @@ public struct GitStoreError: Error, Sendable, CustomStringConvertible {
             if let text = error.pointee.message { message = String(cString: text) }
         }
         let className = klass >= 0 && Int(klass) < classNames.count ? classNames[Int(klass)] : "GIT_ERROR_\(klass)"
-        return GitStoreError(code(rc: rc, klass: klass, message: message), redact(message, secrets: secrets),
-                             function: function, errorClass: className, returnCode: rc)
+        var code = code(rc: rc, klass: klass, message: message)
+        if remote && code == .other { code = .network }
+        return GitStoreError(code, redact(message, secrets: secrets), function: function, errorClass: className, returnCode: rc)
     }
 
     private static func code(rc: Int32, klass: Int32, message: String) -> Code {
@@ -116,4 +119,9 @@ public struct GitStoreError: Error, Sendable, CustomStringConvertible {
 @inline(__always)
 func check(_ rc: Int32, _ function: String, secrets: [String] = []) throws {
     if rc < 0 { throw GitStoreError.last(rc, function, secrets: secrets) }
+}
+
+/// `check` for calls that talk to a remote.
+func checkRemote(_ rc: Int32, _ function: String, secrets: [String]) throws {
+    if rc < 0 { throw GitStoreError.last(rc, function, secrets: secrets, remote: true) }
 }
