@@ -5,7 +5,7 @@ SWIFT ?= swift
 # Debian packages the build and the tests need.
 SYSTEM_PACKAGES := pkg-config git libgit2-dev libcurl4-openssl-dev libsqlite3-dev
 
-.PHONY: all build test demo deps clean
+.PHONY: all build test demo bench deps clean
 
 all: build
 
@@ -35,6 +35,11 @@ test: deps
 
 demo: build
 	$$($(SWIFT) build --show-bin-path)/baton validate --dir .
+
+# Benchmarks print figures against a peer measured in the same run; tests assert behaviour.
+bench: deps
+	$(SWIFT) build -c release --product baton-bench
+	$$($(SWIFT) build -c release --show-bin-path)/baton-bench
 
 clean:
 	rm -rf .build

@@ -77,6 +77,15 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // MARK: Benchmarks (`make bench`; never run by `make test`)
+
+        .executableTarget(
+            name: "baton-bench",
+            dependencies: ["GitStore"],
+            path: "Benchmarks/baton-bench",
+            swiftSettings: strict
+        ),
+
         // MARK: Tests
 
         // Temp directories and other fixtures shared by the test targets; never shipped.

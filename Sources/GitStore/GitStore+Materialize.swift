@@ -1,5 +1,8 @@
 internal import CGit2
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension GitStore {
     /// Writes the tree under `path` at the commit `revision` names into a folder below
@@ -19,10 +22,11 @@ extension GitStore {
             let staging = cacheRoot + "/.tmp-" + key + "-" + UUID().uuidString.prefix(8)
             do {
                 try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
+                var folders: Set<String> = [staging]
                 try Self.withSubtree(repo, commit.hex, clean) { tree, prefix, single in
                     func write(_ entry: TreeEntry) throws {
                         let relative = single == nil ? String(entry.path.dropFirst(prefix.count)) : (entry.path as NSString).lastPathComponent
-                        try Self.write(repo, entry, relative: relative, under: staging)
+                        try Self.write(repo, entry, relative: relative, under: staging, folders: &folders)
                     }
                     if let single { try write(single) } else { try Self.walk(repo, tree, prefix: prefix, write) }
                 }
@@ -39,18 +43,20 @@ extension GitStore {
         }
     }
 
-    private static func write(_ repo: OpaquePointer, _ entry: TreeEntry, relative: String, under root: String) throws {
+    /// Writes one entry; `folders` remembers the folders already created.
+    private static func write(_ repo: OpaquePointer, _ entry: TreeEntry, relative: String, under root: String,
+                              folders: inout Set<String>) throws {
         let fm = FileManager.default
         let target = root + "/" + relative
-        try fm.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let folder = (target as NSString).deletingLastPathComponent
+        if !folders.contains(folder) {
+            try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            folders.insert(folder)
+        }
         switch entry.kind {
         case .file, .executable:
             var oid = entry.id.oid
-            let bytes = try blobBytes(repo, &oid)
-            guard fm.createFile(atPath: target, contents: Data(bytes),
-                                attributes: [.posixPermissions: entry.kind == .executable ? 0o755 : 0o644]) else {
-                throw GitStoreError(.other, "cannot write \(target)", function: "materialize")
-            }
+            try writeFile(target, try blobBytes(repo, &oid), mode: entry.kind == .executable ? 0o755 : 0o644)
         case .symlink:
             let destination = entry.symlinkTarget ?? ""
             guard stays(inside: relative, destination) else {
@@ -60,6 +66,24 @@ extension GitStore {
             try fm.createSymbolicLink(atPath: target, withDestinationPath: destination)
         case .submodule:
             try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
+        }
+    }
+
+    /// Writes `bytes` to a new file with plain POSIX calls (no temp file per file: the whole
+    /// tree is staged and renamed into place at once).
+    private static func writeFile(_ path: String, _ bytes: [UInt8], mode: mode_t) throws {
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            throw GitStoreError(.other, "cannot create \(path): \(String(cString: strerror(errno)))", function: "open")
+        }
+        defer { close(fd) }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
+            guard n > 0 else {
+                throw GitStoreError(.other, "cannot write \(path): \(String(cString: strerror(errno)))", function: "write")
+            }
+            written += n
         }
     }
 
