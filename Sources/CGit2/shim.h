@@ -12,6 +12,11 @@ static inline int cgit2_set_search_path(int level, const char *path) {
     return git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, level, path);
 }
 
+/// Reads where libgit2 looks for config of `level` into `out` (free it with git_buf_dispose).
+static inline int cgit2_get_search_path(int level, git_buf *out) {
+    return git_libgit2_opts(GIT_OPT_GET_SEARCH_PATH, level, out);
+}
+
 /// Turns checking that a repository is owned by the current user on or off.
 static inline int cgit2_set_owner_validation(int enabled) {
     return git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, enabled);

@@ -4,7 +4,7 @@ import Foundation
 /// libgit2's process-wide setup, done once before the first repository is opened: the library
 /// initialised, and its config search paths emptied so that no global, XDG or system git
 /// configuration (here `/etc/gitconfig` rewrites github.com URLs) changes what Baton does.
-enum LibGit2 {
+public enum LibGit2 {
     private static let setUp: Bool = {
         git_libgit2_init()
         for level in [GIT_CONFIG_LEVEL_PROGRAMDATA, GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL] {
@@ -16,6 +16,18 @@ enum LibGit2 {
 
     static func ensureInitialised() {
         precondition(setUp)
+    }
+
+    /// Where libgit2 looks for the global, XDG, system and program-data configuration, in
+    /// that order: all empty once GitStore has set libgit2 up.
+    public static func configSearchPaths() -> [String] {
+        ensureInitialised()
+        return [GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_PROGRAMDATA].map { level in
+            var buffer = git_buf()
+            defer { git_buf_dispose(&buffer) }
+            guard cgit2_get_search_path(level.rawValue, &buffer) == 0, let text = buffer.ptr else { return "?" }
+            return String(cString: text)
+        }
     }
 }
 

@@ -121,3 +121,36 @@ struct OpenAndResolveTests {
         #expect(try await clone.reference("HEAD") == nil)
     }
 }
+
+@Suite("GitStore: isolation from the machine's git configuration")
+struct IsolationTests {
+    @Test("libgit2 looks for no global, XDG, system or program-data configuration")
+    func searchPathsEmpty() {
+        #expect(LibGit2.configSearchPaths() == ["", "", "", ""])
+    }
+
+    @Test("a URL rewrite in the system configuration does not apply to GitStore")
+    func systemRewriteIgnored() async throws {
+        let box = try Sandbox()
+        defer { box.remove() }
+        let origin = try box.git("origin")
+        let c1 = try origin.commit("one", files: ["a": "1"])
+        // git itself, told to read a system config that rewrites a fake host to the origin, clones it.
+        // The rewritten URL points at a loopback port where nothing listens.
+        let url = "git://127.0.0.1:\(try FreePort.next())/config"
+        let config = box.path + "/system-gitconfig"
+        try Data("[url \"\(origin.directory)\"]\n\tinsteadOf = \(url)\n".utf8)
+            .write(to: URL(fileURLWithPath: config))
+        var env = origin.environment
+        env["GIT_CONFIG_NOSYSTEM"] = nil
+        env["GIT_CONFIG_SYSTEM"] = config
+        let viaGit = try CommandRun.run("/usr/bin/git", ["clone", "-q", url, box.path + "/by-git"],
+                                        environment: env, replacingEnvironment: true)
+        #expect(viaGit.status == 0, "\(viaGit.stderr)")
+        // GitStore never reads it, so it tries the URL as written and finds nothing there.
+        await expectGitError(.network) {
+            _ = try await GitStore.clone(from: url, to: box.path + "/by-store")
+        }
+        #expect(try await GitStore.open(box.path + "/by-git").resolve("origin/main").hex == c1)
+    }
+}
