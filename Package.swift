@@ -17,6 +17,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", exact: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-asn1", exact: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
     ],
     targets: [
         // MARK: Layer 0 — C bindings (system libraries found through pkg-config)
@@ -55,6 +62,29 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // MARK: Layer 5 — the simulator
+
+        // A local Kubernetes-API-compatible server with simulated controllers, for trying Baton
+        // and for tests. Never imports Kube: the two sides of the protocol stay independent.
+        .target(
+            name: "KubeSim",
+            dependencies: [
+                "BatonCore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+
         // MARK: Layer 6 — the commands
 
         // One file per `baton` subcommand: parse flags, call the modules, print.
@@ -62,6 +92,7 @@ let package = Package(
             name: "BatonCLI",
             dependencies: [
                 "BatonCore",
+                "KubeSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["README.md"],
@@ -107,6 +138,11 @@ let package = Package(
         .testTarget(
             name: "BatonCLITests",
             dependencies: ["BatonCLI", "BatonTestSupport", "baton"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KubeSimTests",
+            dependencies: ["KubeSim", "BatonTestSupport"],
             swiftSettings: strict
         ),
     ],

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import KubeSim
+
+/// `baton sim`: local simulated clusters.
+struct Sim: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run local simulated Kubernetes clusters (KubeSim) to try Baton without a cluster.",
+        subcommands: [Up.self]
+    )
+
+    struct Up: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start one KubeSim server per cluster and write a kubeconfig for them; runs until interrupted."
+        )
+
+        @Option(help: "Comma-separated cluster names; each gets the context baton-NAME.")
+        var clusters: String = "dev,staging,production"
+
+        @Option(help: "Where to write the kubeconfig.")
+        var kubeconfig: String = ".baton/sim/kubeconfig"
+
+        @Option(help: "How long a rollout takes in the simulation (e.g. 1s, 500ms).")
+        var rolloutDelay: String = "1s"
+
+        @Flag(help: "Serve plain HTTP instead of HTTPS (debugging only).")
+        var http = false
+
+        func run() async throws {
+            let names = clusters.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !names.isEmpty else { throw ValidationError("--clusters names no cluster") }
+            guard let delay = Duration(config: rolloutDelay) else {
+                throw ValidationError("--rollout-delay: expected a duration such as 1s, got \"\(rolloutDelay)\"")
+            }
+            var running: [(name: String, server: KubeSimServer)] = []
+            for name in names {
+                var configuration = KubeSimServer.Configuration()
+                configuration.tls = !http
+                configuration.rolloutDelay = delay
+                running.append((name, try await KubeSimServer.start(configuration)))
+            }
+            let url = URL(fileURLWithPath: kubeconfig)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(SimKubeconfig.yaml(running).utf8).write(to: url, options: .atomic)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)
+            for (name, server) in running {
+                Terminal.out("cluster \(name): \(server.url) (context baton-\(name))")
+            }
+            Terminal.out("""
+
+                Kubeconfig written to \(url.path). Try:
+                  export KUBECONFIG=\(url.path)
+                  kubectl --context baton-dev get namespaces
+                  kubectl --context baton-dev create deployment web --image=nginx:1.27
+                  kubectl --context baton-dev wait --for=condition=Available deployment/web
+                Press Ctrl-C to stop the clusters.
+                """)
+            await Self.waitForInterrupt()
+            for (_, server) in running { await server.stop() }
+            Terminal.out("clusters stopped")
+        }
+
+        /// Returns on SIGINT or SIGTERM.
+        static func waitForInterrupt() async {
+            let (stream, continuation) = AsyncStream<Int32>.makeStream()
+            var sources: [any DispatchSourceSignal] = []
+            for signal in [SIGINT, SIGTERM] {
+                Foundation.signal(signal, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: signal)
+                source.setEventHandler { continuation.yield(signal) }
+                source.resume()
+                sources.append(source)
+            }
+            for await _ in stream { break }
+            sources.forEach { $0.cancel() }
+        }
+    }
+}

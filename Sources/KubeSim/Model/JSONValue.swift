@@ -1,0 +1,156 @@
+import Foundation
+import Yams
+
+/// A JSON document as KubeSim stores and compares objects.
+public enum JSONValue: Sendable, Hashable, Codable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int64.self) {
+            self = .int(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .double(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        case .double(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+
+    /// Parses JSON, or YAML (apply patches may be either).
+    public static func parse(_ data: Data) throws -> JSONValue {
+        if let value = try? JSONDecoder().decode(JSONValue.self, from: data) { return value }
+        guard let text = String(data: data, encoding: .utf8) else { throw JSONValueError.notUTF8 }
+        guard let node = try Yams.compose(yaml: text) else { return .null }
+        return try JSONValue(yaml: node)
+    }
+
+    init(yaml node: Node) throws {
+        switch node {
+        case .scalar(let scalar):
+            if scalar.style != .plain {
+                self = .string(scalar.string)
+            } else if let bool = Bool.construct(from: scalar) {
+                self = .bool(bool)
+            } else if let int = Int.construct(from: scalar) {
+                self = .int(Int64(int))
+            } else if let double = Double.construct(from: scalar), scalar.string.contains(where: { $0.isNumber }) {
+                self = .double(double)
+            } else if ["", "~", "null", "Null", "NULL"].contains(scalar.string) {
+                self = .null
+            } else {
+                self = .string(scalar.string)
+            }
+        case .mapping(let mapping):
+            var object: [String: JSONValue] = [:]
+            for (key, value) in mapping { object[key.string ?? ""] = try JSONValue(yaml: value) }
+            self = .object(object)
+        case .sequence(let sequence):
+            self = .array(try sequence.map(JSONValue.init(yaml:)))
+        case .alias:
+            throw JSONValueError.alias
+        }
+    }
+
+    public func encoded(pretty: Bool = false) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)) ?? Data("null".utf8)
+    }
+
+    // MARK: Access
+
+    public subscript(key: String) -> JSONValue? {
+        get {
+            guard case .object(let object) = self else { return nil }
+            return object[key]
+        }
+        set {
+            guard case .object(var object) = self else { return }
+            object[key] = newValue
+            self = .object(object)
+        }
+    }
+
+    /// The value at a path of keys, such as `["metadata", "name"]`.
+    public subscript(path path: [String]) -> JSONValue? {
+        get {
+            var value: JSONValue? = self
+            for key in path { value = value?[key] }
+            return value
+        }
+        set {
+            guard let first = path.first else {
+                self = newValue ?? .null
+                return
+            }
+            if path.count == 1 {
+                self[first] = newValue
+                return
+            }
+            var child = self[first] ?? .object([:])
+            if child.object == nil { child = .object([:]) }
+            child[path: Array(path.dropFirst())] = newValue
+            self[first] = child
+        }
+    }
+
+    public var string: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    public var int: Int64? {
+        switch self {
+        case .int(let value): return value
+        case .double(let value) where value == value.rounded(): return Int64(value)
+        default: return nil
+        }
+    }
+
+    public var bool: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
+    public var object: [String: JSONValue]? {
+        if case .object(let value) = self { return value }
+        return nil
+    }
+
+    public var array: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+}
+
+enum JSONValueError: Error {
+    case notUTF8
+    case alias
+}

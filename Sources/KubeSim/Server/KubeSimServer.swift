@@ -1,0 +1,127 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+
+/// A running KubeSim cluster: an HTTPS (or plain HTTP) server on 127.0.0.1 in this process.
+public final class KubeSimServer: Sendable {
+    public struct Configuration: Sendable {
+        public var port: Int = 0
+        public var tls = true
+        /// The bearer token clients must send; nil accepts any request (debugging only).
+        public var token: String? = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        public var rolloutDelay: Duration = .seconds(1)
+        public var faults = Faults.Settings()
+
+        public init() {}
+    }
+
+    public let state: ClusterState
+    public let simulation: Simulation
+    public let port: Int
+    public let token: String?
+    /// The CA that signed the serving certificate (nil for plain HTTP).
+    public let caPEM: String?
+    private let server: Task<Void, any Error>
+    private let controllers: Task<Void, Never>
+
+    /// `https://127.0.0.1:PORT` (or `http://`).
+    public var url: String { "\(caPEM == nil ? "http" : "https")://127.0.0.1:\(port)" }
+
+    private init(state: ClusterState, simulation: Simulation, port: Int, token: String?, caPEM: String?,
+                 server: Task<Void, any Error>, controllers: Task<Void, Never>) {
+        self.state = state
+        self.simulation = simulation
+        self.port = port
+        self.token = token
+        self.caPEM = caPEM
+        self.server = server
+        self.controllers = controllers
+    }
+
+    /// Starts a server and returns once it listens.
+    public static func start(_ configuration: Configuration = Configuration(), state: ClusterState = ClusterState()) async throws -> KubeSimServer {
+        let simulation = Simulation(state: state, rolloutDelay: configuration.rolloutDelay, faults: configuration.faults)
+        let responder = HTTPAdapter(responder: Responder(state: state, token: configuration.token, simulation: simulation))
+        var builder: HTTPServerBuilder = .http1()
+        var caPEM: String?
+        if configuration.tls {
+            let certificates = try SimCertificates.generate()
+            let tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(certificates.certificatePEM.utf8), format: .pem))],
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(certificates.privateKeyPEM.utf8), format: .pem)))
+            builder = try .tls(.http1(), tlsConfiguration: tls)
+            caPEM = certificates.caPEM
+        }
+        var logger = Logger(label: "kubesim")
+        logger.logLevel = .error
+        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+        let app = Application(responder: responder, server: builder,
+                              configuration: .init(address: .hostname("127.0.0.1", port: configuration.port), serverName: nil),
+                              onServerRunning: { channel in
+                                  portContinuation.yield(channel.localAddress?.port ?? 0)
+                                  portContinuation.finish()
+                              }, logger: logger)
+        let server = Task {
+            defer { portContinuation.finish() }
+            try await app.run()
+        }
+        var port = 0
+        for await value in ports { port = value }
+        guard port > 0 else {
+            server.cancel()
+            if case .failure(let error) = await server.result { throw error }
+            throw KubeSimError(message: "the server did not start on port \(configuration.port)")
+        }
+        let controllers = Task { await simulation.run() }
+        return KubeSimServer(state: state, simulation: simulation, port: port, token: configuration.token, caPEM: caPEM,
+                             server: server, controllers: controllers)
+    }
+
+    /// Stops listening and the controllers.
+    public func stop() async {
+        controllers.cancel()
+        server.cancel()
+        _ = await server.result
+        await controllers.value
+    }
+}
+
+public struct KubeSimError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Hummingbird's side of the responder.
+struct HTTPAdapter: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let responder: Responder
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let body = try await request.body.collect(upTo: 64 * 1024 * 1024)
+        let simRequest = SimRequest(method: request.method.rawValue, path: request.uri.path,
+                                    query: SimRequest.parseQuery(request.uri.query), headers: headers,
+                                    body: Data(buffer: body))
+        switch await responder.respond(simRequest) {
+        case .json(let code, let value):
+            return Response(status: .init(code: code), headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(data: value.encoded())))
+        case .text(let code, let text, let contentType):
+            return Response(status: .init(code: code), headers: [.contentType: contentType],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
+        case .watch(let stream):
+            return Response(status: .ok, headers: [.contentType: "application/json", .transferEncoding: "chunked"],
+                            body: ResponseBody { writer in
+                                for await chunk in stream {
+                                    try await writer.write(ByteBuffer(data: chunk))
+                                }
+                                try await writer.finish(nil)
+                            })
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// Routes a request to discovery, the object store or the simulation, and turns failures
+/// into `Status` answers. Independent of the HTTP server library.
+struct Responder: Sendable {
+    let state: ClusterState
+    let token: String?
+    let simulation: Simulation
+
+    func respond(_ request: SimRequest) async -> SimResponse {
+        do {
+            return try await route(request)
+        } catch let error as APIError {
+            return .json(error.code, error.status)
+        } catch {
+            return .json(500, APIError(code: 500, reason: "InternalError", message: "\(error)").status)
+        }
+    }
+
+    private func route(_ request: SimRequest) async throws -> SimResponse {
+        let path = request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path
+        switch path {
+        case "/healthz", "/readyz", "/livez": return .text(200, "ok", contentType: "text/plain")
+        default: break
+        }
+        if let token {
+            guard request.headers["authorization"] == "Bearer " + token else { throw APIError.unauthorized }
+        }
+        if path.hasPrefix("/sim/faults") { return try await simulation.faults.configure(request) }
+        if let fault = await simulation.faults.take() { return fault }
+        // Only JSON (and YAML for apply): clients that send protobuf fall back to JSON on 415.
+        if (request.headers["content-type"] ?? "").contains("protobuf") {
+            return .json(415, APIError(code: 415, reason: "UnsupportedMediaType",
+                                       message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json").status)
+        }
+        switch path {
+        case "/version": return .json(200, Discovery.version())
+        case "/api": return .json(200, Discovery.coreVersions())
+        case "/apis": return .json(200, Discovery.groups(await state.types))
+        case "/metrics": return .text(200, await simulation.metrics(), contentType: "text/plain; version=0.0.4")
+        default: break
+        }
+        if path == "/openapi/v3" { return .json(200, OpenAPI.root(await state.types)) }
+        if path.hasPrefix("/openapi/v3/") {
+            guard let document = OpenAPI.groupVersion(await state.types, path: String(path.dropFirst("/openapi/v3/".count))) else {
+                throw APIError.notFoundPath(path)
+            }
+            return .json(200, document)
+        }
+        if path.hasPrefix("/sim/services/") { return try await simulation.serviceTraffic(path) }
+        let segments = path.split(separator: "/").map(String.init)
+        let prefixLength: Int
+        if segments.first == "api", segments.count >= 2 {
+            prefixLength = 2
+        } else if segments.first == "apis", segments.count >= 3 {
+            prefixLength = 3
+        } else {
+            throw APIError.notFoundPath(path)
+        }
+        let prefix = "/" + segments.prefix(prefixLength).joined(separator: "/")
+        let rest = Array(segments.dropFirst(prefixLength))
+        let types = await state.types
+        if rest.isEmpty {
+            guard request.method == "GET", let list = Discovery.resources(types, prefix: prefix) else { throw APIError.notFoundPath(path) }
+            return .json(200, list)
+        }
+        return try await ResourceHandler(state: state, request: request).handle(prefix: prefix, rest: rest, path: path)
+    }
+}

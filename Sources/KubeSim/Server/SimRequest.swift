@@ -1,0 +1,42 @@
+import Foundation
+
+/// What the responder needs of one HTTP request, independent of the HTTP library.
+struct SimRequest: Sendable {
+    var method: String
+    var path: String
+    var query: [String: String]
+    var headers: [String: String]
+    var body: Data
+
+    /// Parses a raw query string (`a=1&b=x%20y`); `+` is a space, as Go servers read it.
+    static func parseQuery(_ query: String?) -> [String: String] {
+        var out: [String: String] = [:]
+        for pair in (query ?? "").split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String {
+                String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s)
+            }
+            out[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return out
+    }
+
+    var wantsTable: Bool { (headers["accept"] ?? "").contains("as=Table") }
+
+    /// The field manager of a write that names none: the client's name, as Kubernetes takes
+    /// it from the User-Agent (`kubectl/v1.32.4 …` → `kubectl`).
+    var manager: String {
+        if let name = query["fieldManager"], !name.isEmpty { return name }
+        let agent = headers["user-agent"] ?? "unknown"
+        return String(agent.split(separator: "/").first ?? "unknown")
+    }
+
+    var dryRun: Bool { query["dryRun"] == "All" }
+}
+
+/// What the responder answers.
+enum SimResponse: Sendable {
+    case json(Int, JSONValue)
+    case text(Int, String, contentType: String)
+    case watch(AsyncStream<Data>)
+}

@@ -1,0 +1,64 @@
+import Foundation
+
+/// Injected faults for reliability tests: added latency, a share of 500 answers, a share of
+/// 429 answers with `Retry-After`. Set with `POST /sim/faults` (JSON body, every key
+/// optional: `latencyMs`, `errorRate`, `throttleRate`, `retryAfterSeconds`) or at start.
+public actor Faults {
+    public struct Settings: Sendable, Codable, Equatable {
+        public var latencyMs: Int = 0
+        public var errorRate: Double = 0
+        public var throttleRate: Double = 0
+        public var retryAfterSeconds: Int = 1
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            latencyMs = try c.decodeIfPresent(Int.self, forKey: .latencyMs) ?? 0
+            errorRate = try c.decodeIfPresent(Double.self, forKey: .errorRate) ?? 0
+            throttleRate = try c.decodeIfPresent(Double.self, forKey: .throttleRate) ?? 0
+            retryAfterSeconds = try c.decodeIfPresent(Int.self, forKey: .retryAfterSeconds) ?? 1
+        }
+
+        public init(latencyMs: Int = 0, errorRate: Double = 0, throttleRate: Double = 0, retryAfterSeconds: Int = 1) {
+            self.latencyMs = latencyMs
+            self.errorRate = errorRate
+            self.throttleRate = throttleRate
+            self.retryAfterSeconds = retryAfterSeconds
+        }
+    }
+
+    public private(set) var settings: Settings
+    private var generator = SystemRandomNumberGenerator()
+
+    public init(_ settings: Settings = Settings()) {
+        self.settings = settings
+    }
+
+    public func set(_ settings: Settings) {
+        self.settings = settings
+    }
+
+    /// The fault this request meets, if any, after the added latency.
+    func take() async -> SimResponse? {
+        if settings.latencyMs > 0 { try? await Task.sleep(for: .milliseconds(settings.latencyMs)) }
+        let roll = Double.random(in: 0..<1, using: &generator)
+        if roll < settings.errorRate {
+            return .json(500, APIError(code: 500, reason: "InternalError", message: "injected fault: internal error").status)
+        }
+        if roll < settings.errorRate + settings.throttleRate {
+            var status = APIError(code: 429, reason: "TooManyRequests", message: "injected fault: too many requests").status
+            status["details"] = .object(["retryAfterSeconds": .int(Int64(settings.retryAfterSeconds))])
+            return .json(429, status)
+        }
+        return nil
+    }
+
+    func configure(_ request: SimRequest) throws -> SimResponse {
+        if request.method == "POST" || request.method == "PUT" {
+            guard let update = try? JSONDecoder().decode(Settings.self, from: request.body.isEmpty ? Data("{}".utf8) : request.body) else {
+                throw APIError.badRequest("expected a JSON object with latencyMs, errorRate, throttleRate, retryAfterSeconds")
+            }
+            settings = update
+        }
+        return .json(200, (try? JSONValue.parse(JSONEncoder().encode(settings))) ?? .null)
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+extension ClusterState {
+    public func get(_ type: ResourceType, namespace: String, name: String) throws(APIError) -> JSONValue {
+        guard let object = objects[key(type, namespace, name)] else { throw APIError.notFound(type, name) }
+        return object
+    }
+
+    /// A page of objects, in namespace and name order. `continueToken` is what the previous
+    /// page returned.
+    func list(_ type: ResourceType, namespace: String?, labels: LabelSelector, fields: FieldSelector?,
+              limit: Int?, continueToken: String?) throws(APIError) -> (items: [JSONValue], revision: Int64, next: String?) {
+        var after: ObjectKey?
+        if let continueToken, !continueToken.isEmpty {
+            guard let data = Data(base64Encoded: continueToken), let text = String(data: data, encoding: .utf8) else {
+                throw APIError.badRequest("continue key is not valid: illegal base64 data")
+            }
+            let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2 else { throw APIError.badRequest("continue key is not valid") }
+            after = ObjectKey(group: type.group, plural: type.plural, namespace: parts[0], name: parts[1])
+        }
+        let keys = objects.keys.filter { key in
+            key.group == type.group && key.plural == type.plural
+                && (namespace == nil || key.namespace == namespace)
+                && (after == nil || after! < key)
+                && (fields?.matches(name: key.name, namespace: key.namespace) ?? true)
+        }.sorted()
+        var items: [JSONValue] = []
+        var next: String?
+        for key in keys {
+            guard let object = objects[key], labels.matches(Self.labels(of: object)) else { continue }
+            if let limit, limit > 0, items.count == limit {
+                let last = items.last.map { ($0[path: ["metadata", "namespace"]]?.string ?? "") + "/" + Self.name(of: $0) } ?? ""
+                next = Data(last.utf8).base64EncodedString()
+                break
+            }
+            items.append(object)
+        }
+        return (items, revision, next)
+    }
+
+    /// Events for objects of `type` after `resourceVersion` (from now when nil or "0"),
+    /// then live ones until the stream is dropped. A version older than the kept history
+    /// fails with 410 Gone.
+    func watch(_ type: ResourceType, namespace: String?, labels: LabelSelector, fields: FieldSelector?,
+               since resourceVersion: String?) throws(APIError) -> AsyncStream<WatchEvent> {
+        let (stream, continuation) = AsyncStream<WatchEvent>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let watcher = Watcher(group: type.group, plural: type.plural, namespace: namespace, labels: labels, fields: fields,
+                              continuation: continuation)
+        if let text = resourceVersion, !text.isEmpty, text != "0" {
+            guard let since = Int64(text) else { throw APIError.badRequest("invalid resourceVersion \"\(text)\"") }
+            if since < revision, let oldest = history.first?.revision, since < oldest - 1 {
+                throw APIError.gone
+            }
+            for event in history where event.revision > since && Self.matches(watcher, event) {
+                continuation.yield(event)
+            }
+        } else if resourceVersion == "0" || resourceVersion == nil {
+            // A watch without a version starts with the current objects as ADDED events.
+            if resourceVersion == nil {
+                for (key, object) in objects.sorted(by: { $0.key < $1.key }) {
+                    let event = WatchEvent(kind: .added, object: object, key: key, revision: revision)
+                    if Self.matches(watcher, event) { continuation.yield(event) }
+                }
+            }
+        }
+        let id = UUID()
+        watchers[id] = watcher
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.stopWatching(id) }
+        }
+        return stream
+    }
+
+    func stopWatching(_ id: UUID) {
+        watchers[id] = nil
+    }
+}

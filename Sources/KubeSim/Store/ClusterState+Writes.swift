@@ -1,0 +1,202 @@
+import Foundation
+
+extension ClusterState {
+    /// POST: a new object. `manager` owns every field it sets.
+    public func create(_ type: ResourceType, namespace: String, body: JSONValue, manager: String,
+                       dryRun: Bool = false) throws(APIError) -> JSONValue {
+        var object = try validate(type, namespace: namespace, body: body, name: nil)
+        let key = key(type, namespace, Self.name(of: object))
+        guard objects[key] == nil else { throw APIError.alreadyExists(type, key.name) }
+        if type.hasStatus { object["status"] = nil }
+        Self.applyDefaults(type, &object)
+        let fields = FieldSet.paths(of: Self.userFields(type, object))
+        return commitCreate(type, key, object, owners: [Manager(name: manager, operation: "Update"): fields], dryRun: dryRun)
+    }
+
+    /// PUT: the whole object, guarded by `metadata.resourceVersion` when the body has one.
+    public func replace(_ type: ResourceType, namespace: String, name: String, body: JSONValue, manager: String,
+                        subresource: String? = nil, dryRun: Bool = false) throws(APIError) -> JSONValue {
+        let key = key(type, namespace, name)
+        guard let live = objects[key] else { throw APIError.notFound(type, name) }
+        var object = try validate(type, namespace: namespace, body: body, name: name)
+        if let expected = body[path: ["metadata", "resourceVersion"]]?.string, !expected.isEmpty,
+           expected != live[path: ["metadata", "resourceVersion"]]?.string {
+            throw APIError.conflict(type, name, "the object has been modified; please apply your changes to the latest version and try again")
+        }
+        if subresource == "status" {
+            var updated = live
+            updated["status"] = object["status"]
+            object = updated
+        } else if type.hasStatus {
+            object["status"] = live["status"]
+        }
+        return try commitUpdate(type, key, live: live, new: object, manager: manager, operation: "Update", dryRun: dryRun)
+    }
+
+    /// PATCH with a JSON merge patch, a strategic merge patch (merged as server-side apply
+    /// merges lists) or a JSON patch.
+    public func patch(_ type: ResourceType, namespace: String, name: String, contentType: String, body: Data,
+                      manager: String, subresource: String? = nil, dryRun: Bool = false) throws(APIError) -> JSONValue {
+        let key = key(type, namespace, name)
+        guard let live = objects[key] else { throw APIError.notFound(type, name) }
+        let patched: JSONValue
+        do {
+            switch contentType {
+            case "application/json-patch+json":
+                patched = try JSONPatch.apply(try JSONValue.parse(body), to: live)
+            case "application/merge-patch+json":
+                patched = JSONPatch.mergePatch(try JSONValue.parse(body), into: live)
+            case "application/strategic-merge-patch+json":
+                patched = FieldSet.merge(live, try JSONValue.parse(body))
+            default:
+                throw APIError(code: 415, reason: "UnsupportedMediaType", message: "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
+            }
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError.badRequest("the patch could not be applied: \(error)")
+        }
+        var object = patched
+        if let expected = patched[path: ["metadata", "resourceVersion"]]?.string,
+           expected != live[path: ["metadata", "resourceVersion"]]?.string {
+            throw APIError.conflict(type, name, "the object has been modified; please apply your changes to the latest version and try again")
+        }
+        object = try validate(type, namespace: namespace, body: object, name: name)
+        if subresource == "status" {
+            var updated = live
+            updated["status"] = object["status"]
+            object = updated
+        } else if type.hasStatus {
+            object["status"] = live["status"]
+        }
+        return try commitUpdate(type, key, live: live, new: object, manager: manager, operation: "Update", dryRun: dryRun)
+    }
+
+    /// DELETE. A namespace takes what is in it along; objects that name the deleted one in
+    /// `ownerReferences` go too unless `propagation` is `Orphan`.
+    public func delete(_ type: ResourceType, namespace: String, name: String, propagation: String? = nil,
+                       dryRun: Bool = false) throws(APIError) -> JSONValue {
+        let key = key(type, namespace, name)
+        guard var live = objects[key] else { throw APIError.notFound(type, name) }
+        live[path: ["metadata", "deletionTimestamp"]] = .string(timestamp)
+        if dryRun { return live }
+        let uid = live[path: ["metadata", "uid"]]?.string
+        live[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
+        record(.deleted, key, live)
+        if type.plural == "customresourcedefinitions" { unregisterCustomResource(live) }
+        var dependents: [ObjectKey] = []
+        if type.group.isEmpty && type.plural == "namespaces" {
+            dependents += objects.keys.filter { $0.namespace == name }
+        }
+        if propagation != "Orphan", let uid {
+            dependents += objects.filter { _, object in
+                (object[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid }
+            }.map(\.key)
+        }
+        for dependent in Set(dependents) {
+            guard let owned = objects[dependent],
+                  let dependentType = types.first(where: { $0.group == dependent.group && $0.plural == dependent.plural }) else { continue }
+            _ = try? delete(dependentType, namespace: dependent.namespace, name: dependent.name, propagation: propagation)
+            _ = owned
+        }
+        return live
+    }
+
+    // MARK: - Shared steps
+
+    func key(_ type: ResourceType, _ namespace: String, _ name: String) -> ObjectKey {
+        ObjectKey(group: type.group, plural: type.plural, namespace: type.namespaced ? namespace : "", name: name)
+    }
+
+    static func name(of object: JSONValue) -> String {
+        object[path: ["metadata", "name"]]?.string ?? ""
+    }
+
+    func commitCreate(_ type: ResourceType, _ key: ObjectKey, _ object: JSONValue, owners fields: [Manager: Set<FieldPath>],
+                      dryRun: Bool) -> JSONValue {
+        var object = object
+        object[path: ["metadata", "uid"]] = .string(UUID().uuidString.lowercased())
+        object[path: ["metadata", "creationTimestamp"]] = .string(timestamp)
+        object[path: ["metadata", "generation"]] = .int(1)
+        if type.namespaced { object[path: ["metadata", "namespace"]] = .string(key.namespace) }
+        if dryRun {
+            object[path: ["metadata", "managedFields"]] = nil
+            return object
+        }
+        owners[key] = fields
+        object[path: ["metadata", "managedFields"]] = managedFields(key, apiVersion: type.apiVersion)
+        object[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
+        if type.plural == "customresourcedefinitions" { object = registerCustomResource(object) }
+        record(.added, key, object)
+        return object
+    }
+
+    func commitUpdate(_ type: ResourceType, _ key: ObjectKey, live: JSONValue, new: JSONValue, manager: String,
+                      operation: String, dryRun: Bool, ownership: [Manager: Set<FieldPath>]? = nil) throws(APIError) -> JSONValue {
+        var object = new
+        for field in ["uid", "creationTimestamp", "generation", "resourceVersion", "namespace", "deletionTimestamp"] {
+            object[path: ["metadata", field]] = live[path: ["metadata", field]]
+        }
+        Self.applyDefaults(type, &object)
+        if Self.specChanged(live, object) {
+            object[path: ["metadata", "generation"]] = .int((live[path: ["metadata", "generation"]]?.int ?? 0) + 1)
+        }
+        var newOwners = ownership ?? owners[key] ?? [:]
+        if ownership == nil {
+            let before = Self.userFields(type, live), after = Self.userFields(type, object)
+            let changed = FieldSet.paths(of: after).filter { FieldSet.value(in: before, at: $0) != FieldSet.value(in: after, at: $0) }
+            let removed = FieldSet.paths(of: before).filter { FieldSet.value(in: after, at: $0) == nil }
+            for owner in newOwners.keys { newOwners[owner]?.subtract(changed); newOwners[owner]?.subtract(removed) }
+            if !changed.isEmpty { newOwners[Manager(name: manager, operation: operation), default: []].formUnion(changed) }
+        }
+        object[path: ["metadata", "managedFields"]] = nil
+        var unchanged = live
+        unchanged[path: ["metadata", "managedFields"]] = nil
+        if object == unchanged && newOwners == (owners[key] ?? [:]) { return live }
+        if dryRun { return object }
+        owners[key] = newOwners.filter { !$0.value.isEmpty }
+        object[path: ["metadata", "managedFields"]] = managedFields(key, apiVersion: type.apiVersion)
+        object[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
+        record(.modified, key, object)
+        return object
+    }
+
+    /// Whether anything outside `metadata` and `status` changed: what bumps `generation`.
+    static func specChanged(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        var a = a, b = b
+        for key in ["metadata", "status", "apiVersion", "kind"] {
+            a[key] = nil
+            b[key] = nil
+        }
+        return a != b
+    }
+
+    /// The part of an object people write: without server-set metadata and status.
+    static func userFields(_ type: ResourceType, _ object: JSONValue) -> JSONValue {
+        var fields = object
+        fields["apiVersion"] = nil
+        fields["kind"] = nil
+        if type.hasStatus { fields["status"] = nil }
+        for key in ["name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
+                    "deletionTimestamp", "selfLink"] {
+            fields[path: ["metadata", key]] = nil
+        }
+        if fields["metadata"]?.object?.isEmpty == true { fields["metadata"] = nil }
+        return fields
+    }
+
+    /// The defaults the real API server fills in that Baton's health rules read.
+    static func applyDefaults(_ type: ResourceType, _ object: inout JSONValue) {
+        switch (type.group, type.kind) {
+        case ("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "ReplicaSet"):
+            if object[path: ["spec", "replicas"]] == nil { object[path: ["spec", "replicas"]] = .int(1) }
+            if type.kind == "Deployment", object[path: ["spec", "progressDeadlineSeconds"]] == nil {
+                object[path: ["spec", "progressDeadlineSeconds"]] = .int(600)
+            }
+        case ("", "Service"):
+            if object[path: ["spec", "type"]] == nil { object[path: ["spec", "type"]] = "ClusterIP" }
+        default:
+            break
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+
+/// Where one object lives.
+struct ObjectKey: Hashable, Sendable, Comparable {
+    var group: String
+    var plural: String
+    /// "" for cluster-scoped objects.
+    var namespace: String
+    var name: String
+
+    static func < (a: ObjectKey, b: ObjectKey) -> Bool {
+        (a.namespace, a.name) < (b.namespace, b.name)
+    }
+}
+
+/// A change to one object, as watchers receive it.
+public struct WatchEvent: Sendable {
+    public enum Kind: String, Sendable { case added = "ADDED", modified = "MODIFIED", deleted = "DELETED" }
+    public var kind: Kind
+    public var object: JSONValue
+    var key: ObjectKey
+    var revision: Int64
+}
+
+/// Everything one simulated cluster holds: the kinds it serves, its objects, the single
+/// resourceVersion counter, field ownership for server-side apply, recent events for
+/// watches. An actor: every change is serialised, as etcd serialises a real cluster's.
+public actor ClusterState {
+    public internal(set) var types: [ResourceType] = ResourceType.builtIn
+    var objects: [ObjectKey: JSONValue] = [:]
+    /// Field ownership per object: manager → (operation, fields).
+    var owners: [ObjectKey: [Manager: Set<FieldPath>]] = [:]
+    public internal(set) var revision: Int64 = 0
+    /// The newest events, oldest first; a watch may resume from any of them.
+    var history: [WatchEvent] = []
+    let historyLimit: Int
+    var watchers: [UUID: Watcher] = [:]
+    let now: @Sendable () -> Date
+
+    struct Manager: Hashable, Sendable {
+        var name: String
+        var operation: String // "Apply" or "Update"
+    }
+
+    struct Watcher {
+        var group: String
+        var plural: String
+        var namespace: String?
+        var labels: LabelSelector
+        var fields: FieldSelector?
+        var continuation: AsyncStream<WatchEvent>.Continuation
+    }
+
+    public init(now: @escaping @Sendable () -> Date = Date.init, historyLimit: Int = 10_000) {
+        self.now = now
+        self.historyLimit = historyLimit
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        for name in ["default", "kube-system", "kube-public"] {
+            revision += 1
+            objects[ObjectKey(group: "", plural: "namespaces", namespace: "", name: name)] = .object([
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": .object(["name": .string(name), "uid": .string(UUID().uuidString.lowercased()),
+                                     "resourceVersion": .string(String(revision)), "generation": .int(1),
+                                     "creationTimestamp": .string(formatter.string(from: now()))]),
+                "status": .object(["phase": "Active"]),
+            ])
+        }
+    }
+
+    /// The served kind with this group and plural (or kind, singular, short name).
+    public func type(plural: String, group: String) -> ResourceType? {
+        types.first { $0.group == group && $0.plural == plural }
+    }
+
+    /// The served kind for an API path: `prefix` such as `/apis/apps/v1`, `resource` as in the URL.
+    func type(prefix: String, resource: String) -> ResourceType? {
+        types.first { $0.prefix == prefix && $0.plural == resource }
+    }
+
+    func nextRevision() -> Int64 {
+        revision += 1
+        return revision
+    }
+
+    var timestamp: String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: now())
+    }
+
+    /// Stores `object` under `key` (nil deletes it) and tells watchers.
+    func record(_ kind: WatchEvent.Kind, _ key: ObjectKey, _ object: JSONValue) {
+        let revision = Int64(object[path: ["metadata", "resourceVersion"]]?.string ?? "") ?? self.revision
+        if kind == .deleted {
+            objects[key] = nil
+            owners[key] = nil
+        } else {
+            objects[key] = object
+        }
+        let event = WatchEvent(kind: kind, object: object, key: key, revision: revision)
+        history.append(event)
+        if history.count > historyLimit { history.removeFirst(history.count - historyLimit) }
+        for watcher in watchers.values where Self.matches(watcher, event) {
+            watcher.continuation.yield(event)
+        }
+    }
+
+    static func matches(_ watcher: Watcher, _ event: WatchEvent) -> Bool {
+        guard watcher.group == event.key.group, watcher.plural == event.key.plural else { return false }
+        if let namespace = watcher.namespace, namespace != event.key.namespace { return false }
+        if let fields = watcher.fields, !fields.matches(name: event.key.name, namespace: event.key.namespace) { return false }
+        return watcher.labels.matches(labels(of: event.object))
+    }
+
+    static func labels(of object: JSONValue) -> [String: String] {
+        (object[path: ["metadata", "labels"]]?.object ?? [:]).compactMapValues(\.string)
+    }
+
+    /// `managedFields` as Kubernetes renders them.
+    func managedFields(_ key: ObjectKey, apiVersion: String) -> JSONValue {
+        let entries = (owners[key] ?? [:]).filter { !$0.value.isEmpty }.sorted { ($0.key.name, $0.key.operation) < ($1.key.name, $1.key.operation) }
+        return .array(entries.map { manager, fields in
+            .object([
+                "manager": .string(manager.name), "operation": .string(manager.operation), "apiVersion": .string(apiVersion),
+                "time": .string(timestamp), "fieldsType": "FieldsV1", "fieldsV1": FieldSet.fieldsV1(fields),
+            ])
+        })
+    }
+}
