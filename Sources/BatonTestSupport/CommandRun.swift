@@ -29,6 +29,34 @@ public struct CommandRun: Sendable {
         return CommandRun(status: process.terminationStatus, stdout: try out.read(), stderr: try err.read())
     }
 
+    /// `run`, awaiting the child without blocking a thread of Swift's cooperative pool (a test
+    /// whose server runs in the same process would otherwise starve it).
+    public static func runAsync(_ executable: String, _ arguments: [String], in directory: String? = nil,
+                                environment: [String: String] = [:], replacingEnvironment: Bool = false) async throws -> CommandRun {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        var env = replacingEnvironment ? [:] : ProcessInfo.processInfo.environment
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        let out = try OutputFile(), err = try OutputFile()
+        defer { out.remove(); err.remove() }
+        process.standardOutput = out.handle
+        process.standardError = err.handle
+        process.standardInput = FileHandle.nullDevice
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
+        return CommandRun(status: status, stdout: try out.read(), stderr: try err.read())
+    }
+
     /// The `baton` binary that `swift build` put beside the test bundle.
     public static var batonPath: String {
         let dir = Bundle.main.executableURL?.deletingLastPathComponent().path ?? "."

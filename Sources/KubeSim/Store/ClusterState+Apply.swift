@@ -48,8 +48,10 @@ extension ClusterState {
                 "causes": .array(conflicts.map { .object(["reason": "FieldManagerConflict", "message": .string("conflict with \"\($0.manager)\" using \(type.apiVersion)"), "field": .string(FieldSet.describe($0.path))]) }),
             ]))
         }
-        for other in ownership.keys where other != me {
-            ownership[other]?.subtract(force ? mine : Set(conflicts.map(\.path)))
+        // Forcing takes over the conflicting fields only; fields applied with the same value
+        // stay shared with their other owners.
+        for (other, path) in conflicts {
+            for key in ownership.keys where key.name == other && key != me { ownership[key]?.remove(path) }
         }
         let previous = ownership[me] ?? []
         ownership[me] = mine

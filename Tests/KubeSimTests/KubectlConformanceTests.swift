@@ -1,0 +1,129 @@
+import BatonTestSupport
+import Foundation
+import KubeSim
+import Testing
+
+/// KubeSim's conformance test: the real kubectl, over HTTPS with the token.
+@Suite("KubeSim: conformance with the real kubectl")
+struct KubectlConformanceTests {
+    @Test("discovery, namespaces, server-side apply, rollout status, generation, wait")
+    func applyAndRollOut() async throws {
+        let h = try await KubectlHarness.start()
+        defer { Task { await h.stop() } }
+        let resources = try await h.kubectl("api-resources")
+        #expect(resources.status == 0, "\(resources.stderr)")
+        for name in ["deployments", "configmaps", "customresourcedefinitions", "clusterrolebindings", "ingresses", "cronjobs"] {
+            #expect(resources.stdout.contains(name), "\(name)")
+        }
+        let ns = try await h.kubectl("apply", "--server-side", "-f", try h.file("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"))
+        #expect(ns.stdout == "namespace/shop serverside-applied\n", "\(ns.stderr)")
+        let apply = try await h.kubectl("apply", "--server-side", "-f", try h.file("app.yaml", KubectlHarness.app))
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(apply.stdout == "deployment.apps/web serverside-applied\nservice/web serverside-applied\nconfigmap/web-config serverside-applied\n")
+
+        let wait = try await h.kubectl("-n", "shop", "wait", "--for=condition=Available", "deploy/web", "--timeout=20s")
+        #expect(wait.stdout == "deployment.apps/web condition met\n", "\(wait.stderr)")
+        let json = try await h.kubectl("-n", "shop", "get", "deploy", "web", "-o", "json")
+        let deployment = try JSONValue.parse(Data(json.stdout.utf8))
+        #expect(deployment[path: ["status", "availableReplicas"]] == .int(2))
+        #expect(deployment[path: ["status", "observedGeneration"]] == .int(1))
+        #expect(deployment[path: ["metadata", "generation"]] == .int(1))
+
+        // A changed spec bumps generation; a label does not.
+        try await h.kubectl("-n", "shop", "label", "deploy", "web", "tier=front")
+        let label = try await h.kubectl("-n", "shop", "get", "deploy", "web", "-o", "jsonpath={.metadata.generation} {.metadata.labels.tier}")
+        #expect(label.stdout == "1 front")
+        let patch = try await h.kubectl("-n", "shop", "patch", "deploy", "web", "--type", "merge", "-p", #"{"spec":{"replicas":3}}"#)
+        #expect(patch.stdout == "deployment.apps/web patched\n", "\(patch.stderr)")
+        let after = try await h.kubectl("-n", "shop", "get", "deploy", "web", "-o", "jsonpath={.metadata.generation} {.spec.replicas}")
+        #expect(after.stdout == "2 3")
+
+        let table = try await h.kubectl("-n", "shop", "get", "deploy")
+        #expect(table.stdout.hasPrefix("NAME   READY   UP-TO-DATE   AVAILABLE   AGE\nweb    "), "\(table.stdout)")
+    }
+
+    @Test("a second field manager conflicts unless it forces")
+    func conflicts() async throws {
+        let h = try await KubectlHarness.start()
+        defer { Task { await h.stop() } }
+        try await h.kubectl("create", "namespace", "shop", "--dry-run=client", "-o", "yaml")
+        try await h.kubectl("apply", "--server-side", "-f", try h.file("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"))
+        try await h.kubectl("apply", "--server-side", "-f", try h.file("app.yaml", KubectlHarness.app))
+        let changed = try h.file("app3.yaml", KubectlHarness.app.replacingOccurrences(of: "replicas: 2", with: "replicas: 5"))
+        let conflict = try await h.kubectl("apply", "--server-side", "--field-manager", "other", "-f", changed)
+        #expect(conflict.status != 0)
+        #expect(conflict.stderr.contains(#"Apply failed with 1 conflict: conflict with "kubectl" using apps/v1: .spec.replicas"#), "\(conflict.stderr)")
+        #expect(try await h.kubectl("-n", "shop", "get", "deploy", "web", "-o", "jsonpath={.spec.replicas}").stdout == "2")
+        let forced = try await h.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "other", "-f", changed)
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(try await h.kubectl("-n", "shop", "get", "deploy", "web", "-o", "jsonpath={.spec.replicas}").stdout == "5")
+        let managers = try await h.kubectl("-n", "shop", "get", "deploy", "web", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}")
+        #expect(managers.stdout.split(separator: " ").sorted() == ["kubectl", "other"])
+    }
+
+    @Test("get -w receives the events; delete removes; a namespace takes its objects along")
+    func watchAndDelete() async throws {
+        let h = try await KubectlHarness.start()
+        defer { Task { await h.stop() } }
+        try await h.kubectl("apply", "--server-side", "-f", try h.file("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"))
+        try await h.kubectl("apply", "--server-side", "-f", try h.file("app.yaml", KubectlHarness.app))
+        async let watched = h.kubectl("-n", "shop", "get", "configmaps", "-w", "--output-watch-events", "--request-timeout", "3s")
+        try await Task.sleep(for: .milliseconds(800))
+        try await h.kubectl("-n", "shop", "patch", "configmap", "web-config", "--type", "merge", "-p", #"{"data":{"greeting":"hi"}}"#)
+        let deleted = try await h.kubectl("-n", "shop", "delete", "configmap", "web-config")
+        #expect(deleted.stdout == "configmap \"web-config\" deleted\n")
+        let events = try await watched.stdout
+        #expect(events.contains("ADDED"), "\(events)")
+        #expect(events.contains("MODIFIED"), "\(events)")
+        #expect(events.contains("DELETED"), "\(events)")
+        let missing = try await h.kubectl("-n", "shop", "get", "configmap", "web-config")
+        #expect(missing.stderr == "Error from server (NotFound): configmaps \"web-config\" not found\n")
+        try await h.kubectl("delete", "namespace", "shop")
+        let gone = try await h.kubectl("-n", "shop", "get", "deploy", "web")
+        #expect(gone.status != 0)
+    }
+
+    @Test("a CRD serves its kind, and a custom resource of it can be applied and read")
+    func customResources() async throws {
+        let h = try await KubectlHarness.start()
+        defer { Task { await h.stop() } }
+        let crd = """
+            apiVersion: apiextensions.k8s.io/v1
+            kind: CustomResourceDefinition
+            metadata:
+              name: widgets.example.com
+            spec:
+              group: example.com
+              scope: Namespaced
+              names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wd]}
+              versions:
+                - name: v1
+                  served: true
+                  storage: true
+                  schema:
+                    openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+
+            """
+        #expect(try await h.kubectl("apply", "--server-side", "-f", try h.file("crd.yaml", crd)).status == 0)
+        let established = try await h.kubectl("wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=10s")
+        #expect(established.status == 0, "\(established.stderr)")
+        let widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: default\nspec:\n  size: 3\n"
+        let applied = try await h.kubectl("apply", "--server-side", "-f", try h.file("w.yaml", widget))
+        #expect(applied.stdout == "widget.example.com/w1 serverside-applied\n", "\(applied.stderr)")
+        #expect(try await h.kubectl("get", "wd", "w1", "-o", "jsonpath={.spec.size}").stdout == "3")
+        try await h.kubectl("delete", "crd", "widgets.example.com")
+        let after = try await h.kubectl("get", "widgets.example.com")
+        #expect(after.status != 0)
+    }
+
+    @Test("a wrong token is refused with 401")
+    func wrongToken() async throws {
+        let h = try await KubectlHarness.start()
+        defer { Task { await h.stop() } }
+        let run = try await h.kubectl("--token", "wrong", "get", "namespaces")
+        #expect(run.status != 0)
+        // kubectl's words for a 401.
+        #expect(run.stderr.contains("the server has asked for the client to provide credentials"), "\(run.stderr)")
+        #expect(try await h.kubectl("get", "namespaces").stdout.contains("default"))
+    }
+}
