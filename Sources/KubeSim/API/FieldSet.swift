@@ -94,7 +94,7 @@ enum FieldSet {
                         kept.append(element)
                     }
                 }
-                object[key] = .array(kept)
+                object[key] = kept.isEmpty ? nil : .array(kept)
             } else {
                 object[key] = removing(Array(path.dropFirst()), from: child)
             }

@@ -33,8 +33,9 @@ extension ClusterState {
         var ownership = owners[key] ?? [:]
         var conflicts: [(manager: String, path: FieldPath)] = []
         for (other, fields) in ownership where other != me {
-            for path in fields.intersection(mine)
-            where FieldSet.value(in: live, at: path) != FieldSet.value(in: config, at: path) {
+            // An element marker (`k:{...}`) records that the element exists; its fields are compared.
+            for path in fields.intersection(mine) where !(path.last ?? "").hasPrefix("k:")
+                && FieldSet.value(in: live, at: path) != FieldSet.value(in: config, at: path) {
                 conflicts.append((other.name, path))
             }
         }
@@ -58,8 +59,12 @@ extension ClusterState {
 
         var object = FieldSet.merge(live, config)
         let ownedByOthers = ownership.filter { $0.key != me }.values.reduce(into: Set<FieldPath>()) { $0.formUnion($1) }
-        for path in previous.subtracting(mine).sorted(by: { $0.count > $1.count }) where !ownedByOthers.contains(path) {
+        // Shortest first, so that a removed list element takes its fields along.
+        var removed: [FieldPath] = []
+        for path in previous.subtracting(mine).sorted(by: { $0.count < $1.count }) where !ownedByOthers.contains(path) {
+            if removed.contains(where: { path.starts(with: $0) }) { continue }
             object = FieldSet.removing(path, from: object)
+            removed.append(path)
         }
         if type.hasStatus { object["status"] = live["status"] }
         return try commitUpdate(type, key, live: live, new: object, manager: manager, operation: "Apply", dryRun: dryRun,
