@@ -3,7 +3,7 @@
 
 SWIFT ?= swift
 # Debian packages the build and the tests need.
-SYSTEM_PACKAGES := pkg-config git libgit2-dev libcurl4-openssl-dev libsqlite3-dev
+SYSTEM_PACKAGES := pkg-config git curl libgit2-dev libcurl4-openssl-dev libsqlite3-dev
 
 .PHONY: all build test demo bench deps clean
 

@@ -109,8 +109,11 @@ struct HTTPAdapter: HTTPResponder {
                                     body: Data(buffer: body))
         switch await responder.respond(simRequest) {
         case .json(let code, let value):
-            return Response(status: .init(code: code), headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(data: value.encoded())))
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if code == 429, let seconds = value[path: ["details", "retryAfterSeconds"]]?.int {
+                headers[.retryAfter] = String(seconds)
+            }
+            return Response(status: .init(code: code), headers: headers, body: .init(byteBuffer: ByteBuffer(data: value.encoded())))
         case .text(let code, let text, let contentType):
             return Response(status: .init(code: code), headers: [.contentType: contentType],
                             body: .init(byteBuffer: ByteBuffer(string: text)))
