@@ -26,6 +26,8 @@ deps:
 	  fi; \
 	fi
 
+	@command -v kubectl >/dev/null || { echo "make: kubectl is required (the KubeSim conformance tests run it); install it and run make again"; exit 1; }
+
 build: deps
 	$(SWIFT) build
 
