@@ -25,7 +25,6 @@ deps:
 	    exit 1; \
 	  fi; \
 	fi
-
 	@command -v kubectl >/dev/null || { echo "make: kubectl is required (the KubeSim conformance tests run it); install it and run make again"; exit 1; }
 
 build: deps

@@ -112,7 +112,7 @@ let package = Package(
 
         .executableTarget(
             name: "baton-bench",
-            dependencies: ["GitStore"],
+            dependencies: ["GitStore", "KubeSim"],
             path: "Benchmarks/baton-bench",
             swiftSettings: strict
         ),
