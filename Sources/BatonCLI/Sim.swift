@@ -23,6 +23,9 @@ struct Sim: AsyncParsableCommand {
         @Option(help: "How long a rollout takes in the simulation (e.g. 1s, 500ms).")
         var rolloutDelay: String = "1s"
 
+        @Option(help: "A folder to keep each cluster's objects in (NAME.json), so that they survive a restart.")
+        var state: String?
+
         @Flag(help: "Serve plain HTTP instead of HTTPS (debugging only).")
         var http = false
 
@@ -37,6 +40,10 @@ struct Sim: AsyncParsableCommand {
                 var configuration = KubeSimServer.Configuration()
                 configuration.tls = !http
                 configuration.rolloutDelay = delay
+                if let state {
+                    try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+                    configuration.stateFile = state + "/" + name + ".json"
+                }
                 running.append((name, try await KubeSimServer.start(configuration)))
             }
             let url = URL(fileURLWithPath: kubeconfig)
@@ -51,8 +58,10 @@ struct Sim: AsyncParsableCommand {
                 Kubeconfig written to \(url.path). Try:
                   export KUBECONFIG=\(url.path)
                   kubectl --context baton-dev get namespaces
-                  kubectl --context baton-dev create deployment web --image=nginx:1.27
+                  kubectl --context baton-dev create deployment web --image=nginx:1.27 --dry-run=client -o yaml \\
+                    | kubectl --context baton-dev apply --server-side -f -
                   kubectl --context baton-dev wait --for=condition=Available deployment/web
+                  kubectl --context baton-dev get deployments
                 Press Ctrl-C to stop the clusters.
                 """)
             await Self.waitForInterrupt()

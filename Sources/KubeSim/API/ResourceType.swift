@@ -1,5 +1,5 @@
 /// One kind the server serves: where it lives in the API and how it is named.
-public struct ResourceType: Sendable, Hashable {
+public struct ResourceType: Sendable, Hashable, Codable {
     /// "" for the core group.
     public var group: String
     public var version: String

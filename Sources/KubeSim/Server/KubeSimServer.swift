@@ -15,6 +15,9 @@ public final class KubeSimServer: Sendable {
         public var token: String? = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         public var rolloutDelay: Duration = .seconds(1)
         public var faults = Faults.Settings()
+        /// A file to keep the cluster's objects in: loaded at start when it exists, written
+        /// whenever they change, so they survive a restart.
+        public var stateFile: String?
 
         public init() {}
     }
@@ -44,6 +47,13 @@ public final class KubeSimServer: Sendable {
 
     /// Starts a server and returns once it listens.
     public static func start(_ configuration: Configuration = Configuration(), state: ClusterState = ClusterState()) async throws -> KubeSimServer {
+        if let file = configuration.stateFile, let data = FileManager.default.contents(atPath: file) {
+            do {
+                try await state.restore(data)
+            } catch {
+                throw KubeSimError(message: "\(file): not a KubeSim state file: \(error)")
+            }
+        }
         let simulation = Simulation(state: state, rolloutDelay: configuration.rolloutDelay, faults: configuration.faults)
         let responder = HTTPAdapter(responder: Responder(state: state, token: configuration.token, simulation: simulation))
         var builder: HTTPServerBuilder = .http1()
@@ -57,7 +67,7 @@ public final class KubeSimServer: Sendable {
             caPEM = certificates.caPEM
         }
         var logger = Logger(label: "kubesim")
-        logger.logLevel = .error
+        logger.logLevel = .critical
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let app = Application(responder: responder, server: builder,
                               configuration: .init(address: .hostname("127.0.0.1", port: configuration.port), serverName: nil),
@@ -76,7 +86,8 @@ public final class KubeSimServer: Sendable {
             if case .failure(let error) = await server.result { throw error }
             throw KubeSimError(message: "the server did not start on port \(configuration.port)")
         }
-        let controllers = Task { await simulation.run() }
+        let stateFile = configuration.stateFile
+        let controllers = Task { await simulation.run(stateFile: stateFile) }
         return KubeSimServer(state: state, simulation: simulation, port: port, token: configuration.token, caPEM: caPEM,
                              server: server, controllers: controllers)
     }

@@ -69,12 +69,25 @@ public actor Simulation {
         }
     }
 
-    /// Calls `tick` every 100 ms until the task is cancelled.
-    public func run() async {
+    /// Calls `tick` every 100 ms until the task is cancelled; with `stateFile`, writes the
+    /// cluster there whenever it changed (and once more at the end).
+    public func run(stateFile: String? = nil) async {
         while !Task.isCancelled {
             await tick()
+            await save(to: stateFile)
             try? await Task.sleep(for: .milliseconds(100))
         }
+        await save(to: stateFile)
+    }
+
+    private var savedRevision: Int64 = -1
+
+    private func save(to stateFile: String?) async {
+        guard let stateFile else { return }
+        let revision = await state.revision
+        guard revision != savedRevision else { return }
+        savedRevision = revision
+        try? await state.snapshot().write(to: URL(fileURLWithPath: stateFile), options: .atomic)
     }
 
     private func serviceNames() async -> [(String, String)] {
