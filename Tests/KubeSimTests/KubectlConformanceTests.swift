@@ -46,8 +46,12 @@ struct KubectlConformanceTests {
     func conflicts() async throws {
         let h = try await KubectlHarness.start()
         defer { Task { await h.stop() } }
-        try await h.kubectl("create", "namespace", "shop", "--dry-run=client", "-o", "yaml")
-        try await h.kubectl("apply", "--server-side", "-f", try h.file("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"))
+        // kubectl's typed create sends protobuf for namespaces and config maps.
+        let created = try await h.kubectl("create", "namespace", "shop")
+        #expect(created.stdout == "namespace/shop created\n", "\(created.stderr)")
+        let cm = try await h.kubectl("-n", "shop", "create", "configmap", "extra", "--from-literal=a=1")
+        #expect(cm.stdout == "configmap/extra created\n", "\(cm.stderr)")
+        #expect(try await h.kubectl("-n", "shop", "get", "configmap", "extra", "-o", "jsonpath={.data.a}").stdout == "1")
         try await h.kubectl("apply", "--server-side", "-f", try h.file("app.yaml", KubectlHarness.app))
         let changed = try h.file("app3.yaml", KubectlHarness.app.replacingOccurrences(of: "replicas: 2", with: "replicas: 5"))
         let conflict = try await h.kubectl("apply", "--server-side", "--field-manager", "other", "-f", changed)

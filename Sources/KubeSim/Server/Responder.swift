@@ -28,10 +28,17 @@ struct Responder: Sendable {
         }
         if path.hasPrefix("/sim/faults") { return try await simulation.faults.configure(request) }
         if let fault = await simulation.faults.take() { return fault }
-        // Only JSON (and YAML for apply): clients that send protobuf fall back to JSON on 415.
+        // JSON (YAML for apply). Of protobuf only what kubectl's typed create commands send for
+        // namespaces, config maps and secrets; the rest gets 415.
+        var request = request
         if (request.headers["content-type"] ?? "").contains("protobuf") {
-            return .json(415, APIError(code: 415, reason: "UnsupportedMediaType",
+            if let object = try? ProtobufEnvelope.decode(request.body) {
+                request.body = object.encoded()
+                request.headers["content-type"] = "application/json"
+            } else {
+                return .json(415, APIError(code: 415, reason: "UnsupportedMediaType",
                                        message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json").status)
+            }
         }
         switch path {
         case "/version": return .json(200, Discovery.version())
