@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import BatonCore
 import KubeSim
 
 /// `baton sim`: local simulated clusters.
@@ -26,6 +27,15 @@ struct Sim: AsyncParsableCommand {
         @Option(help: "A folder to keep each cluster's objects in (NAME.json), so that they survive a restart.")
         var state: String?
 
+        @Option(help: "Fault injection: latency added to every answer (e.g. 200ms).")
+        var latency: String = "0s"
+
+        @Option(help: "Fault injection: the share of answers that are 500 (0 to 1).")
+        var errorRate: Double = 0
+
+        @Option(help: "Fault injection: the share of answers that are 429 with Retry-After (0 to 1).")
+        var throttleRate: Double = 0
+
         @Flag(help: "Serve plain HTTP instead of HTTPS (debugging only).")
         var http = false
 
@@ -35,11 +45,19 @@ struct Sim: AsyncParsableCommand {
             guard let delay = Duration(config: rolloutDelay) else {
                 throw ValidationError("--rollout-delay: expected a duration such as 1s, got \"\(rolloutDelay)\"")
             }
+            guard let latency = Duration(config: latency), latency >= .zero else {
+                throw ValidationError("--latency: expected a duration such as 200ms, got \"\(self.latency)\"")
+            }
+            guard (0...1).contains(errorRate), (0...1).contains(throttleRate), errorRate + throttleRate <= 1 else {
+                throw ValidationError("--error-rate and --throttle-rate must lie between 0 and 1 and add up to at most 1")
+            }
             var running: [(name: String, server: KubeSimServer)] = []
             for name in names {
                 var configuration = KubeSimServer.Configuration()
                 configuration.tls = !http
                 configuration.rolloutDelay = delay
+                configuration.faults = Faults.Settings(latencyMs: Int(latency.totalMilliseconds), errorRate: errorRate,
+                                                       throttleRate: throttleRate)
                 if let state {
                     try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
                     configuration.stateFile = state + "/" + name + ".json"

@@ -78,5 +78,13 @@ struct SimulationHTTPTests {
         _ = try await curl(server, "/sim/faults", method: "POST", body: "{}", dir: dir)
         #expect(try await curl(server, "/api/v1/namespaces", dir: dir).code == 200)
         #expect(try await curl(server, "/healthz", dir: dir).code == 200)
+
+        // Refusing connections for a second: curl cannot connect (code 0), then it can again.
+        #expect(try await curl(server, "/sim/faults", method: "POST", body: #"{"refuseSeconds": 1}"#, dir: dir).code == 200)
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(!FreePort.canConnect(server.port))
+        #expect(try await curl(server, "/healthz", dir: dir).code == 0)
+        try await Task.sleep(for: .milliseconds(1_500))
+        #expect(try await curl(server, "/healthz", dir: dir).code == 200)
     }
 }

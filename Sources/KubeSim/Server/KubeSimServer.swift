@@ -28,20 +28,20 @@ public final class KubeSimServer: Sendable {
     public let token: String?
     /// The CA that signed the serving certificate (nil for plain HTTP).
     public let caPEM: String?
-    private let server: Task<Void, any Error>
+    private let listener: Listener
     private let controllers: Task<Void, Never>
 
     /// `https://127.0.0.1:PORT` (or `http://`).
     public var url: String { "\(caPEM == nil ? "http" : "https")://127.0.0.1:\(port)" }
 
     private init(state: ClusterState, simulation: Simulation, port: Int, token: String?, caPEM: String?,
-                 server: Task<Void, any Error>, controllers: Task<Void, Never>) {
+                 listener: Listener, controllers: Task<Void, Never>) {
         self.state = state
         self.simulation = simulation
         self.port = port
         self.token = token
         self.caPEM = caPEM
-        self.server = server
+        self.listener = listener
         self.controllers = controllers
     }
 
@@ -66,38 +66,81 @@ public final class KubeSimServer: Sendable {
             builder = try .tls(.http1(), tlsConfiguration: tls)
             caPEM = certificates.caPEM
         }
-        var logger = Logger(label: "kubesim")
-        logger.logLevel = .critical
-        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-        let app = Application(responder: responder, server: builder,
-                              configuration: .init(address: .hostname("127.0.0.1", port: configuration.port), serverName: nil),
-                              onServerRunning: { channel in
-                                  portContinuation.yield(channel.localAddress?.port ?? 0)
-                                  portContinuation.finish()
-                              }, logger: logger)
-        let server = Task {
-            defer { portContinuation.finish() }
-            try await app.run()
-        }
-        var port = 0
-        for await value in ports { port = value }
-        guard port > 0 else {
-            server.cancel()
-            if case .failure(let error) = await server.result { throw error }
-            throw KubeSimError(message: "the server did not start on port \(configuration.port)")
+        let listener = Listener(responder: responder, builder: builder)
+        let port = try await listener.start(port: configuration.port)
+        await simulation.faults.onRefuse { [listener] duration in
+            await listener.refuse(for: duration, port: port)
         }
         let stateFile = configuration.stateFile
         let controllers = Task { await simulation.run(stateFile: stateFile) }
         return KubeSimServer(state: state, simulation: simulation, port: port, token: configuration.token, caPEM: caPEM,
-                             server: server, controllers: controllers)
+                             listener: listener, controllers: controllers)
     }
 
     /// Stops listening and the controllers.
     public func stop() async {
         controllers.cancel()
-        server.cancel()
-        _ = await server.result
+        await listener.stop()
         await controllers.value
+    }
+
+    /// Stops listening for `duration` (connections are refused), then listens again on the
+    /// same port: the "refusing connections" fault.
+    public func refuseConnections(for duration: Duration) async {
+        await listener.refuse(for: duration, port: port)
+    }
+}
+
+/// The HTTP listener, which can be stopped and started again on the same port.
+actor Listener {
+    let responder: HTTPAdapter
+    let builder: HTTPServerBuilder
+    private var task: Task<Void, any Error>?
+
+    init(responder: HTTPAdapter, builder: HTTPServerBuilder) {
+        self.responder = responder
+        self.builder = builder
+    }
+
+    /// Starts listening on `port` (0: a free one) and returns the port once it listens.
+    func start(port: Int) async throws -> Int {
+        var logger = Logger(label: "kubesim")
+        logger.logLevel = .critical
+        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+        let app = Application(responder: responder, server: builder,
+                              configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: nil),
+                              onServerRunning: { channel in
+                                  portContinuation.yield(channel.localAddress?.port ?? 0)
+                                  portContinuation.finish()
+                              }, logger: logger)
+        let task = Task {
+            defer { portContinuation.finish() }
+            try await app.run()
+        }
+        var bound = 0
+        for await value in ports { bound = value }
+        guard bound > 0 else {
+            task.cancel()
+            if case .failure(let error) = await task.result { throw error }
+            throw KubeSimError(message: "the server did not start on port \(port)")
+        }
+        self.task = task
+        return bound
+    }
+
+    func stop() async {
+        task?.cancel()
+        _ = await task?.result
+        task = nil
+    }
+
+    func refuse(for duration: Duration, port: Int) async {
+        await stop()
+        try? await Task.sleep(for: duration)
+        for _ in 0..<50 {
+            if (try? await start(port: port)) != nil { return }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
     }
 }
 

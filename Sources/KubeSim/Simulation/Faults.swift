@@ -1,8 +1,9 @@
 import Foundation
 
 /// Injected faults for reliability tests: added latency, a share of 500 answers, a share of
-/// 429 answers with `Retry-After`. Set with `POST /sim/faults` (JSON body, every key
-/// optional: `latencyMs`, `errorRate`, `throttleRate`, `retryAfterSeconds`) or at start.
+/// 429 answers with `Retry-After`, and refusing connections for a while. Set with
+/// `POST /sim/faults` (JSON body, every key optional: `latencyMs`, `errorRate`, `throttleRate`,
+/// `retryAfterSeconds`, `refuseSeconds`) or at start.
 public actor Faults {
     public struct Settings: Sendable, Codable, Equatable {
         public var latencyMs: Int = 0
@@ -28,6 +29,12 @@ public actor Faults {
 
     public private(set) var settings: Settings
     private var generator = SystemRandomNumberGenerator()
+    /// Stops and restarts the listener; set by the running server.
+    private var refuse: (@Sendable (Duration) async -> Void)?
+
+    func onRefuse(_ action: @escaping @Sendable (Duration) async -> Void) {
+        refuse = action
+    }
 
     public init(_ settings: Settings = Settings()) {
         self.settings = settings
@@ -58,6 +65,14 @@ public actor Faults {
                 throw APIError.badRequest("expected a JSON object with latencyMs, errorRate, throttleRate, retryAfterSeconds")
             }
             settings = update
+            let body = (try? JSONValue.parse(request.body)) ?? .null
+            if let seconds = body["refuseSeconds"]?.int, seconds > 0, let refuse {
+                // Answer first, then stop listening.
+                Task {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    await refuse(.seconds(seconds))
+                }
+            }
         }
         return .json(200, (try? JSONValue.parse(JSONEncoder().encode(settings))) ?? .null)
     }
