@@ -1,14 +1,12 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import KubeSim
 
 /// KubeSim's throughput with 10,000 objects stored: GETs of one object and server-side
-/// applies, over HTTP from 8 concurrent clients for a few seconds each. KubeSim must not be
-/// what limits Baton's own benchmarks: the target is at least 2,000 GETs a second.
+/// applies, driven by `wrk` (a separate load generator on loopback) for a few seconds each.
+/// KubeSim must not be what limits Baton's own benchmarks: the target is at least 2,000
+/// GETs a second.
 enum KubeSimBench {
-    static func run(seconds: Double) async throws {
+    static func run(seconds: Int) async throws {
         var configuration = KubeSimServer.Configuration()
         configuration.tls = false
         configuration.token = nil
@@ -20,50 +18,57 @@ enum KubeSimBench {
                 "data": .object(["index": .string(String(i))]),
             ]), manager: "bench")
         }
-        let session = URLSession(configuration: .ephemeral)
-        let base = server.url + "/api/v1/namespaces/default/configmaps/"
-
-        let gets = try await measure(seconds: seconds, session: session) { n in
-            var request = URLRequest(url: URL(string: base + "cm-\(n % 10_000)")!)
-            request.httpMethod = "GET"
-            return request
-        }
-        let applies = try await measure(seconds: seconds, session: session) { n in
-            var request = URLRequest(url: URL(string: base + "cm-\(n % 10_000)?fieldManager=bench-apply&force=true")!)
-            request.httpMethod = "PATCH"
-            request.setValue("application/apply-patch+yaml", forHTTPHeaderField: "Content-Type")
-            request.httpBody = Data(#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm-\#(n % 10_000)"},"data":{"round":"\#(n)"}}"#.utf8)
-            return request
-        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("baton-bench-wrk-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Each wrk request picks another of the 10,000 objects.
+        let get = """
+            counter = 0
+            request = function()
+              counter = counter + 1
+              return wrk.format("GET", "/api/v1/namespaces/default/configmaps/cm-" .. (counter % 10000))
+            end
+            """
+        let apply = """
+            counter = 0
+            request = function()
+              counter = counter + 1
+              local name = "cm-" .. (counter % 10000)
+              local body = '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"' .. name .. '"},"data":{"round":"' .. counter .. '"}}'
+              return wrk.format("PATCH", "/api/v1/namespaces/default/configmaps/" .. name .. "?fieldManager=bench&force=true",
+                                {["Content-Type"] = "application/apply-patch+yaml"}, body)
+            end
+            """
+        try Data(get.utf8).write(to: URL(fileURLWithPath: dir + "/get.lua"))
+        try Data(apply.utf8).write(to: URL(fileURLWithPath: dir + "/apply.lua"))
+        let gets = try wrk(server.url, script: dir + "/get.lua", seconds: seconds)
+        let applies = try wrk(server.url, script: dir + "/apply.lua", seconds: seconds)
+        let status = try await server.state.get(configMaps, namespace: "default", name: "cm-1")
         await server.stop()
-        print("KubeSim with 10,000 ConfigMaps stored, 8 concurrent HTTP clients, \(Int(seconds)) s each")
+        guard status["data"]?["round"] != nil else { throw KubeSimError(message: "the applies did not reach the store") }
+        print("KubeSim with 10,000 ConfigMaps stored, wrk with 2 threads and 16 connections, \(seconds) s each")
         print("")
-        print("| request | per second | target |")
-        print("|---|---:|---:|")
-        print(String(format: "| GET one object | %.0f | 2000 |", gets))
-        print(String(format: "| server-side apply | %.0f | — |", applies))
+        print("| request | per second | non-2xx | target |")
+        print("|---|---:|---:|---:|")
+        print(String(format: "| GET one object | %.0f | %d | 2000 |", gets.rate, gets.errors))
+        print(String(format: "| server-side apply | %.0f | %d | — |", applies.rate, applies.errors))
     }
 
-    /// Requests per second answered with 2xx by 8 workers sending `make(n)` for `seconds`.
-    static func measure(seconds: Double, session: URLSession, _ make: @escaping @Sendable (Int) -> URLRequest) async throws -> Double {
-        let clock = ContinuousClock()
-        let deadline = clock.now + .milliseconds(Int(seconds * 1_000))
-        let start = clock.now
-        let counts = try await withThrowingTaskGroup(of: Int.self) { group in
-            for worker in 0..<8 {
-                group.addTask {
-                    var n = worker, ok = 0
-                    while clock.now < deadline {
-                        let (_, response) = try await session.data(for: make(n))
-                        if let http = response as? HTTPURLResponse, (200..<300).contains(http.statusCode) { ok += 1 }
-                        n += 8
-                    }
-                    return ok
-                }
-            }
-            return try await group.reduce(0, +)
+    /// Runs wrk and reads its "Requests/sec" and "Non-2xx" lines.
+    static func wrk(_ url: String, script: String, seconds: Int) throws -> (rate: Double, errors: Int) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
+        process.arguments = ["-t2", "-c16", "-d\(seconds)s", "-s", script, url]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        func number(after label: String) -> Double? {
+            output.split(separator: "\n").first { $0.contains(label) }
+                .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
         }
-        let elapsed = (clock.now - start).components
-        return Double(counts) / (Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+        guard let rate = number(after: "Requests/sec:") else { throw KubeSimError(message: "wrk printed no rate:\n\(output)") }
+        return (rate, Int(number(after: "Non-2xx or 3xx responses:") ?? 0))
     }
 }

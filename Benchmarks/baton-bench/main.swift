@@ -5,4 +5,4 @@ import Foundation
 let repetitions = Int(ProcessInfo.processInfo.environment["BATON_BENCH_REPETITIONS"] ?? "") ?? 15
 try await GitStoreBench.run(repetitions: repetitions)
 print("")
-try await KubeSimBench.run(seconds: 3)
+try await KubeSimBench.run(seconds: 5)

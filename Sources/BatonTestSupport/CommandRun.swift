@@ -11,50 +11,29 @@ public struct CommandRun: Sendable {
     /// process's environment, or with `replacingEnvironment` is the child's whole environment.
     public static func run(_ executable: String, _ arguments: [String], in directory: String? = nil,
                            environment: [String: String] = [:], replacingEnvironment: Bool = false) throws -> CommandRun {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        var env = replacingEnvironment ? [:] : ProcessInfo.processInfo.environment
-        env.merge(environment) { _, new in new }
-        process.environment = env
-        // Files, not pipes: a child that writes a lot cannot block on a full pipe.
-        let out = try OutputFile(), err = try OutputFile()
-        defer { out.remove(); err.remove() }
-        process.standardOutput = out.handle
-        process.standardError = err.handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return CommandRun(status: process.terminationStatus, stdout: try out.read(), stderr: try err.read())
+        let child = try Child(executable, arguments, in: directory, environment: environment, replacingEnvironment: replacingEnvironment)
+        defer { child.removeFiles() }
+        try child.process.run()
+        child.process.waitUntilExit()
+        return try child.result(child.process.terminationStatus)
     }
 
     /// `run`, awaiting the child without blocking a thread of Swift's cooperative pool (a test
     /// whose server runs in the same process would otherwise starve it).
     public static func runAsync(_ executable: String, _ arguments: [String], in directory: String? = nil,
                                 environment: [String: String] = [:], replacingEnvironment: Bool = false) async throws -> CommandRun {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        var env = replacingEnvironment ? [:] : ProcessInfo.processInfo.environment
-        env.merge(environment) { _, new in new }
-        process.environment = env
-        let out = try OutputFile(), err = try OutputFile()
-        defer { out.remove(); err.remove() }
-        process.standardOutput = out.handle
-        process.standardError = err.handle
-        process.standardInput = FileHandle.nullDevice
+        let child = try Child(executable, arguments, in: directory, environment: environment, replacingEnvironment: replacingEnvironment)
+        defer { child.removeFiles() }
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            child.process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
             do {
-                try process.run()
+                try child.process.run()
             } catch {
-                process.terminationHandler = nil
+                child.process.terminationHandler = nil
                 continuation.resume(throwing: error)
             }
         }
-        return CommandRun(status: status, stdout: try out.read(), stderr: try err.read())
+        return try child.result(status)
     }
 
     /// The `baton` binary that `swift build` put beside the test bundle.
@@ -70,6 +49,38 @@ public struct CommandRun: Sendable {
     public static func baton(_ arguments: [String], in directory: String? = nil,
                              environment: [String: String] = [:]) throws -> CommandRun {
         try run(batonPath, arguments, in: directory, environment: environment)
+    }
+}
+
+/// A process set up to run with its output going to files.
+private struct Child {
+    let process = Process()
+    let out: OutputFile
+    let err: OutputFile
+
+    init(_ executable: String, _ arguments: [String], in directory: String?, environment: [String: String],
+         replacingEnvironment: Bool) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        var env = replacingEnvironment ? [:] : ProcessInfo.processInfo.environment
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        // Files, not pipes: a child that writes a lot cannot block on a full pipe.
+        out = try OutputFile()
+        err = try OutputFile()
+        process.standardOutput = out.handle
+        process.standardError = err.handle
+        process.standardInput = FileHandle.nullDevice
+    }
+
+    func result(_ status: Int32) throws -> CommandRun {
+        CommandRun(status: status, stdout: try out.read(), stderr: try err.read())
+    }
+
+    func removeFiles() {
+        out.remove()
+        err.remove()
     }
 }
 

@@ -146,6 +146,11 @@ actor Listener {
 
 public struct KubeSimError: Error, CustomStringConvertible {
     public var message: String
+
+    public init(message: String) {
+        self.message = message
+    }
+
     public var description: String { message }
 }
 

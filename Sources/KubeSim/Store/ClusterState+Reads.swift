@@ -39,9 +39,9 @@ extension ClusterState {
         return (items, revision, next)
     }
 
-    /// Events for objects of `type` after `resourceVersion` (from now when nil or "0"),
-    /// then live ones until the stream is dropped. A version older than the kept history
-    /// fails with 410 Gone.
+    /// Events for objects of `type` after `resourceVersion`, then live ones until the stream
+    /// is dropped. Without a version (or with "0") the current objects come first as ADDED
+    /// events, as Kubernetes sends them. A version older than the kept history is 410 Gone.
     func watch(_ type: ResourceType, namespace: String?, labels: LabelSelector, fields: FieldSelector?,
                since resourceVersion: String?) throws(APIError) -> AsyncStream<WatchEvent> {
         let (stream, continuation) = AsyncStream<WatchEvent>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
@@ -55,13 +55,10 @@ extension ClusterState {
             for event in history where event.revision > since && Self.matches(watcher, event) {
                 continuation.yield(event)
             }
-        } else if resourceVersion == "0" || resourceVersion == nil {
-            // A watch without a version starts with the current objects as ADDED events.
-            if resourceVersion == nil {
-                for (key, object) in objects.sorted(by: { $0.key < $1.key }) {
-                    let event = WatchEvent(kind: .added, object: object, key: key, revision: revision)
-                    if Self.matches(watcher, event) { continuation.yield(event) }
-                }
+        } else {
+            for (key, object) in objects.sorted(by: { $0.key < $1.key }) {
+                let event = WatchEvent(kind: .added, object: object, key: key, revision: revision)
+                if Self.matches(watcher, event) { continuation.yield(event) }
             }
         }
         let id = UUID()

@@ -23,13 +23,7 @@ extension ClusterState {
            expected != live[path: ["metadata", "resourceVersion"]]?.string {
             throw APIError.conflict(type, name, "the object has been modified; please apply your changes to the latest version and try again")
         }
-        if subresource == "status" {
-            var updated = live
-            updated["status"] = object["status"]
-            object = updated
-        } else if type.hasStatus {
-            object["status"] = live["status"]
-        }
+        object = Self.scope(object, to: subresource, of: type, live: live)
         return try commitUpdate(type, key, live: live, new: object, manager: manager, operation: "Update", dryRun: dryRun)
     }
 
@@ -62,13 +56,7 @@ extension ClusterState {
             throw APIError.conflict(type, name, "the object has been modified; please apply your changes to the latest version and try again")
         }
         object = try validate(type, namespace: namespace, body: object, name: name)
-        if subresource == "status" {
-            var updated = live
-            updated["status"] = object["status"]
-            object = updated
-        } else if type.hasStatus {
-            object["status"] = live["status"]
-        }
+        object = Self.scope(object, to: subresource, of: type, live: live)
         return try commitUpdate(type, key, live: live, new: object, manager: manager, operation: "Update", dryRun: dryRun)
     }
 
@@ -93,11 +81,9 @@ extension ClusterState {
                 (object[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid }
             }.map(\.key)
         }
-        for dependent in Set(dependents) {
-            guard let owned = objects[dependent],
-                  let dependentType = types.first(where: { $0.group == dependent.group && $0.plural == dependent.plural }) else { continue }
+        for dependent in Set(dependents) where objects[dependent] != nil {
+            guard let dependentType = types.first(where: { $0.group == dependent.group && $0.plural == dependent.plural }) else { continue }
             _ = try? delete(dependentType, namespace: dependent.namespace, name: dependent.name, propagation: propagation)
-            _ = owned
         }
         return live
     }
@@ -158,6 +144,19 @@ extension ClusterState {
         object[path: ["metadata", "managedFields"]] = managedFields(key, apiVersion: type.apiVersion)
         object[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
         record(.modified, key, object)
+        return object
+    }
+
+    /// A write to the `status` subresource changes only `status`; a write to the object itself
+    /// never changes the status of a kind that has the subresource.
+    static func scope(_ object: JSONValue, to subresource: String?, of type: ResourceType, live: JSONValue) -> JSONValue {
+        if subresource == "status" {
+            var updated = live
+            updated["status"] = object["status"]
+            return updated
+        }
+        var object = object
+        if type.hasStatus { object["status"] = live["status"] }
         return object
     }
 
