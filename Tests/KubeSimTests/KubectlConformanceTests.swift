@@ -38,6 +38,9 @@ struct KubectlConformanceTests {
         let after = try await h.kubectl("-n", "shop", "get", "deploy", "web", "-o", "jsonpath={.metadata.generation} {.spec.replicas}")
         #expect(after.stdout == "2 3")
 
+        let all = try await h.kubectl("-n", "shop", "get", "all", "-o", "name")
+        #expect(all.stdout.split(separator: "\n").sorted() == ["deployment.apps/web", "service/web"], "\(all.stderr)")
+
         let table = try await h.kubectl("-n", "shop", "get", "deploy")
         #expect(table.stdout.hasPrefix("NAME   READY   UP-TO-DATE   AVAILABLE   AGE\nweb    "), "\(table.stdout)")
     }

@@ -1,5 +1,8 @@
 /// The discovery documents kubectl reads before anything else.
 enum Discovery {
+    /// The kinds `kubectl get all` lists, as in Kubernetes.
+    static let allCategory: Set<String> = ["Pod", "Service", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"]
+
     static let verbs: [JSONValue] = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
     static func version() -> JSONValue {
@@ -33,7 +36,7 @@ enum Discovery {
             resources.append(.object([
                 "name": .string(type.plural), "singularName": .string(type.singular), "namespaced": .bool(type.namespaced),
                 "kind": .string(type.kind), "verbs": .array(verbs), "shortNames": .array(type.shortNames.map(JSONValue.string)),
-                "categories": type.custom ? .array([]) : .array(["all"]),
+                "categories": allCategory.contains(type.kind) && !type.custom ? ["all"] : [],
             ]))
             if type.hasStatus {
                 resources.append(.object(["name": .string(type.plural + "/status"), "singularName": "", "namespaced": .bool(type.namespaced),
