@@ -100,7 +100,8 @@ public actor ClusterState {
         }
         let event = WatchEvent(kind: kind, object: object, key: key, revision: revision)
         history.append(event)
-        if history.count > historyLimit { history.removeFirst(history.count - historyLimit) }
+        // Trim in batches so that each event does not shift the whole history.
+        if history.count > historyLimit + historyLimit / 10 { history.removeFirst(history.count - historyLimit) }
         for watcher in watchers.values where Self.matches(watcher, event) {
             watcher.continuation.yield(event)
         }
