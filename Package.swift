@@ -62,6 +62,16 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // MARK: Layer 3 — talking to clusters
+
+        // kubeconfig and (to come) the Kubernetes API client over HTTP.
+        .target(
+            name: "Kube",
+            dependencies: ["BatonCore", .product(name: "Yams", package: "Yams")],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+
         // MARK: Layer 5 — the simulator
 
         // A local Kubernetes-API-compatible server with simulated controllers, for trying Baton
@@ -138,6 +148,11 @@ let package = Package(
         .testTarget(
             name: "BatonCLITests",
             dependencies: ["BatonCLI", "BatonTestSupport", "baton"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KubeTests",
+            dependencies: ["Kube", "KubeSim", "BatonTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
