@@ -74,8 +74,14 @@ struct KubectlConformanceTests {
         defer { Task { await h.stop() } }
         try await h.kubectl("apply", "--server-side", "-f", try h.file("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"))
         try await h.kubectl("apply", "--server-side", "-f", try h.file("app.yaml", KubectlHarness.app))
-        async let watched = h.kubectl("-n", "shop", "get", "configmaps", "-w", "--output-watch-events", "--request-timeout", "3s")
-        try await Task.sleep(for: .milliseconds(800))
+        async let watched = h.kubectl("-n", "shop", "get", "configmaps", "-w", "--output-watch-events", "--request-timeout", "5s")
+        // Wait until kubectl's watch is open on the server, however slow the machine is.
+        var waited = 0
+        while await h.server.state.watcherCount == 0, waited < 200 {
+            try await Task.sleep(for: .milliseconds(50))
+            waited += 1
+        }
+        #expect(await h.server.state.watcherCount == 1)
         try await h.kubectl("-n", "shop", "patch", "configmap", "web-config", "--type", "merge", "-p", #"{"data":{"greeting":"hi"}}"#)
         let deleted = try await h.kubectl("-n", "shop", "delete", "configmap", "web-config")
         #expect(deleted.stdout == "configmap \"web-config\" deleted\n")

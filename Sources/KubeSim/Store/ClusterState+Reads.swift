@@ -69,6 +69,9 @@ extension ClusterState {
         return stream
     }
 
+    /// How many watches are open.
+    public var watcherCount: Int { watchers.count }
+
     func stopWatching(_ id: UUID) {
         watchers[id] = nil
     }
