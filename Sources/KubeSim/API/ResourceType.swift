@@ -31,12 +31,15 @@ public struct ResourceType: Sendable, Hashable, Codable {
                      namespaced: namespaced, shortNames: short, hasStatus: status)
     }
 
+    static let namespace = ResourceType.core("Namespace", "namespaces", namespaced: false, short: ["ns"])
+    static let service = ResourceType.core("Service", "services", short: ["svc"])
+
     /// The kinds every KubeSim cluster serves.
     public static let builtIn: [ResourceType] = [
-        .core("Namespace", "namespaces", namespaced: false, short: ["ns"]),
+        .namespace,
         .core("ConfigMap", "configmaps", short: ["cm"], status: false),
         .core("Secret", "secrets", status: false),
-        .core("Service", "services", short: ["svc"]),
+        .service,
         .core("ServiceAccount", "serviceaccounts", short: ["sa"], status: false),
         .core("Pod", "pods", short: ["po"]),
         .core("PersistentVolumeClaim", "persistentvolumeclaims", short: ["pvc"]),

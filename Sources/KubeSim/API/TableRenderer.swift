@@ -43,7 +43,7 @@ enum TableRenderer {
 
     static func age(_ object: JSONValue, _ now: Date) -> String {
         guard let text = object[path: ["metadata", "creationTimestamp"]]?.string,
-              let created = ISO8601DateFormatter().date(from: text) else { return "<unknown>" }
+              let created = Timestamp.parse(text) else { return "<unknown>" }
         let seconds = max(0, Int(now.timeIntervalSince(created)))
         if seconds < 120 { return "\(seconds)s" }
         if seconds < 3_600 * 3 { return "\(seconds / 60)m" }

@@ -101,9 +101,5 @@ struct Controllers {
         images(object).contains { $0.hasSuffix("-errors") }
     }
 
-    static func format(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
-    }
+    static func format(_ date: Date) -> String { Timestamp.format(date) }
 }

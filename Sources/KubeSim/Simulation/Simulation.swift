@@ -105,7 +105,7 @@ public actor Simulation {
     private var rotation = 0
 
     private func code(namespace: String, service: String) async -> Int {
-        guard let svc = try? await state.get(ResourceType.builtIn[3], namespace: namespace, name: service),
+        guard let svc = try? await state.get(.service, namespace: namespace, name: service),
               let selector = svc[path: ["spec", "selector"]]?.object?.compactMapValues(\.string), !selector.isEmpty else { return 503 }
         let backends = await state.objects(group: "apps", plural: "deployments").map(\.1).filter { deployment in
             deployment[path: ["metadata", "namespace"]]?.string == namespace

@@ -48,7 +48,7 @@ extension ClusterState {
                 throw APIError.badRequest("the namespace of the provided object does not match the namespace sent on the request")
             }
             guard objects[ObjectKey(group: "", plural: "namespaces", namespace: "", name: namespace)] != nil else {
-                throw APIError.notFound(ResourceType.builtIn[0], namespace)
+                throw APIError.notFound(.namespace, namespace)
             }
         } else {
             object[path: ["metadata", "namespace"]] = nil

@@ -54,15 +54,13 @@ public actor ClusterState {
     public init(now: @escaping @Sendable () -> Date = Date.init, historyLimit: Int = 10_000) {
         self.now = now
         self.historyLimit = historyLimit
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
         for name in ["default", "kube-system", "kube-public"] {
             revision += 1
             objects[ObjectKey(group: "", plural: "namespaces", namespace: "", name: name)] = .object([
                 "apiVersion": "v1", "kind": "Namespace",
                 "metadata": .object(["name": .string(name), "uid": .string(UUID().uuidString.lowercased()),
                                      "resourceVersion": .string(String(revision)), "generation": .int(1),
-                                     "creationTimestamp": .string(formatter.string(from: now()))]),
+                                     "creationTimestamp": .string(Timestamp.format(now()))]),
                 "status": .object(["phase": "Active"]),
             ])
         }
@@ -83,11 +81,7 @@ public actor ClusterState {
         return revision
     }
 
-    var timestamp: String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: now())
-    }
+    var timestamp: String { Timestamp.format(now()) }
 
     /// Stores `object` under `key` (nil deletes it) and tells watchers.
     func record(_ kind: WatchEvent.Kind, _ key: ObjectKey, _ object: JSONValue) {
