@@ -62,12 +62,20 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // One reusable HTTP client over libcurl: keep-alive, HTTP/2, TLS, timeouts, streaming.
+        .target(
+            name: "HTTP",
+            dependencies: ["CCurl"],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+
         // MARK: Layer 3 — talking to clusters
 
-        // kubeconfig and (to come) the Kubernetes API client over HTTP.
+        // kubeconfig, credentials and the Kubernetes API client over HTTP.
         .target(
             name: "Kube",
-            dependencies: ["BatonCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["BatonCore", "HTTP", .product(name: "Yams", package: "Yams")],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
@@ -151,8 +159,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "HTTPTests",
+            dependencies: ["HTTP", "BatonTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "KubeTests",
-            dependencies: ["Kube", "KubeSim", "BatonTestSupport"],
+            dependencies: ["Kube", "HTTP", "KubeSim", "BatonTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -99,6 +99,10 @@ public struct Kubeconfig: Sendable, Equatable {
         public var user: User
         /// The context's namespace; nil when it names none.
         public var namespace: String?
+        /// The user's name in the kubeconfig, for messages.
+        public var userName: String = ""
+        /// Whether the credential is a pod's service account (in-cluster configuration).
+        public var serviceAccount = false
     }
 
     /// Resolves `context` (the current context when nil). Errors name the file and what is
@@ -125,7 +129,8 @@ public struct Kubeconfig: Sendable, Equatable {
                                                                                        what: "cluster \"\(context.cluster)\": certificate-authority")
         user.clientCertificate = try user.clientCertificate?.loaded(file: userFile, what: "user \"\(context.user)\": client-certificate")
         user.clientKey = try user.clientKey?.loaded(file: userFile, what: "user \"\(context.user)\": client-key")
-        return Resolved(contextName: contextName, cluster: resolvedCluster, user: user, namespace: context.namespace)
+        return Resolved(contextName: contextName, cluster: resolvedCluster, user: user, namespace: context.namespace,
+                        userName: context.user)
     }
 }
 

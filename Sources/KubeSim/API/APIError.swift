@@ -1,3 +1,4 @@
+import BatonCore
 import Foundation
 
 /// A failure answered as a Kubernetes `Status` object with the code and reason clients
@@ -65,21 +66,5 @@ public struct APIError: Error, Sendable {
         ]
         if let details { object["details"] = details }
         return .object(object)
-    }
-}
-
-extension JSONValue: ExpressibleByStringLiteral {
-    public init(stringLiteral value: String) { self = .string(value) }
-}
-
-extension JSONValue: ExpressibleByArrayLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
-    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
-    public init(integerLiteral value: Int64) { self = .int(value) }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
-}
-
-extension JSONValue: ExpressibleByDictionaryLiteral {
-    public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
 }

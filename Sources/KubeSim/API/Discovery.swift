@@ -1,3 +1,5 @@
+import BatonCore
+
 /// The discovery documents kubectl reads before anything else.
 enum Discovery {
     /// The kinds `kubectl get all` lists, as in Kubernetes.
@@ -45,5 +47,45 @@ enum Discovery {
         }
         return .object(["kind": "APIResourceList", "apiVersion": "v1", "groupVersion": .string(first.groupVersion),
                         "resources": .array(resources)])
+    }
+
+    /// The media type of aggregated discovery documents.
+    static let aggregatedContentType = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+    /// Whether a client asked for aggregated discovery (kubectl 1.26+ and Baton do).
+    static func wantsAggregated(_ accept: String?) -> Bool {
+        (accept ?? "").contains("as=APIGroupDiscoveryList") && (accept ?? "").contains("v=v2")
+    }
+
+    /// `/api` (core) or `/apis` (every other group) as one `APIGroupDiscoveryList`
+    /// (apidiscovery.k8s.io/v2): every group, version and resource in a single document.
+    static func aggregated(_ types: [ResourceType], core: Bool) -> JSONValue {
+        let served = types.filter { $0.group.isEmpty == core }
+        var groupNames: [String] = []
+        for type in served where !groupNames.contains(type.group) { groupNames.append(type.group) }
+        let items: [JSONValue] = groupNames.map { group in
+            let inGroup = served.filter { $0.group == group }
+            var versions: [String] = []
+            for type in inGroup where !versions.contains(type.version) { versions.append(type.version) }
+            return .object([
+                "metadata": group.isEmpty ? .object([:]) : .object(["name": .string(group)]),
+                "versions": .array(versions.map { version in
+                    .object(["version": .string(version), "freshness": "Current",
+                             "resources": .array(inGroup.filter { $0.version == version }.map(aggregatedResource))])
+                }),
+            ])
+        }
+        return .object(["kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": .object([:]),
+                        "items": .array(items)])
+    }
+
+    private static func aggregatedResource(_ type: ResourceType) -> JSONValue {
+        let responseKind: JSONValue = .object(["group": .string(type.group), "version": .string(type.version), "kind": .string(type.kind)])
+        return .object([
+            "resource": .string(type.plural), "responseKind": responseKind, "scope": type.namespaced ? "Namespaced" : "Cluster",
+            "singularResource": .string(type.singular), "verbs": .array(verbs), "shortNames": .array(type.shortNames.map(JSONValue.string)),
+            "categories": allCategory.contains(type.kind) && !type.custom ? ["all"] : [],
+            "subresources": type.hasStatus ? [.object(["subresource": "status", "responseKind": responseKind, "verbs": ["get", "patch", "update"]])] : [],
+        ])
     }
 }

@@ -1,3 +1,4 @@
+import BatonCore
 import Foundation
 
 /// Field paths in the `FieldsV1` notation of managed fields: each step is `f:NAME` for a map

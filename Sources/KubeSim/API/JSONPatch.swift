@@ -1,3 +1,5 @@
+import BatonCore
+
 /// RFC 7386 merge patches and RFC 6902 JSON patches.
 enum JSONPatch {
     static func mergePatch(_ patch: JSONValue, into target: JSONValue) -> JSONValue {

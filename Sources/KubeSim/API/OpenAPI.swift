@@ -1,3 +1,5 @@
+import BatonCore
+
 /// Just enough OpenAPI v3 for kubectl to see that the server validates fields itself
 /// (kubectl then sends `fieldValidation=Strict` instead of downloading schemas). KubeSim
 /// accepts the parameter and does not check unknown fields: that is one of its

@@ -1,3 +1,4 @@
+import BatonCore
 import Foundation
 
 /// The protobuf bodies kubectl's typed `create` commands send (`kubectl create namespace`,

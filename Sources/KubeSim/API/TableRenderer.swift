@@ -1,3 +1,4 @@
+import BatonCore
 import Foundation
 
 /// `meta.k8s.io/v1` Tables, which `kubectl get` asks for and prints as they come.

@@ -18,6 +18,12 @@ public final class KubeSimServer: Sendable {
         /// A file to keep the cluster's objects in: loaded at start when it exists, written
         /// whenever they change, so they survive a restart.
         public var stateFile: String?
+        /// Whether `/api` and `/apis` answer with aggregated discovery to clients that ask
+        /// for it (as Kubernetes 1.30+ does); off serves only the classic documents.
+        public var aggregatedDiscovery = true
+        /// What `SelfSubjectAccessReview`s answer "no" to, as "VERB RESOURCE" ("delete
+        /// deployments") or "VERB *". KubeSim answers reviews from this list; it enforces nothing.
+        public var deniedAccess: Set<String> = []
 
         public init() {}
     }
@@ -55,7 +61,9 @@ public final class KubeSimServer: Sendable {
             }
         }
         let simulation = Simulation(state: state, rolloutDelay: configuration.rolloutDelay, faults: configuration.faults)
-        let responder = HTTPAdapter(responder: Responder(state: state, token: configuration.token, simulation: simulation))
+        let responder = HTTPAdapter(responder: Responder(state: state, token: configuration.token, simulation: simulation,
+                                                               aggregatedDiscovery: configuration.aggregatedDiscovery,
+                                                               deniedAccess: configuration.deniedAccess))
         var builder: HTTPServerBuilder = .http1()
         var caPEM: String?
         if configuration.tls {

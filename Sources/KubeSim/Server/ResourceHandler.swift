@@ -1,3 +1,4 @@
+import BatonCore
 import Foundation
 
 /// One request on `/api/v1/...` or `/apis/GROUP/VERSION/...`: objects, lists, watches.

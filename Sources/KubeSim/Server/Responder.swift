@@ -6,6 +6,8 @@ struct Responder: Sendable {
     let state: ClusterState
     let token: String?
     let simulation: Simulation
+    var aggregatedDiscovery = true
+    var deniedAccess: Set<String> = []
 
     func respond(_ request: SimRequest) async -> SimResponse {
         do {
@@ -42,8 +44,14 @@ struct Responder: Sendable {
         }
         switch path {
         case "/version": return .json(200, Discovery.version())
-        case "/api": return .json(200, Discovery.coreVersions())
-        case "/apis": return .json(200, Discovery.groups(await state.types))
+        case "/api", "/apis":
+            if aggregatedDiscovery, Discovery.wantsAggregated(request.headers["accept"]) {
+                let document = Discovery.aggregated(await state.types, core: path == "/api")
+                return .text(200, String(decoding: document.encoded(), as: UTF8.self), contentType: Discovery.aggregatedContentType)
+            }
+            return .json(200, path == "/api" ? Discovery.coreVersions() : Discovery.groups(await state.types))
+        case "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
+            return try AccessReview.answer(request, denied: deniedAccess)
         case "/metrics": return .text(200, await simulation.metrics(), contentType: "text/plain; version=0.0.4")
         default: break
         }

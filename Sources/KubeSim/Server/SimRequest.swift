@@ -1,3 +1,4 @@
+import BatonCore
 import Foundation
 
 /// What the responder needs of one HTTP request, independent of the HTTP library.

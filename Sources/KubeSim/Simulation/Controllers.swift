@@ -1,3 +1,4 @@
+import BatonCore
 import Foundation
 
 /// The simulated controllers: they fill in `status` the way the real ones do, driven by a

@@ -1,3 +1,4 @@
+import BatonCore
 import Foundation
 
 /// Injected faults for reliability tests: added latency, a share of 500 answers, a share of

@@ -1,3 +1,4 @@
+import BatonCore
 import Foundation
 
 /// The simulated cluster behind the API: controllers that fill in status, application

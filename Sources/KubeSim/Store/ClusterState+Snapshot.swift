@@ -1,3 +1,4 @@
+import BatonCore
 import Foundation
 
 /// Saving and restoring a cluster's objects, for `baton sim up --state DIR`.

@@ -1,7 +1,7 @@
 import Foundation
 import Yams
 
-/// A JSON document as KubeSim stores and compares objects.
+/// A JSON document: Kubernetes objects as the client sends and reads them and as KubeSim stores them.
 public enum JSONValue: Sendable, Hashable, Codable {
     case null
     case bool(Bool)
@@ -51,7 +51,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
         return try JSONValue(yaml: node)
     }
 
-    init(yaml node: Node) throws {
+    public init(yaml node: Node) throws {
         switch node {
         case .scalar(let scalar):
             if scalar.style != .plain {
@@ -147,6 +147,23 @@ public enum JSONValue: Sendable, Hashable, Codable {
     public var array: [JSONValue]? {
         if case .array(let value) = self { return value }
         return nil
+    }
+}
+
+// Literals, so objects read as they print: ["kind": "Status", "code": 404].
+extension JSONValue: ExpressibleByStringLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
+}
+
+extension JSONValue: ExpressibleByArrayLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(integerLiteral value: Int64) { self = .int(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+}
+
+extension JSONValue: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
 }
 

@@ -1,0 +1,379 @@
+import BatonCore
+import Foundation
+import HTTP
+
+/// The server's `/version`.
+public struct ServerVersion: Sendable, Hashable {
+    public var major: String
+    public var minor: String
+    public var gitVersion: String
+    public var platform: String
+}
+
+/// Objects of one list, and the resourceVersion to watch from.
+public struct ObjectList: Sendable {
+    public var items: [JSONValue]
+    public var resourceVersion: String
+}
+
+/// How `delete` treats dependents (`ownerReferences`).
+public enum PropagationPolicy: String, Sendable {
+    case foreground = "Foreground"
+    case background = "Background"
+    case orphan = "Orphan"
+}
+
+/// A Kubernetes API client for one cluster: discovery, get, list, server-side apply, delete,
+/// watch and access reviews, with credentials from a kubeconfig context (or a pod's service
+/// account) and retries for throttling, server errors and broken connections.
+public final class KubeClient: Sendable {
+    /// The API server's URL, without a trailing slash.
+    public let server: String
+    /// The context's namespace, or `default`: where namespaced objects without one go.
+    public let defaultNamespace: String
+    /// The kind of credential used, for reports.
+    public var identity: Identity { credentials.identity }
+    public let retry: RetryPolicy
+
+    let http: HTTPClient
+    let credentials: Credentials
+    let discovery = DiscoveryCache()
+    private let tls: TLSConfiguration
+
+    public init(_ config: Kubeconfig.Resolved, retry: RetryPolicy = RetryPolicy(),
+                http configuration: HTTPClient.Configuration = HTTPClient.Configuration()) throws(KubeError) {
+        var server = config.cluster.server
+        while server.hasSuffix("/") { server.removeLast() }
+        guard let parts = URLComponents(string: server), ["https", "http"].contains(parts.scheme ?? ""), parts.host?.isEmpty == false else {
+            throw .configuration("context \"\(config.contextName)\": server \"\(config.cluster.server)\" is not an http(s) URL")
+        }
+        self.server = server
+        defaultNamespace = config.namespace ?? "default"
+        self.retry = retry
+        func pem(_ source: PEMSource?) -> PEM? {
+            switch source {
+            case .data(let data)?: .data(data)
+            case .file(let path)?: .file(path)
+            case nil: nil
+            }
+        }
+        tls = TLSConfiguration(certificateAuthority: pem(config.cluster.certificateAuthority), clientCertificate: pem(config.user.clientCertificate),
+                               clientKey: pem(config.user.clientKey), insecureSkipVerify: config.cluster.insecureSkipTLSVerify,
+                               serverName: config.cluster.tlsServerName)
+        var httpConfiguration = configuration
+        httpConfiguration.tls = tls
+        httpConfiguration.userAgent = "baton (kube client)"
+        http = HTTPClient(configuration: httpConfiguration)
+        credentials = config.serviceAccount ? Credentials(serviceAccountTokenFile: config.user.tokenFile ?? "")
+                                            : Credentials(user: config.user, userName: config.userName)
+    }
+
+    deinit { http.shutdown() }
+
+    // MARK: Version and discovery
+
+    public func version() async throws(KubeError) -> ServerVersion {
+        let value = try await json("GET", "/version")
+        return ServerVersion(major: value["major"]?.string ?? "", minor: value["minor"]?.string ?? "",
+                             gitVersion: value["gitVersion"]?.string ?? "", platform: value["platform"]?.string ?? "")
+    }
+
+    /// Every kind the server serves, read anew.
+    @discardableResult
+    public func discover() async throws(KubeError) -> [APIResource] {
+        try await discovery.refresh { [self] in
+            do throws(KubeError) {
+                return .success(try await fetchDiscovery())
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    /// Whether the last discovery used the aggregated documents.
+    public var usedAggregatedDiscovery: Bool {
+        get async { await discovery.aggregated }
+    }
+
+    /// Where objects of `kind` in `apiVersion` live; refreshes discovery once when the kind is
+    /// not known yet (a CRD applied a moment ago).
+    public func resource(apiVersion: String, kind: String) async throws(KubeError) -> APIResource {
+        if let known = await discovery.lookup(apiVersion: apiVersion, kind: kind) { return known }
+        try await discover()
+        guard let found = await discovery.lookup(apiVersion: apiVersion, kind: kind) else {
+            throw .unknownKind(apiVersion: apiVersion, kind: kind)
+        }
+        return found
+    }
+
+    /// Whether `kind` is namespaced, for callers that must not import this module's types.
+    public func isNamespaced(apiVersion: String, kind: String) async throws(KubeError) -> Bool {
+        try await resource(apiVersion: apiVersion, kind: kind).namespaced
+    }
+
+    private func fetchDiscovery() async throws(KubeError) -> (resources: [APIResource], aggregated: Bool) {
+        let accept = DiscoveryDocuments.aggregatedAccept
+        let core = try await perform("GET", "/api", accept: accept)
+        let groups = try await perform("GET", "/apis", accept: accept)
+        let coreValue = try decode(core.body, path: "/api"), groupsValue = try decode(groups.body, path: "/apis")
+        if coreValue["kind"]?.string == "APIGroupDiscoveryList", groupsValue["kind"]?.string == "APIGroupDiscoveryList" {
+            return (DiscoveryDocuments.aggregated(coreValue) + DiscoveryDocuments.aggregated(groupsValue), true)
+        }
+        // Classic discovery: one document per group version, fetched concurrently.
+        let groupVersions = DiscoveryDocuments.groupVersions(coreValue) + DiscoveryDocuments.groupVersions(groupsValue)
+        let lists = await withTaskGroup(of: (Int, Result<[APIResource], KubeError>).self) { group in
+            for (index, groupVersion) in groupVersions.enumerated() {
+                group.addTask { [self] in
+                    let path = groupVersion.contains("/") ? "/apis/\(groupVersion)" : "/api/\(groupVersion)"
+                    do throws(KubeError) {
+                        let list = try await json("GET", path)
+                        return (index, .success(DiscoveryDocuments.resources(list, groupVersion: groupVersion)))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            var results: [(Int, Result<[APIResource], KubeError>)] = []
+            for await result in group { results.append(result) }
+            return results.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        var resources: [APIResource] = []
+        for list in lists {
+            switch list {
+            case .success(let found): resources += found
+            // A group version that went away between the two requests (a CRD deleted) is skipped.
+            case .failure(let error) where error.isNotFound: continue
+            case .failure(let error): throw error
+            }
+        }
+        return (resources, false)
+    }
+
+    // MARK: Reading
+
+    /// One object; `KubeError.api` with 404 when it does not exist.
+    public func get(apiVersion: String, kind: String, name: String, namespace: String? = nil) async throws(KubeError) -> JSONValue {
+        let resource = try await resource(apiVersion: apiVersion, kind: kind)
+        let path = resource.path(namespace: resource.namespaced ? namespace ?? defaultNamespace : nil, name: name)
+        return try await json("GET", path)
+    }
+
+    /// Every object of `kind` (in `namespace`, or in all namespaces when nil), read in pages.
+    /// Items carry their `apiVersion` and `kind`.
+    public func list(apiVersion: String, kind: String, namespace: String? = nil, labelSelector: String? = nil,
+                     fieldSelector: String? = nil, pageSize: Int = 500) async throws(KubeError) -> ObjectList {
+        let resource = try await resource(apiVersion: apiVersion, kind: kind)
+        let path = resource.path(namespace: resource.namespaced ? namespace : nil)
+        var items: [JSONValue] = []
+        var token: String?
+        var restarted = false
+        while true {
+            var query: [(String, String)] = [("limit", String(pageSize))]
+            if let labelSelector, !labelSelector.isEmpty { query.append(("labelSelector", labelSelector)) }
+            if let fieldSelector, !fieldSelector.isEmpty { query.append(("fieldSelector", fieldSelector)) }
+            if let token { query.append(("continue", token)) }
+            let page: JSONValue
+            do {
+                page = try await json("GET", path, query: query)
+            } catch let error where error.statusCode == 410 && token != nil && !restarted {
+                // The continue token expired (the server compacted): start the list again, once.
+                restarted = true
+                token = nil
+                items = []
+                continue
+            }
+            for var item in page["items"]?.array ?? [] {
+                item["apiVersion"] = .string(resource.apiVersion)
+                item["kind"] = .string(resource.kind)
+                items.append(item)
+            }
+            let next = page[path: ["metadata", "continue"]]?.string ?? ""
+            if next.isEmpty {
+                return ObjectList(items: items, resourceVersion: page[path: ["metadata", "resourceVersion"]]?.string ?? "")
+            }
+            token = next
+        }
+    }
+
+    // MARK: Writing
+
+    /// Server-side apply of `object` as `fieldManager`. `force` takes over fields another
+    /// manager owns; `dryRun` asks the server what would happen without storing it.
+    @discardableResult
+    public func apply(_ object: JSONValue, fieldManager: String = "baton", force: Bool = false, dryRun: Bool = false) async throws(KubeError) -> JSONValue {
+        guard let apiVersion = object["apiVersion"]?.string, !apiVersion.isEmpty else { throw .invalidObject("apiVersion is missing") }
+        guard let kind = object["kind"]?.string, !kind.isEmpty else { throw .invalidObject("kind is missing (apiVersion \(apiVersion))") }
+        guard let name = object[path: ["metadata", "name"]]?.string, !name.isEmpty else {
+            throw .invalidObject("\(kind): metadata.name is missing")
+        }
+        let resource = try await resource(apiVersion: apiVersion, kind: kind)
+        var body = object
+        var namespace: String?
+        if resource.namespaced {
+            namespace = object[path: ["metadata", "namespace"]]?.string ?? defaultNamespace
+            body[path: ["metadata", "namespace"]] = .string(namespace ?? defaultNamespace)
+        }
+        var query: [(String, String)] = [("fieldManager", fieldManager)]
+        if force { query.append(("force", "true")) }
+        if dryRun { query.append(("dryRun", "All")) }
+        return try await json("PATCH", resource.path(namespace: namespace, name: name), query: query,
+                              body: body.encoded(), contentType: "application/apply-patch+yaml")
+    }
+
+    /// Deletes one object. Returns false when it was already gone.
+    @discardableResult
+    public func delete(apiVersion: String, kind: String, name: String, namespace: String? = nil,
+                       propagationPolicy: PropagationPolicy = .background, dryRun: Bool = false) async throws(KubeError) -> Bool {
+        let resource = try await resource(apiVersion: apiVersion, kind: kind)
+        let path = resource.path(namespace: resource.namespaced ? namespace ?? defaultNamespace : nil, name: name)
+        var options: [String: JSONValue] = ["apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": .string(propagationPolicy.rawValue)]
+        if dryRun { options["dryRun"] = ["All"] }
+        do {
+            _ = try await perform("DELETE", path, body: JSONValue.object(options).encoded(), contentType: "application/json")
+            return true
+        } catch where error.isNotFound {
+            return false
+        }
+    }
+
+    /// Whether this client may `verb` `resource` (plural, in `group`) in `namespace`, by a
+    /// `SelfSubjectAccessReview`; nil when the server does not serve those.
+    public func canI(_ verb: String, group: String, resource: String, namespace: String?) async throws(KubeError) -> (allowed: Bool, reason: String)? {
+        var attributes: [String: JSONValue] = ["verb": .string(verb), "group": .string(group), "resource": .string(resource)]
+        if let namespace { attributes["namespace"] = .string(namespace) }
+        let review: JSONValue = .object(["apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                                         "spec": .object(["resourceAttributes": .object(attributes)])])
+        let answer: JSONValue
+        do {
+            answer = try await json("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body: review.encoded(),
+                                    contentType: "application/json")
+        } catch where error.isNotFound {
+            return nil
+        }
+        return (answer[path: ["status", "allowed"]]?.bool ?? false, answer[path: ["status", "reason"]]?.string ?? "")
+    }
+
+    // MARK: Exchanges
+
+    func json(_ method: String, _ path: String, query: [(String, String)] = [], body: Data? = nil,
+              contentType: String? = nil) async throws(KubeError) -> JSONValue {
+        let response = try await perform(method, path, query: query, body: body, contentType: contentType)
+        return try decode(response.body, path: path)
+    }
+
+    func decode(_ data: Data, path: String) throws(KubeError) -> JSONValue {
+        do {
+            return try JSONValue.parse(data)
+        } catch {
+            throw .unexpectedResponse(path: path, detail: "not JSON")
+        }
+    }
+
+    /// One call with credentials and retries; a 2xx response, or the error that ended it.
+    func perform(_ method: String, _ path: String, query: [(String, String)] = [], body: Data? = nil,
+                 contentType: String? = nil, accept: String = "application/json") async throws(KubeError) -> HTTPResponse {
+        let started = ContinuousClock.now
+        var attempt = 0
+        var refreshedCredentials = false
+        while true {
+            attempt += 1
+            let request = try await request(method, path, query: query, body: body, contentType: contentType, accept: accept)
+            let response: HTTPResponse
+            do {
+                response = try await http.send(request)
+            } catch {
+                if error.isTransient, let wait = retry.delay(afterAttempt: attempt, elapsed: ContinuousClock.now - started) {
+                    try await pause(wait, url: request.url)
+                    continue
+                }
+                throw .transport(error)
+            }
+            if (200..<300).contains(response.status) { return response }
+            if response.status == 401, !refreshedCredentials, await credentials.invalidate() {
+                refreshedCredentials = true
+                continue
+            }
+            if RetryPolicy.retriedStatuses.contains(response.status),
+               let wait = retry.delay(afterAttempt: attempt, elapsed: ContinuousClock.now - started,
+                                      retryAfter: RetryPolicy.retryAfter(response.headers["Retry-After"])) {
+                try await pause(wait, url: request.url)
+                continue
+            }
+            throw .api(KubeStatus(code: response.status, body: response.body), method: method, path: path)
+        }
+    }
+
+    /// Opens a stream (a watch) with the same credentials and retries as `perform`.
+    func openStream(_ path: String, query: [(String, String)]) async throws(KubeError) -> HTTPStreamResponse {
+        let started = ContinuousClock.now
+        var attempt = 0
+        var refreshedCredentials = false
+        while true {
+            attempt += 1
+            let request = try await request("GET", path, query: query, body: nil, contentType: nil, accept: "application/json")
+            let response: HTTPStreamResponse
+            do {
+                response = try await http.stream(request)
+            } catch {
+                if error.isTransient, let wait = retry.delay(afterAttempt: attempt, elapsed: ContinuousClock.now - started) {
+                    try await pause(wait, url: request.url)
+                    continue
+                }
+                throw .transport(error)
+            }
+            if (200..<300).contains(response.head.status) { return response }
+            var body = Data()
+            do {
+                for try await chunk in response.body where body.count < 65_536 { body.append(chunk) }
+            } catch {}
+            if response.head.status == 401, !refreshedCredentials, await credentials.invalidate() {
+                refreshedCredentials = true
+                continue
+            }
+            if RetryPolicy.retriedStatuses.contains(response.head.status),
+               let wait = retry.delay(afterAttempt: attempt, elapsed: ContinuousClock.now - started,
+                                      retryAfter: RetryPolicy.retryAfter(response.head.headers["Retry-After"])) {
+                try await pause(wait, url: request.url)
+                continue
+            }
+            throw .api(KubeStatus(code: response.head.status, body: body), method: "GET", path: path)
+        }
+    }
+
+    private func request(_ method: String, _ path: String, query: [(String, String)], body: Data?, contentType: String?,
+                         accept: String) async throws(KubeError) -> HTTPRequest {
+        let material = try await credentials.material()
+        var headers = material.headers + [HTTPField("Accept", accept)]
+        if let contentType { headers.append(HTTPField("Content-Type", contentType)) }
+        var url = server + path
+        if !query.isEmpty { url += "?" + query.map { "\(Self.queryComponent($0.0))=\(Self.queryComponent($0.1))" }.joined(separator: "&") }
+        var request = HTTPRequest(method: method, url: url, headers: headers, body: body)
+        if let certificate = material.certificate {
+            var tls = self.tls
+            tls.clientCertificate = .data(certificate.certificate)
+            tls.clientKey = .data(certificate.key)
+            request.tls = tls
+        }
+        return request
+    }
+
+    private func pause(_ wait: Duration, url: String) async throws(KubeError) {
+        do {
+            try await Task.sleep(for: wait)
+        } catch {
+            throw .transport(.cancelled(url: url))
+        }
+    }
+
+    // MARK: Encoding
+
+    private static let unreserved = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+
+    static func queryComponent(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
+    }
+
+    static func pathSegment(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: unreserved.union(CharacterSet(charactersIn: ":@"))) ?? text
+    }
+}

@@ -1,0 +1,105 @@
+import BatonCore
+import Foundation
+import HTTP
+
+/// A Kubernetes `Status` answer: what the API server said when it refused a request.
+public struct KubeStatus: Sendable, Hashable, CustomStringConvertible {
+    public struct Cause: Sendable, Hashable {
+        public var reason: String
+        public var message: String
+        public var field: String
+    }
+
+    public var code: Int
+    /// `NotFound`, `AlreadyExists`, `Conflict`, `Invalid`, `Forbidden`, `Unauthorized`, …
+    public var reason: String
+    public var message: String
+    public var causes: [Cause]
+
+    public init(code: Int, reason: String, message: String, causes: [Cause] = []) {
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.causes = causes
+    }
+
+    /// Reads a `Status` body; a body that is not one becomes a status with the code and the
+    /// start of the body as its message.
+    init(code: Int, body: Data) {
+        if let value = try? JSONValue.parse(body), value["kind"]?.string == "Status" {
+            self.init(code: Int(value["code"]?.int ?? Int64(code)), reason: value["reason"]?.string ?? "", message: value["message"]?.string ?? "",
+                      causes: (value[path: ["details", "causes"]]?.array ?? []).map {
+                          Cause(reason: $0["reason"]?.string ?? "", message: $0["message"]?.string ?? "", field: $0["field"]?.string ?? "")
+                      })
+        } else {
+            let text = String(decoding: body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            self.init(code: code, reason: KubeStatus.reason(for: code), message: text)
+        }
+    }
+
+    static func reason(for code: Int) -> String {
+        switch code {
+        case 400: "BadRequest"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "NotFound"
+        case 405: "MethodNotAllowed"
+        case 409: "Conflict"
+        case 410: "Expired"
+        case 415: "UnsupportedMediaType"
+        case 422: "Invalid"
+        case 429: "TooManyRequests"
+        case 500: "InternalError"
+        case 503: "ServiceUnavailable"
+        case 504: "Timeout"
+        default: "Unknown"
+        }
+    }
+
+    public var description: String {
+        var text = "\(code) \(reason)" + (message.isEmpty ? "" : ": \(message)")
+        for cause in causes where !cause.field.isEmpty && !text.contains(cause.field) {
+            text += "; \(cause.field): \(cause.message)"
+        }
+        return text
+    }
+}
+
+/// Why a Kubernetes API call failed.
+public enum KubeError: Error, Sendable, CustomStringConvertible {
+    /// The API server refused: its `Status`, with the method and path asked.
+    case api(KubeStatus, method: String, path: String)
+    /// The server could not be reached or the exchange broke (after the retries allowed).
+    case transport(HTTPError)
+    /// Discovery does not know the kind, even after a refresh.
+    case unknownKind(apiVersion: String, kind: String)
+    /// The kubeconfig or client settings cannot work (a server URL that is not one).
+    case configuration(String)
+    /// The object given cannot be sent (no kind, no name, …).
+    case invalidObject(String)
+    /// No credential could be obtained (an exec plugin failed, a token file is unreadable).
+    case credentials(String)
+    /// The server's answer was not what the API promises.
+    case unexpectedResponse(path: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case .api(let status, let method, let path): "\(method) \(path): \(status)"
+        case .transport(let error): "\(error)"
+        case .unknownKind(let apiVersion, let kind): "the server does not serve kind \(kind) in \(apiVersion.isEmpty ? "\"\"" : apiVersion)"
+        case .configuration(let detail): detail
+        case .invalidObject(let detail): "invalid object: \(detail)"
+        case .credentials(let detail): "no credentials: \(detail)"
+        case .unexpectedResponse(let path, let detail): "unexpected answer from \(path): \(detail)"
+        }
+    }
+
+    /// The server's status code, when the server answered.
+    public var statusCode: Int? {
+        if case .api(let status, _, _) = self { return status.code }
+        return nil
+    }
+
+    public var isNotFound: Bool { statusCode == 404 }
+    public var isConflict: Bool { statusCode == 409 }
+}

@@ -1,0 +1,105 @@
+import BatonTestSupport
+import Foundation
+import HTTP
+import Testing
+
+/// The client against a real HTTP server (Python's http.server) on 127.0.0.1.
+@Suite("HTTP: requests, keep-alive, concurrency, timeouts, errors")
+struct HTTPClientTests {
+    func answer(_ response: HTTPResponse) throws -> [String: Any] {
+        try #require(JSONSerialization.jsonObject(with: response.body) as? [String: Any])
+    }
+
+    @Test("sequential requests reuse one connection; a body goes out whole")
+    func keepAliveAndBody() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = HTTPClient()
+        let first = try answer(await client.send(HTTPRequest(url: server.url + "/a")))
+        let second = try answer(await client.send(HTTPRequest(url: server.url + "/b")))
+        #expect(first["path"] as? String == "/a")
+        #expect(first["clientPort"] as? Int == second["clientPort"] as? Int, "a new connection was opened for the second request")
+        let body = Data(repeating: 0x61, count: 200_000)
+        let posted = try answer(await client.send(HTTPRequest(method: "PATCH", url: server.url + "/c", body: body)))
+        #expect(posted["method"] as? String == "PATCH")
+        #expect(posted["bodyLength"] as? Int == 200_000)
+        let head = try await client.send(HTTPRequest(method: "HEAD", url: server.url + "/d"))
+        #expect(head.status == 200 && head.body.isEmpty)
+        #expect(head.headers["content-type"] == "application/json")
+    }
+
+    @Test("requests run concurrently, up to the limit")
+    func concurrency() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        func timed(limit: Int, requests: Int) async throws -> Duration {
+            let client = HTTPClient(configuration: .init(maxConcurrentRequests: limit))
+            let clock = ContinuousClock()
+            return try await clock.measure {
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for _ in 0..<requests { group.addTask { try await client.send(HTTPRequest(url: server.url + "/slow?0.4")).status } }
+                    for try await status in group { #expect(status == 200) }
+                }
+            }
+        }
+        let wide = try await timed(limit: 8, requests: 8)
+        #expect(wide < .milliseconds(1600), "8 requests of 0.4 s with room for 8 took \(wide)")
+        let narrow = try await timed(limit: 2, requests: 6)
+        #expect(narrow >= .milliseconds(1200), "6 requests of 0.4 s two at a time took only \(narrow)")
+    }
+
+    @Test("timeouts, refused connections and statuses are told apart; no header value leaks")
+    func errors() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = HTTPClient(configuration: .init(requestTimeout: .milliseconds(300)))
+        let started = ContinuousClock.now
+        await #expect {
+            _ = try await client.send(HTTPRequest(url: server.url + "/slow?3"))
+        } throws: { error in
+            guard case .timeout = error as? HTTPError else { return false }
+            return true
+        }
+        #expect(ContinuousClock.now - started < .seconds(2))
+
+        let closed = try FreePort.next()
+        do {
+            _ = try await client.send(HTTPRequest(url: "http://127.0.0.1:\(closed)/x?token=hidden",
+                                                  headers: [HTTPField("Authorization", "Bearer s3cr3t-value")]))
+            Issue.record("a closed port answered")
+        } catch {
+            guard case .cannotConnect(let url, _) = error else { Issue.record("expected cannotConnect, got \(error)"); return }
+            #expect(url == "http://127.0.0.1:\(closed)/x")
+            #expect(!"\(error)".contains("s3cr3t") && !"\(error)".contains("hidden"))
+        }
+
+        let missing = try await client.send(HTTPRequest(url: server.url + "/status/404"))
+        #expect(missing.status == 404)
+        #expect(throws: HTTPError.self) { try missing.successful(url: server.url + "/status/404") }
+    }
+
+    @Test("a stream hands over the head, then the body; cancelling a request ends it at once")
+    func streamAndCancel() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = HTTPClient()
+        let stream = try await client.stream(HTTPRequest(url: server.url + "/streamed"))
+        #expect(stream.head.status == 200)
+        var body = Data()
+        for try await chunk in stream.body { body.append(chunk) }
+        let seen = try #require(JSONSerialization.jsonObject(with: body) as? [String: Any])
+        #expect(seen["path"] as? String == "/streamed")
+
+        let started = ContinuousClock.now
+        let task = Task { try await client.send(HTTPRequest(url: server.url + "/slow?5")) }
+        try await Task.sleep(for: .milliseconds(200))
+        task.cancel()
+        do {
+            _ = try await task.value
+            Issue.record("a cancelled request completed")
+        } catch {
+            guard case .cancelled = error as? HTTPError else { Issue.record("expected cancelled, got \(error)"); return }
+        }
+        #expect(ContinuousClock.now - started < .seconds(2))
+    }
+}
