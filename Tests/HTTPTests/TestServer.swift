@@ -4,7 +4,8 @@ import Foundation
 /// A real HTTP(S) server on 127.0.0.1: Python's standard library `http.server` with its `ssl`
 /// module, started as a child process on a port the OS hands out. It answers every request
 /// with JSON saying what it saw (path, method, the client's port, the client certificate's
-/// common name, body length); `/slow?SECONDS` waits first; `/status/CODE` answers CODE.
+/// common name, body length); `/slow?SECONDS` waits first (and counts how many wait at once); `/peak` says
+/// the most that waited at once since the last `/peak`; `/status/CODE` answers CODE.
 final class TestServer: @unchecked Sendable {
     struct TLS {
         var certificate: String
@@ -14,22 +15,30 @@ final class TestServer: @unchecked Sendable {
     }
 
     static let script = #"""
-        import http.server, json, ssl, sys, time
+        import http.server, json, ssl, sys, threading, time
         mode, cert, key, client_ca = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+        lock, counts = threading.Lock(), {"inflight": 0, "peak": 0}
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             def answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if self.path.startswith("/slow?"):
+                    with lock:
+                        counts["inflight"] += 1
+                        counts["peak"] = max(counts["peak"], counts["inflight"])
                     time.sleep(float(self.path.split("?", 1)[1]))
+                    with lock: counts["inflight"] -= 1
+                peak = None
+                if self.path == "/peak":
+                    with lock: peak, counts["peak"] = counts["peak"], 0
                 code = int(self.path.split("/")[2]) if self.path.startswith("/status/") else 200
                 peer = None
                 if mode == "tls":
                     subject = dict(x[0] for x in (self.connection.getpeercert() or {}).get("subject", ()))
                     peer = subject.get("commonName")
                 out = json.dumps({"path": self.path, "method": self.command, "clientPort": self.client_address[1],
-                                  "clientCN": peer, "bodyLength": len(body),
+                                  "clientCN": peer, "bodyLength": len(body), "peak": peak,
                                   "authorization": self.headers.get("Authorization") is not None}).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
