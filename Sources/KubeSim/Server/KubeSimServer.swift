@@ -5,6 +5,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
+import ServiceLifecycle
 
 /// A running KubeSim cluster: an HTTPS (or plain HTTP) server on 127.0.0.1 in this process.
 public final class KubeSimServer: Sendable {
@@ -30,6 +31,8 @@ public final class KubeSimServer: Sendable {
 
     public let state: ClusterState
     public let simulation: Simulation
+    /// Every request received, counted by method and path.
+    public let requests: RequestLog
     public let port: Int
     public let token: String?
     /// The CA that signed the serving certificate (nil for plain HTTP).
@@ -40,10 +43,11 @@ public final class KubeSimServer: Sendable {
     /// `https://127.0.0.1:PORT` (or `http://`).
     public var url: String { "\(caPEM == nil ? "http" : "https")://127.0.0.1:\(port)" }
 
-    private init(state: ClusterState, simulation: Simulation, port: Int, token: String?, caPEM: String?,
+    private init(state: ClusterState, simulation: Simulation, requests: RequestLog, port: Int, token: String?, caPEM: String?,
                  listener: Listener, controllers: Task<Void, Never>) {
         self.state = state
         self.simulation = simulation
+        self.requests = requests
         self.port = port
         self.token = token
         self.caPEM = caPEM
@@ -61,7 +65,8 @@ public final class KubeSimServer: Sendable {
             }
         }
         let simulation = Simulation(state: state, rolloutDelay: configuration.rolloutDelay, faults: configuration.faults)
-        let responder = HTTPAdapter(responder: Responder(state: state, token: configuration.token, simulation: simulation,
+        let requests = RequestLog()
+        let responder = HTTPAdapter(responder: Responder(state: state, token: configuration.token, simulation: simulation, requests: requests,
                                                                aggregatedDiscovery: configuration.aggregatedDiscovery,
                                                                deniedAccess: configuration.deniedAccess))
         var builder: HTTPServerBuilder = .http1()
@@ -81,7 +86,7 @@ public final class KubeSimServer: Sendable {
         }
         let stateFile = configuration.stateFile
         let controllers = Task { await simulation.run(stateFile: stateFile) }
-        return KubeSimServer(state: state, simulation: simulation, port: port, token: configuration.token, caPEM: caPEM,
+        return KubeSimServer(state: state, simulation: simulation, requests: requests, port: port, token: configuration.token, caPEM: caPEM,
                              listener: listener, controllers: controllers)
     }
 
@@ -94,6 +99,8 @@ public final class KubeSimServer: Sendable {
 
     /// Stops listening for `duration` (connections are refused), then listens again on the
     /// same port: the "refusing connections" fault.
+    /// Stops listening for `duration` and starts again on the same port; returns when it
+    /// listens again (run it in a task to act meanwhile).
     public func refuseConnections(for duration: Duration) async {
         await listener.refuse(for: duration, port: port)
     }
@@ -104,6 +111,8 @@ actor Listener {
     let responder: HTTPAdapter
     let builder: HTTPServerBuilder
     private var task: Task<Void, any Error>?
+    private var group: ServiceGroup?
+    private var stopped = false
 
     init(responder: HTTPAdapter, builder: HTTPServerBuilder) {
         self.responder = responder
@@ -121,9 +130,14 @@ actor Listener {
                                   portContinuation.yield(channel.localAddress?.port ?? 0)
                                   portContinuation.finish()
                               }, logger: logger)
+        // Run in a service group of our own so stopping can be graceful: the listening socket
+        // closes first and connections it already accepted are still served. Cancelling the
+        // application outright races with connections arriving meanwhile and trips a
+        // precondition in NIO ("Deinited NIOAsyncWriter without calling finish()").
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger))
         let task = Task {
             defer { portContinuation.finish() }
-            try await app.run()
+            try await group.run()
         }
         var bound = 0
         for await value in ports { bound = value }
@@ -133,19 +147,38 @@ actor Listener {
             throw KubeSimError(message: "the server did not start on port \(port)")
         }
         self.task = task
+        self.group = group
         return bound
     }
 
+    /// Stops for good: a refusal still running does not start it again.
     func stop() async {
-        task?.cancel()
-        _ = await task?.result
-        task = nil
+        stopped = true
+        await halt()
     }
 
+    /// Graceful shutdown, then cancellation after a second for connections that stay open
+    /// (watches).
+    private func halt() async {
+        guard let task else { return }
+        await group?.triggerGracefulShutdown()
+        let deadline = Task {
+            try await Task.sleep(for: .seconds(1))
+            task.cancel()
+        }
+        _ = await task.result
+        deadline.cancel()
+        self.task = nil
+        group = nil
+    }
+
+    /// Stops listening for `duration`, then listens on the same port again (unless the server
+    /// was stopped meanwhile). Returns when it listens again.
     func refuse(for duration: Duration, port: Int) async {
-        await stop()
+        await halt()
         try? await Task.sleep(for: duration)
         for _ in 0..<50 {
+            if stopped { return }
             if (try? await start(port: port)) != nil { return }
             try? await Task.sleep(for: .milliseconds(100))
         }

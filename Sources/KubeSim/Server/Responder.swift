@@ -6,10 +6,12 @@ struct Responder: Sendable {
     let state: ClusterState
     let token: String?
     let simulation: Simulation
+    let requests: RequestLog
     var aggregatedDiscovery = true
     var deniedAccess: Set<String> = []
 
     func respond(_ request: SimRequest) async -> SimResponse {
+        requests.record(method: request.method, path: request.path)
         do {
             return try await route(request)
         } catch let error as APIError {

@@ -1,0 +1,84 @@
+import BatonCore
+import BatonTestSupport
+import Foundation
+import Kube
+import KubeSim
+import Testing
+
+/// Retries through KubeSim's injected faults.
+@Suite("Kube: retries under faults")
+struct FaultTests {
+    @Test("with a fifth of the answers 500, every operation still succeeds")
+    func serverErrors() async throws {
+        let cluster = try await SimCluster.start { $0.faults = .init(errorRate: 0.2) }
+        defer { Task { await cluster.stop() } }
+        let client = cluster.client
+        for index in 0..<40 {
+            try await client.apply(configMap("c\(index)", data: ["n": "\(index)"]))
+            let read = try await client.get(apiVersion: "v1", kind: "ConfigMap", name: "c\(index)")
+            #expect(read[path: ["data", "n"]]?.string == "\(index)")
+        }
+        #expect(try await client.list(apiVersion: "v1", kind: "ConfigMap", namespace: "default").items.count >= 40)
+        // The faults were met and retried: more requests than operations.
+        let reads = (0..<40).map { cluster.server.requests.count("GET", "/api/v1/namespaces/default/configmaps/c\($0)") }.reduce(0, +)
+        let writes = (0..<40).map { cluster.server.requests.count("PATCH", "/api/v1/namespaces/default/configmaps/c\($0)") }.reduce(0, +)
+        #expect(reads + writes > 80, "\(reads + writes) requests for 80 operations")
+    }
+
+    @Test("429 answers are retried no sooner than their Retry-After")
+    func throttling() async throws {
+        let cluster = try await SimCluster.start()
+        defer { Task { await cluster.stop() } }
+        try await cluster.client.discover()
+        await cluster.server.simulation.faults.set(.init(throttleRate: 1, retryAfterSeconds: 2))
+        // Throttling ends after 1.2 s. Backoff alone would try again at about 0.2, 0.6 and 1.4 s;
+        // honouring Retry-After: 2 means the first retry comes at 2 s.
+        let lift = Task {
+            try await Task.sleep(for: .milliseconds(1200))
+            await cluster.server.simulation.faults.set(.init())
+        }
+        let started = ContinuousClock.now
+        try await cluster.client.apply(configMap("throttled"))
+        let took = ContinuousClock.now - started
+        try await lift.value
+        #expect(took >= .milliseconds(1950), "succeeded after \(took)")
+        #expect(took < .seconds(5))
+        #expect(cluster.server.requests.count("PATCH", "/api/v1/namespaces/default/configmaps/throttled") == 2)
+    }
+
+    /// Makes the server stop listening for `duration` and returns once it refuses.
+    func refuse(_ cluster: SimCluster, for duration: Duration) async throws {
+        let server = cluster.server
+        Task { await server.refuseConnections(for: duration) }
+        var waited = 0
+        while FreePort.waitUntilListening(server.port, timeout: 0.05), waited < 100 {
+            try await Task.sleep(for: .milliseconds(20))
+            waited += 1
+        }
+        #expect(!FreePort.waitUntilListening(server.port, timeout: 0.05), "the server still listens")
+    }
+
+    @Test("a server that refuses connections gives a clear error after bounded retries")
+    func refusedConnections() async throws {
+        let cluster = try await SimCluster.start()
+        defer { Task { await cluster.stop() } }
+        try await refuse(cluster, for: .seconds(6))
+        let bounded = try cluster.client(retry: RetryPolicy(maxAttempts: 4, initialDelay: .milliseconds(100), maxElapsed: .seconds(3)))
+        let started = ContinuousClock.now
+        let error = await kubeError { _ = try await bounded.version() }
+        let took = ContinuousClock.now - started
+        guard case .transport(.cannotConnect(let url, _))? = error else { Issue.record("expected cannotConnect, got \(String(describing: error))"); return }
+        #expect(url == cluster.server.url + "/version")
+        #expect(took < .seconds(4), "gave up after \(took)")
+        #expect(took >= .milliseconds(150), "gave up after \(took) without retrying")
+    }
+
+    @Test("a short outage is ridden out by the retries")
+    func shortOutage() async throws {
+        let cluster = try await SimCluster.start()
+        defer { Task { await cluster.stop() } }
+        try await refuse(cluster, for: .seconds(1))
+        let client = try cluster.client()
+        #expect(try await client.version().major == "1")
+    }
+}
