@@ -18,7 +18,7 @@ enum KubeconfigFile {
         }
         let folder = (file as NSString).deletingLastPathComponent
         func path(_ value: String) -> String {
-            value.hasPrefix("/") ? value : (folder.isEmpty ? value : folder + "/" + value)
+            value.hasPrefix("/") || folder.isEmpty ? value : ((folder + "/" + value) as NSString).standardizingPath
         }
         /// Inline `-data` (base64) is decoded now; a file is only named, and read when a
         /// context that uses it is resolved, as kubectl does.

@@ -103,7 +103,7 @@ struct KubeconfigTests {
         let gke = try config.resolve(context: "gke")
         #expect(gke.cluster.insecureSkipTLSVerify)
         #expect(gke.cluster.tlsServerName == "kubernetes.default")
-        #expect(gke.user.exec?.command == dir.path + "/./bin/gke-gcloud-auth-plugin")
+        #expect(gke.user.exec?.command == dir.path + "/bin/gke-gcloud-auth-plugin")
         #expect(gke.user.exec?.installHint == "Install gke-gcloud-auth-plugin with gcloud components install")
 
         // minikube's client key is an absolute path that does not exist: resolving that

@@ -99,8 +99,9 @@ public final class KubeSimServer: Sendable {
 
     /// Stops listening for `duration` (connections are refused), then listens again on the
     /// same port: the "refusing connections" fault.
-    /// Stops listening for `duration` and starts again on the same port; returns when it
-    /// listens again (run it in a task to act meanwhile).
+    /// Stops listening for `duration` and starts again on the same port; returns as soon as
+    /// connections are refused. (Connecting while it stops can crash NIO: wait for this to
+    /// return before trying.)
     public func refuseConnections(for duration: Duration) async {
         await listener.refuse(for: duration, port: port)
     }
@@ -157,13 +158,13 @@ actor Listener {
         await halt()
     }
 
-    /// Graceful shutdown, then cancellation after a second for connections that stay open
-    /// (watches).
+    /// Graceful shutdown (the listening socket closes at once), then cancellation after a
+    /// quarter second for connections that stay open (watches, idle keep-alive).
     private func halt() async {
         guard let task else { return }
         await group?.triggerGracefulShutdown()
         let deadline = Task {
-            try await Task.sleep(for: .seconds(1))
+            try await Task.sleep(for: .milliseconds(250))
             task.cancel()
         }
         _ = await task.result
@@ -172,13 +173,21 @@ actor Listener {
         group = nil
     }
 
-    /// Stops listening for `duration`, then listens on the same port again (unless the server
-    /// was stopped meanwhile). Returns when it listens again.
+    /// Stops listening now and for `duration`, then listens on the same port again (unless
+    /// the server was stopped meanwhile). Returns once connections are refused; the restart
+    /// runs in the background.
     func refuse(for duration: Duration, port: Int) async {
+        let started = ContinuousClock.now
         await halt()
-        try? await Task.sleep(for: duration)
+        Task {
+            try? await Task.sleep(until: started + duration)
+            await restart(port: port)
+        }
+    }
+
+    private func restart(port: Int) async {
         for _ in 0..<50 {
-            if stopped { return }
+            if stopped || task != nil { return }
             if (try? await start(port: port)) != nil { return }
             try? await Task.sleep(for: .milliseconds(100))
         }

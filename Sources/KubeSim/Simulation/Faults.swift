@@ -68,8 +68,10 @@ public actor Faults {
             settings = update
             let body = (try? JSONValue.parse(request.body)) ?? .null
             if let seconds = body["refuseSeconds"]?.int, seconds > 0, let refuse {
-                // Answer first, then stop listening.
-                Task {
+                // Answer first, then stop listening. Detached from the request: started from
+                // a task that inherits the request's context (its task-local values include
+                // the old server's service-lifecycle state), the server never listened again.
+                Task.detached {
                     try? await Task.sleep(for: .milliseconds(100))
                     await refuse(.seconds(seconds))
                 }
