@@ -112,6 +112,7 @@ let package = Package(
             name: "BatonCLI",
             dependencies: [
                 "BatonCore",
+                "Kube",
                 "KubeSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -157,7 +158,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BatonCLITests",
-            dependencies: ["BatonCLI", "BatonTestSupport", "baton"],
+            dependencies: ["BatonCLI", "BatonCore", "KubeSim", "BatonTestSupport", "baton"],
             swiftSettings: strict
         ),
         .testTarget(
