@@ -2,8 +2,9 @@
 # first (with apt-get when run as root, else they print the command to run and stop).
 
 SWIFT ?= swift
-# Debian packages the build and the tests need.
-SYSTEM_PACKAGES := pkg-config git curl libgit2-dev libcurl4-openssl-dev libsqlite3-dev
+# Debian packages the build and the tests need (the HTTP tests run a TLS server in python3 with
+# certificates made by the openssl command).
+SYSTEM_PACKAGES := pkg-config git curl libgit2-dev libcurl4-openssl-dev libsqlite3-dev python3 openssl
 
 .PHONY: all build test demo bench deps clean
 

@@ -133,7 +133,7 @@ let package = Package(
 
         .executableTarget(
             name: "baton-bench",
-            dependencies: ["GitStore", "KubeSim"],
+            dependencies: ["BatonCore", "GitStore", "Kube", "KubeSim"],
             path: "Benchmarks/baton-bench",
             swiftSettings: strict
         ),

@@ -1,8 +1,19 @@
 // `make bench`: Baton's benchmarks. Each prints figures, against a peer measured in the same
 // run where one exists; tests assert behaviour, benchmarks only measure.
+// BATON_BENCH_ONLY=git|kubesim|apply runs one of them.
 import Foundation
 
-let repetitions = Int(ProcessInfo.processInfo.environment["BATON_BENCH_REPETITIONS"] ?? "") ?? 15
-try await GitStoreBench.run(repetitions: repetitions)
-print("")
-try await KubeSimBench.run(seconds: 5)
+let environment = ProcessInfo.processInfo.environment
+let repetitions = Int(environment["BATON_BENCH_REPETITIONS"] ?? "") ?? 15
+let only = environment["BATON_BENCH_ONLY"]
+if only == nil || only == "git" {
+    try await GitStoreBench.run(repetitions: repetitions)
+    print("")
+}
+if only == nil || only == "kubesim" {
+    try await KubeSimBench.run(seconds: 5)
+    print("")
+}
+if only == nil || only == "apply" {
+    try await ApplyBench.run()
+}

@@ -43,11 +43,13 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
-    /// Parses JSON, or YAML (apply patches may be either).
+    /// Parses JSON, or YAML (apply patches and manifests may be either).
     public static func parse(_ data: Data) throws -> JSONValue {
-        if let value = try? JSONDecoder().decode(JSONValue.self, from: data) { return value }
+        if let value = try? JSONText.parse(data) { return value }
         guard let text = String(data: data, encoding: .utf8) else { throw JSONValueError.notUTF8 }
-        guard let node = try Yams.compose(yaml: text) else { return .null }
+        // The basic resolver: `init(yaml:)` types plain scalars itself, and the default
+        // resolver's regular expressions cost more than the rest of the parse.
+        guard let node = try Yams.compose(yaml: text, .basic) else { return .null }
         return try JSONValue(yaml: node)
     }
 
@@ -78,7 +80,9 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// JSON text with keys sorted (compact unless `pretty`).
     public func encoded(pretty: Bool = false) -> Data {
+        if !pretty { return JSONText.serialize(self) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(self)) ?? Data("null".utf8)
