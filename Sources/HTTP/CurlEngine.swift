@@ -111,6 +111,12 @@ final class CurlEngine: @unchecked Sendable {
                 let result = message.pointee.data.result
                 end(transfer, easy: easy, error: result == CURLE_OK ? nil : transfer.error(for: result))
             }
+            // Transfers that ended made room: start waiting ones now, not after the next socket
+            // event (with none left running that wait would last the whole poll timeout).
+            lock.lock()
+            let waiting = !pending.isEmpty || !cancelRequests.isEmpty || stopping
+            lock.unlock()
+            if waiting && active.count < configuration.maxConcurrentRequests { continue }
             curl_multi_poll(multi, nil, 0, 1000, nil)
         }
         for easy in idleHandles { curl_easy_cleanup(easy) }

@@ -47,6 +47,22 @@ struct HTTPClientTests {
         #expect(narrow == 2, "with room for 2, \(narrow) requests were in flight at once")
     }
 
+    @Test("a request waiting for room starts as soon as one ends, not at the engine's next wake-up")
+    func queuedRequestsStartPromptly() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        // One at a time: each of the six waits for the one before. When the engine waited for
+        // a socket event before starting the next, each waited out its one-second poll.
+        let client = HTTPClient(configuration: .init(maxConcurrentRequests: 1))
+        let took = try await ContinuousClock().measure {
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<6 { group.addTask { try await client.send(HTTPRequest(url: server.url + "/q\(index)")).status } }
+                for try await status in group { #expect(status == 200) }
+            }
+        }
+        #expect(took < .seconds(3), "six queued requests took \(took)")
+    }
+
     @Test("timeouts, refused connections and statuses are told apart; no header value leaks")
     func errors() async throws {
         let server = try TestServer()
