@@ -1,5 +1,6 @@
 import BatonCore
 import BatonTestSupport
+import HTTP
 import Foundation
 import Kube
 import KubeSim
@@ -155,5 +156,32 @@ struct KubeClientTests {
         #expect(error?.statusCode == 401)
         #expect(cluster.server.requests.count("GET", "/version") == 1)
         #expect(error.map { !"\($0)".contains("wrong-token") } == true)
+    }
+}
+
+/// The same client over HTTP/2, which real API servers offer.
+@Suite("Kube: the client over HTTP/2")
+struct HTTP2Tests {
+    @Test("negotiates HTTP/2 and applies, lists and watches over it")
+    func http2() async throws {
+        let cluster = try await SimCluster.start { $0.http2 = true }
+        defer { Task { await cluster.stop() } }
+        let http = HTTPClient(configuration: .init(tls: .init(certificateAuthority: .data(Data((cluster.server.caPEM ?? "").utf8)))))
+        let head = try await http.send(HTTPRequest(url: cluster.server.url + "/version",
+                                                   headers: [HTTPField("Authorization", "Bearer \(cluster.server.token ?? "")")]))
+        #expect(head.status == 200 && head.head.version == "2")
+
+        let client = cluster.client
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<50 { group.addTask { try await client.apply(configMap("h2-\(index)")) } }
+            try await group.waitForAll()
+        }
+        #expect(try await client.list(apiVersion: "v1", kind: "ConfigMap", namespace: "default").items.count == 50)
+        var events = client.watch(apiVersion: "v1", kind: "ConfigMap", namespace: "default").makeAsyncIterator()
+        guard case .relisted(let objects)? = try await events.next() else { Issue.record("no relist"); return }
+        #expect(objects.count == 50)
+        try await client.apply(configMap("h2-late"))
+        guard case .added(let added)? = try await events.next() else { Issue.record("no added event"); return }
+        #expect(added[path: ["metadata", "name"]]?.string == "h2-late")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdHTTP2
 import HummingbirdTLS
 import Logging
 import NIOCore
@@ -22,6 +23,9 @@ public final class KubeSimServer: Sendable {
         /// Whether `/api` and `/apis` answer with aggregated discovery to clients that ask
         /// for it (as Kubernetes 1.30+ does); off serves only the classic documents.
         public var aggregatedDiscovery = true
+        /// Offers HTTP/2 (ALPN `h2`, with HTTP/1.1 for clients that do not speak it), as real
+        /// API servers do. Off by default: the kubectl conformance tests run over HTTP/1.1.
+        public var http2 = false
         /// What `SelfSubjectAccessReview`s answer "no" to, as "VERB RESOURCE" ("delete
         /// deployments") or "VERB *". KubeSim answers reviews from this list; it enforces nothing.
         public var deniedAccess: Set<String> = []
@@ -76,7 +80,7 @@ public final class KubeSimServer: Sendable {
             let tls = TLSConfiguration.makeServerConfiguration(
                 certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(certificates.certificatePEM.utf8), format: .pem))],
                 privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(certificates.privateKeyPEM.utf8), format: .pem)))
-            builder = try .tls(.http1(), tlsConfiguration: tls)
+            builder = configuration.http2 ? try .http2Upgrade(tlsConfiguration: tls) : try .tls(.http1(), tlsConfiguration: tls)
             caPEM = certificates.caPEM
         }
         let listener = Listener(responder: responder, builder: builder)
@@ -227,7 +231,7 @@ struct HTTPAdapter: HTTPResponder {
             return Response(status: .init(code: code), headers: [.contentType: contentType],
                             body: .init(byteBuffer: ByteBuffer(string: text)))
         case .watch(let stream):
-            return Response(status: .ok, headers: [.contentType: "application/json", .transferEncoding: "chunked"],
+            return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: ResponseBody { writer in
                                 for await chunk in stream {
                                     try await writer.write(ByteBuffer(data: chunk))
