@@ -51,16 +51,23 @@ struct HTTPClientTests {
     func queuedRequestsStartPromptly() async throws {
         let server = try TestServer()
         defer { server.stop() }
-        // One at a time: each of the six waits for the one before. When the engine waited for
-        // a socket event before starting the next, each waited out its one-second poll.
+        // One at a time. The first request holds the only slot for a second and a half, long
+        // enough for the five others to be queued. Measured at the server, so a busy machine
+        // delaying this test's tasks does not count: when the engine waited for a socket event
+        // before starting the next request, each waited out its one-second poll.
         let client = HTTPClient(configuration: .init(maxConcurrentRequests: 1))
-        let took = try await ContinuousClock().measure {
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                for index in 0..<6 { group.addTask { try await client.send(HTTPRequest(url: server.url + "/q\(index)")).status } }
-                for try await status in group { #expect(status == 200) }
-            }
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            group.addTask { try await client.send(HTTPRequest(url: server.url + "/slow?1.5")).status }
+            try await Task.sleep(for: .milliseconds(200))
+            for index in 0..<5 { group.addTask { try await client.send(HTTPRequest(url: server.url + "/q\(index)")).status } }
+            for try await status in group { #expect(status == 200) }
         }
-        #expect(took < .seconds(3), "six queued requests took \(took)")
+        let log = try #require(JSONSerialization.jsonObject(with: await client.send(HTTPRequest(url: server.url + "/log")).body) as? [[String: Any]])
+        let first = try #require(log.first { $0["path"] as? String == "/slow?1.5" }?["answered"] as? Double)
+        let queued = log.filter { ($0["path"] as? String)?.hasPrefix("/q") == true }.compactMap { $0["arrived"] as? Double }
+        #expect(queued.count == 5)
+        let last = queued.max() ?? .infinity
+        #expect(last - first < 2.5, "the five queued requests reached the server over \(last - first) s after the first was answered")
     }
 
     @Test("timeouts, refused connections and statuses are told apart; no header value leaks")

@@ -5,7 +5,8 @@ import Foundation
 /// module, started as a child process on a port the OS hands out. It answers every request
 /// with JSON saying what it saw (path, method, the client's port, the client certificate's
 /// common name, body length); `/slow?SECONDS` waits first (and counts how many wait at once); `/peak` says
-/// the most that waited at once since the last `/peak`; `/status/CODE` answers CODE.
+/// the most that waited at once since the last `/peak`; `/log` lists every request's path with
+/// the times it arrived and was answered; `/status/CODE` answers CODE.
 final class TestServer: @unchecked Sendable {
     struct TLS {
         var certificate: String
@@ -17,10 +18,11 @@ final class TestServer: @unchecked Sendable {
     static let script = #"""
         import http.server, json, ssl, sys, threading, time
         mode, cert, key, client_ca = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-        lock, counts = threading.Lock(), {"inflight": 0, "peak": 0}
+        lock, counts, log = threading.Lock(), {"inflight": 0, "peak": 0}, []
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             def answer(self):
+                arrived = time.time()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if self.path.startswith("/slow?"):
@@ -29,6 +31,13 @@ final class TestServer: @unchecked Sendable {
                         counts["peak"] = max(counts["peak"], counts["inflight"])
                     time.sleep(float(self.path.split("?", 1)[1]))
                     with lock: counts["inflight"] -= 1
+                if self.path == "/log":
+                    with lock: out = json.dumps(log).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                    return
                 peak = None
                 if self.path == "/peak":
                     with lock: peak, counts["peak"] = counts["peak"], 0
@@ -40,6 +49,7 @@ final class TestServer: @unchecked Sendable {
                 out = json.dumps({"path": self.path, "method": self.command, "clientPort": self.client_address[1],
                                   "clientCN": peer, "bodyLength": len(body), "peak": peak,
                                   "authorization": self.headers.get("Authorization") is not None}).encode()
+                with lock: log.append({"path": self.path, "arrived": arrived, "answered": time.time()})
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(out)))
