@@ -272,71 +272,69 @@ public final class KubeClient: Sendable {
     /// One call with credentials and retries; a 2xx response, or the error that ended it.
     func perform(_ method: String, _ path: String, query: [(String, String)] = [], body: Data? = nil,
                  contentType: String? = nil, accept: String = "application/json") async throws(KubeError) -> HTTPResponse {
-        let started = ContinuousClock.now
-        var attempt = 0
-        var refreshedCredentials = false
-        while true {
-            attempt += 1
-            let request = try await request(method, path, query: query, body: body, contentType: contentType, accept: accept)
-            let response: HTTPResponse
-            do {
-                response = try await http.send(request)
-            } catch {
-                if error.isTransient, let wait = retry.delay(afterAttempt: attempt, elapsed: ContinuousClock.now - started) {
-                    try await pause(wait, url: request.url)
-                    continue
-                }
-                throw .transport(error)
-            }
-            if (200..<300).contains(response.status) { return response }
-            if response.status == 401, !refreshedCredentials, await credentials.invalidate() {
-                refreshedCredentials = true
-                continue
-            }
-            if RetryPolicy.retriedStatuses.contains(response.status),
-               let wait = retry.delay(afterAttempt: attempt, elapsed: ContinuousClock.now - started,
-                                      retryAfter: RetryPolicy.retryAfter(response.headers["Retry-After"])) {
-                try await pause(wait, url: request.url)
-                continue
-            }
-            throw .api(KubeStatus(code: response.status, body: response.body), method: method, path: path)
+        try await retrying(method, path, query: query, body: body, contentType: contentType, accept: accept) { [http] request throws(HTTPError) in
+            let response = try await http.send(request)
+            return (200..<300).contains(response.status) ? .success(response) : .refused(response.head, response.body)
         }
     }
 
     /// Opens a stream (a watch) with the same credentials and retries as `perform`.
     func openStream(_ path: String, query: [(String, String)]) async throws(KubeError) -> HTTPStreamResponse {
+        try await retrying("GET", path, query: query, body: nil, contentType: nil, accept: "application/json") { [http] request throws(HTTPError) in
+            let response = try await http.stream(request)
+            if (200..<300).contains(response.head.status) { return .success(response) }
+            var body = Data()
+            do {
+                for try await chunk in response.body where body.count < 65_536 { body.append(chunk) }
+            } catch {}
+            return .refused(response.head, body)
+        }
+    }
+
+    /// What one attempt came to: the result, or the server's refusal (head and body).
+    enum Attempt<Value: Sendable>: Sendable {
+        case success(Value)
+        case refused(HTTPResponseHead, Data)
+    }
+
+    /// Runs `attempt` with fresh credentials until it succeeds, the server refuses for good,
+    /// or the retry policy is spent: 401 once more after refreshing a refreshable credential;
+    /// 429 and 5xx (no sooner than `Retry-After`) and transient transport failures with backoff.
+    private func retrying<Value: Sendable>(_ method: String, _ path: String, query: [(String, String)], body: Data?, contentType: String?,
+                                           accept: String,
+                                           _ attempt: (HTTPRequest) async throws(HTTPError) -> Attempt<Value>) async throws(KubeError) -> Value {
         let started = ContinuousClock.now
-        var attempt = 0
+        var attempts = 0
         var refreshedCredentials = false
         while true {
-            attempt += 1
-            let request = try await request("GET", path, query: query, body: nil, contentType: nil, accept: "application/json")
-            let response: HTTPStreamResponse
+            attempts += 1
+            let request = try await request(method, path, query: query, body: body, contentType: contentType, accept: accept)
+            let outcome: Attempt<Value>
             do {
-                response = try await http.stream(request)
+                outcome = try await attempt(request)
             } catch {
-                if error.isTransient, let wait = retry.delay(afterAttempt: attempt, elapsed: ContinuousClock.now - started) {
+                if error.isTransient, let wait = retry.delay(afterAttempt: attempts, elapsed: ContinuousClock.now - started) {
                     try await pause(wait, url: request.url)
                     continue
                 }
                 throw .transport(error)
             }
-            if (200..<300).contains(response.head.status) { return response }
-            var body = Data()
-            do {
-                for try await chunk in response.body where body.count < 65_536 { body.append(chunk) }
-            } catch {}
-            if response.head.status == 401, !refreshedCredentials, await credentials.invalidate() {
-                refreshedCredentials = true
-                continue
+            switch outcome {
+            case .success(let value):
+                return value
+            case .refused(let head, let body):
+                if head.status == 401, !refreshedCredentials, await credentials.invalidate() {
+                    refreshedCredentials = true
+                    continue
+                }
+                if RetryPolicy.retriedStatuses.contains(head.status),
+                   let wait = retry.delay(afterAttempt: attempts, elapsed: ContinuousClock.now - started,
+                                          retryAfter: RetryPolicy.retryAfter(head.headers["Retry-After"])) {
+                    try await pause(wait, url: request.url)
+                    continue
+                }
+                throw .api(KubeStatus(code: head.status, body: body), method: method, path: path)
             }
-            if RetryPolicy.retriedStatuses.contains(response.head.status),
-               let wait = retry.delay(afterAttempt: attempt, elapsed: ContinuousClock.now - started,
-                                      retryAfter: RetryPolicy.retryAfter(response.head.headers["Retry-After"])) {
-                try await pause(wait, url: request.url)
-                continue
-            }
-            throw .api(KubeStatus(code: response.head.status, body: body), method: "GET", path: path)
         }
     }
 
