@@ -13,6 +13,8 @@ final class CurlEngine: @unchecked Sendable {
     private var pending: [Transfer] = []
     private var cancelRequests: [Transfer] = []
     private var stopping = false
+    /// Set by the loop, under the lock, before it frees the multi handle: no wake-up after that.
+    private var exited = false
     // Engine thread only:
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]
     private var idleHandles: [UnsafeMutableRawPointer] = []
@@ -46,15 +48,23 @@ final class CurlEngine: @unchecked Sendable {
         if refused {
             transfer.finish(.cancelled(url: transfer.url))
         } else {
-            curl_multi_wakeup(multi)
+            wake()
         }
+    }
+
+    /// Interrupts the loop's wait. Under the lock, so that it never touches a multi handle the
+    /// loop has freed (a client may be shut down twice, or a stream cancelled after shutdown).
+    private func wake() {
+        lock.lock()
+        if !exited { curl_multi_wakeup(multi) }
+        lock.unlock()
     }
 
     func cancel(_ transfer: Transfer) {
         lock.lock()
         cancelRequests.append(transfer)
         lock.unlock()
-        curl_multi_wakeup(multi)
+        wake()
     }
 
     /// Ends every transfer with `.cancelled` and stops the thread.
@@ -62,7 +72,7 @@ final class CurlEngine: @unchecked Sendable {
         lock.lock()
         stopping = true
         lock.unlock()
-        curl_multi_wakeup(multi)
+        wake()
     }
 
     // MARK: The loop (engine thread)
@@ -119,6 +129,9 @@ final class CurlEngine: @unchecked Sendable {
             if waiting && active.count < configuration.maxConcurrentRequests { continue }
             curl_multi_poll(multi, nil, 0, 1000, nil)
         }
+        lock.lock()
+        exited = true
+        lock.unlock()
         for easy in idleHandles { curl_easy_cleanup(easy) }
         idleHandles = []
         curl_multi_cleanup(multi)

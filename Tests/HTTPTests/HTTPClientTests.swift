@@ -122,4 +122,19 @@ struct HTTPClientTests {
             guard case .cancelled = error as? HTTPError else { Issue.record("expected cancelled, got \(error)"); return }
         }
     }
+
+    @Test("after shutdown requests fail as cancelled; shutting down again is harmless")
+    func shutdown() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = HTTPClient()
+        #expect(try await client.send(HTTPRequest(url: server.url + "/before")).status == 200)
+        client.shutdown()
+        client.shutdown()
+        try await Task.sleep(for: .milliseconds(200))  // the engine's thread has ended and freed libcurl's handles
+        client.shutdown()
+        await #expect(throws: HTTPError.cancelled(url: server.url + "/after")) {
+            try await client.send(HTTPRequest(url: server.url + "/after"))
+        }
+    }
 }
