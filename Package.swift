@@ -81,6 +81,25 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Rendering an environment's manifests at a revision (plain YAML or Kustomize) and
+        // making them ready to apply (namespace, ownership labels, revision annotation).
+        .target(
+            name: "Manifests",
+            dependencies: ["BatonCore", "GitStore", .product(name: "Yams", package: "Yams")],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+
+        // MARK: Layer 4 — making clusters match, and judging them
+
+        // Render, diff, apply in order, prune, health, status report for one environment.
+        .target(
+            name: "Reconciler",
+            dependencies: ["BatonCore", "Kube", "Manifests"],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+
         // MARK: Layer 5 — the simulator
 
         // A local Kubernetes-API-compatible server with simulated controllers, for trying Baton
@@ -170,6 +189,11 @@ let package = Package(
         .testTarget(
             name: "KubeTests",
             dependencies: ["Kube", "HTTP", "KubeSim", "BatonTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ReconcilerTests",
+            dependencies: ["Reconciler", "Manifests", "Kube", "KubeSim", "GitStore", "BatonCore", "BatonTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,18 +1,40 @@
 import Synchronization
 
 /// How many requests the server received, by method and path (query left out), including
-/// ones answered with an error or an injected fault. Tests read it to see retries and pages.
+/// ones answered with an error or an injected fault, and the most recent ones in order.
+/// Tests read it to see retries, pages, and what a sync sent.
 public final class RequestLog: Sendable {
-    private let counts = Mutex<[String: Int]>([:])
+    private struct State {
+        var counts: [String: Int] = [:]
+        var recent: [String] = []
+    }
+
+    private let state = Mutex(State())
+    /// How many recent requests are kept in order.
+    static let keep = 20_000
 
     public init() {}
 
     func record(method: String, path: String) {
-        counts.withLock { $0["\(method) \(path)", default: 0] += 1 }
+        state.withLock {
+            $0.counts["\(method) \(path)", default: 0] += 1
+            $0.recent.append("\(method) \(path)")
+            if $0.recent.count > Self.keep { $0.recent.removeFirst($0.recent.count - Self.keep / 2) }
+        }
     }
 
     /// Requests so far with `method` to `path`.
     public func count(_ method: String, _ path: String) -> Int {
-        counts.withLock { $0["\(method) \(path)"] ?? 0 }
+        state.withLock { $0.counts["\(method) \(path)"] ?? 0 }
+    }
+
+    /// Requests so far with `method`, to any path.
+    public func count(_ method: String) -> Int {
+        state.withLock { $0.counts.filter { $0.key.hasPrefix(method + " ") }.values.reduce(0, +) }
+    }
+
+    /// The paths of the most recent requests with `method`, oldest first.
+    public func paths(_ method: String) -> [String] {
+        state.withLock { $0.recent.filter { $0.hasPrefix(method + " ") }.map { String($0.dropFirst(method.count + 1)) } }
     }
 }

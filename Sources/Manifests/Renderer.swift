@@ -1,0 +1,168 @@
+import BatonCore
+import Foundation
+import GitStore
+import Yams
+
+/// Renders an environment's `source.path` at a revision into manifests: plain YAML straight
+/// from git's object database, or Kustomize on the commit's tree written out once.
+public struct Renderer: Sendable {
+    public let store: GitStore
+    /// Where Kustomize trees are written (one folder per commit, reused).
+    public let cacheRoot: String
+    public let kubectl: String
+
+    public init(store: GitStore, cacheRoot: String, kubectl: String = "kubectl") {
+        self.store = store
+        self.cacheRoot = cacheRoot
+        self.kubectl = kubectl
+    }
+
+    public static let kustomizationFiles = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+
+    /// The manifests under `path` at `revision`. Every object has `apiVersion`, `kind` and
+    /// `metadata.name`; `List`s are flattened and empty documents skipped.
+    public func render(revision: String, path: String, mode: RenderMode) async throws(RenderError) -> [Manifest] {
+        let clean = path.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+        let entries: [TreeEntry]
+        do {
+            entries = try await store.files(at: revision, under: clean)
+        } catch {
+            throw RenderError(file: clean.isEmpty ? "." : clean, revision: revision, message: "cannot read the path: \(error)")
+        }
+        let kustomization = entries.first { entry in
+            Self.kustomizationFiles.contains { entry.path == (clean.isEmpty ? $0 : clean + "/" + $0) }
+        }
+        switch mode {
+        case .kustomize:
+            guard kustomization != nil else {
+                throw RenderError(file: clean, revision: revision, message: "render is kustomize but there is no kustomization.yaml")
+            }
+            return try await kustomize(revision: revision, path: clean)
+        case .auto where kustomization != nil:
+            return try await kustomize(revision: revision, path: clean)
+        case .auto, .plain:
+            return try await plain(revision: revision, path: clean)
+        }
+    }
+
+    private func plain(revision: String, path: String) async throws(RenderError) -> [Manifest] {
+        let files: [(entry: TreeEntry, bytes: [UInt8])]
+        do {
+            files = try await store.readFiles(at: revision, under: path) { entry in
+                [".yaml", ".yml", ".json"].contains { entry.path.lowercased().hasSuffix($0) }
+            }
+        } catch {
+            throw RenderError(file: path, revision: revision, message: "cannot read the files: \(error)")
+        }
+        var manifests: [Manifest] = []
+        for file in files.sorted(by: { $0.entry.path < $1.entry.path }) {
+            manifests += try Self.documents(String(decoding: file.bytes, as: UTF8.self), file: file.entry.path, revision: revision)
+        }
+        return manifests
+    }
+
+    private func kustomize(revision: String, path: String) async throws(RenderError) -> [Manifest] {
+        let folder: String
+        do {
+            // The whole tree: overlays refer to bases elsewhere in it (../../base).
+            folder = try await store.materialize(revision, into: cacheRoot)
+        } catch {
+            throw RenderError(file: path, revision: revision, message: "cannot write the tree for Kustomize: \(error)")
+        }
+        let target = path.isEmpty ? folder : folder + "/" + path
+        let result: (status: Int32, output: Data, errors: Data)
+        do {
+            result = try await Subprocess.run(kubectl, ["kustomize", target])
+        } catch {
+            throw RenderError(file: path, revision: revision, message: "cannot run \(kubectl) kustomize: \(error)")
+        }
+        guard result.status == 0 else {
+            let said = String(decoding: result.errors, as: UTF8.self).replacingOccurrences(of: folder + "/", with: "")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            throw RenderError(file: path, revision: revision, message: "kustomize failed: \(said)")
+        }
+        return try Self.documents(String(decoding: result.output, as: UTF8.self), file: "kustomize " + (path.isEmpty ? "." : path),
+                                  revision: revision)
+    }
+
+    /// Every object in a YAML stream: each document's start line is its source.
+    static func documents(_ text: String, file: String, revision: String) throws(RenderError) -> [Manifest] {
+        var manifests: [Manifest] = []
+        do {
+            let parser = try Parser(yaml: text, resolver: .basic)
+            while let node = try parser.nextRoot() {
+                let line = node.mark?.line ?? 1
+                let source = "\(file):\(line)"
+                let value: JSONValue
+                do {
+                    value = try JSONValue(yaml: node)
+                } catch {
+                    throw RenderError(file: file, line: line, revision: revision, message: "YAML aliases are not supported")
+                }
+                if value == .null { continue }
+                manifests += try objects(in: value, file: file, line: line, revision: revision).map { Manifest(object: $0, source: source) }
+            }
+        } catch let error as RenderError {
+            throw error
+        } catch let error as YamlError {
+            throw Self.renderError(error, file: file, revision: revision)
+        } catch {
+            throw RenderError(file: file, revision: revision, message: "\(error)")
+        }
+        return manifests
+    }
+
+    /// The objects a document holds: itself, or the items of a `List`. Each must have
+    /// `apiVersion`, `kind` and `metadata.name`.
+    static func objects(in value: JSONValue, file: String, line: Int, revision: String) throws(RenderError) -> [JSONValue] {
+        func fail(_ message: String) -> RenderError { RenderError(file: file, line: line, revision: revision, message: message) }
+        guard case .object = value else { throw fail("a document must be a mapping (an object), not \(value.kindName)") }
+        let kind = value["kind"]?.string ?? ""
+        if kind.hasSuffix("List"), let items = value["items"]?.array {
+            var out: [JSONValue] = []
+            for (index, item) in items.enumerated() {
+                do {
+                    out += try objects(in: item, file: file, line: line, revision: revision)
+                } catch {
+                    throw fail("items[\(index)]: \(error.message)")
+                }
+            }
+            return out
+        }
+        guard let apiVersion = value["apiVersion"]?.string, !apiVersion.isEmpty else { throw fail("apiVersion is missing") }
+        guard !kind.isEmpty else { throw fail("kind is missing") }
+        guard let name = value[path: ["metadata", "name"]]?.string, !name.isEmpty else {
+            if value[path: ["metadata", "generateName"]] != nil { throw fail("\(kind): generateName is not supported; give metadata.name") }
+            throw fail("\(kind): metadata.name is missing")
+        }
+        return [value]
+    }
+
+    static func renderError(_ error: YamlError, file: String, revision: String) -> RenderError {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            let text = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
+            return RenderError(file: file, line: mark.line, revision: revision, message: "invalid YAML: \(text) (column \(mark.column))")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return RenderError(file: file, line: context.mark.line, revision: revision,
+                               message: "invalid YAML: duplicate keys \(duplicates.joined(separator: ", "))")
+        default:
+            return RenderError(file: file, revision: revision, message: "invalid YAML: \(error)")
+        }
+    }
+}
+
+extension JSONValue {
+    /// "a string", "a list", … for messages.
+    var kindName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .int, .double: "a number"
+        case .string: "a string"
+        case .array: "a list"
+        case .object: "a mapping"
+        }
+    }
+}

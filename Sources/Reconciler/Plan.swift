@@ -1,0 +1,67 @@
+import BatonCore
+import Foundation
+import Manifests
+
+/// What syncing a revision would do to one object.
+public struct Change: Sendable {
+    public var key: ResourceKey
+    public var apiVersion: String
+    public var action: SyncAction
+    /// The live object differs from the revision on a field Baton manages although the
+    /// revision did not change it: someone changed the cluster.
+    public var drifted: Bool
+    /// What the revision wants (nil for a prune).
+    public var desired: JSONValue?
+    /// What the cluster has (nil for a create).
+    public var live: JSONValue?
+    /// Where the desired object is defined.
+    public var source: String?
+
+    /// A YAML line diff of the fields Baton manages (Secret values masked).
+    public var diff: String {
+        switch action {
+        case .create: Diff.text(live: nil, desired: desired.map(Diff.comparable))
+        case .prune: Diff.text(live: live, desired: nil)
+        case .update, .unchanged:
+            Diff.text(live: desired.flatMap { Diff.project(live, onto: Diff.comparable($0)) }, desired: desired.map(Diff.comparable))
+        }
+    }
+}
+
+/// Every change a revision needs in one environment's cluster.
+public struct Plan: Sendable {
+    public var revision: String
+    public var changes: [Change]
+
+    public var needsSync: Bool { changes.contains { $0.action != .unchanged } }
+}
+
+/// The order objects are applied in: Namespaces, CRDs, then by `baton.dev/sync-wave`, then by
+/// kind as Argo CD (and Helm) order them; prune goes the other way.
+enum ApplyOrder {
+    static let kinds = [
+        "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy", "PodDisruptionBudget", "ServiceAccount",
+        "Secret", "SecretList", "ConfigMap", "StorageClass", "PersistentVolume", "PersistentVolumeClaim", "CustomResourceDefinition",
+        "ClusterRole", "ClusterRoleList", "ClusterRoleBinding", "ClusterRoleBindingList", "Role", "RoleList", "RoleBinding",
+        "RoleBindingList", "Service", "DaemonSet", "Pod", "ReplicationController", "ReplicaSet", "Deployment",
+        "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress", "APIService",
+    ]
+
+    static func kindRank(_ kind: String) -> Int { kinds.firstIndex(of: kind) ?? kinds.count }
+
+    static func wave(_ object: JSONValue?) -> Int {
+        Int(object?[path: ["metadata", "annotations", Normalizer.syncWaveAnnotation]]?.string ?? "") ?? 0
+    }
+
+    /// The steps of a sync: each a set of changes applied together. Namespaces first, then
+    /// CRDs, then (wave, kind) groups in order.
+    static func steps(_ changes: [Change]) -> [[Change]] {
+        let namespaces = changes.filter { $0.key.kind == "Namespace" && $0.key.group.isEmpty }
+        let crds = changes.filter { $0.key.kind == "CustomResourceDefinition" }
+        let rest = changes.filter { !($0.key.kind == "Namespace" && $0.key.group.isEmpty) && $0.key.kind != "CustomResourceDefinition" }
+        var groups: [[Int]: [Change]] = [:]
+        for change in rest { groups[[wave(change.desired), kindRank(change.key.kind)], default: []].append(change) }
+        let ordered = groups.keys.sorted { $0.lexicographicallyPrecedes($1) }.map { groups[$0]! }
+        return ([namespaces, crds] + ordered).filter { !$0.isEmpty }
+    }
+}

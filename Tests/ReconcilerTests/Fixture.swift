@@ -1,0 +1,96 @@
+import BatonCore
+import BatonTestSupport
+import Foundation
+import GitStore
+import Kube
+import KubeSim
+import Manifests
+import Reconciler
+
+/// A config repository (real git, made with the git command line), a KubeSim cluster, Baton's
+/// client for it, and a reconciler for environment `dev` (namespace `shop`, path `app`).
+struct Fixture {
+    let dir: TemporaryDirectory
+    let git: GitCLI
+    let server: KubeSimServer
+    let client: KubeClient
+    let store: GitStore
+
+    static func start(rolloutDelay: Duration = .milliseconds(100)) async throws -> Fixture {
+        let dir = try TemporaryDirectory("reconciler")
+        try FileManager.default.createDirectory(atPath: dir.path + "/home", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.path + "/config", withIntermediateDirectories: true)
+        let git = GitCLI(directory: dir.path + "/config", home: dir.path + "/home")
+        try git.run(["init", "-q", "-b", "main"])
+        var configuration = KubeSimServer.Configuration()
+        configuration.rolloutDelay = rolloutDelay
+        let server = try await KubeSimServer.start(configuration)
+        try dir.write("kubeconfig", SimKubeconfig.yaml([("dev", server)]))
+        let client = try KubeClient(try Kubeconfig.load(paths: [dir.path + "/kubeconfig"]).resolve())
+        let store = try await GitStore.open(dir.path + "/config")
+        return Fixture(dir: dir, git: git, server: server, client: client, store: store)
+    }
+
+    func reconciler(path: String = "app", render: RenderMode = .auto, prune: Bool = true,
+                    ignore: [IgnoreDifference] = []) -> Reconciler {
+        let environment = EnvironmentConfig(name: "dev", namespace: "shop", source: ManifestSource(path: path, render: render),
+                                            sync: SyncPolicy(prune: prune), ignoreDifferences: ignore)
+        return Reconciler(environment: environment, client: client, renderer: Renderer(store: store, cacheRoot: dir.path + "/cache"))
+    }
+
+    /// Commits `files` (and removes `remove`) and returns the commit.
+    @discardableResult
+    func commit(_ files: [String: String], remove: [String] = []) throws -> String {
+        for path in remove { try FileManager.default.removeItem(atPath: git.directory + "/" + path) }
+        return try git.commit("change", files: files)
+    }
+
+    func kubectl(_ arguments: [String]) async throws -> CommandRun {
+        try await CommandRun.runAsync("/usr/bin/kubectl", ["--kubeconfig", dir.path + "/kubeconfig"] + arguments)
+    }
+
+    func stop() async {
+        await server.stop()
+        dir.remove()
+    }
+}
+
+let namespaceYAML = """
+    apiVersion: v1
+    kind: Namespace
+    metadata:
+      name: shop
+    """
+
+func configMapYAML(_ name: String, _ value: String, wave: Int? = nil) -> String {
+    """
+    apiVersion: v1
+    kind: ConfigMap
+    metadata:
+      name: \(name)
+    \(wave.map { "  annotations:\n    baton.dev/sync-wave: \"\($0)\"" } ?? "")
+    data:
+      value: "\(value)"
+    """
+}
+
+func deploymentYAML(_ name: String, image: String, replicas: Int = 2, deadline: Int = 600) -> String {
+    """
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: \(name)
+    spec:
+      replicas: \(replicas)
+      progressDeadlineSeconds: \(deadline)
+      selector:
+        matchLabels: {app: \(name)}
+      template:
+        metadata:
+          labels: {app: \(name)}
+        spec:
+          containers:
+          - name: main
+            image: \(image)
+    """
+}
