@@ -102,10 +102,10 @@ public struct StatusReport: Sendable, Hashable, Codable {
     public var applied: Bool
     public var errors: [String]
     public var startedAt: Date
-    public var duration: Duration
+    public var duration: TimeSpan
 
     public init(environment: String, revision: String, synced: Bool, health: HealthStatus, objects: [ObjectStatus], driftFound: Bool,
-                applied: Bool, errors: [String], startedAt: Date, duration: Duration) {
+                applied: Bool, errors: [String], startedAt: Date, duration: TimeSpan) {
         self.environment = environment
         self.revision = revision
         self.synced = synced

@@ -159,7 +159,7 @@ public struct Reconciler: Sendable {
             StatusReport(environment: environment.name, revision: revision, synced: synced,
                          health: errors.isEmpty ? HealthStatus.aggregate(objects.filter { $0.action != .prune }.map(\.health)) : .unknown,
                          objects: objects, driftFound: drift, applied: applied, errors: errors, startedAt: started,
-                         duration: ContinuousClock.now - clock)
+                         duration: TimeSpan(ContinuousClock.now - clock))
         }
         let plan: Plan
         do {

@@ -31,10 +31,10 @@ struct Fixture {
         return Fixture(dir: dir, git: git, server: server, client: client, store: store)
     }
 
-    func reconciler(path: String = "app", render: RenderMode = .auto, prune: Bool = true,
-                    ignore: [IgnoreDifference] = []) -> Reconciler {
+    func reconciler(path: String = "app", render: RenderMode = .auto, prune: Bool = true, selfHeal: Bool = false,
+                    interval: TimeSpan = .minutes(3), ignore: [IgnoreDifference] = []) -> Reconciler {
         let environment = EnvironmentConfig(name: "dev", namespace: "shop", source: ManifestSource(path: path, render: render),
-                                            sync: SyncPolicy(prune: prune), ignoreDifferences: ignore)
+                                            sync: SyncPolicy(interval: interval, prune: prune, selfHeal: selfHeal), ignoreDifferences: ignore)
         return Reconciler(environment: environment, client: client, renderer: Renderer(store: store, cacheRoot: dir.path + "/cache"))
     }
 

@@ -1,0 +1,71 @@
+import BatonCore
+import BatonTestSupport
+import Foundation
+import Kube
+import KubeSim
+import Manifests
+import Reconciler
+import Testing
+
+/// The reconcile loop following an environment ref in a real repository.
+@Suite("Reconciler: the loop")
+struct LoopTests {
+    actor Reports {
+        var all: [StatusReport] = []
+        func add(_ report: StatusReport) { all.append(report) }
+
+        /// Waits (up to 15 s) for a report that `matches`.
+        func wait(_ matches: @Sendable (StatusReport) -> Bool) async throws -> StatusReport? {
+            for _ in 0..<150 {
+                if let found = all.last(where: matches) { return found }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return nil
+        }
+    }
+
+    func run(_ fixture: Fixture, selfHeal: Bool) -> (Task<Void, Never>, Reports) {
+        let reports = Reports()
+        let loop = ReconcileLoop(reconciler: fixture.reconciler(selfHeal: selfHeal, interval: .seconds(1)), store: fixture.store,
+                                 refPoll: .milliseconds(200))
+        let task = Task { await loop.run { await reports.add($0) } }
+        return (task, reports)
+    }
+
+    @Test("syncs when the ref moves; with self-heal, drift is undone at the next interval")
+    func followsRefAndHeals() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
+        try fixture.git.run(["branch", "env/dev", first])
+        let (task, reports) = run(fixture, selfHeal: true)
+        defer { task.cancel() }
+        let synced = try await reports.wait { $0.revision == first && $0.applied }
+        #expect(synced?.synced == true && synced?.errors == [])
+
+        let second = try fixture.commit(["app/web.yaml": deploymentYAML("web", image: "shop:2")])
+        try fixture.git.run(["branch", "-f", "env/dev", second])
+        let moved = try await reports.wait { $0.revision == second && $0.applied }
+        #expect(moved?.objects.filter { $0.action == .update }.map(\.key.name) == ["web"])
+
+        _ = try await fixture.kubectl(["-n", "shop", "patch", "deployment", "web", "--type", "merge", "-p", #"{"spec":{"replicas":7}}"#])
+        let healed = try await reports.wait { $0.revision == second && $0.driftFound && $0.applied }
+        #expect(healed != nil, "drift was not healed")
+        #expect(try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "shop")[path: ["spec", "replicas"]] == 2)
+    }
+
+    @Test("without self-heal, drift is reported and left alone")
+    func reportsDrift() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
+        try fixture.git.run(["branch", "env/dev", first])
+        let (task, reports) = run(fixture, selfHeal: false)
+        defer { task.cancel() }
+        #expect(try await reports.wait { $0.applied } != nil)
+        _ = try await fixture.kubectl(["-n", "shop", "patch", "deployment", "web", "--type", "merge", "-p", #"{"spec":{"replicas":7}}"#])
+        let drifted = try await reports.wait { $0.driftFound }
+        #expect(drifted?.synced == false && drifted?.applied == false)
+        #expect(try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "shop")[path: ["spec", "replicas"]] == 7)
+    }
+}
