@@ -6,7 +6,7 @@ SWIFT ?= swift
 # certificates made by the openssl command).
 SYSTEM_PACKAGES := pkg-config git curl libgit2-dev libcurl4-openssl-dev libsqlite3-dev python3 openssl
 
-.PHONY: all build test demo bench deps clean
+.PHONY: all build test demo bench deps clean clean-demo
 
 all: build
 
@@ -35,8 +35,21 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-demo: build
+demo: build demo/config.git
 	$$($(SWIFT) build --show-bin-path)/baton validate --dir .
+
+# The example config repository the pipeline follows: examples/guestbook committed into a bare
+# repository at demo/config.git (made once; `make clean-demo` starts over).
+demo/config.git:
+	@rm -rf demo/.work && mkdir -p demo/.work && cp -R examples/guestbook/. demo/.work/
+	@cd demo/.work && git init -q -b main && git add -A \
+	  && git -c user.name="Baton demo" -c user.email=demo@baton.invalid commit -q -m "guestbook 1.0.0" \
+	  && git clone -q --bare . ../config.git
+	@rm -rf demo/.work
+	@echo "make: created demo/config.git from examples/guestbook"
+
+clean-demo:
+	rm -rf demo .baton
 
 # Benchmarks print figures against a peer measured in the same run; tests assert behaviour.
 bench: deps

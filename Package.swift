@@ -132,7 +132,10 @@ let package = Package(
             name: "BatonCLI",
             dependencies: [
                 "BatonCore",
+                "GitStore",
                 "Kube",
+                "Manifests",
+                "Reconciler",
                 "KubeSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -17,14 +17,22 @@ public struct Change: Sendable {
     /// Where the desired object is defined.
     public var source: String?
 
-    /// A YAML line diff of the fields Baton manages (Secret values masked).
+    /// A YAML line diff of the fields Baton manages (Secret values masked, Baton's own
+    /// bookkeeping annotations left out).
     public var diff: String {
+        let wanted = desired.map(Self.shown)
         switch action {
-        case .create: Diff.text(live: nil, desired: desired.map(Diff.comparable))
-        case .prune: Diff.text(live: live, desired: nil)
-        case .update, .unchanged:
-            Diff.text(live: desired.flatMap { Diff.project(live, onto: Diff.comparable($0)) }, desired: desired.map(Diff.comparable))
+        case .create: return Diff.text(live: nil, desired: wanted)
+        case .prune: return Diff.text(live: live, desired: nil)
+        case .update, .unchanged: return Diff.text(live: wanted.flatMap { Diff.project(live, onto: $0) }, desired: wanted)
         }
+    }
+
+    static func shown(_ object: JSONValue) -> JSONValue {
+        var copy = Diff.comparable(object)
+        copy[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]] = nil
+        if copy[path: ["metadata", "annotations"]]?.object?.isEmpty == true { copy[path: ["metadata", "annotations"]] = nil }
+        return copy
     }
 }
 

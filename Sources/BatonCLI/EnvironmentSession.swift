@@ -1,0 +1,117 @@
+import ArgumentParser
+import BatonCore
+import Foundation
+import GitStore
+import Kube
+import Manifests
+import Reconciler
+
+/// What `baton diff`, `sync` and `status` share: the environment, its pipeline's repository,
+/// a client for its cluster, and a reconciler.
+struct EnvironmentSession {
+    let config: BatonConfig
+    let environment: EnvironmentConfig
+    let pipeline: PipelineConfig
+    let store: GitStore
+    let client: KubeClient
+    let reconciler: Reconciler
+
+    /// Loads everything; problems are printed and become exit codes (2 for configuration and
+    /// usage, 1 for what cannot be reached).
+    static func open(dir: String, environment name: String) async throws -> EnvironmentSession {
+        let config: BatonConfig
+        do {
+            config = try ConfigLoader().load(directory: dir)
+        } catch {
+            for issue in error.issues { Terminal.error(issue.description) }
+            Terminal.error("baton: the configuration in \(dir) is invalid")
+            throw ExitCode(2)
+        }
+        guard let environment = config.environments.first(where: { $0.name == name }) else {
+            let known = config.environments.map(\.name).sorted().joined(separator: ", ")
+            Terminal.error("baton: no environment \"\(name)\" in \(dir)/Environments (environments: \(known.isEmpty ? "none" : known))")
+            throw ExitCode(2)
+        }
+        guard let pipeline = config.pipelines.first(where: { $0.chain.contains(name) }) else {
+            Terminal.error("baton: environment \(name) is in no pipeline, so there is no repository to read it from")
+            throw ExitCode(2)
+        }
+        let store = try await repository(pipeline, cacheRoot: config.directory + "/.baton/cache")
+        let client: KubeClient
+        do {
+            client = try KubeClient(try Kubeconfig.load(paths: environment.cluster.kubeconfig).resolve(context: environment.cluster.context))
+        } catch let error as KubeconfigError {
+            throw fail("\(error)")
+        } catch {
+            throw fail("\(error)")
+        }
+        let renderer = Renderer(store: store, cacheRoot: config.directory + "/.baton/cache/trees")
+        return EnvironmentSession(config: config, environment: environment, pipeline: pipeline, store: store, client: client,
+                                  reconciler: Reconciler(environment: environment, client: client, renderer: renderer))
+    }
+
+    static func fail(_ message: String) -> ExitCode {
+        Terminal.error("baton: \(message)")
+        return ExitCode(1)
+    }
+
+    /// The pipeline's repository: opened in place when local; otherwise a bare clone kept in
+    /// the cache and fetched now.
+    static func repository(_ pipeline: PipelineConfig, cacheRoot: String) async throws -> GitStore {
+        do {
+            if pipeline.repo.isLocal { return try await GitStore.open(pipeline.repo.location) }
+            let path = cacheRoot + "/repos/" + pipeline.name + ".git"
+            let store = FileManager.default.fileExists(atPath: path)
+                ? try await GitStore.open(path)
+                : try await GitStore.clone(from: pipeline.repo.location, to: path)
+            try await store.fetch(from: pipeline.repo.location, refspecs: ["+refs/heads/*:refs/heads/*"], prune: false)
+            return store
+        } catch {
+            throw fail("cannot read the repository of pipeline \(pipeline.name) (\(pipeline.repo.url)): \(error)")
+        }
+    }
+
+    /// `requested`, or the environment's ref, or (when the ref does not exist yet) the
+    /// pipeline's branch, with a note saying so.
+    func revision(_ requested: String?) async throws -> String {
+        do {
+            if let requested { return try await store.resolve(requested).hex }
+            if let current = try? await store.resolve(environment.fullRef) { return current.hex }
+            let head = try await store.resolve(pipeline.repo.branch).hex
+            Terminal.error("baton: \(environment.ref) does not exist yet; using \(pipeline.repo.branch) (\(head.prefix(8)))")
+            return head
+        } catch {
+            throw Self.fail("cannot resolve \(requested ?? environment.ref) in \(pipeline.repo.url): \(error)")
+        }
+    }
+}
+
+/// The per-object table of `baton sync` and `baton status`.
+enum StatusTable {
+    static func text(_ report: StatusReport, sync: Bool) -> String {
+        var rows = [[sync ? "ACTION" : "SYNC", "KIND", "NAMESPACE", "NAME", "HEALTH", "MESSAGE"]]
+        for object in report.objects {
+            let state: String
+            if sync {
+                state = object.action.rawValue
+            } else {
+                state = object.action == .unchanged ? "Synced" : (object.action == .prune ? "Prune" : "OutOfSync")
+            }
+            let message = object.error ?? (object.drifted ? "drifted; " + object.healthMessage : object.healthMessage)
+            rows.append([state, object.key.group.isEmpty ? object.key.kind : "\(object.key.kind).\(object.key.group)",
+                         object.key.namespace.isEmpty ? "-" : object.key.namespace, object.key.name,
+                         object.action == .prune ? "-" : object.health.rawValue, message])
+        }
+        let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { $0.offset == 5 ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }.joined(separator: "\n")
+    }
+
+    static func summary(_ report: StatusReport) -> String {
+        let synced = report.synced ? "Synced" : "OutOfSync"
+        return "environment \(report.environment) at \(report.revision.prefix(8)): \(synced), \(report.health.rawValue)"
+            + (report.driftFound ? ", drift found" : "")
+    }
+}

@@ -1,0 +1,114 @@
+import ArgumentParser
+import BatonCore
+import Foundation
+import Reconciler
+
+/// `baton diff ENV`: what syncing a revision would change in the live cluster.
+struct DiffCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Show what syncing a revision would change in an environment's cluster.",
+        discussion: "Exits 0 when nothing would change, 1 when something would (as kubectl diff), 2 for bad usage."
+    )
+
+    @Argument(help: "The environment's name.") var environment: String
+    @Option(help: "The revision (commit, branch, tag); the environment's ref by default.") var revision: String?
+    @Option(name: .long, help: "The folder holding Environments/ and Pipelines/.") var dir: String = "."
+
+    func run() async throws {
+        let session = try await EnvironmentSession.open(dir: dir, environment: environment)
+        let revision = try await session.revision(self.revision)
+        let plan: Plan
+        do {
+            plan = try await session.reconciler.plan(revision: revision)
+        } catch {
+            throw EnvironmentSession.fail("\(error)")
+        }
+        var counts: [SyncAction: Int] = [:]
+        for change in plan.changes {
+            counts[change.action, default: 0] += 1
+            guard change.action != .unchanged else { continue }
+            let sign = ["create": "+", "update": "~", "prune": "-"][change.action.rawValue] ?? " "
+            let drift = change.drifted ? " (drifted in the cluster)" : ""
+            Terminal.out("\(sign) \(change.action.rawValue) \(change.key)\(change.source.map { " (\($0))" } ?? "")\(drift)")
+            Terminal.out(change.diff.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n"))
+        }
+        Terminal.out("\(environment) at \(revision.prefix(8)): \(counts[.create] ?? 0) to create, \(counts[.update] ?? 0) to update, "
+            + "\(counts[.prune] ?? 0) to prune, \(counts[.unchanged] ?? 0) unchanged")
+        if plan.needsSync { throw ExitCode(1) }
+    }
+}
+
+/// `baton sync ENV`: make the cluster match a revision now.
+struct SyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Apply a revision to an environment's cluster, prune what it no longer has, and wait until healthy.",
+        discussion: "Exits 0 when the environment ends synced and Healthy, 1 otherwise, 2 for bad usage."
+    )
+
+    @Argument(help: "The environment's name.") var environment: String
+    @Option(help: "The revision (commit, branch, tag); the environment's ref by default.") var revision: String?
+    @Flag(help: "Show what would be done; change nothing.") var dryRun = false
+    @Flag(help: "Do not wait for the objects to become healthy.") var noWait = false
+    @Option(name: .long, help: "The folder holding Environments/ and Pipelines/.") var dir: String = "."
+    @Option(help: "text or json.") var output: OutputFormat = .text
+
+    func run() async throws {
+        let session = try await EnvironmentSession.open(dir: dir, environment: environment)
+        let revision = try await session.revision(self.revision)
+        var report = await session.reconciler.sync(revision: revision, dryRun: dryRun)
+        if !dryRun, !noWait, report.errors.isEmpty {
+            // Wait for health (until the environment's sync.timeout), reading without applying.
+            let deadline = ContinuousClock.now + session.environment.sync.timeout.duration
+            while report.health != .healthy, report.health != .degraded, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .seconds(1))
+                let current = await session.reconciler.sync(revision: revision, dryRun: true)
+                report.health = current.health
+                for index in report.objects.indices {
+                    if let now = current.objects.first(where: { $0.key == report.objects[index].key }) {
+                        report.objects[index].health = now.health
+                        report.objects[index].healthMessage = now.healthMessage
+                    }
+                }
+            }
+        }
+        switch output {
+        case .json:
+            Terminal.out(try Terminal.json(report))
+        case .text:
+            if !report.objects.isEmpty { Terminal.out(StatusTable.text(report, sync: true)) }
+            Terminal.out((dryRun ? "dry run: " : "") + StatusTable.summary(report))
+        }
+        for error in report.errors { Terminal.error("baton: \(error)") }
+        if !(report.synced && report.health == .healthy && report.errors.isEmpty) { throw ExitCode(1) }
+    }
+}
+
+/// `baton status ENV`: each object's sync state and health, changing nothing.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "List an environment's objects with their sync state and health.",
+        discussion: "Exits 0 when the environment is synced and Healthy, 1 otherwise, 2 for bad usage."
+    )
+
+    @Argument(help: "The environment's name.") var environment: String
+    @Option(name: .long, help: "The folder holding Environments/ and Pipelines/.") var dir: String = "."
+    @Option(help: "text or json.") var output: OutputFormat = .text
+
+    func run() async throws {
+        let session = try await EnvironmentSession.open(dir: dir, environment: environment)
+        let revision = try await session.revision(nil)
+        let report = await session.reconciler.sync(revision: revision, dryRun: true)
+        switch output {
+        case .json:
+            Terminal.out(try Terminal.json(report))
+        case .text:
+            if !report.objects.isEmpty { Terminal.out(StatusTable.text(report, sync: false)) }
+            Terminal.out(StatusTable.summary(report))
+        }
+        for error in report.errors { Terminal.error("baton: \(error)") }
+        if !(report.synced && report.health == .healthy && report.errors.isEmpty) { throw ExitCode(1) }
+    }
+}
