@@ -156,7 +156,7 @@ let package = Package(
 
         .executableTarget(
             name: "baton-bench",
-            dependencies: ["BatonCore", "GitStore", "Kube", "KubeSim"],
+            dependencies: ["BatonCore", "GitStore", "Kube", "KubeSim", "Manifests", "Reconciler"],
             path: "Benchmarks/baton-bench",
             swiftSettings: strict
         ),

@@ -1,6 +1,6 @@
 // `make bench`: Baton's benchmarks. Each prints figures, against a peer measured in the same
 // run where one exists; tests assert behaviour, benchmarks only measure.
-// BATON_BENCH_ONLY=git|kubesim|apply runs one of them.
+// BATON_BENCH_ONLY=git|kubesim|apply|sync runs one of them.
 import Foundation
 
 let environment = ProcessInfo.processInfo.environment
@@ -16,4 +16,8 @@ if only == nil || only == "kubesim" {
 }
 if only == nil || only == "apply" {
     try await ApplyBench.run()
+    print("")
+}
+if only == nil || only == "sync" {
+    try await SyncBench.run()
 }

@@ -56,7 +56,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
     public init(yaml node: Node) throws {
         switch node {
         case .scalar(let scalar):
-            if scalar.style != .plain {
+            if scalar.style != .plain || Self.plainlyText(scalar.string) {
                 self = .string(scalar.string)
             } else if let bool = Bool.construct(from: scalar) {
                 self = .bool(bool)
@@ -77,6 +77,21 @@ public enum JSONValue: Sendable, Hashable, Codable {
             self = .array(try sequence.map(JSONValue.init(yaml:)))
         case .alias:
             throw JSONValueError.alias
+        }
+    }
+
+    /// Whether a plain YAML scalar can only be a string: it starts with a letter that begins
+    /// none of YAML 1.1's booleans (`true`, `false`, `yes`, `no`, `on`, `off`, `y`, `n`) or
+    /// nulls. Most values in manifests are such names; the full typing rules are costly.
+    static func plainlyText(_ text: String) -> Bool {
+        guard let first = text.utf8.first else { return false }
+        switch first {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"):
+            return !"tfynoTFYNO".utf8.contains(first)
+        case UInt8(ascii: "/"), UInt8(ascii: "\""), UInt8(ascii: "$"), UInt8(ascii: "@"):
+            return true
+        default:
+            return false
         }
     }
 

@@ -2,6 +2,7 @@ import BatonCore
 import Foundation
 import Kube
 import Manifests
+import Synchronization
 
 /// Makes one environment's cluster match a revision: render, normalise, diff against the
 /// live objects, apply in order (server-side apply as `baton`, unchanged objects not sent),
@@ -10,6 +11,9 @@ public struct Reconciler: Sendable {
     public let environment: EnvironmentConfig
     public let client: KubeClient
     public let renderer: Renderer
+    /// Rendered and normalised revisions, by commit id: a commit's tree never changes, so the
+    /// passes of the loop between two ref moves render once.
+    private let cache = DesiredCache()
 
     public init(environment: EnvironmentConfig, client: KubeClient, renderer: Renderer) {
         self.environment = environment
@@ -36,6 +40,14 @@ public struct Reconciler: Sendable {
 
     /// The desired objects at `revision`, ready to apply.
     public func desired(revision: String) async throws(Failure) -> [Manifest] {
+        let commitID = revision.count == 40 && revision.allSatisfy(\.isHexDigit)
+        if commitID, let cached = cache.get(revision) { return cached }
+        let manifests = try await render(revision: revision)
+        if commitID { cache.put(revision, manifests) }
+        return manifests
+    }
+
+    private func render(revision: String) async throws(Failure) -> [Manifest] {
         let rendered: [Manifest]
         do {
             rendered = try await renderer.render(revision: revision, path: environment.source.path, mode: environment.source.render)
@@ -108,18 +120,16 @@ public struct Reconciler: Sendable {
     public func plan(revision: String) async throws(Failure) -> Plan {
         let desired = try await desired(revision: revision)
         let owned = try await owned()
+        // Desired objects Baton does not own (yet) may exist unlabelled; apply adopts them. Find
+        // them with a few requests: a GET each when a kind and namespace miss few, else a list.
+        let unowned = desired.filter { owned[$0.key] == nil }
+        let existing = await existing(unowned)
         var changes: [Change] = []
         var desiredKeys = Set<ResourceKey>()
         for manifest in desired {
             let key = manifest.key
             desiredKeys.insert(key)
-            var live = owned[key]
-            if live == nil {
-                // Not owned (yet): it may exist unlabelled, which apply then adopts.
-                live = try? await client.get(apiVersion: manifest.apiVersion, kind: manifest.kind, name: manifest.name,
-                                             namespace: key.namespace.isEmpty ? nil : key.namespace)
-            }
-            guard let live else {
+            guard let live = owned[key] ?? existing[key] else {
                 changes.append(Change(key: key, apiVersion: manifest.apiVersion, action: .create, drifted: false, desired: manifest.object,
                                       live: nil, source: manifest.source))
                 continue
@@ -136,6 +146,40 @@ public struct Reconciler: Sendable {
                                   live: live, source: nil))
         }
         return Plan(revision: revision, changes: changes.sorted { $0.key < $1.key })
+    }
+
+    /// Which of `manifests` exist in the cluster, read concurrently: objects one by one where a
+    /// kind and namespace have few of them, by listing that kind in that namespace otherwise.
+    func existing(_ manifests: [Manifest]) async -> [ResourceKey: JSONValue] {
+        var groups: [String: [Manifest]] = [:]
+        for manifest in manifests { groups["\(manifest.apiVersion)|\(manifest.kind)|\(manifest.namespace)", default: []].append(manifest) }
+        let client = self.client
+        return await withTaskGroup(of: [ResourceKey: JSONValue].self) { group in
+            for (_, members) in groups {
+                let first = members[0]
+                let namespace = first.namespace.isEmpty ? nil : first.namespace
+                if members.count <= 3 {
+                    for manifest in members {
+                        group.addTask {
+                            guard let live = try? await client.get(apiVersion: manifest.apiVersion, kind: manifest.kind, name: manifest.name,
+                                                                   namespace: namespace) else { return [:] }
+                            return [manifest.key: live]
+                        }
+                    }
+                } else {
+                    group.addTask {
+                        let wanted = Set(members.map(\.key))
+                        guard let list = try? await client.list(apiVersion: first.apiVersion, kind: first.kind, namespace: namespace) else { return [:] }
+                        var found: [ResourceKey: JSONValue] = [:]
+                        for item in list.items where wanted.contains(Self.key(item)) { found[Self.key(item)] = item }
+                        return found
+                    }
+                }
+            }
+            var all: [ResourceKey: JSONValue] = [:]
+            for await found in group { all.merge(found) { first, _ in first } }
+            return all
+        }
     }
 
     /// `value` without the fields `ignoreDifferences` names for `key`.
@@ -265,5 +309,22 @@ public struct Reconciler: Sendable {
         }
         _ = try? await client.discover()
         return nil
+    }
+}
+
+/// The last few revisions' desired objects.
+final class DesiredCache: Sendable {
+    private let entries = Mutex<[(revision: String, manifests: [Manifest])]>([])
+
+    func get(_ revision: String) -> [Manifest]? {
+        entries.withLock { list in list.first { $0.revision == revision }?.manifests }
+    }
+
+    func put(_ revision: String, _ manifests: [Manifest]) {
+        entries.withLock { list in
+            list.removeAll { $0.revision == revision }
+            list.append((revision, manifests))
+            if list.count > 4 { list.removeFirst() }
+        }
     }
 }

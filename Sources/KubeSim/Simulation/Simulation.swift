@@ -64,8 +64,16 @@ public actor Simulation {
         }
         if lastTraffic.map({ now.timeIntervalSince($0) >= 1 }) ?? true {
             lastTraffic = now
-            for (namespace, name) in await serviceNames() {
-                for _ in 0..<10 { _ = await answer(namespace: namespace, service: name, count: true) }
+            // Every service's backends are found once per round, from one read of the store.
+            let deployments = Dictionary(grouping: await state.objects(group: "apps", plural: "deployments").map(\.1)) {
+                $0[path: ["metadata", "namespace"]]?.string ?? ""
+            }
+            for (key, service) in await state.objects(group: "", plural: "services") {
+                let backend = Self.backend(of: service, among: deployments[key.namespace] ?? [])
+                for _ in 0..<10 {
+                    let code = respond(backend)
+                    requests[key.namespace, default: [:]][key.name, default: [:]][code, default: 0] += 1
+                }
             }
         }
     }
@@ -91,10 +99,6 @@ public actor Simulation {
         try? await state.snapshot().write(to: URL(fileURLWithPath: stateFile), options: .atomic)
     }
 
-    private func serviceNames() async -> [(String, String)] {
-        await state.objects(group: "", plural: "services").map { ($0.0.namespace, $0.0.name) }
-    }
-
     /// The code a request to a service gets: 503 unless a Deployment it selects is
     /// available; one in five is 500 when that Deployment runs an `-errors` image.
     private func answer(namespace: String, service: String, count: Bool) async -> Int {
@@ -106,15 +110,26 @@ public actor Simulation {
     private var rotation = 0
 
     private func code(namespace: String, service: String) async -> Int {
-        guard let svc = try? await state.get(.service, namespace: namespace, name: service),
-              let selector = svc[path: ["spec", "selector"]]?.object?.compactMapValues(\.string), !selector.isEmpty else { return 503 }
-        let backends = await state.objects(group: "apps", plural: "deployments").map(\.1).filter { deployment in
-            deployment[path: ["metadata", "namespace"]]?.string == namespace
-                && selector.allSatisfy { deployment[path: ["spec", "template", "metadata", "labels", $0.key]]?.string == $0.value }
+        guard let svc = try? await state.get(.service, namespace: namespace, name: service) else { return 503 }
+        let deployments = await state.objects(group: "apps", plural: "deployments").map(\.1).filter {
+            $0[path: ["metadata", "namespace"]]?.string == namespace
         }
-        guard let backend = backends.first(where: { deployment in
-            (deployment[path: ["status", "conditions"]]?.array ?? []).contains { $0["type"] == "Available" && $0["status"] == "True" }
-        }) else { return 503 }
+        return respond(Self.backend(of: svc, among: deployments))
+    }
+
+    /// An available Deployment (of `deployments`, all in the service's namespace) that the
+    /// service's selector matches.
+    static func backend(of service: JSONValue, among deployments: [JSONValue]) -> JSONValue? {
+        guard let selector = service[path: ["spec", "selector"]]?.object?.compactMapValues(\.string), !selector.isEmpty else { return nil }
+        return deployments.first { deployment in
+            selector.allSatisfy { deployment[path: ["spec", "template", "metadata", "labels", $0.key]]?.string == $0.value }
+                && (deployment[path: ["status", "conditions"]]?.array ?? []).contains { $0["type"] == "Available" && $0["status"] == "True" }
+        }
+    }
+
+    /// 503 without a backend; one answer in five 500 when it runs an `-errors` image.
+    private func respond(_ backend: JSONValue?) -> Int {
+        guard let backend else { return 503 }
         rotation += 1
         if Controllers.servesErrors(backend) && rotation % 5 == 0 { return 500 }
         return 200
