@@ -1,0 +1,57 @@
+import BatonCore
+import BatonTestSupport
+import Foundation
+import GitStore
+import Manifests
+import Reconciler
+import Testing
+
+@Suite("Manifests: rendering a revision")
+struct RenderTests {
+    @Test("multi-document files, Lists, JSON files and empty documents; other files ignored; order by path")
+    func plain() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let revision = try fixture.commit([
+            "app/a.yaml": "---\n# only a comment\n---\n" + configMapYAML("one", "1") + "\n---\n\n---\n" + configMapYAML("two", "2"),
+            "app/b/list.yml": """
+                apiVersion: v1
+                kind: List
+                items:
+                - {apiVersion: v1, kind: ConfigMap, metadata: {name: three}}
+                - {apiVersion: v1, kind: ConfigMap, metadata: {name: four}}
+                """,
+            "app/c.json": #"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "five"}}"#,
+            "app/README.md": "not a manifest: [",
+            "elsewhere/x.yaml": configMapYAML("outside", "0"),
+        ])
+        let manifests = try await Renderer(store: fixture.store, cacheRoot: fixture.dir.path + "/cache")
+            .render(revision: revision, path: "app", mode: .auto)
+        #expect(manifests.map(\.name) == ["one", "two", "three", "four", "five"])
+        #expect(manifests.map(\.source) == ["app/a.yaml:4", "app/a.yaml:14", "app/b/list.yml:1", "app/b/list.yml:1", "app/c.json:1"])
+    }
+
+    @Test("a kind the cluster does not serve fails the revision, naming file and line")
+    func unknownKind() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let revision = try fixture.commit(["app/x.yaml": "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g}\n"])
+        let report = await fixture.reconciler().sync(revision: revision)
+        #expect(report.errors == ["render failed: app/x.yaml:1 at \(revision.prefix(8)): Gadget g: the cluster does not serve kind Gadget in example.com/v1"])
+    }
+
+    @Test("an object the API server refuses fails the sync with its reason, and later waves do not start")
+    func refusedObjectStopsLaterWaves() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/bad.yaml": configMapYAML("Not_Valid", "1"),
+                                           "app/late.yaml": configMapYAML("late", "1", wave: 1)])
+        let report = await fixture.reconciler().sync(revision: revision)
+        #expect(!report.synced && report.health == .unknown)
+        #expect(report.errors.count == 1)
+        #expect(report.errors.first?.hasPrefix("ConfigMap shop/Not_Valid: PATCH /api/v1/namespaces/shop/configmaps/Not_Valid: 422 Invalid") == true,
+                "\(report.errors)")
+        #expect(report.objects.first { $0.key.name == "Not_Valid" }?.error != nil)
+        #expect(!fixture.server.requests.paths("PATCH").contains("/api/v1/namespaces/shop/configmaps/late"))
+    }
+}
