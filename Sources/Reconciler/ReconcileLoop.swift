@@ -3,10 +3,10 @@ import Foundation
 import GitStore
 
 /// Keeps one environment reconciled: a pass whenever its ref moves and every
-/// `sync.interval`. A pass after the ref moved syncs everything the revision changes (and
-/// heals drift); later passes heal drift only with `sync.selfHeal`, and otherwise only report
-/// it (and objects deleted from the cluster) as out of sync. Each pass's `StatusReport` goes
-/// to `report`.
+/// `sync.interval`. Until a revision has been applied without errors, each pass syncs it
+/// whole (healing drift too); after that, passes heal drift only with `sync.selfHeal`, and
+/// otherwise only report it (and objects deleted from the cluster) as out of sync. Each pass's
+/// `StatusReport` goes to `report`.
 public struct ReconcileLoop: Sendable {
     public let reconciler: Reconciler
     public let store: GitStore
@@ -23,17 +23,20 @@ public struct ReconcileLoop: Sendable {
     public func run(report: @Sendable (StatusReport) async -> Void) async {
         let environment = reconciler.environment
         let interval = environment.sync.interval.duration
-        var synced: String?
+        var seen: String?      // the revision the last pass was for
+        var applied: String?   // the last revision a pass applied without errors
         var lastPass = ContinuousClock.now
         while !Task.isCancelled {
             let revision = try? await store.resolve(environment.fullRef).hex
-            if let revision, revision != synced || ContinuousClock.now - lastPass >= interval {
-                let moved = revision != synced
-                let status = await reconciler.sync(revision: revision, dryRun: !moved && !environment.sync.selfHeal,
-                                                   healDrift: moved || environment.sync.selfHeal)
+            if let revision, revision != seen || ContinuousClock.now - lastPass >= interval {
+                // Until a revision has been applied cleanly, every pass applies it (a failed pass
+                // is tried again at the next interval); after that, only self-heal applies.
+                let full = revision != applied
+                let status = await reconciler.sync(revision: revision, dryRun: !full && !environment.sync.selfHeal,
+                                                   healDrift: full || environment.sync.selfHeal)
                 lastPass = .now
-                // A failed pass is tried again at the next interval, not at every poll.
-                synced = revision
+                seen = revision
+                if full, status.errors.isEmpty { applied = revision }
                 await report(status)
             }
             try? await Task.sleep(for: refPoll)

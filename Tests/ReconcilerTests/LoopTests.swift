@@ -68,4 +68,23 @@ struct LoopTests {
         #expect(drifted?.synced == false && drifted?.applied == false)
         #expect(try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "shop")[path: ["spec", "replicas"]] == 7)
     }
+
+    @Test("a pass that failed is tried again at the next interval, even without self-heal")
+    func retriesFailedPass() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        // The config map's namespace does not exist yet: applying it fails until someone creates it.
+        let first = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "1").replacingOccurrences(of: "name: settings",
+                                                                                                         with: "name: settings\n  namespace: later")])
+        try fixture.git.run(["branch", "env/dev", first])
+        let (task, reports) = run(fixture, selfHeal: false)
+        defer { task.cancel() }
+        let failed = try await reports.wait { !$0.errors.isEmpty }
+        #expect(failed?.errors.first?.contains("404") == true, "\(failed?.errors ?? [])")
+        let created = try await fixture.kubectl(["create", "namespace", "later"])
+        #expect(created.status == 0, "\(created.stderr)")
+        let recovered = try await reports.wait { $0.errors.isEmpty && $0.applied && $0.synced }
+        #expect(recovered != nil, "the failed revision was not applied again")
+        #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "settings", namespace: "later")[path: ["data", "value"]] == "1")
+    }
 }
