@@ -26,9 +26,8 @@ enum ApplyBench {
 
         let clock = ContinuousClock()
         let kubectl = try await clock.measure {
-            let result = try await runKubectl(["apply", "--server-side", "-f", dir + "/manifests", "-n", "bench-kubectl",
-                                               "--kubeconfig", dir + "/kubeconfig"])
-            guard result == 0 else { throw KubeSimError(message: "kubectl apply exited with \(result)") }
+            try await SyncBench.kubectl(["apply", "--server-side", "-f", dir + "/manifests", "-n", "bench-kubectl",
+                                         "--kubeconfig", dir + "/kubeconfig"])
         }
         let baton = try await clock.measure {
             let fresh = try KubeClient(try Kubeconfig.load(paths: [dir + "/kubeconfig"]).resolve())
@@ -109,24 +108,6 @@ enum ApplyBench {
                         ports: [{containerPort: 8080}]
                         env: [{name: INDEX, value: "\(index)"}]
                 """
-        }
-    }
-
-    /// kubectl as a child process, awaited without blocking the server's threads.
-    static func runKubectl(_ arguments: [String]) async throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/kubectl")
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        return try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
         }
     }
 }

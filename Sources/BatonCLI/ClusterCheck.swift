@@ -31,19 +31,7 @@ struct Cluster: AsyncParsableCommand {
         static let probes: [(group: String, resource: String)] = [("apps", "deployments"), ("", "services"), ("", "configmaps")]
 
         func run() async throws {
-            let config: BatonConfig
-            do {
-                config = try ConfigLoader().load(directory: dir)
-            } catch {
-                for issue in error.issues { Terminal.error(issue.description) }
-                Terminal.error("baton: the configuration in \(dir) is invalid")
-                throw ExitCode(2)
-            }
-            guard let target = config.environments.first(where: { $0.name == environment }) else {
-                let known = config.environments.map(\.name).sorted().joined(separator: ", ")
-                Terminal.error("baton: no environment \"\(environment)\" in \(dir)/Environments (environments: \(known.isEmpty ? "none" : known))")
-                throw ExitCode(2)
-            }
+            let (_, target) = try EnvironmentSession.load(dir: dir, environment: environment)
             let report = CheckReport()
             let passed = await check(target, report: report)
             Terminal.out(report.text)

@@ -19,19 +19,7 @@ struct EnvironmentSession {
     /// Loads everything; problems are printed and become exit codes (2 for configuration and
     /// usage, 1 for what cannot be reached).
     static func open(dir: String, environment name: String) async throws -> EnvironmentSession {
-        let config: BatonConfig
-        do {
-            config = try ConfigLoader().load(directory: dir)
-        } catch {
-            for issue in error.issues { Terminal.error(issue.description) }
-            Terminal.error("baton: the configuration in \(dir) is invalid")
-            throw ExitCode(2)
-        }
-        guard let environment = config.environments.first(where: { $0.name == name }) else {
-            let known = config.environments.map(\.name).sorted().joined(separator: ", ")
-            Terminal.error("baton: no environment \"\(name)\" in \(dir)/Environments (environments: \(known.isEmpty ? "none" : known))")
-            throw ExitCode(2)
-        }
+        let (config, environment) = try load(dir: dir, environment: name)
         guard let pipeline = config.pipelines.first(where: { $0.chain.contains(name) }) else {
             Terminal.error("baton: environment \(name) is in no pipeline, so there is no repository to read it from")
             throw ExitCode(2)
@@ -48,6 +36,25 @@ struct EnvironmentSession {
         let renderer = Renderer(store: store, cacheRoot: config.directory + "/.baton/cache/trees")
         return EnvironmentSession(config: config, environment: environment, pipeline: pipeline, store: store, client: client,
                                   reconciler: Reconciler(environment: environment, client: client, renderer: renderer))
+    }
+
+    /// The configuration in `dir` and its environment `name`; an invalid configuration or an
+    /// unknown name is printed and exits 2.
+    static func load(dir: String, environment name: String) throws -> (BatonConfig, EnvironmentConfig) {
+        let config: BatonConfig
+        do {
+            config = try ConfigLoader().load(directory: dir)
+        } catch {
+            for issue in error.issues { Terminal.error(issue.description) }
+            Terminal.error("baton: the configuration in \(dir) is invalid")
+            throw ExitCode(2)
+        }
+        guard let environment = config.environments.first(where: { $0.name == name }) else {
+            let known = config.environments.map(\.name).sorted().joined(separator: ", ")
+            Terminal.error("baton: no environment \"\(name)\" in \(dir)/Environments (environments: \(known.isEmpty ? "none" : known))")
+            throw ExitCode(2)
+        }
+        return (config, environment)
     }
 
     static func fail(_ message: String) -> ExitCode {

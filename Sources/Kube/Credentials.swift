@@ -121,7 +121,7 @@ enum ExecPlugin {
 
         let outcome: (status: Int32, output: Data, errors: Data)
         do {
-            outcome = try await runProcess(executable, arguments: plugin.args, environment: environment, timeout: .seconds(60))
+            outcome = try await Subprocess.run(executable, plugin.args, environment: environment, timeout: .seconds(60))
         } catch {
             throw .credentials("user \"\(userName)\": exec plugin \(plugin.command) could not run: \(error)\(hint)")
         }
@@ -173,42 +173,5 @@ enum ExecPlugin {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
         return nil
-    }
-
-    /// Runs a program to the end without blocking the cooperative pool; kills it after `timeout`.
-    static func runProcess(_ executable: String, arguments: [String], environment: [String: String],
-                           timeout: Duration) async throws -> (status: Int32, output: Data, errors: Data) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = environment
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                do {
-                    try process.run()
-                } catch {
-                    continuation.resume(throwing: error)
-                    return
-                }
-                let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000)), execute: killer)
-                let group = DispatchGroup()
-                nonisolated(unsafe) var errorData = Data()
-                group.enter()
-                DispatchQueue.global().async {
-                    errorData = errors.fileHandleForReading.readDataToEndOfFile()
-                    group.leave()
-                }
-                let outputData = output.fileHandleForReading.readDataToEndOfFile()
-                group.wait()
-                process.waitUntilExit()
-                killer.cancel()
-                continuation.resume(returning: (process.terminationStatus, outputData, errorData))
-            }
-        }
     }
 }
