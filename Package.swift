@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", exact: "1.7.4"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
     ],
     targets: [
         // MARK: Layer 0 — C bindings (system libraries found through pkg-config)
@@ -67,6 +68,18 @@ let package = Package(
         .target(
             name: "HTTP",
             dependencies: ["CCurl"],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+
+        // The audit log: SQLite (GRDB over the system library), append-only hash-chained events.
+        .target(
+            name: "AuditStore",
+            dependencies: [
+                "BatonCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
@@ -131,6 +144,7 @@ let package = Package(
         .target(
             name: "BatonCLI",
             dependencies: [
+                "AuditStore",
                 "BatonCore",
                 "GitStore",
                 "Kube",
@@ -187,6 +201,11 @@ let package = Package(
         .testTarget(
             name: "HTTPTests",
             dependencies: ["HTTP", "BatonTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "AuditStoreTests",
+            dependencies: ["AuditStore", "BatonCore", "BatonTestSupport", "baton"],
             swiftSettings: strict
         ),
         .testTarget(

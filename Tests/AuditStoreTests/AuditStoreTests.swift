@@ -1,0 +1,112 @@
+import AuditStore
+import BatonCore
+import BatonTestSupport
+import Foundation
+import Synchronization
+import Testing
+
+@Suite("AuditStore: the hash-chained log")
+struct AuditStoreTests {
+    func fill(_ store: AuditStore, count: Int) throws {
+        for index in 1...count {
+            try store.append(EventDraft(kind: index % 2 == 0 ? "promotion" : "approval", actor: "alice@example.com", pipeline: "shop",
+                                        environment: "dev", revision: String(repeating: "a", count: 40),
+                                        details: .object(["index": .int(Int64(index)), "note": .string("row \(index)")])))
+        }
+    }
+
+    @Test("appends, reads back, verifies and exports")
+    func appendVerifyExport() throws {
+        let dir = try TemporaryDirectory("audit")
+        defer { dir.remove() }
+        let store = try AuditStore(path: dir.path + "/.baton/baton.db")
+        try fill(store, count: 50)
+        #expect(try store.verify() == .intact(rows: 50))
+        let events = try store.events()
+        #expect(events.map(\.sequence) == Array(1...50))
+        #expect(events.first?.previousHash == AuditEvent.genesis && events[1].previousHash == events[0].hash)
+        #expect(events[4].details == #"{"index":5,"note":"row 5"}"#)
+        #expect(try store.events(environment: "prod").isEmpty && store.events(pipeline: "shop", after: 45).count == 5)
+        let lines = try store.exportJSONL().split(separator: "\n")
+        #expect(lines.count == 50)
+        let decoded = try JSONDecoder().decode(AuditEvent.self, from: Data(lines[9].utf8))
+        #expect(decoded == events[9])
+        // Reopening (another process would) continues the same chain.
+        let again = try AuditStore(path: dir.path + "/.baton/baton.db")
+        try again.append(EventDraft(kind: "note", actor: "bob@example.com"))
+        #expect(try again.verify() == .intact(rows: 51))
+    }
+
+    func tamper(_ sql: String) throws -> AuditStore.Verification {
+        let dir = try TemporaryDirectory("audit")
+        defer { dir.remove() }
+        let path = dir.path + "/baton.db"
+        let store = try AuditStore(path: path)
+        try fill(store, count: 10)
+        let run = try CommandRun.run("/usr/bin/sqlite3", [path, sql])
+        #expect(run.status == 0, "\(run.stderr)")
+        return try AuditStore(path: path).verify()
+    }
+
+    @Test("a row changed, deleted or inserted with the sqlite3 command line is named")
+    func tampering() throws {
+        #expect(try tamper("UPDATE event SET actor = 'mallory@example.com' WHERE sequence = 5")
+            == .broken(sequence: 5, reason: "its contents do not match its hash (changed)"))
+        #expect(try tamper("DELETE FROM event WHERE sequence = 7")
+            == .broken(sequence: 7, reason: "row 7 is missing (deleted); the next row is 8"))
+        #expect(try tamper("""
+            INSERT INTO event SELECT 11, time, 'mallory@example.com', osUser, host, kind, pipeline, environment, revision, details,
+            previousHash, hash FROM event WHERE sequence = 10
+            """) == .broken(sequence: 11, reason: "it does not follow row 10 (inserted, or the chain was rewritten)"))
+        // Changing a row and fixing up its own hash still breaks the next link.
+        let store = try TemporaryDirectory("audit")
+        defer { store.remove() }
+        let path = store.path + "/baton.db"
+        let audit = try AuditStore(path: path)
+        try fill(audit, count: 10)
+        var forged = try audit.events()[3]
+        forged.actor = "mallory@example.com"
+        forged.hash = forged.computedHash
+        #expect(try CommandRun.run("/usr/bin/sqlite3", [path, "UPDATE event SET actor = '\(forged.actor)', hash = '\(forged.hash)' WHERE sequence = 4"]).status == 0)
+        #expect(try audit.verify() == .broken(sequence: 5, reason: "it does not follow row 4 (inserted, or the chain was rewritten)"))
+    }
+
+    @Test("ten writers at once (each its own connection) lose no row and keep the chain")
+    func concurrentWriters() throws {
+        let dir = try TemporaryDirectory("audit")
+        defer { dir.remove() }
+        let path = dir.path + "/baton.db"
+        _ = try AuditStore(path: path)
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 10) { writer in
+            do {
+                let store = try AuditStore(path: path)
+                for index in 0..<20 { try store.append(EventDraft(kind: "approval", actor: "writer-\(writer)", details: .object(["n": .int(Int64(index))]))) }
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        let store = try AuditStore(path: path)
+        #expect(try store.verify() == .intact(rows: 200))
+        #expect(Set(try store.events().map(\.actor)).count == 10)
+    }
+
+    @Test("baton audit verify and export, as the real binary")
+    func command() throws {
+        let dir = try TemporaryDirectory("audit")
+        defer { dir.remove() }
+        let path = dir.path + "/.baton/baton.db"
+        try fill(try AuditStore(path: path), count: 3)
+        let verified = try CommandRun.baton(["audit", "verify", "--dir", dir.path])
+        #expect(verified.status == 0 && verified.stdout == "\(path): the audit log is intact: 3 rows, every hash chained\n")
+        let exported = try CommandRun.baton(["audit", "export", "--format", "jsonl", "--db", path])
+        #expect(exported.status == 0 && exported.stdout.split(separator: "\n").count == 3)
+        _ = try CommandRun.run("/usr/bin/sqlite3", [path, "UPDATE event SET details = '{}' WHERE sequence = 2"])
+        let broken = try CommandRun.baton(["audit", "verify", "--db", path])
+        #expect(broken.status == 1)
+        #expect(broken.stderr == "baton: \(path): the audit log was tampered with at row 2: its contents do not match its hash (changed)\n")
+        let missing = try CommandRun.baton(["audit", "verify", "--db", dir.path + "/none.db"])
+        #expect(missing.status == 1 && missing.stderr == "baton: no audit database at \(dir.path)/none.db\n")
+    }
+}
