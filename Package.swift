@@ -113,7 +113,16 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // MARK: Layer 5 — the simulator
+        // MARK: Layer 5 — orchestration and the simulator
+
+        // The promotion state machine (pure) and, to come, the driver of `baton run`.
+        .target(
+            name: "Coordinator",
+            dependencies: ["BatonCore"],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+
 
         // A local Kubernetes-API-compatible server with simulated controllers, for trying Baton
         // and for tests. Never imports Kube: the two sides of the protocol stay independent.
@@ -206,6 +215,11 @@ let package = Package(
         .testTarget(
             name: "AuditStoreTests",
             dependencies: ["AuditStore", "BatonCore", "BatonTestSupport", "baton"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CoordinatorTests",
+            dependencies: ["Coordinator", "BatonCore"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,0 +1,157 @@
+import BatonCore
+import Coordinator
+import Foundation
+import Testing
+
+/// The promotion state machine, driven by hand with a clock the test controls.
+@Suite("Coordinator: the promotion state machine")
+struct PromotionMachineTests {
+    static let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: "./repo"), stages: [
+        Stage(environment: "dev", gates: [.health(HealthGate(soak: .seconds(10)))]),
+        Stage(environment: "staging", gates: [.health(HealthGate(soak: .seconds(20)))]),
+        Stage(environment: "production", promote: .manual, gates: [.health(HealthGate(soak: .seconds(0)))],
+              approval: ApprovalPolicy(required: 2, approvers: ["alice@x", "bob@x", "carol@x"], allowCommitAuthors: false)),
+    ])
+    let start = Date(timeIntervalSince1970: 1_800_000_000)
+    func at(_ seconds: Double) -> Date { start.addingTimeInterval(seconds) }
+
+    func report(_ environment: String, _ revision: String, synced: Bool = true, health: HealthStatus = .healthy,
+                errors: [String] = []) -> StatusReport {
+        StatusReport(environment: environment, revision: revision, synced: synced, health: health, objects: [], driftFound: false,
+                     applied: true, errors: errors, startedAt: start, duration: .seconds(0))
+    }
+
+    func moves(_ effects: [PromotionEffect]) -> [String] {
+        effects.compactMap {
+            guard case .moveRef(_, let environment, let from, let to) = $0 else { return nil }
+            return "\(environment): \(from ?? "-") → \(to)"
+        }
+    }
+
+    func kinds(_ effects: [PromotionEffect]) -> [String] {
+        effects.compactMap {
+            guard case .record(let kind, let stage, let revision, _) = $0 else { return nil }
+            return "\(kind) \(stage.map { Self.pipeline.stages[$0].environment } ?? "-") \(revision)"
+        }
+    }
+
+    /// Takes `revision` through a stage that promotes by itself: ref moved, synced, healthy.
+    mutating func deliver(_ machine: inout PromotionMachine, stage: Int, _ revision: String, at time: Double) -> [PromotionEffect] {
+        let environment = Self.pipeline.stages[stage].environment
+        return machine.refMoved(stage: stage, revision: revision, now: at(time))
+            + machine.report(stage: stage, report(environment, revision), now: at(time + 1))
+    }
+
+    @Test("a commit walks dev and staging after each soak and waits for approval before production")
+    mutating func happyPath() throws {
+        var machine = PromotionMachine(pipeline: Self.pipeline)
+        let entered = machine.commit("A", now: at(0))
+        #expect(kinds(entered) == ["entered dev A", "promoting dev A"])
+        #expect(moves(entered) == ["dev: - → A"])
+        _ = deliver(&machine, stage: 0, "A", at: 1)
+        #expect(machine.stages[0].candidate?.phase == .verifying)
+        #expect(kinds(machine.tick(now: at(11))) == [], "verified before its 10 s soak")
+        let verified = machine.tick(now: at(12))
+        #expect(kinds(verified) == ["verified dev A", "entered staging A", "promoting staging A"])
+        #expect(moves(verified) == ["staging: - → A"])
+        _ = deliver(&machine, stage: 1, "A", at: 13)
+        let waiting = machine.tick(now: at(34))
+        #expect(kinds(waiting) == ["verified staging A", "awaiting-approval production A"])
+        #expect(moves(waiting) == [])
+        #expect(machine.stages[2].candidate?.phase == .awaitingApproval)
+    }
+
+    @Test("approvals: listed approvers only, no commit authors, distinct people, then the quorum promotes")
+    mutating func approvals() throws {
+        var machine = PromotionMachine(pipeline: Self.pipeline)
+        _ = machine.commit("A", now: at(0))
+        _ = deliver(&machine, stage: 0, "A", at: 1)
+        _ = machine.tick(now: at(12))
+        _ = deliver(&machine, stage: 1, "A", at: 13)
+        _ = machine.tick(now: at(34))
+        #expect(throws: Refusal(message: "alice@x wrote a commit in this promotion and may not approve it")) {
+            try machine.approve(stage: 2, revision: "A", actor: "alice@x", isCommitAuthor: true, comment: nil, now: at(40))
+        }
+        #expect(throws: Refusal(message: "dave@x may not approve production (approvers: alice@x, bob@x, carol@x)")) {
+            try machine.approve(stage: 2, revision: "A", actor: "dave@x", isCommitAuthor: false, comment: nil, now: at(40))
+        }
+        #expect(throws: Refusal(message: "B is not awaiting approval in production (A is awaiting-approval)")) {
+            try machine.approve(stage: 2, revision: "B", actor: "bob@x", isCommitAuthor: false, comment: nil, now: at(40))
+        }
+        let first = try machine.approve(stage: 2, revision: "A", actor: "bob@x", isCommitAuthor: false, comment: "looks good", now: at(41))
+        #expect(kinds(first) == ["approved-by production A"] && moves(first) == [])
+        #expect(throws: Refusal(message: "bob@x has already approved A for production")) {
+            try machine.approve(stage: 2, revision: "A", actor: "bob@x", isCommitAuthor: false, comment: nil, now: at(42))
+        }
+        let second = try machine.approve(stage: 2, revision: "A", actor: "carol@x", isCommitAuthor: false, comment: nil, now: at(43))
+        #expect(kinds(second) == ["approved-by production A", "approved production A", "promoting production A"])
+        #expect(moves(second) == ["production: - → A"])
+        #expect(machine.stages[2].candidate?.approvals.map(\.actor) == ["bob@x", "carol@x"])
+        #expect(throws: Refusal(message: "dev promotes automatically: there is nothing to approve")) {
+            try machine.approve(stage: 0, revision: "A", actor: "bob@x", isCommitAuthor: false, comment: nil, now: at(44))
+        }
+    }
+
+    @Test("a drop in health restarts the soak; Degraded fails the revision and it goes no further")
+    mutating func soakAndFailure() {
+        var machine = PromotionMachine(pipeline: Self.pipeline)
+        _ = machine.commit("A", now: at(0))
+        _ = deliver(&machine, stage: 0, "A", at: 1)
+        let dropped = machine.report(stage: 0, report("dev", "A", health: .progressing), now: at(8))
+        #expect(kinds(dropped) == ["soak-restarted dev A"])
+        _ = machine.report(stage: 0, report("dev", "A"), now: at(9))
+        #expect(kinds(machine.tick(now: at(15))) == [], "the soak did not restart")
+        #expect(kinds(machine.tick(now: at(19))).first == "verified dev A")
+
+        var broken = PromotionMachine(pipeline: Self.pipeline)
+        _ = broken.commit("B", now: at(0))
+        _ = broken.refMoved(stage: 0, revision: "B", now: at(1))
+        let failed = broken.report(stage: 0, report("dev", "B", health: .degraded), now: at(2))
+        #expect(kinds(failed) == ["failed dev B"])
+        #expect(broken.stages[0].candidate?.reason == "the environment is Degraded")
+        #expect(kinds(broken.tick(now: at(100))) == [] && broken.stages[1].candidate == nil)
+        // A report for another revision (the previous one, still running) is not evidence.
+        var other = PromotionMachine(pipeline: Self.pipeline)
+        _ = other.commit("C", now: at(0))
+        _ = other.refMoved(stage: 0, revision: "C", now: at(1))
+        _ = other.report(stage: 0, report("dev", "old"), now: at(2))
+        #expect(other.stages[0].candidate?.phase == .syncing)
+    }
+
+    @Test("a newer commit supersedes one still soaking; a sync that never comes fails after the timeout")
+    mutating func supersedeAndTimeout() {
+        var machine = PromotionMachine(pipeline: Self.pipeline, syncTimeouts: ["dev": .seconds(60)])
+        _ = machine.commit("A", now: at(0))
+        _ = deliver(&machine, stage: 0, "A", at: 1)
+        let newer = machine.commit("B", now: at(5))
+        #expect(kinds(newer) == ["superseded dev A", "entered dev B", "promoting dev B"])
+        #expect(moves(newer) == ["dev: A → B"])
+        _ = machine.refMoved(stage: 0, revision: "B", now: at(6))
+        #expect(kinds(machine.tick(now: at(60))) == [])
+        let timedOut = machine.tick(now: at(67))
+        #expect(kinds(timedOut) == ["failed dev B"] && machine.stages[0].candidate?.reason == "not synced within 1m")
+    }
+
+    @Test("a held revision does not enter until released")
+    mutating func holds() {
+        var machine = PromotionMachine(pipeline: Self.pipeline)
+        machine.hold("A")
+        #expect(kinds(machine.commit("A", now: at(0))) == ["held dev A"])
+        #expect(machine.stages[0].candidate == nil)
+        machine.release("A")
+        #expect(kinds(machine.commit("A", now: at(1))) == ["entered dev A", "promoting dev A"])
+    }
+
+    @Test("a rejection is final for that revision in that stage")
+    mutating func rejection() throws {
+        var machine = PromotionMachine(pipeline: Self.pipeline)
+        _ = machine.commit("A", now: at(0))
+        let rejected = try machine.reject(stage: 0, revision: "A", actor: "bob@x", reason: "wrong build", now: at(1))
+        #expect(kinds(rejected) == ["rejected dev A"])
+        #expect(throws: Refusal(message: "A is not waiting in dev")) {
+            try machine.reject(stage: 0, revision: "A", actor: "bob@x", reason: "again", now: at(2))
+        }
+        _ = machine.refMoved(stage: 0, revision: "A", now: at(3))
+        #expect(machine.stages[0].candidate?.phase == .rejected)
+    }
+}
