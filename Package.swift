@@ -204,7 +204,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BatonCLITests",
-            dependencies: ["BatonCLI", "BatonCore", "KubeSim", "BatonTestSupport", "baton"],
+            dependencies: ["AuditStore", "BatonCLI", "BatonCore", "KubeSim", "BatonTestSupport", "baton"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuditStore
 import BatonCore
 import Foundation
 import Reconciler
@@ -51,13 +52,35 @@ struct SyncCommand: AsyncParsableCommand {
     @Option(help: "The revision (commit, branch, tag); the environment's ref by default.") var revision: String?
     @Flag(help: "Show what would be done; change nothing.") var dryRun = false
     @Flag(help: "Do not wait for the objects to become healthy.") var noWait = false
+    @Option(name: .long, help: "The audit database (DIR/.baton/baton.db by default).") var db: String?
     @Option(name: .long, help: "The folder holding Environments/ and Pipelines/.") var dir: String = "."
     @Option(help: "text or json.") var output: OutputFormat = .text
 
     func run() async throws {
         let session = try await EnvironmentSession.open(dir: dir, environment: environment)
         let revision = try await session.revision(self.revision)
+        let audit: AuditStore?
+        do {
+            audit = dryRun ? nil : try AuditStore(path: db ?? session.config.directory + "/.baton/baton.db")
+        } catch {
+            throw EnvironmentSession.fail("\(error)")
+        }
         var report = await session.reconciler.sync(revision: revision, dryRun: dryRun)
+        if let audit, report.applied || !report.errors.isEmpty {
+            // What the sync did, object by object, before anyone reads the result.
+            let changed = report.objects.filter { $0.action != .unchanged }.map { object -> JSONValue in
+                .object(["object": .string(object.key.description), "action": .string(object.action.rawValue),
+                         "error": object.error.map(JSONValue.string) ?? .null])
+            }
+            do {
+                try audit.append(EventDraft(kind: "sync", actor: await Actor.current(), pipeline: session.pipeline.name,
+                                            environment: environment, revision: revision,
+                                            details: .object(["command": "baton sync", "objects": .array(changed),
+                                                              "errors": .array(report.errors.map(JSONValue.string))])))
+            } catch {
+                throw EnvironmentSession.fail("the sync was done but could not be recorded: \(error)")
+            }
+        }
         if !dryRun, !noWait, report.errors.isEmpty {
             // Wait for health (until the environment's sync.timeout), reading without applying.
             let deadline = ContinuousClock.now + session.environment.sync.timeout.duration

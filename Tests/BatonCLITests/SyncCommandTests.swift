@@ -1,3 +1,4 @@
+import AuditStore
 import BatonCore
 import BatonTestSupport
 import Foundation
@@ -14,7 +15,7 @@ struct SyncCommandTests {
         let server: KubeSimServer
 
         func baton(_ arguments: [String]) async throws -> CommandRun {
-            try await CommandRun.runAsync(CommandRun.batonPath, arguments + ["--dir", dir.path])
+            try await CommandRun.runAsync(CommandRun.batonPath, arguments + ["--dir", dir.path], environment: ["BATON_ACTOR": "tester@example.com"])
         }
     }
 
@@ -82,6 +83,14 @@ struct SyncCommandTests {
         #expect(sync.stdout.contains("create  Deployment.apps  shop       web    Healthy"), "\(sync.stdout)")
         #expect(sync.stdout.hasSuffix("environment dev at \(first.prefix(8)): Synced, Healthy\n"))
 
+        // The sync is in the audit log: who, which revision, what it did to each object.
+        let events = try AuditStore(path: setup.dir.path + "/.baton/baton.db").events()
+        #expect(events.map(\.kind) == ["sync"])
+        #expect(events.first?.actor == "tester@example.com" && events.first?.revision == first && events.first?.environment == "dev")
+        #expect(events.first?.details.contains(#"{"action":"create","error":null,"object":"Deployment.apps shop/web"}"#) == true,
+                "\(events.first?.details ?? "")")
+        #expect(events.first.map { !$0.details.contains("hunter2") } == true)
+
         let status = try await setup.baton(["status", "dev"])
         #expect(status.status == 0)
         #expect(status.stdout.contains("Synced  Deployment.apps  shop       web    Healthy"), "\(status.stdout)")
@@ -98,6 +107,7 @@ struct SyncCommandTests {
         #expect(preview.stdout.contains("~ update Deployment.apps shop/web (app/web.yaml:1)"))
         let dry = try await setup.baton(["sync", "dev", "--revision", "main", "--dry-run"])
         #expect(dry.status == 1 && dry.stdout.contains("dry run: environment dev at \(second.prefix(8)): OutOfSync"))
+        #expect(try AuditStore(path: setup.dir.path + "/.baton/baton.db").events().count == 1, "a dry run was recorded")
         let json = try await setup.baton(["status", "dev", "--output", "json"])
         let report = try #require(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         #expect(report["revision"] as? String == first && report["synced"] as? Bool == true && report["health"] as? String == "Healthy")
