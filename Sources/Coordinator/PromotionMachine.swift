@@ -70,7 +70,8 @@ public struct Refusal: Error, Sendable, Hashable, CustomStringConvertible {
 /// A newer revision supersedes a candidate that has not left its stage. Gates so far: health
 /// with soak (synced at exactly this revision and Healthy for `soak` without a drop; a sync
 /// error or Degraded fails it; not synced within the environment's `sync.timeout` fails it).
-/// Deploy windows and HTTP/Prometheus gates are not evaluated here yet.
+/// Deploy windows keep revisions from entering a stage (never interrupt one in progress).
+/// HTTP and Prometheus gates are not evaluated here yet.
 public struct PromotionMachine: Sendable {
     public let pipeline: PipelineConfig
     /// Per environment, how long a sync may take before the revision fails there.
@@ -226,6 +227,18 @@ public struct PromotionMachine: Sendable {
                 guard var candidate = stages[index].candidate else { continue }
                 switch candidate.phase {
                 case .pending, .approved:
+                    // Deny windows (or being outside every allow window) keep it from entering;
+                    // they never interrupt a promotion already under way.
+                    if let window = pipeline.stages[index].blockingWindow(at: now) {
+                        let reason = "blocked by the \(window.effect.rawValue) window \(Self.describe(window))"
+                        if candidate.reason != reason {
+                            candidate.reason = reason
+                            stages[index].candidate = candidate
+                            effects.append(record("blocked-by-window", index, candidate.revision, ["window": .string(Self.describe(window))]))
+                        }
+                        continue
+                    }
+                    candidate.reason = nil
                     candidate.phase = .promoting
                     candidate.since = now
                     stages[index].candidate = candidate
@@ -266,6 +279,11 @@ public struct PromotionMachine: Sendable {
             }
         }
         return effects
+    }
+
+    static func describe(_ window: DeployWindow) -> String {
+        let days = window.days.count == 7 ? "every day" : window.days.map(\.rawValue).joined(separator: ", ")
+        return "\(days) \(window.from)–\(window.to) (\(window.timezone))"
     }
 
     /// The health gate's soak for a stage, in seconds (0 without a health gate).

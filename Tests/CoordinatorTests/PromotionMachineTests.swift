@@ -154,4 +154,30 @@ struct PromotionMachineTests {
         _ = machine.refMoved(stage: 0, revision: "A", now: at(3))
         #expect(machine.stages[0].candidate?.phase == .rejected)
     }
+
+    @Test("a deny window keeps an approved revision from entering until it closes, and never interrupts a promotion")
+    mutating func windows() throws {
+        var stages = Self.pipeline.stages
+        stages[2].windows = [DeployWindow(effect: .deny, days: [.sat, .sun], timezone: "UTC")]
+        let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: "./repo"), stages: stages)
+        // 2026-11-27 is a Friday: the revision reaches production late on Friday, is approved on Saturday.
+        let friday = try Date("2026-11-27T23:50:00Z", strategy: .iso8601)
+        func at(_ seconds: Double) -> Date { friday.addingTimeInterval(seconds) }
+        var machine = PromotionMachine(pipeline: pipeline)
+        _ = machine.commit("A", now: at(0))
+        _ = machine.refMoved(stage: 0, revision: "A", now: at(1))
+        _ = machine.report(stage: 0, report("dev", "A"), now: at(2))
+        _ = machine.tick(now: at(12))
+        _ = machine.refMoved(stage: 1, revision: "A", now: at(13))
+        _ = machine.report(stage: 1, report("staging", "A"), now: at(14))
+        _ = machine.tick(now: at(34))
+        _ = try machine.approve(stage: 2, revision: "A", actor: "bob@x", isCommitAuthor: false, comment: nil, now: at(900))
+        let blocked = try machine.approve(stage: 2, revision: "A", actor: "carol@x", isCommitAuthor: false, comment: nil, now: at(901))
+        #expect(kinds(blocked) == ["approved-by production A", "approved production A", "blocked-by-window production A"])
+        #expect(moves(blocked) == [] && machine.stages[2].candidate?.reason == "blocked by the deny window sat, sun 00:00–24:00 (UTC)")
+        #expect(kinds(machine.tick(now: at(3600))) == [], "the block was recorded twice")
+        let monday = machine.tick(now: at(2 * 86_400 + 600))
+        #expect(moves(monday) == ["production: - → A"])
+        #expect(machine.stages[2].candidate?.reason == nil)
+    }
 }
