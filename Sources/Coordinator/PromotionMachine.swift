@@ -121,18 +121,18 @@ public struct PromotionMachine: Sendable {
             return [record("failed", stage, candidate.revision, ["reason": .string(reason), "health": .string(report.health.rawValue)])]
                 + advance(now: now)
         }
-        if report.synced {
-            if candidate.phase == .syncing {
-                candidate.phase = .verifying
-                candidate.since = now
-                effects.append(record("verifying", stage, candidate.revision))
-            }
-            if report.health == .healthy {
-                candidate.healthySince = candidate.healthySince ?? now
-            } else if candidate.healthySince != nil {
-                candidate.healthySince = nil  // any drop restarts the soak
-                effects.append(record("soak-restarted", stage, candidate.revision, ["health": .string(report.health.rawValue)]))
-            }
+        if report.synced, candidate.phase == .syncing {
+            candidate.phase = .verifying
+            candidate.since = now
+            effects.append(record("verifying", stage, candidate.revision))
+        }
+        if report.synced, report.health == .healthy {
+            candidate.healthySince = candidate.healthySince ?? now
+        } else if candidate.healthySince != nil {
+            // Any drop restarts the soak: out of sync (an object changed or deleted) counts too.
+            candidate.healthySince = nil
+            effects.append(record("soak-restarted", stage, candidate.revision,
+                                  ["health": .string(report.health.rawValue), "synced": .bool(report.synced)]))
         }
         stages[stage].candidate = candidate
         return effects + advance(now: now)
@@ -197,6 +197,10 @@ public struct PromotionMachine: Sendable {
 
     /// `revision` becomes `stage`'s candidate, superseding one that has not left the stage.
     private mutating func enter(stage: Int, revision: String, now: Date) -> [PromotionEffect] {
+        if holds.contains(revision) {
+            // A held revision does not disturb what the stage is doing.
+            return [record("held", stage, revision, ["reason": "held after a rollback; release it to promote"])]
+        }
         var effects: [PromotionEffect] = []
         if let current = stages[stage].candidate {
             if current.revision == revision { return [] }
@@ -208,9 +212,6 @@ public struct PromotionMachine: Sendable {
                 stages[stage].candidate = superseded
                 effects.append(record("superseded", stage, current.revision, ["by": .string(revision)]))
             }
-        }
-        if holds.contains(revision) {
-            return effects + [record("held", stage, revision, ["reason": "held after a rollback; release it to promote"])]
         }
         let manual = pipeline.stages[stage].promote == .manual
         stages[stage].candidate = Candidate(revision: revision, phase: manual ? .awaitingApproval : .pending, since: now)

@@ -138,6 +138,8 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     private func start(_ transfer: Transfer) {
+        // Cancelled between being taken from the queue and starting: it has been answered.
+        guard !transfer.finished else { return }
         guard let easy = idleHandles.popLast() ?? curl_easy_init() else {
             transfer.finish(.invalidRequest(url: transfer.url, reason: "libcurl could not make a handle"))
             return

@@ -145,7 +145,7 @@ public enum HTTPError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `url` without user information and query (query strings may carry tokens).
-    static func redacted(_ url: String) -> String {
+    public static func redacted(_ url: String) -> String {
         guard var parts = URLComponents(string: url) else { return "<unparseable URL>" }
         parts.user = nil
         parts.password = nil

@@ -30,6 +30,11 @@ actor Credentials {
         var headers: [HTTPField]
         /// A client certificate and key to use instead of the kubeconfig's (from an exec plugin).
         var certificate: (certificate: Data, key: Data)?
+
+        func same(as other: Material) -> Bool {
+            headers == other.headers && certificate?.certificate == other.certificate?.certificate
+                && certificate?.key == other.certificate?.key
+        }
     }
 
     nonisolated let identity: Identity
@@ -37,6 +42,8 @@ actor Credentials {
     private let userName: String
     private var fileToken: (value: String, readAt: ContinuousClock.Instant)?
     private var execCredential: (material: Material, expires: Date?)?
+    /// The plugin run in progress: requests that need a credential meanwhile wait for it.
+    private var execRun: Task<Result<ExecPlugin.Credential, KubeError>, Never>?
     /// How many times the exec plugin ran (tests read it).
     private(set) var execRuns = 0
 
@@ -67,8 +74,24 @@ actor Credentials {
     func material() async throws(KubeError) -> Material {
         if let exec = user.exec {
             if let cached = execCredential, cached.expires.map({ $0 > Date() }) ?? true { return cached.material }
-            let credential = try await ExecPlugin.run(exec, userName: userName)
-            execRuns += 1
+            let run: Task<Result<ExecPlugin.Credential, KubeError>, Never>
+            if let running = execRun {
+                run = running
+            } else {
+                let userName = self.userName
+                run = Task {
+                    do throws(KubeError) {
+                        return .success(try await ExecPlugin.run(exec, userName: userName))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+                execRun = run
+                execRuns += 1
+            }
+            let outcome = await run.value
+            if execRun == run { execRun = nil }
+            let credential = try outcome.get()
             execCredential = (credential.material, credential.expires)
             return credential.material
         }
@@ -91,13 +114,13 @@ actor Credentials {
         return Material(headers: [])
     }
 
-    /// Forgets cached credentials after the server said 401, so the next request gets fresh
-    /// ones. Returns whether there was anything that could be refreshed.
-    func invalidate() -> Bool {
-        let refreshable = execCredential != nil || fileToken != nil
-        execCredential = nil
-        fileToken = nil
-        return refreshable
+    /// After the server answered 401 to a request made with `used`: forgets the cached
+    /// credential if it is still that one (another request may have refreshed it already), so
+    /// the next request gets a fresh one. Returns whether the credential can be refreshed at all.
+    func invalidate(after used: Material) -> Bool {
+        if let cached = execCredential, cached.material.same(as: used) { execCredential = nil }
+        if let token = fileToken, used.headers == [HTTPField("Authorization", "Bearer " + token.value)] { fileToken = nil }
+        return user.exec != nil || user.tokenFile != nil
     }
 }
 

@@ -141,8 +141,10 @@ public final class KubeClient: Sendable {
         for list in lists {
             switch list {
             case .success(let found): resources += found
-            // A group version that went away between the two requests (a CRD deleted) is skipped.
-            case .failure(let error) where error.isNotFound: continue
+            // A group version that went away between the two requests (a CRD deleted), or an
+            // aggregated API that is down (metrics.k8s.io answering 503), is skipped, as
+            // client-go's partial discovery does; its kinds are unknown until it answers.
+            case .failure(let error) where error.isNotFound || (error.statusCode ?? 0) >= 500: continue
             case .failure(let error): throw error
             }
         }
@@ -308,7 +310,7 @@ public final class KubeClient: Sendable {
         var refreshedCredentials = false
         while true {
             attempts += 1
-            let request = try await request(method, path, query: query, body: body, contentType: contentType, accept: accept)
+            let (request, material) = try await request(method, path, query: query, body: body, contentType: contentType, accept: accept)
             let outcome: Attempt<Value>
             do {
                 outcome = try await attempt(request)
@@ -323,7 +325,7 @@ public final class KubeClient: Sendable {
             case .success(let value):
                 return value
             case .refused(let head, let body):
-                if head.status == 401, !refreshedCredentials, await credentials.invalidate() {
+                if head.status == 401, !refreshedCredentials, await credentials.invalidate(after: material) {
                     refreshedCredentials = true
                     continue
                 }
@@ -339,7 +341,7 @@ public final class KubeClient: Sendable {
     }
 
     private func request(_ method: String, _ path: String, query: [(String, String)], body: Data?, contentType: String?,
-                         accept: String) async throws(KubeError) -> HTTPRequest {
+                         accept: String) async throws(KubeError) -> (HTTPRequest, Credentials.Material) {
         let material = try await credentials.material()
         var headers = material.headers + [HTTPField("Accept", accept)]
         if let contentType { headers.append(HTTPField("Content-Type", contentType)) }
@@ -352,14 +354,14 @@ public final class KubeClient: Sendable {
             tls.clientKey = .data(certificate.key)
             request.tls = tls
         }
-        return request
+        return (request, material)
     }
 
     private func pause(_ wait: Duration, url: String) async throws(KubeError) {
         do {
             try await Task.sleep(for: wait)
         } catch {
-            throw .transport(.cancelled(url: url))
+            throw .transport(.cancelled(url: HTTPError.redacted(url)))
         }
     }
 

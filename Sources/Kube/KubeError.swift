@@ -101,5 +101,10 @@ public enum KubeError: Error, Sendable, CustomStringConvertible {
     }
 
     public var isNotFound: Bool { statusCode == 404 }
+
+    public var isUnknownKind: Bool {
+        if case .unknownKind = self { return true }
+        return false
+    }
     public var isConflict: Bool { statusCode == 409 }
 }

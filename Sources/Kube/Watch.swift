@@ -98,7 +98,7 @@ extension KubeClient {
             } catch let error as HTTPError {
                 broken = error
             } catch {
-                broken = .transfer(url: server + path, reason: "\(error)")
+                broken = .transfer(url: HTTPError.redacted(server + path), reason: "\(error)")
             }
             if Task.isCancelled { return }
             if gone {

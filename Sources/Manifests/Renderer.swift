@@ -102,7 +102,7 @@ public struct Renderer: Sendable {
         let target = path.isEmpty ? folder : folder + "/" + path
         let result: (status: Int32, output: Data, errors: Data)
         do {
-            result = try await Subprocess.run(kubectl, ["kustomize", target])
+            result = try await Subprocess.run(kubectl, ["kustomize", target], timeout: .seconds(120))
         } catch {
             throw RenderError(file: path, revision: revision, message: "cannot run \(kubectl) kustomize: \(error)")
         }

@@ -26,12 +26,28 @@ public struct ReconcileLoop: Sendable {
         var seen: String?      // the revision the last pass was for
         var applied: String?   // the last revision a pass applied without errors
         var lastPass = ContinuousClock.now
+        var refProblem: String?  // reported once until it changes
         while !Task.isCancelled {
-            let revision = try? await store.resolve(environment.fullRef).hex
+            let revision: String?
+            do {
+                revision = try await store.resolve(environment.fullRef).hex
+                refProblem = nil
+            } catch {
+                revision = nil
+                let problem = "cannot resolve \(environment.ref): \(error)"
+                if problem != refProblem {
+                    refProblem = problem
+                    await report(StatusReport(environment: environment.name, revision: "", synced: false, health: .unknown, objects: [],
+                                              driftFound: false, applied: false, errors: [problem], startedAt: Date(), duration: .seconds(0)))
+                }
+            }
             if let revision, revision != seen || ContinuousClock.now - lastPass >= interval {
                 // Until a revision has been applied cleanly, every pass applies it (a failed pass
                 // is tried again at the next interval); after that, only self-heal applies.
                 let full = revision != applied
+                // A full pass may leave the cluster between revisions if it fails: until one
+                // succeeds, no revision counts as applied (a later return to it applies again).
+                if full { applied = nil }
                 let status = await reconciler.sync(revision: revision, dryRun: !full && !environment.sync.selfHeal,
                                                    healDrift: full || environment.sync.selfHeal)
                 lastPass = .now

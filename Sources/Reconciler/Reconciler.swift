@@ -123,7 +123,7 @@ public struct Reconciler: Sendable {
         // Desired objects Baton does not own (yet) may exist unlabelled; apply adopts them. Find
         // them with a few requests: a GET each when a kind and namespace miss few, else a list.
         let unowned = desired.filter { owned[$0.key] == nil }
-        let existing = await existing(unowned)
+        let existing = try await existing(unowned)
         var changes: [Change] = []
         var desiredKeys = Set<ResourceKey>()
         for manifest in desired {
@@ -141,7 +141,10 @@ public struct Reconciler: Sendable {
             changes.append(Change(key: key, apiVersion: manifest.apiVersion, action: action, drifted: wanted == has && !matches,
                                   desired: manifest.object, live: live, source: manifest.source))
         }
-        for (key, live) in owned where !desiredKeys.contains(key) {
+        // A kind served in two groups (Event in "" and events.k8s.io) lists the same object
+        // twice: one the revision wants under another group is not pruned.
+        let desiredNames = Set(desiredKeys.map { "\($0.kind)|\($0.namespace)|\($0.name)" })
+        for (key, live) in owned where !desiredKeys.contains(key) && !desiredNames.contains("\(key.kind)|\(key.namespace)|\(key.name)") {
             changes.append(Change(key: key, apiVersion: live["apiVersion"]?.string ?? "", action: .prune, drifted: false, desired: nil,
                                   live: live, source: nil))
         }
@@ -150,36 +153,58 @@ public struct Reconciler: Sendable {
 
     /// Which of `manifests` exist in the cluster, read concurrently: objects one by one where a
     /// kind and namespace have few of them, by listing that kind in that namespace otherwise.
-    func existing(_ manifests: [Manifest]) async -> [ResourceKey: JSONValue] {
+    /// Only "not found" (or a kind not served yet: its CRD is in this revision) means absent;
+    /// any other failure is the plan's failure.
+    func existing(_ manifests: [Manifest]) async throws(Failure) -> [ResourceKey: JSONValue] {
         var groups: [String: [Manifest]] = [:]
         for manifest in manifests { groups["\(manifest.apiVersion)|\(manifest.kind)|\(manifest.namespace)", default: []].append(manifest) }
         let client = self.client
-        return await withTaskGroup(of: [ResourceKey: JSONValue].self) { group in
+        let results = await withTaskGroup(of: Result<[ResourceKey: JSONValue], KubeError>.self) { group in
             for (_, members) in groups {
                 let first = members[0]
                 let namespace = first.namespace.isEmpty ? nil : first.namespace
                 if members.count <= 3 {
                     for manifest in members {
                         group.addTask {
-                            guard let live = try? await client.get(apiVersion: manifest.apiVersion, kind: manifest.kind, name: manifest.name,
-                                                                   namespace: namespace) else { return [:] }
-                            return [manifest.key: live]
+                            do throws(KubeError) {
+                                let live = try await client.get(apiVersion: manifest.apiVersion, kind: manifest.kind, name: manifest.name,
+                                                                namespace: namespace)
+                                return .success([manifest.key: live])
+                            } catch where error.isNotFound || error.isUnknownKind {
+                                return .success([:])
+                            } catch {
+                                return .failure(error)
+                            }
                         }
                     }
                 } else {
                     group.addTask {
                         let wanted = Set(members.map(\.key))
-                        guard let list = try? await client.list(apiVersion: first.apiVersion, kind: first.kind, namespace: namespace) else { return [:] }
-                        var found: [ResourceKey: JSONValue] = [:]
-                        for item in list.items where wanted.contains(Self.key(item)) { found[Self.key(item)] = item }
-                        return found
+                        do throws(KubeError) {
+                            let list = try await client.list(apiVersion: first.apiVersion, kind: first.kind, namespace: namespace)
+                            var found: [ResourceKey: JSONValue] = [:]
+                            for item in list.items where wanted.contains(Self.key(item)) { found[Self.key(item)] = item }
+                            return .success(found)
+                        } catch where error.isNotFound || error.isUnknownKind {
+                            return .success([:])
+                        } catch {
+                            return .failure(error)
+                        }
                     }
                 }
             }
-            var all: [ResourceKey: JSONValue] = [:]
-            for await found in group { all.merge(found) { first, _ in first } }
+            var all: [Result<[ResourceKey: JSONValue], KubeError>] = []
+            for await result in group { all.append(result) }
             return all
         }
+        var found: [ResourceKey: JSONValue] = [:]
+        for result in results {
+            switch result {
+            case .success(let objects): found.merge(objects) { first, _ in first }
+            case .failure(let error): throw .cluster(error)
+            }
+        }
+        return found
     }
 
     /// `value` without the fields `ignoreDifferences` names for `key`.
@@ -304,7 +329,11 @@ public struct Reconciler: Sendable {
                 }
                 if established { break }
                 if ContinuousClock.now > deadline { return "\(key) is not Established after 30s" }
-                try? await Task.sleep(for: .milliseconds(200))
+                do {
+                    try await Task.sleep(for: .milliseconds(200))
+                } catch {
+                    return "cancelled while waiting for \(key) to be Established"
+                }
             }
         }
         _ = try? await client.discover()

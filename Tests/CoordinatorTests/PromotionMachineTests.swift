@@ -101,7 +101,11 @@ struct PromotionMachineTests {
         #expect(kinds(dropped) == ["soak-restarted dev A"])
         _ = machine.report(stage: 0, report("dev", "A"), now: at(9))
         #expect(kinds(machine.tick(now: at(15))) == [], "the soak did not restart")
-        #expect(kinds(machine.tick(now: at(19))).first == "verified dev A")
+        // Out of sync (someone deleted an object) is a drop too, even while Healthy.
+        #expect(kinds(machine.report(stage: 0, report("dev", "A", synced: false), now: at(16))) == ["soak-restarted dev A"])
+        _ = machine.report(stage: 0, report("dev", "A"), now: at(17))
+        #expect(kinds(machine.tick(now: at(26))) == [], "an out-of-sync report did not restart the soak")
+        #expect(kinds(machine.tick(now: at(27))).first == "verified dev A")
 
         var broken = PromotionMachine(pipeline: Self.pipeline)
         _ = broken.commit("B", now: at(0))
@@ -140,6 +144,10 @@ struct PromotionMachineTests {
         #expect(machine.stages[0].candidate == nil)
         machine.release("A")
         #expect(kinds(machine.commit("A", now: at(1))) == ["entered dev A", "promoting dev A"])
+        // Holding a revision does not disturb the one a stage is working on.
+        machine.hold("B")
+        #expect(kinds(machine.commit("B", now: at(2))) == ["held dev B"])
+        #expect(machine.stages[0].candidate?.revision == "A" && machine.stages[0].candidate?.phase == .promoting)
     }
 
     @Test("a rejection is final for that revision in that stage")
