@@ -57,38 +57,28 @@ public struct Renderer: Sendable {
         // Parsing is most of the work: spread the files over the machine's cores, keep their order.
         let sorted = files.sorted { $0.entry.path < $1.entry.path }
         let lanes = max(1, min(ProcessInfo.processInfo.activeProcessorCount, sorted.count / 50))
-        let parsed = await withTaskGroup(of: (Int, Result<[Manifest], RenderError>).self) { group in
+        // Lane L parses files L, L+lanes, …; each result keeps its file's index.
+        let parsed = await withTaskGroup(of: [(Int, Result<[Manifest], RenderError>)].self) { group in
             for lane in 0..<lanes {
                 group.addTask {
-                    var out: [Manifest] = []
-                    for index in stride(from: lane, to: sorted.count, by: lanes) {
+                    stride(from: lane, to: sorted.count, by: lanes).map { index in
                         do throws(RenderError) {
-                            out += try Self.documents(String(decoding: sorted[index].bytes, as: UTF8.self), file: sorted[index].entry.path,
-                                                      revision: revision).map { Manifest(object: $0.object, source: $0.source) }
+                            return (index, .success(try Self.documents(String(decoding: sorted[index].bytes, as: UTF8.self),
+                                                                       file: sorted[index].entry.path, revision: revision)))
                         } catch {
-                            return (lane, .failure(error))
+                            return (index, .failure(error))
                         }
                     }
-                    return (lane, .success(out))
                 }
             }
-            var results: [Int: Result<[Manifest], RenderError>] = [:]
-            for await (lane, result) in group { results[lane] = result }
-            return results
+            var byIndex = [Result<[Manifest], RenderError>](repeating: .success([]), count: sorted.count)
+            for await results in group { for (index, result) in results { byIndex[index] = result } }
+            return byIndex
         }
-        // Put the files back in order (lane L holds files L, L+lanes, …) and report the first error by path.
-        var byFile: [String: [Manifest]] = [:]
-        var errors: [RenderError] = []
-        for (_, result) in parsed {
-            switch result {
-            case .success(let manifests):
-                for manifest in manifests { byFile[Normalizer.split(manifest.source).0, default: []].append(manifest) }
-            case .failure(let error):
-                errors.append(error)
-            }
-        }
-        if let first = errors.min(by: { $0.file < $1.file }) { throw first }
-        return sorted.flatMap { byFile[$0.entry.path] ?? [] }
+        // In path order; the first file that does not parse is the error.
+        var manifests: [Manifest] = []
+        for result in parsed { manifests += try result.get() }
+        return manifests
     }
 
     private func kustomize(revision: String, path: String) async throws(RenderError) -> [Manifest] {
