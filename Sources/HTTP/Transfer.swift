@@ -96,25 +96,21 @@ final class Transfer: @unchecked Sendable {
     func finish(_ error: HTTPError?) {
         guard !finished else { return }
         finished = true
+        let head: Result<HTTPResponseHead, HTTPError>
+        if let error {
+            head = .failure(error)
+        } else if let current = currentHead() {
+            head = .success(current)
+        } else {
+            head = .failure(.transfer(url: url, reason: "no response received"))
+        }
         switch delivery {
         case .buffered(let complete):
-            if let error {
-                complete(.failure(error))
-            } else if let head = currentHead() {
-                complete(.success(HTTPResponse(head: head, body: body)))
-            } else {
-                complete(.failure(.transfer(url: url, reason: "no response received")))
-            }
+            complete(head.map { HTTPResponse(head: $0, body: body) })
         case .streamed(let deliverHead, _, let end):
             if !headDelivered {
                 headDelivered = true
-                if let error {
-                    deliverHead(.failure(error))
-                } else if let head = currentHead() {
-                    deliverHead(.success(head))
-                } else {
-                    deliverHead(.failure(.transfer(url: url, reason: "no response received")))
-                }
+                deliverHead(head)
             }
             end(error)
         }
