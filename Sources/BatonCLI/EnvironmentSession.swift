@@ -116,6 +116,20 @@ enum StatusTable {
         }.joined(separator: "\n")
     }
 
+    /// Prints `report` (table and summary, or JSON) and its errors; exit 1 unless the
+    /// environment is synced and Healthy.
+    static func show(_ report: StatusReport, output: OutputFormat, sync: Bool, dryRun: Bool) throws {
+        switch output {
+        case .json:
+            Terminal.out(try Terminal.json(report))
+        case .text:
+            if !report.objects.isEmpty { Terminal.out(text(report, sync: sync)) }
+            Terminal.out((dryRun ? "dry run: " : "") + summary(report))
+        }
+        for error in report.errors { Terminal.error("baton: \(error)") }
+        if !(report.synced && report.health == .healthy && report.errors.isEmpty) { throw ExitCode(1) }
+    }
+
     static func summary(_ report: StatusReport) -> String {
         let synced = report.synced ? "Synced" : "OutOfSync"
         return "environment \(report.environment) at \(report.revision.prefix(8)): \(synced), \(report.health.rawValue)"

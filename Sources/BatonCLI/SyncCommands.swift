@@ -96,15 +96,7 @@ struct SyncCommand: AsyncParsableCommand {
                 }
             }
         }
-        switch output {
-        case .json:
-            Terminal.out(try Terminal.json(report))
-        case .text:
-            if !report.objects.isEmpty { Terminal.out(StatusTable.text(report, sync: true)) }
-            Terminal.out((dryRun ? "dry run: " : "") + StatusTable.summary(report))
-        }
-        for error in report.errors { Terminal.error("baton: \(error)") }
-        if !(report.synced && report.health == .healthy && report.errors.isEmpty) { throw ExitCode(1) }
+        try StatusTable.show(report, output: output, sync: true, dryRun: dryRun)
     }
 }
 
@@ -124,14 +116,6 @@ struct StatusCommand: AsyncParsableCommand {
         let session = try await EnvironmentSession.open(dir: dir, environment: environment)
         let revision = try await session.revision(nil)
         let report = await session.reconciler.sync(revision: revision, dryRun: true)
-        switch output {
-        case .json:
-            Terminal.out(try Terminal.json(report))
-        case .text:
-            if !report.objects.isEmpty { Terminal.out(StatusTable.text(report, sync: false)) }
-            Terminal.out(StatusTable.summary(report))
-        }
-        for error in report.errors { Terminal.error("baton: \(error)") }
-        if !(report.synced && report.health == .healthy && report.errors.isEmpty) { throw ExitCode(1) }
+        try StatusTable.show(report, output: output, sync: false, dryRun: false)
     }
 }
