@@ -31,7 +31,7 @@ public enum Subprocess {
                 }
                 let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
                 if let timeout {
-                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000)), execute: killer)
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.totalMilliseconds)), execute: killer)
                 }
                 let group = DispatchGroup()
                 nonisolated(unsafe) var errorData = Data()

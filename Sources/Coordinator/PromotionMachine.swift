@@ -254,7 +254,7 @@ public struct PromotionMachine: Sendable {
                     changed = true
                 case .syncing:
                     let timeout = syncTimeouts[stages[index].environment] ?? .seconds(300)
-                    if now.timeIntervalSince(candidate.since) > Double(timeout.components.seconds) {
+                    if now.timeIntervalSince(candidate.since) > Self.seconds(timeout) {
                         candidate.phase = .failed
                         candidate.reason = "not synced within \(TimeSpan(timeout))"
                         candidate.since = now
@@ -291,12 +291,13 @@ public struct PromotionMachine: Sendable {
     private func soak(_ stage: Int) -> Double {
         for gate in pipeline.stages[stage].gates {
             if case .health(let health) = gate {
-                let duration = health.soak.duration
-                return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+                return Self.seconds(health.soak.duration)
             }
         }
         return 0
     }
+
+    static func seconds(_ duration: Duration) -> TimeInterval { TimeInterval(duration.totalMilliseconds) / 1000 }
 
     private func record(_ kind: String, _ stage: Int?, _ revision: String, _ details: [String: JSONValue] = [:]) -> PromotionEffect {
         var details = details
