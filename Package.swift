@@ -118,7 +118,7 @@ let package = Package(
         // The promotion state machine (pure) and, to come, the driver of `baton run`.
         .target(
             name: "Coordinator",
-            dependencies: ["BatonCore"],
+            dependencies: ["BatonCore", "AuditStore", "GitStore", "Reconciler"],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
@@ -155,6 +155,7 @@ let package = Package(
             dependencies: [
                 "AuditStore",
                 "BatonCore",
+                "Coordinator",
                 "GitStore",
                 "Kube",
                 "Manifests",
@@ -219,7 +220,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CoordinatorTests",
-            dependencies: ["Coordinator", "BatonCore"],
+            dependencies: ["Coordinator", "AuditStore", "BatonCore"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -10,10 +10,13 @@ public struct EventDraft: Sendable {
     public var environment: String?
     public var revision: String?
     public var details: JSONValue
+    /// Facts for the promotion, decision, gate and sync tables, written with the event.
+    public var records: [AuditRecord]
 
     public init(kind: String, actor: String, pipeline: String? = nil, environment: String? = nil, revision: String? = nil,
-                details: JSONValue = .object([:])) {
+                details: JSONValue = .object([:]), records: [AuditRecord] = []) {
         self.kind = kind
+        self.records = records
         self.actor = actor
         self.pipeline = pipeline
         self.environment = environment

@@ -9,6 +9,7 @@ import GRDB
 public final class AuditStore: Sendable {
     public let path: String
     private let pool: DatabasePool
+    var reader: DatabasePool { pool }
     private let identity: (osUser: String, host: String)
 
     /// Opens (creating it and its folder when missing) and migrates the database at `path`.
@@ -49,33 +50,20 @@ public final class AuditStore: Sendable {
             try db.create(index: "event_by_pipeline", on: "event", columns: ["pipeline", "sequence"])
             try db.create(index: "event_by_environment", on: "event", columns: ["environment", "sequence"])
         }
+        migrator.registerMigration("v2: head, state and records", migrate: migrateRecords)
         return migrator
     }
 
-    private static let timeFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+    static let timeFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
     /// Appends one event at the end of the chain and returns it as stored.
     @discardableResult
     public func append(_ draft: EventDraft, at time: Date = Date()) throws(AuditError) -> AuditEvent {
-        let identity = self.identity
-        let stamp = Self.timeFormat.format(time)
         do {
             return try pool.writeWithoutTransaction { db in
                 var stored: AuditEvent?
                 try db.inTransaction(.immediate) {
-                    let last = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM event ORDER BY sequence DESC LIMIT 1")
-                    var event = AuditEvent(sequence: (last?["sequence"] as Int64? ?? 0) + 1, time: stamp, actor: draft.actor,
-                                           osUser: identity.osUser, host: identity.host, kind: draft.kind, pipeline: draft.pipeline,
-                                           environment: draft.environment, revision: draft.revision,
-                                           details: String(decoding: draft.details.encoded(), as: UTF8.self),
-                                           previousHash: last?["hash"] ?? AuditEvent.genesis, hash: "")
-                    event.hash = event.computedHash
-                    try db.execute(sql: """
-                        INSERT INTO event (sequence, time, actor, osUser, host, kind, pipeline, environment, revision, details, previousHash, hash)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [event.sequence, event.time, event.actor, event.osUser, event.host, event.kind, event.pipeline,
-                                         event.environment, event.revision, event.details, event.previousHash, event.hash])
-                    stored = event
+                    stored = try self.insert(draft, at: time, in: db)
                     return .commit
                 }
                 return stored!
@@ -83,6 +71,72 @@ public final class AuditStore: Sendable {
         } catch {
             throw AuditError(path: path, message: "cannot append to the audit log: \(error)")
         }
+    }
+
+    /// Reads the state blob stored under `key`, lets `body` change it and say what to record,
+    /// and writes both in one transaction that holds the write lock throughout: two processes
+    /// updating the same state take turns, and a crash leaves either all of it or none.
+    /// An error thrown by `body` is rethrown as it is, and nothing is written.
+    @discardableResult
+    public func update(state key: String, at time: Date = Date(),
+                       _ body: (inout Data?) throws -> [EventDraft]) throws -> [AuditEvent] {
+        var failure: (any Error)?
+        do {
+            return try pool.writeWithoutTransaction { db in
+                var stored: [AuditEvent] = []
+                try db.inTransaction(.immediate) {
+                    let before: Data? = try Data.fetchOne(db, sql: "SELECT state FROM state WHERE key = ?", arguments: [key])
+                    var state = before
+                    let drafts: [EventDraft]
+                    do {
+                        drafts = try body(&state)
+                    } catch {
+                        failure = error
+                        return .rollback
+                    }
+                    for draft in drafts { stored.append(try self.insert(draft, at: time, in: db)) }
+                    if state != before {
+                        try db.execute(sql: "INSERT OR REPLACE INTO state (key, state, updated) VALUES (?, ?, ?)",
+                                       arguments: [key, state, Self.timeFormat.format(time)])
+                    }
+                    return .commit
+                }
+                if let failure { throw failure }
+                return stored
+            }
+        } catch {
+            if let failure { throw failure }
+            throw AuditError(path: path, message: "cannot write to the audit log: \(error)")
+        }
+    }
+
+    /// The state blob stored under `key`, as the last `update` left it.
+    public func state(_ key: String) throws(AuditError) -> Data? {
+        do {
+            return try pool.read { db in try Data.fetchOne(db, sql: "SELECT state FROM state WHERE key = ?", arguments: [key]) }
+        } catch {
+            throw AuditError(path: path, message: "cannot read the audit log: \(error)")
+        }
+    }
+
+    /// Writes one event, its records and the new chain head; the caller holds the write lock.
+    private func insert(_ draft: EventDraft, at time: Date, in db: Database) throws -> AuditEvent {
+        let stamp = Self.timeFormat.format(time)
+        let last = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM event ORDER BY sequence DESC LIMIT 1")
+        var event = AuditEvent(sequence: (last?["sequence"] as Int64? ?? 0) + 1, time: stamp, actor: draft.actor,
+                               osUser: identity.osUser, host: identity.host, kind: draft.kind, pipeline: draft.pipeline,
+                               environment: draft.environment, revision: draft.revision,
+                               details: String(decoding: draft.details.encoded(), as: UTF8.self),
+                               previousHash: last?["hash"] ?? AuditEvent.genesis, hash: "")
+        event.hash = event.computedHash
+        try db.execute(sql: """
+            INSERT INTO event (sequence, time, actor, osUser, host, kind, pipeline, environment, revision, details, previousHash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [event.sequence, event.time, event.actor, event.osUser, event.host, event.kind, event.pipeline,
+                             event.environment, event.revision, event.details, event.previousHash, event.hash])
+        try db.execute(sql: "INSERT OR REPLACE INTO head (id, sequence, hash) VALUES (1, ?, ?)", arguments: [event.sequence, event.hash])
+        for record in draft.records { try write(record, of: event, in: db) }
+        return event
     }
 
     /// Events in order, optionally only those of a pipeline or environment, from `after`.
@@ -121,8 +175,10 @@ public final class AuditStore: Sendable {
     }
 
     /// Recomputes the chain from the first row and names the first row that was changed,
-    /// inserted or deleted. (Removing rows from the end leaves a shorter intact chain: that
-    /// needs an anchor kept elsewhere.)
+    /// inserted or deleted. Rows removed from the end are found through the chain's head (the
+    /// last sequence and hash, rewritten with every append); someone able to rewrite the whole
+    /// file consistently can still hide that, which only a copy of the head kept elsewhere
+    /// would reveal.
     public func verify() throws(AuditError) -> Verification {
         let rows: [AuditEvent]
         do {
@@ -146,6 +202,22 @@ public final class AuditStore: Sendable {
             }
             previous = row.hash
             expected += 1
+        }
+        let head: Row?
+        do {
+            head = try pool.read { db in try Row.fetchOne(db, sql: "SELECT sequence, hash FROM head WHERE id = 1") }
+        } catch {
+            throw AuditError(path: path, message: "cannot read the audit log: \(error)")
+        }
+        if let head, let sequence = head["sequence"] as Int64? {
+            if sequence > expected - 1 {
+                return .broken(sequence: expected, reason: "row \(expected) is missing (deleted): the log once reached row \(sequence)")
+            }
+            if sequence == expected - 1, sequence > 0, head["hash"] != previous {
+                return .broken(sequence: sequence, reason: "its hash is not the one recorded when it was written (changed)")
+            }
+        } else if !rows.isEmpty {
+            return .broken(sequence: Int64(rows.count), reason: "the record of the last row written is missing")
         }
         return .intact(rows: rows.count)
     }

@@ -1,3 +1,4 @@
+import AuditStore
 import BatonCore
 import Foundation
 
@@ -35,6 +36,23 @@ public struct Candidate: Sendable, Hashable, Codable {
     public var healthySince: Date?
     /// Why it failed or was rejected, or what it waits for.
     public var reason: String?
+    /// How it came: `auto`, `approved`, `manual` (`baton promote`), `forced` or `rollback`.
+    public var kind: String = "auto"
+    /// Who started it (`baton` for automatic promotions).
+    public var actor: String = "baton"
+    /// Where the ref was when the move was decided: the compare-and-swap's expected value.
+    public var from: String?
+    /// When the ref moved and the sync began.
+    public var syncStartedAt: Date?
+}
+
+/// The last reconciler pass of an environment, as `baton status` shows it.
+public struct LastReport: Sendable, Hashable, Codable {
+    public var revision: String
+    public var synced: Bool
+    public var health: HealthStatus
+    public var errors: [String]
+    public var at: Date
 }
 
 public struct StageState: Sendable, Hashable, Codable {
@@ -44,6 +62,15 @@ public struct StageState: Sendable, Hashable, Codable {
     /// The last revision verified here.
     public var verified: String?
     public var candidate: Candidate?
+    public var lastReport: LastReport?
+}
+
+/// What is kept of a machine between runs: everything but the configuration.
+public struct PromotionSnapshot: Sendable, Hashable, Codable {
+    public var stages: [StageState]
+    public var holds: Set<String>
+    /// The head of the source branch last fed in.
+    public var head: String?
 }
 
 /// What the machine asks its driver to do. It does no I/O itself.
@@ -51,8 +78,9 @@ public enum PromotionEffect: Sendable, Hashable {
     /// Move the environment's ref from `from` to `to` (compare-and-swap; report back with
     /// `.refMoved`).
     case moveRef(stage: Int, environment: String, from: String?, to: String)
-    /// Write an audit event (before its effect becomes visible).
-    case record(kind: String, stage: Int?, revision: String, details: JSONValue)
+    /// Write an audit event (before its effect becomes visible), with the facts it adds to
+    /// the promotion, decision and gate tables.
+    case record(kind: String, stage: Int?, revision: String, details: JSONValue, records: [AuditRecord])
 }
 
 /// Why an approval or rejection was not taken.
@@ -79,36 +107,74 @@ public struct PromotionMachine: Sendable {
     public private(set) var stages: [StageState]
     /// Revisions a rollback holds back from auto-promotion until released.
     public private(set) var holds: Set<String> = []
+    /// The head of the source branch last fed in with `commit`.
+    public private(set) var head: String?
 
-    public init(pipeline: PipelineConfig, syncTimeouts: [String: Duration] = [:]) {
+    public init(pipeline: PipelineConfig, syncTimeouts: [String: Duration] = [:], snapshot: PromotionSnapshot? = nil) {
         self.pipeline = pipeline
         self.syncTimeouts = syncTimeouts
         stages = pipeline.stages.map { StageState(environment: $0.environment) }
+        if let snapshot {
+            // Stages are matched by environment, so a configuration that added or removed a
+            // stage keeps what it can.
+            for index in stages.indices {
+                if let saved = snapshot.stages.first(where: { $0.environment == stages[index].environment }) { stages[index] = saved }
+            }
+            holds = snapshot.holds
+            head = snapshot.head
+        }
     }
+
+    public var snapshot: PromotionSnapshot { PromotionSnapshot(stages: stages, holds: holds, head: head) }
+
+    /// The stage of `environment`.
+    public func stage(of environment: String) -> Int? { stages.firstIndex { $0.environment == environment } }
 
     // MARK: Inputs
 
     /// A new head of the source branch: it enters the first stage.
     public mutating func commit(_ revision: String, now: Date) -> [PromotionEffect] {
+        head = revision
         var effects = enter(stage: 0, revision: revision, now: now)
         effects += advance(now: now)
         return effects
     }
 
-    /// The ref of `stage` now points at `revision` (the move the machine asked for, done).
-    public mutating func refMoved(stage: Int, revision: String, now: Date) -> [PromotionEffect] {
+    /// The ref of `stage` now points at `revision` (the move the machine asked for, done, or a
+    /// ref found there); `authors` are the git authors of the commits the move brought.
+    public mutating func refMoved(stage: Int, revision: String, authors: [String] = [], now: Date) -> [PromotionEffect] {
+        let previous = stages[stage].deployed
         stages[stage].deployed = revision
         guard var candidate = stages[stage].candidate, candidate.revision == revision, candidate.phase == .promoting else {
-            return advance(now: now)
+            if previous == revision { return advance(now: now) }
+            return [record("ref-changed", stage, revision, ["from": previous.map(JSONValue.string) ?? .null,
+                                                              "note": "the ref moved outside Baton"])] + advance(now: now)
         }
         candidate.phase = .syncing
         candidate.since = now
+        candidate.syncStartedAt = now
         stages[stage].candidate = candidate
-        return [record("syncing", stage, revision)] + advance(now: now)
+        return [record("ref-moved", stage, revision, ["from": candidate.from.map(JSONValue.string) ?? .null,
+                                                      "authors": .array(authors.map(JSONValue.string))],
+                       [.promotionUpdated(phase: "syncing", reason: nil, authors: authors)])] + advance(now: now)
+    }
+
+    /// The move of `stage`'s ref could not be made (someone else moved it, or it would not be
+    /// a fast-forward): the candidate fails there.
+    public mutating func refMoveFailed(stage: Int, revision: String, reason: String, now: Date) -> [PromotionEffect] {
+        guard var candidate = stages[stage].candidate, candidate.revision == revision, candidate.phase == .promoting else { return [] }
+        candidate.phase = .failed
+        candidate.since = now
+        candidate.reason = reason
+        stages[stage].candidate = candidate
+        return [record("failed", stage, revision, ["reason": .string(reason)], [.promotionUpdated(phase: "failed", reason: reason, authors: nil)])]
+            + advance(now: now)
     }
 
     /// A reconciler pass of `stage`'s environment.
     public mutating func report(stage: Int, _ report: StatusReport, now: Date) -> [PromotionEffect] {
+        stages[stage].lastReport = LastReport(revision: report.revision, synced: report.synced, health: report.health,
+                                              errors: report.errors, at: now)
         guard var candidate = stages[stage].candidate, candidate.revision == report.revision,
               candidate.phase == .syncing || candidate.phase == .verifying else { return advance(now: now) }
         var effects: [PromotionEffect] = []
@@ -118,13 +184,17 @@ public struct PromotionMachine: Sendable {
             candidate.since = now
             candidate.reason = reason
             stages[stage].candidate = candidate
-            return [record("failed", stage, candidate.revision, ["reason": .string(reason), "health": .string(report.health.rawValue)])]
+            let evidence: JSONValue = ["health": .string(report.health.rawValue), "synced": .bool(report.synced),
+                                       "errors": .array(report.errors.map(JSONValue.string)), "reason": .string(reason)]
+            return [record("failed", stage, candidate.revision, ["reason": .string(reason), "health": .string(report.health.rawValue)],
+                           [.promotionUpdated(phase: "failed", reason: reason, authors: nil),
+                            .gateResult(gate: "health", passed: false, evidence: evidence)])]
                 + advance(now: now)
         }
         if report.synced, candidate.phase == .syncing {
             candidate.phase = .verifying
             candidate.since = now
-            effects.append(record("verifying", stage, candidate.revision))
+            effects.append(record("verifying", stage, candidate.revision, [:], [.promotionUpdated(phase: "verifying", reason: nil, authors: nil)]))
         }
         if report.synced, report.health == .healthy {
             candidate.healthySince = candidate.healthySince ?? now
@@ -162,9 +232,11 @@ public struct PromotionMachine: Sendable {
         candidate.approvals.append(Approval(actor: actor, at: now, comment: comment))
         var effects = [record("approved-by", stage, revision, ["actor": .string(actor), "comment": comment.map(JSONValue.string) ?? .null,
                                                                 "approvals": .int(Int64(candidate.approvals.count)),
-                                                                "required": .int(Int64(policy.required))])]
+                                                                "required": .int(Int64(policy.required))],
+                              [.decision(decision: "approve", actor: actor, comment: comment)])]
         if candidate.approvals.count >= policy.required {
             candidate.phase = .approved
+            if candidate.kind == "auto" { candidate.kind = "approved" }
             candidate.since = now
             effects.append(record("approved", stage, revision))
         }
@@ -181,14 +253,78 @@ public struct PromotionMachine: Sendable {
         candidate.since = now
         candidate.reason = reason
         stages[stage].candidate = candidate
-        return [record("rejected", stage, revision, ["actor": .string(actor), "reason": .string(reason)])] + advance(now: now)
+        return [record("rejected", stage, revision, ["actor": .string(actor), "reason": .string(reason)],
+                       [.decision(decision: "reject", actor: actor, comment: reason)]
+                       + (candidate.from != nil || candidate.syncStartedAt != nil ? [.promotionUpdated(phase: "rejected", reason: reason, authors: nil)] : []))]
+            + advance(now: now)
     }
 
-    /// Holds `revision` back from auto-promotion (after a rollback replaced it).
-    public mutating func hold(_ revision: String) { holds.insert(revision) }
+    /// `baton promote`: `revision` enters `stage` by hand. Unless `force`, it must be verified in
+    /// the stage before (`verifiedBefore` says whether it ever was, from the audit log).
+    /// Approvals still apply on a manual stage.
+    public mutating func promote(stage: Int, revision: String, actor: String, verifiedBefore: Bool, force: Bool, reason: String?,
+                                 now: Date) throws(Refusal) -> [PromotionEffect] {
+        let environment = stages[stage].environment
+        if stage > 0, !force, !verifiedBefore, stages[stage - 1].verified != revision {
+            throw Refusal(message: "\(revision.prefix(8)) was not verified in \(stages[stage - 1].environment); "
+                + "promote it with --force --reason to bypass that")
+        }
+        if holds.contains(revision) {
+            throw Refusal(message: "\(revision.prefix(8)) is held after a rollback; release it first (baton release \(pipeline.name) \(revision.prefix(8)))")
+        }
+        if let candidate = stages[stage].candidate, candidate.revision == revision, !candidate.phase.isFinal {
+            throw Refusal(message: "\(revision.prefix(8)) is already \(candidate.phase.rawValue) in \(environment)")
+        }
+        if stages[stage].deployed == revision, stages[stage].candidate?.phase != .failed {
+            throw Refusal(message: "\(environment) already runs \(revision.prefix(8))")
+        }
+        var effects = enter(stage: stage, revision: revision, now: now, kind: force ? "forced" : "manual", actor: actor, reason: reason)
+        effects += advance(now: now)
+        return effects
+    }
 
-    /// Lets a held revision promote again.
-    public mutating func release(_ revision: String) { holds.remove(revision) }
+    /// `baton rollback`: `stage`'s ref goes back to `revision` (anywhere, not only forward),
+    /// and the revision it replaces is held so auto-promotion does not bring it back.
+    public mutating func rollback(stage: Int, to revision: String, actor: String, reason: String, now: Date) throws(Refusal) -> [PromotionEffect] {
+        let environment = stages[stage].environment
+        guard let replaced = stages[stage].deployed else {
+            throw Refusal(message: "\(environment) has no revision yet: there is nothing to roll back")
+        }
+        if replaced == revision { throw Refusal(message: "\(environment) already runs \(revision.prefix(8))") }
+        var effects: [PromotionEffect] = []
+        if let current = stages[stage].candidate, !current.phase.isFinal {
+            effects += supersede(stage: stage, by: revision, now: now)
+        }
+        holds.insert(replaced)
+        holds.remove(revision)
+        effects.append(record("held", stage, replaced, ["reason": .string("replaced by the rollback to \(revision.prefix(8))"),
+                                                        "actor": .string(actor)]))
+        stages[stage].candidate = Candidate(revision: revision, phase: .promoting, since: now, reason: reason, kind: "rollback", actor: actor,
+                                            from: replaced)
+        effects.append(record("promoting", stage, revision, ["kind": "rollback", "from": .string(replaced), "reason": .string(reason),
+                                                             "actor": .string(actor)],
+                              [.promotionStarted(kind: "rollback", from: replaced, actor: actor, reason: reason)]))
+        effects.append(.moveRef(stage: stage, environment: environment, from: replaced, to: revision))
+        return effects + advance(now: now)
+    }
+
+    /// Lets a held revision promote again: it re-enters the stage after the last one that
+    /// verified it, when that stage does not already run it.
+    public mutating func release(_ revision: String, actor: String, now: Date) throws(Refusal) -> [PromotionEffect] {
+        guard holds.contains(revision) else { throw Refusal(message: "\(revision.prefix(8)) is not held") }
+        holds.remove(revision)
+        var effects = [record("released", nil, revision, ["actor": .string(actor)])]
+        if let last = stages.lastIndex(where: { $0.verified == revision }), last + 1 < stages.count,
+           stages[last + 1].deployed != revision {
+            effects += enter(stage: last + 1, revision: revision, now: now)
+        } else if head == revision, stages[0].deployed != revision {
+            effects += enter(stage: 0, revision: revision, now: now)
+        }
+        return effects + advance(now: now)
+    }
+
+    /// Holds `revision` back from auto-promotion (what a rollback does).
+    public mutating func hold(_ revision: String) { holds.insert(revision) }
 
     /// Time passing: soaks complete, syncs time out.
     public mutating func tick(now: Date) -> [PromotionEffect] { advance(now: now) }
@@ -196,26 +332,34 @@ public struct PromotionMachine: Sendable {
     // MARK: The rules
 
     /// `revision` becomes `stage`'s candidate, superseding one that has not left the stage.
-    private mutating func enter(stage: Int, revision: String, now: Date) -> [PromotionEffect] {
-        if holds.contains(revision) {
+    private mutating func enter(stage: Int, revision: String, now: Date, kind: String = "auto", actor: String = "baton",
+                                reason: String? = nil) -> [PromotionEffect] {
+        if kind == "auto", holds.contains(revision) {
             // A held revision does not disturb what the stage is doing.
             return [record("held", stage, revision, ["reason": "held after a rollback; release it to promote"])]
         }
         var effects: [PromotionEffect] = []
         if let current = stages[stage].candidate {
-            if current.revision == revision { return [] }
-            if !current.phase.isFinal {
-                var superseded = current
-                superseded.phase = .superseded
-                superseded.since = now
-                superseded.reason = "superseded by \(revision.prefix(8))"
-                stages[stage].candidate = superseded
-                effects.append(record("superseded", stage, current.revision, ["by": .string(revision)]))
-            }
+            if current.revision == revision, kind == "auto", current.phase != .failed || stages[stage].deployed == revision { return [] }
+            if !current.phase.isFinal { effects += supersede(stage: stage, by: revision, now: now) }
         }
         let manual = pipeline.stages[stage].promote == .manual
-        stages[stage].candidate = Candidate(revision: revision, phase: manual ? .awaitingApproval : .pending, since: now)
-        return effects + [record(manual ? "awaiting-approval" : "entered", stage, revision)]
+        stages[stage].candidate = Candidate(revision: revision, phase: manual ? .awaitingApproval : .pending, since: now, reason: reason,
+                                            kind: kind, actor: actor)
+        var details: [String: JSONValue] = ["kind": .string(kind)]
+        if let reason { details["reason"] = .string(reason) }
+        return effects + [record(manual ? "awaiting-approval" : "entered", stage, revision, details)]
+    }
+
+    private mutating func supersede(stage: Int, by revision: String, now: Date) -> [PromotionEffect] {
+        guard var superseded = stages[stage].candidate else { return [] }
+        let started = superseded.phase == .promoting || superseded.phase == .syncing || superseded.phase == .verifying
+        superseded.phase = .superseded
+        superseded.since = now
+        superseded.reason = "superseded by \(revision.prefix(8))"
+        stages[stage].candidate = superseded
+        return [record("superseded", stage, superseded.revision, ["by": .string(revision)],
+                       started ? [.promotionUpdated(phase: "superseded", reason: superseded.reason, authors: nil)] : [])]
     }
 
     /// Applies every rule that can fire now, until none does.
@@ -239,38 +383,54 @@ public struct PromotionMachine: Sendable {
                         }
                         continue
                     }
-                    candidate.reason = nil
+                    if candidate.kind != "forced" { candidate.reason = nil }
                     candidate.phase = .promoting
                     candidate.since = now
+                    candidate.from = stages[index].deployed
                     stages[index].candidate = candidate
-                    effects.append(record("promoting", index, candidate.revision))
-                    effects.append(.moveRef(stage: index, environment: stages[index].environment, from: stages[index].deployed,
+                    // The intent is recorded before the ref moves; the driver moves it and
+                    // reports back with `refMoved` (at once when the ref is already there).
+                    var details: [String: JSONValue] = ["kind": .string(candidate.kind), "from": candidate.from.map(JSONValue.string) ?? .null,
+                                                        "actor": .string(candidate.actor)]
+                    if let reason = candidate.reason { details["reason"] = .string(reason) }
+                    if !candidate.approvals.isEmpty { details["approvals"] = .array(candidate.approvals.map { .string($0.actor) }) }
+                    effects.append(record("promoting", index, candidate.revision, details,
+                                          [.promotionStarted(kind: candidate.kind, from: candidate.from, actor: candidate.actor,
+                                                             reason: candidate.reason)]))
+                    effects.append(.moveRef(stage: index, environment: stages[index].environment, from: candidate.from,
                                             to: candidate.revision))
-                    if stages[index].deployed == candidate.revision {
-                        // The ref is already there (a restart after the move): no move needed.
-                        candidate.phase = .syncing
-                        stages[index].candidate = candidate
-                    }
                     changed = true
-                case .syncing:
+                case .syncing, .verifying:
+                    // Fail closed: not synced, or synced but never Healthy, within the
+                    // environment's sync timeout.
                     let timeout = syncTimeouts[stages[index].environment] ?? .seconds(300)
-                    if now.timeIntervalSince(candidate.since) > Self.seconds(timeout) {
+                    let started = candidate.syncStartedAt ?? candidate.since
+                    if candidate.healthySince == nil, now.timeIntervalSince(started) > Self.seconds(timeout) {
+                        let last = stages[index].lastReport.map { $0.revision == candidate.revision ? " (last seen: \($0.synced ? "Synced" : "OutOfSync"), \($0.health.rawValue))" : "" } ?? ""
+                        candidate.reason = (candidate.phase == .syncing ? "not synced" : "not Healthy") + " within \(TimeSpan(timeout))" + last
                         candidate.phase = .failed
-                        candidate.reason = "not synced within \(TimeSpan(timeout))"
                         candidate.since = now
                         stages[index].candidate = candidate
-                        effects.append(record("failed", index, candidate.revision, ["reason": .string(candidate.reason ?? "")]))
+                        effects.append(record("failed", index, candidate.revision, ["reason": .string(candidate.reason ?? "")],
+                                              [.promotionUpdated(phase: "failed", reason: candidate.reason, authors: nil),
+                                               .gateResult(gate: "health", passed: false, evidence: ["reason": .string(candidate.reason ?? "")])]))
                         changed = true
+                        continue
                     }
-                case .verifying:
-                    guard let healthySince = candidate.healthySince,
+                    guard candidate.phase == .verifying, let healthySince = candidate.healthySince,
                           now.timeIntervalSince(healthySince) >= soak(index) else { continue }
                     candidate.phase = .verified
                     candidate.since = now
                     stages[index].candidate = candidate
                     stages[index].verified = candidate.revision
-                    effects.append(record("verified", index, candidate.revision, ["soak": .string(TimeSpan(.seconds(Int64(soak(index)))).description)]))
-                    if index + 1 < stages.count, !holds.contains(candidate.revision) {
+                    let soakText = TimeSpan(.milliseconds(Int64(soak(index) * 1000))).description
+                    let evidence: JSONValue = ["soak": .string(soakText), "healthySince": .string(Self.stamp(healthySince)),
+                                               "verifiedAt": .string(Self.stamp(now)), "health": "Healthy", "synced": true]
+                    effects.append(record("verified", index, candidate.revision, ["soak": .string(soakText)],
+                                          [.promotionUpdated(phase: "verified", reason: nil, authors: nil),
+                                           .gateResult(gate: "health", passed: true, evidence: evidence)]))
+                    // A rollback's revision stays where it was put.
+                    if index + 1 < stages.count, candidate.kind != "rollback" {
                         effects += enter(stage: index + 1, revision: candidate.revision, now: now)
                     }
                     changed = true
@@ -299,10 +459,13 @@ public struct PromotionMachine: Sendable {
 
     static func seconds(_ duration: Duration) -> TimeInterval { TimeInterval(duration.totalMilliseconds) / 1000 }
 
-    private func record(_ kind: String, _ stage: Int?, _ revision: String, _ details: [String: JSONValue] = [:]) -> PromotionEffect {
+    static func stamp(_ date: Date) -> String { date.formatted(.iso8601) }
+
+    private func record(_ kind: String, _ stage: Int?, _ revision: String, _ details: [String: JSONValue] = [:],
+                        _ records: [AuditRecord] = []) -> PromotionEffect {
         var details = details
         details["pipeline"] = .string(pipeline.name)
         if let stage { details["environment"] = .string(stages[stage].environment) }
-        return .record(kind: kind, stage: stage, revision: revision, details: .object(details))
+        return .record(kind: kind, stage: stage, revision: revision, details: .object(details), records: records)
     }
 }

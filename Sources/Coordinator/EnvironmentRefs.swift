@@ -1,0 +1,91 @@
+import BatonCore
+import Foundation
+import GitStore
+
+/// The environment refs of one pipeline's repository: where they point and how they move.
+/// A local repository is changed in place; for a remote one Baton keeps a bare mirror (fetched
+/// with `refresh`) and pushes each move to the remote, which stays the truth.
+public struct EnvironmentRefs: Sendable {
+    /// The local repository, or the mirror of the remote one.
+    public let store: GitStore
+    /// The remote's URL; nil for a local repository.
+    public let remote: String?
+
+    public init(store: GitStore, remote: String?) {
+        self.store = store
+        self.remote = remote
+    }
+
+    /// Opens the pipeline's repository: in place when local, else a bare mirror under
+    /// `cacheRoot` (cloned when missing, fetched now).
+    public static func open(_ pipeline: PipelineConfig, cacheRoot: String) async throws -> EnvironmentRefs {
+        if pipeline.repo.isLocal { return EnvironmentRefs(store: try await GitStore.open(pipeline.repo.location), remote: nil) }
+        let path = cacheRoot + "/repos/" + pipeline.name + ".git"
+        let store = FileManager.default.fileExists(atPath: path)
+            ? try await GitStore.open(path)
+            : try await GitStore.clone(from: pipeline.repo.location, to: path)
+        let refs = EnvironmentRefs(store: store, remote: pipeline.repo.location)
+        try await refs.refresh()
+        return refs
+    }
+
+    /// Fetches every branch of the remote into the mirror (nothing for a local repository).
+    public func refresh() async throws {
+        guard let remote else { return }
+        try await store.fetch(from: remote, refspecs: ["+refs/heads/*:refs/heads/*"], prune: false)
+    }
+
+    /// The commit `ref` (a full ref name) points at, or nil when it does not exist.
+    public func current(_ ref: String) async throws -> String? {
+        try await store.reference(ref)?.hex
+    }
+
+    /// Moves `ref` from `from` (nil: it must not exist) to `to`, only if it is still at `from`;
+    /// fast-forward only unless `anywhere` (a rollback). A ref already at `to` counts as moved.
+    public func move(_ ref: String, from: String?, to: String, anywhere: Bool, reason: String) async throws {
+        let target = try await store.resolve(to)
+        if !anywhere, let from, try !(await store.isAncestor(from, of: to)) {
+            throw GitStoreError(.notFastForward, "\(ref): \(to.prefix(8)) does not descend from \(from.prefix(8)); not a fast-forward",
+                                function: "move")
+        }
+        if let remote {
+            let expected = try from.map { hex -> ObjectID in
+                guard let id = ObjectID(hex: hex) else { throw GitStoreError(.invalidInput, "\(hex) is not a commit id", function: "move") }
+                return id
+            }
+            try await store.forceReference(ref, to: target, reason: reason)
+            do {
+                try await store.pushReference(ref, expecting: expected, remote: remote)
+            } catch {
+                // The remote is the truth: put the mirror back to it, and accept a remote that
+                // is already where we wanted it.
+                try? await refresh()
+                if try await current(ref) == to { return }
+                throw error
+            }
+            return
+        }
+        do {
+            if let from, let expected = ObjectID(hex: from) {
+                try await store.updateReference(ref, to: target, expecting: expected, reason: reason)
+            } else {
+                try await store.createReference(ref, at: target, reason: reason)
+            }
+        } catch {
+            if try await current(ref) == to { return }
+            throw error
+        }
+    }
+
+    /// The distinct e-mail addresses of the authors of the commits a move from `from` to `to`
+    /// brings, oldest first (at most the newest 500 commits are read).
+    public func authors(from: String?, to: String) async -> [String] {
+        guard let commits = try? await store.log(from: from, to: to) else { return [] }
+        var seen: Set<String> = []
+        var authors: [String] = []
+        for commit in commits.prefix(500).reversed() where seen.insert(commit.author.email).inserted {
+            authors.append(commit.author.email)
+        }
+        return authors
+    }
+}
