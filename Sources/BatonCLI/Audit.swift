@@ -6,7 +6,7 @@ import Foundation
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check and export the audit log.",
-        subcommands: [Verify.self, Export.self]
+        subcommands: [Verify.self, Export.self, WhoChanged.self]
     )
 
     /// Where the audit database is: `--db`, else `DIR/.baton/baton.db`.
@@ -76,6 +76,89 @@ struct Audit: AsyncParsableCommand {
             } catch {
                 Terminal.error("baton: \(error)")
                 throw ExitCode(1)
+            }
+        }
+    }
+
+    struct WhoChanged: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "who-changed",
+            abstract: "Every change to one object in an environment: when, which revisions, whose commits, who approved, what the gates saw.",
+            discussion: "Example: baton audit who-changed deployment/guestbook --env production"
+        )
+
+        @Argument(help: "KIND/NAME, as kubectl takes it (deployment/web, configmaps/settings).") var object: String
+        @Option(help: "The environment.") var env: String
+        @Option(help: "text or json.") var output: OutputFormat = .text
+        @OptionGroup var location: Location
+
+        func validate() throws {
+            let parts = object.split(separator: "/")
+            if parts.count != 2 || parts.contains(where: \.isEmpty) {
+                throw ValidationError("\"\(object)\" is not KIND/NAME (for example deployment/web)")
+            }
+        }
+
+        struct Change: Encodable {
+            var time: String
+            var action: String
+            var error: String?
+            var revision: String
+            var by: String
+            var promotion: PromotionRecord?
+            var approvals: [DecisionRecord]
+            var gates: [GateRecord]
+        }
+
+        func run() async throws {
+            let store = try location.open()
+            let parts = object.split(separator: "/").map(String.init)
+            let kind = parts[0].split(separator: ".").first.map(String.init) ?? parts[0]
+            var changes: [Change] = []
+            do {
+                for change in try store.objectChanges(environment: env, kind: kind, name: parts[1]) {
+                    let promotion = try store.promotions(environment: env, revision: change.revision).last { $0.sequence < change.sequence }
+                    let approvals = try store.decisions(environment: env, revision: change.revision)
+                        .filter { $0.decision == "approve" && $0.sequence < change.sequence }
+                    let gates = try store.gateResults(revision: change.revision).filter { $0.sequence < change.sequence }
+                    changes.append(Change(time: change.time, action: change.action, error: change.error, revision: change.revision,
+                                          by: change.actor, promotion: promotion, approvals: approvals, gates: gates))
+                }
+            } catch {
+                Terminal.error("baton: \(error)")
+                throw ExitCode(1)
+            }
+            switch output {
+            case .json:
+                Terminal.out(try Terminal.json(changes))
+            case .text:
+                if changes.isEmpty {
+                    Terminal.out("no recorded sync changed \(object) in \(env)")
+                    return
+                }
+                var lines: [String] = []
+                for change in changes {
+                    var head = "\(change.time.prefix(19))Z  \(change.action) at \(change.revision.prefix(8))"
+                    if let promotion = change.promotion {
+                        head += ", promotion from \(promotion.from.map { String($0.prefix(8)) } ?? "nothing") (\(promotion.kind), started by \(promotion.actor))"
+                    } else {
+                        head += ", synced by \(change.by) outside a promotion"
+                    }
+                    lines.append(head)
+                    if let error = change.error { lines.append("  error: \(error)") }
+                    if let promotion = change.promotion {
+                        lines.append("  commits by: " + (promotion.authors.isEmpty ? "-" : promotion.authors.joined(separator: ", ")))
+                        if let reason = promotion.reason { lines.append("  reason: \(reason)") }
+                    }
+                    lines.append("  approved by: " + (change.approvals.isEmpty ? "-" : change.approvals.map {
+                        "\($0.actor) at \($0.time.prefix(19))Z" + ($0.comment.map { " (\"\($0)\")" } ?? "")
+                    }.joined(separator: ", ")))
+                    for gate in change.gates {
+                        lines.append("  gate \(gate.gate) in \(gate.environment): \(gate.passed ? "passed" : "failed") "
+                            + String(decoding: gate.evidence.encoded(), as: UTF8.self))
+                    }
+                }
+                Terminal.out("\(object) in \(env):\n" + lines.joined(separator: "\n"))
             }
         }
     }

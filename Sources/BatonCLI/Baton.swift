@@ -10,7 +10,8 @@ public struct Baton: AsyncParsableCommand {
             Exit codes: 0 success, 1 the thing asked for failed, 2 bad usage or bad configuration.
             """,
         version: "0.1.0",
-        subcommands: [Validate.self, DiffCommand.self, SyncCommand.self, StatusCommand.self, Audit.self, Cluster.self, Sim.self]
+        subcommands: [Validate.self, Run.self, StatusCommand.self, Promote.self, Approve.self, Reject.self, Rollback.self, Release.self,
+                      History.self, DiffCommand.self, SyncCommand.self, Audit.self, Cluster.self, Sim.self]
     )
 
     public init() {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuditStore
 import BatonCore
+import Coordinator
 import Foundation
 import Reconciler
 
@@ -76,7 +77,11 @@ struct SyncCommand: AsyncParsableCommand {
                 try audit.append(EventDraft(kind: "sync", actor: await Actor.current(), pipeline: session.pipeline.name,
                                             environment: environment, revision: revision,
                                             details: .object(["command": "baton sync", "objects": .array(changed),
-                                                              "errors": .array(report.errors.map(JSONValue.string))])))
+                                                              "errors": .array(report.errors.map(JSONValue.string))]),
+                                            records: [.syncResult(objects: report.objects.filter { $0.action != .unchanged }.map {
+                                                SyncedObject(kind: $0.key.kind, group: $0.key.group, namespace: $0.key.namespace,
+                                                             name: $0.key.name, action: $0.action.rawValue, error: $0.error)
+                                            }, errors: report.errors)]))
             } catch {
                 throw EnvironmentSession.fail("the sync was done but could not be recorded: \(error)")
             }
@@ -100,22 +105,48 @@ struct SyncCommand: AsyncParsableCommand {
     }
 }
 
-/// `baton status ENV`: each object's sync state and health, changing nothing.
+/// `baton status [PIPELINE|ENV]`: where each revision is and why, or one environment's objects.
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "List an environment's objects with their sync state and health.",
-        discussion: "Exits 0 when the environment is synced and Healthy, 1 otherwise, 2 for bad usage."
+        abstract: "Show a pipeline's stages and why a revision is not moving, or an environment's objects.",
+        discussion: """
+            With a pipeline (or nothing: every pipeline): per stage the revision it runs, its sync and health as \
+            `baton run` last saw them, and for each revision on its way its phase, gates, approvals, hold or \
+            blocking window. With an environment: each object's sync state and health, read from the cluster now; \
+            exits 0 when it is synced and Healthy, 1 otherwise. 2 for bad usage.
+            """
     )
 
-    @Argument(help: "The environment's name.") var environment: String
-    @Option(name: .long, help: "The folder holding Environments/ and Pipelines/.") var dir: String = "."
+    @Argument(help: "A pipeline or an environment (default: every pipeline).") var target: String?
+    @OptionGroup var location: PipelineSession.Location
     @Option(help: "text or json.") var output: OutputFormat = .text
 
     func run() async throws {
-        let session = try await EnvironmentSession.open(dir: dir, environment: environment)
-        let revision = try await session.revision(nil)
-        let report = await session.reconciler.sync(revision: revision, dryRun: true)
-        try StatusTable.show(report, output: output, sync: false, dryRun: false)
+        let config = try PipelineSession.loadConfig(location.dir)
+        if let target, config.pipeline(named: target) == nil {
+            let session = try await EnvironmentSession.open(dir: location.dir, environment: target)
+            let revision = try await session.revision(nil)
+            let report = await session.reconciler.sync(revision: revision, dryRun: true)
+            try StatusTable.show(report, output: output, sync: false, dryRun: false)
+            return
+        }
+        var views: [PipelineStatusView] = []
+        for pipeline in config.pipelines where target == nil || pipeline.name == target {
+            let session = try PipelineSession.open(location, pipeline: pipeline.name)
+            let machine = try session.machine()
+            let refs = try? await EnvironmentRefs.open(pipeline, cacheRoot: config.directory + "/.baton/cache")
+            views.append(await PipelineStatusView.build(session, machine: machine, refs: refs, now: Date()))
+        }
+        switch output {
+        case .json: Terminal.out(try Terminal.json(target == nil ? AnyEncodable(views) : AnyEncodable(views.first)))
+        case .text: Terminal.out(views.map { $0.text() }.joined(separator: "\n\n"))
+        }
     }
+}
+
+struct AnyEncodable: Encodable {
+    let value: any Encodable
+    init(_ value: any Encodable) { self.value = value }
+    func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
 }

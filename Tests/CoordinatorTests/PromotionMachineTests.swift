@@ -30,7 +30,7 @@ struct PromotionMachineTests {
 
     func kinds(_ effects: [PromotionEffect]) -> [String] {
         effects.compactMap {
-            guard case .record(let kind, let stage, let revision, _) = $0 else { return nil }
+            guard case .record(let kind, let stage, let revision, _, _) = $0 else { return nil }
             return "\(kind) \(stage.map { Self.pipeline.stages[$0].environment } ?? "-") \(revision)"
         }
     }
@@ -137,13 +137,14 @@ struct PromotionMachineTests {
     }
 
     @Test("a held revision does not enter until released")
-    mutating func holds() {
+    mutating func holds() throws {
         var machine = PromotionMachine(pipeline: Self.pipeline)
         machine.hold("A")
         #expect(kinds(machine.commit("A", now: at(0))) == ["held dev A"])
         #expect(machine.stages[0].candidate == nil)
-        machine.release("A")
-        #expect(kinds(machine.commit("A", now: at(1))) == ["entered dev A", "promoting dev A"])
+        // Released, the branch's head goes on where it was stopped.
+        #expect(kinds(try machine.release("A", actor: "bob@x", now: at(1))) == ["released - A", "entered dev A", "promoting dev A"])
+        #expect(kinds(machine.commit("A", now: at(1))) == [], "the same head entered twice")
         // Holding a revision does not disturb the one a stage is working on.
         machine.hold("B")
         #expect(kinds(machine.commit("B", now: at(2))) == ["held dev B"])
@@ -187,5 +188,49 @@ struct PromotionMachineTests {
         let monday = machine.tick(now: at(2 * 86_400 + 600))
         #expect(moves(monday) == ["production: - → A"])
         #expect(machine.stages[2].candidate?.reason == nil)
+    }
+
+    @Test("a rollback moves the ref anywhere, holds what it replaced, and does not move on; release lets it through again")
+    mutating func rollbackAndRelease() throws {
+        var machine = PromotionMachine(pipeline: Self.pipeline)
+        _ = machine.commit("A", now: at(0))
+        _ = deliver(&machine, stage: 0, "A", at: 1)
+        _ = machine.tick(now: at(12))
+        _ = machine.commit("B", now: at(13))
+        _ = deliver(&machine, stage: 0, "B", at: 14)
+        _ = machine.tick(now: at(25))
+        #expect(machine.stages[0].verified == "B" && machine.stages[1].candidate?.revision == "B")
+        let back = try machine.rollback(stage: 0, to: "A", actor: "bob@x", reason: "B is slow", now: at(26))
+        #expect(kinds(back) == ["held dev B", "promoting dev A"])
+        #expect(moves(back) == ["dev: B → A"] && machine.holds == ["B"])
+        _ = deliver(&machine, stage: 0, "A", at: 27)
+        _ = machine.tick(now: at(40))
+        #expect(machine.stages[0].candidate?.phase == .verified && machine.stages[1].candidate?.revision == "B",
+                "a rollback's revision moved on to staging")
+        #expect(throws: Refusal(message: "B is held after a rollback; release it first (baton release shop B)")) {
+            try machine.promote(stage: 0, revision: "B", actor: "bob@x", verifiedBefore: true, force: false, reason: nil, now: at(41))
+        }
+        // Released, B (still the branch's head) enters dev again, the stage the rollback took it out of.
+        #expect(kinds(try machine.release("B", actor: "bob@x", now: at(42))) == ["released - B", "entered dev B", "promoting dev B"])
+        #expect(machine.holds.isEmpty)
+        #expect(throws: Refusal(message: "B is already promoting in dev")) {
+            try machine.promote(stage: 0, revision: "B", actor: "bob@x", verifiedBefore: true, force: false, reason: nil, now: at(43))
+        }
+    }
+
+    @Test("a manual promotion needs the revision verified in the stage before, or --force; the machine survives a snapshot")
+    mutating func manualPromotionAndSnapshot() throws {
+        var machine = PromotionMachine(pipeline: Self.pipeline)
+        _ = machine.commit("A", now: at(0))
+        #expect(throws: Refusal(message: "A was not verified in dev; promote it with --force --reason to bypass that")) {
+            try machine.promote(stage: 1, revision: "A", actor: "bob@x", verifiedBefore: false, force: false, reason: nil, now: at(1))
+        }
+        let forced = try machine.promote(stage: 1, revision: "A", actor: "bob@x", verifiedBefore: false, force: true, reason: "hotfix", now: at(2))
+        #expect(kinds(forced) == ["entered staging A", "promoting staging A"])
+        #expect(machine.stages[1].candidate?.kind == "forced" && machine.stages[1].candidate?.actor == "bob@x")
+        let data = try JSONEncoder().encode(machine.snapshot)
+        let restored = PromotionMachine(pipeline: Self.pipeline, snapshot: try JSONDecoder().decode(PromotionSnapshot.self, from: data))
+        #expect(restored.snapshot == machine.snapshot)
+        #expect(restored.stages[1].candidate?.reason == "hotfix")
     }
 }

@@ -1,0 +1,228 @@
+import ArgumentParser
+import AuditStore
+import BatonCore
+import Coordinator
+import Foundation
+
+/// What `baton status PIPELINE` shows: per stage what runs there, and for each revision on
+/// its way, where it is and why it is not moving.
+struct PipelineStatusView: Encodable {
+    struct StageView: Encodable {
+        var environment: String
+        var promote: String
+        var revision: String?
+        var summary: String?
+        var since: String?
+        var sync: String?
+        var health: String?
+        var errors: [String]
+        var candidate: CandidateView?
+    }
+
+    struct CandidateView: Encodable {
+        var revision: String
+        var summary: String?
+        var kind: String
+        var phase: String
+        var since: String
+        var reason: String?
+        var approvals: [String]
+        var approvalsRequired: Int?
+        /// Who may still approve: names, or `anyone` (with exclusions in `mayNotApprove`).
+        var mayApprove: [String]?
+        var mayNotApprove: [String]?
+        var gates: [String]
+        var held: Bool
+    }
+
+    var pipeline: String
+    var repository: String
+    var branch: String
+    var head: String?
+    var stages: [StageView]
+    var holds: [String]
+}
+
+extension PipelineStatusView {
+    static func build(_ session: PipelineSession, machine: PromotionMachine, refs: EnvironmentRefs?, now: Date) async -> PipelineStatusView {
+        func summary(_ revision: String?) async -> String? {
+            guard let revision, let refs else { return nil }
+            return try? await refs.store.commit(revision).summary
+        }
+        var stages: [StageView] = []
+        for (index, state) in machine.stages.enumerated() {
+            let stage = session.pipeline.stages[index]
+            let promotions = (try? session.audit.promotions(pipeline: session.pipeline.name, environment: state.environment)) ?? []
+            let report = state.lastReport.flatMap { $0.revision == state.deployed ? $0 : nil }
+            var view = StageView(environment: state.environment, promote: stage.promote.rawValue, revision: state.deployed,
+                                 summary: await summary(state.deployed),
+                                 since: promotions.last(where: { $0.revision == state.deployed })?.startedAt,
+                                 sync: report.map { $0.synced ? "Synced" : "OutOfSync" }, health: report?.health.rawValue,
+                                 errors: report?.errors ?? [])
+            if let candidate = state.candidate, !(candidate.phase == .verified && state.deployed == candidate.revision && index + 1 < machine.stages.count
+                                                    && machine.stages[index + 1].candidate?.revision == candidate.revision) {
+                var gates: [String] = []
+                for gate in stage.gates {
+                    if case .health(let health) = gate {
+                        gates.append(Self.health(candidate, soak: health.soak, report: state.lastReport, now: now))
+                    }
+                }
+                var view2 = CandidateView(revision: candidate.revision, summary: await summary(candidate.revision), kind: candidate.kind,
+                                          phase: candidate.phase.rawValue, since: candidate.since.formatted(.iso8601), reason: candidate.reason,
+                                          approvals: candidate.approvals.map(\.actor), gates: gates, held: machine.holds.contains(candidate.revision))
+                if let policy = stage.effectiveApproval, candidate.phase == .awaitingApproval {
+                    view2.approvalsRequired = policy.required
+                    let authors = await refs?.authors(from: state.deployed, to: candidate.revision) ?? []
+                    let approved = Set(candidate.approvals.map(\.actor))
+                    let excluded = policy.allowCommitAuthors ? [] : authors
+                    if policy.approvers.isEmpty {
+                        view2.mayApprove = ["anyone"]
+                        view2.mayNotApprove = (Array(approved) + excluded).sorted()
+                    } else {
+                        view2.mayApprove = policy.approvers.filter { !approved.contains($0) && !excluded.contains($0) }
+                        view2.mayNotApprove = policy.approvers.filter { excluded.contains($0) }
+                    }
+                }
+                if candidate.phase == .pending || candidate.phase == .approved || candidate.phase == .awaitingApproval,
+                   let window = stage.blockingWindow(at: now) {
+                    view2.reason = "blocked by the \(window.effect.rawValue) window \(window.days.map(\.rawValue).joined(separator: ",")) "
+                        + "\(window.from)–\(window.to) (\(window.timezone))"
+                }
+                view.candidate = view2
+            }
+            stages.append(view)
+        }
+        return PipelineStatusView(pipeline: session.pipeline.name, repository: session.pipeline.repo.url, branch: session.pipeline.repo.branch,
+                                  head: machine.head, stages: stages, holds: machine.holds.sorted())
+    }
+
+    /// The health gate's state, in words.
+    static func health(_ candidate: Candidate, soak: TimeSpan, report: LastReport?, now: Date) -> String {
+        let soakText = "health (soak \(soak))"
+        switch candidate.phase {
+        case .pending, .awaitingApproval, .approved, .promoting:
+            return "\(soakText): waits for the promotion"
+        case .syncing, .verifying:
+            if let since = candidate.healthySince {
+                let left = max(0, Double(soak.duration.totalMilliseconds) / 1000 - now.timeIntervalSince(since))
+                return "\(soakText): Healthy since \(since.formatted(.iso8601)), \(TimeSpan(.milliseconds(Int64(left * 1000)))) left"
+            }
+            let seen = report.flatMap { $0.revision == candidate.revision ? "\($0.synced ? "Synced" : "OutOfSync"), \($0.health.rawValue)" : nil }
+            return "\(soakText): waiting for Synced and Healthy" + (seen.map { " (now \($0))" } ?? "")
+        case .verified:
+            return "\(soakText): passed"
+        case .failed:
+            return "\(soakText): failed"
+        case .rejected, .superseded:
+            return "\(soakText): not evaluated"
+        }
+    }
+
+    func text() -> String {
+        var lines = ["pipeline \(pipeline): \(stages.map(\.environment).joined(separator: " → ")) from \(repository) (\(branch)"
+            + (head.map { " at \($0.prefix(8))" } ?? "") + ")", ""]
+        var rows = [["STAGE", "REVISION", "SUMMARY", "SINCE", "SYNC", "HEALTH"]]
+        for stage in stages {
+            rows.append([stage.environment, stage.revision.map { String($0.prefix(8)) } ?? "-", stage.summary ?? "-",
+                         stage.since.map { String($0.prefix(19)) + "Z" } ?? "-", stage.sync ?? "-", stage.health ?? "-"])
+        }
+        let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        lines += rows.map { row in
+            row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
+        for stage in stages {
+            for error in stage.errors { lines.append("\(stage.environment): \(error)") }
+            guard let candidate = stage.candidate else { continue }
+            lines.append("")
+            var head = "\(stage.environment): \(candidate.revision.prefix(8))"
+            if let summary = candidate.summary { head += " \"\(summary)\"" }
+            head += " is \(candidate.phase)" + (candidate.kind == "auto" || candidate.kind == "approved" ? "" : " (\(candidate.kind))")
+                + " since \(candidate.since.prefix(19))Z"
+            lines.append(head)
+            if let reason = candidate.reason {
+                lines.append("  " + (candidate.phase == "failed" || candidate.phase == "rejected" ? "why: " : "") + reason)
+            }
+            if let required = candidate.approvalsRequired {
+                var text = "  approvals: \(candidate.approvals.count) of \(required)"
+                if !candidate.approvals.isEmpty { text += " (\(candidate.approvals.joined(separator: ", ")))" }
+                lines.append(text)
+                if let may = candidate.mayApprove {
+                    lines.append("  may still approve: " + (may.isEmpty ? "nobody" : may.joined(separator: ", ")))
+                }
+                if let mayNot = candidate.mayNotApprove, !mayNot.isEmpty {
+                    lines.append("  may not approve: \(mayNot.joined(separator: ", ")) (already approved, or wrote a commit it brings)")
+                }
+            }
+            for gate in candidate.gates { lines.append("  gate \(gate)") }
+        }
+        if !holds.isEmpty {
+            lines.append("")
+            for hold in holds {
+                lines.append("held: \(hold.prefix(8)) (a rollback replaced it; baton release \(pipeline) \(hold.prefix(8)) lets it promote again)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// `baton history PIPELINE` or `baton history --env ENV`: the promotions, oldest first.
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the promotions of a pipeline or of one environment, oldest first."
+    )
+
+    @Argument(help: "The pipeline.") var pipeline: String?
+    @Option(help: "Only this environment.") var env: String?
+    @Option(help: "text or json.") var output: OutputFormat = .text
+    @OptionGroup var location: PipelineSession.Location
+
+    func validate() throws {
+        if pipeline == nil, env == nil { throw ValidationError("name a pipeline or --env ENV") }
+    }
+
+    struct Entry: Encodable {
+        var promotion: PromotionRecord
+        var approvedBy: [String]
+    }
+
+    func run() async throws {
+        let session: PipelineSession
+        if let pipeline {
+            session = try PipelineSession.open(location, pipeline: pipeline)
+            if let env { _ = try session.stage(env) }
+        } else {
+            session = try PipelineSession.open(location, environment: env ?? "").0
+        }
+        let entries: [Entry]
+        do {
+            entries = try session.audit.promotions(pipeline: session.pipeline.name, environment: env).map { promotion in
+                Entry(promotion: promotion, approvedBy: try session.audit.decisions(environment: promotion.environment, revision: promotion.revision)
+                    .filter { $0.decision == "approve" && $0.sequence < promotion.sequence }.map(\.actor))
+            }
+        } catch {
+            throw EnvironmentSession.fail("\(error)")
+        }
+        switch output {
+        case .json:
+            Terminal.out(try Terminal.json(entries))
+        case .text:
+            var rows = [["STARTED", "ENVIRONMENT", "REVISION", "FROM", "KIND", "PHASE", "BY", "APPROVED BY", "AUTHORS"]]
+            for entry in entries {
+                let p = entry.promotion
+                rows.append([String(p.startedAt.prefix(19)) + "Z", p.environment, String(p.revision.prefix(8)),
+                             p.from.map { String($0.prefix(8)) } ?? "-", p.kind, p.phase, p.actor,
+                             entry.approvedBy.isEmpty ? "-" : entry.approvedBy.joined(separator: ","),
+                             p.authors.isEmpty ? "-" : p.authors.joined(separator: ",")])
+            }
+            let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+            Terminal.out(rows.map { row in
+                row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                    .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+            }.joined(separator: "\n"))
+            for entry in entries where entry.promotion.reason != nil && entry.promotion.phase != "verified" {
+                Terminal.out("\(entry.promotion.environment) \(entry.promotion.revision.prefix(8)) \(entry.promotion.phase): \(entry.promotion.reason ?? "")")
+            }
+        }
+    }
+}

@@ -1,0 +1,223 @@
+import ArgumentParser
+import AuditStore
+import BatonCore
+import Coordinator
+import Foundation
+
+/// `baton approve PIPELINE ENV`: one person's approval of the revision waiting to enter a
+/// manual stage.
+struct Approve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Approve the revision waiting to enter a manual stage.",
+        discussion: """
+            Your identity is BATON_ACTOR, else git's user.email, else $USER@host. The approval counts when you are \
+            among the stage's approvers (anyone when none are listed), have not approved it already, and, unless \
+            allowCommitAuthors is set, wrote no commit the promotion brings. When the approvals reach `required`, \
+            `baton run` promotes it. Exits 1 when the approval is refused (the reason is printed and recorded).
+            """
+    )
+
+    @Argument(help: "The pipeline.") var pipeline: String
+    @Argument(help: "The stage's environment.") var environment: String
+    @Option(help: "The revision to approve (default: the one awaiting approval).") var revision: String?
+    @Option(help: "A note kept with the approval.") var comment: String?
+    @OptionGroup var location: PipelineSession.Location
+
+    func run() async throws {
+        let session = try PipelineSession.open(location, pipeline: pipeline)
+        let stage = try session.stage(environment)
+        let machine = try session.machine()
+        let refs = try await session.refs()
+        let actor = await Actor.current()
+        let state = machine.stages[stage]
+        let revision: String
+        if let requested = self.revision {
+            revision = try await session.resolve(requested, in: refs)
+        } else if let candidate = state.candidate, candidate.phase == .awaitingApproval {
+            revision = candidate.revision
+        } else {
+            let now = state.candidate.map { "\($0.revision.prefix(8)) is \($0.phase.rawValue)" } ?? "no revision has reached it"
+            _ = try? session.audit.append(EventDraft(kind: "approval-refused", actor: actor, pipeline: pipeline, environment: environment,
+                                                     details: ["reason": .string("nothing is awaiting approval (\(now))")]))
+            throw EnvironmentSession.fail("refused: nothing is awaiting approval in \(environment) (\(now))")
+        }
+        let authors = await refs.authors(from: state.deployed, to: revision)
+        let isAuthor = authors.contains { $0.caseInsensitiveCompare(actor) == .orderedSame }
+        let result = try session.update(actor: actor, attempt: "approval", environment: environment, revision: revision,
+                                        details: ["comment": comment.map(JSONValue.string) ?? .null]) { machine in
+            try machine.approve(stage: stage, revision: revision, actor: actor, isCommitAuthor: isAuthor, comment: comment, now: Date())
+        }
+        let candidate = result.machine.stages[stage].candidate
+        let required = session.pipeline.stages[stage].effectiveApproval?.required ?? 1
+        let count = candidate?.revision == revision ? candidate?.approvals.count ?? 0 : required
+        Terminal.out("approved \(revision.prefix(8)) for \(environment) as \(actor) (\(min(count, required)) of \(required))")
+        if count >= required {
+            Terminal.out("the approvals are complete: \(environment) is being promoted to \(revision.prefix(8))")
+            _ = try? await Promoter(ledger: session.ledger, refs: refs, environments: session.config.environments).settle(actor: actor)
+        }
+    }
+}
+
+/// `baton reject PIPELINE ENV --reason`: stops a revision from entering a stage, for good.
+struct Reject: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reject the revision waiting in a stage; final for that revision there.",
+        discussion: "Exits 1 when there is nothing to reject."
+    )
+
+    @Argument(help: "The pipeline.") var pipeline: String
+    @Argument(help: "The stage's environment.") var environment: String
+    @Option(help: "The revision to reject (default: the stage's current candidate).") var revision: String?
+    @Option(help: "Why (required; recorded).") var reason: String
+    @OptionGroup var location: PipelineSession.Location
+
+    func validate() throws {
+        if reason.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--reason must say why") }
+    }
+
+    func run() async throws {
+        let session = try PipelineSession.open(location, pipeline: pipeline)
+        let stage = try session.stage(environment)
+        let machine = try session.machine()
+        let actor = await Actor.current()
+        let revision: String
+        if let requested = self.revision {
+            revision = try await session.resolve(requested, in: try await session.refs())
+        } else if let candidate = machine.stages[stage].candidate, !candidate.phase.isFinal {
+            revision = candidate.revision
+        } else {
+            throw EnvironmentSession.fail("refused: no revision is waiting in \(environment)")
+        }
+        try session.update(actor: actor, attempt: "rejection", environment: environment, revision: revision) { machine in
+            try machine.reject(stage: stage, revision: revision, actor: actor, reason: reason, now: Date())
+        }
+        Terminal.out("rejected \(revision.prefix(8)) for \(environment) as \(actor): \(reason)")
+    }
+}
+
+/// `baton promote PIPELINE --to ENV`: a manual promotion.
+struct Promote: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Promote a revision verified in the previous stage into a stage by hand.",
+        discussion: """
+            Without --revision: the revision last verified in the previous stage (for the first stage, the head of \
+            the pipeline's branch). A revision not verified there needs --force with --reason, and is recorded as \
+            forced. Approvals still apply on a manual stage. Moving back to an older revision is a rollback: use \
+            `baton rollback`.
+            """
+    )
+
+    @Argument(help: "The pipeline.") var pipeline: String
+    @Option(help: "The stage's environment.") var to: String
+    @Option(help: "The revision (commit, branch, tag).") var revision: String?
+    @Flag(help: "Promote a revision that was not verified in the previous stage.") var force = false
+    @Option(help: "Why (required with --force; recorded).") var reason: String?
+    @OptionGroup var location: PipelineSession.Location
+
+    func validate() throws {
+        if force, (reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--force needs --reason") }
+    }
+
+    func run() async throws {
+        let session = try PipelineSession.open(location, pipeline: pipeline)
+        let stage = try session.stage(to)
+        let machine = try session.machine()
+        let refs = try await session.refs()
+        let actor = await Actor.current()
+        let revision: String
+        if let requested = self.revision {
+            revision = try await session.resolve(requested, in: refs)
+        } else if stage == 0 {
+            revision = try await session.resolve(session.pipeline.repo.branch, in: refs)
+        } else if let verified = machine.stages[stage - 1].verified {
+            revision = verified
+        } else {
+            throw EnvironmentSession.fail("no revision has been verified in \(session.pipeline.chain[stage - 1]) yet; name one with --revision")
+        }
+        if let deployed = machine.stages[stage].deployed, deployed != revision,
+           (try? await refs.store.isAncestor(deployed, of: revision)) != true {
+            throw EnvironmentSession.fail("refused: \(revision.prefix(8)) does not descend from \(deployed.prefix(8)), which \(to) runs; "
+                + "going back is a rollback (baton rollback \(to) --to \(revision.prefix(8)) --reason ...)")
+        }
+        let verifiedBefore = stage > 0 && ((try? session.audit.promotions(pipeline: pipeline, environment: session.pipeline.chain[stage - 1],
+                                                                           revision: revision))?.contains { $0.phase == "verified" } ?? false)
+        let result = try session.update(actor: actor, attempt: "promotion", environment: to, revision: revision,
+                                        details: ["force": .bool(force)]) { machine in
+            try machine.promote(stage: stage, revision: revision, actor: actor, verifiedBefore: verifiedBefore, force: force,
+                                reason: reason, now: Date())
+        }
+        let phase = result.machine.stages[stage].candidate?.phase
+        if phase == .awaitingApproval {
+            Terminal.out("\(revision.prefix(8)) waits for approval to enter \(to) (baton approve \(pipeline) \(to))")
+            return
+        }
+        _ = try? await Promoter(ledger: session.ledger, refs: refs, environments: session.config.environments).settle(actor: actor)
+        Terminal.out("promoting \(revision.prefix(8)) to \(to)\(force ? " (forced: \(reason ?? ""))" : ""); baton run syncs it and checks its gates")
+    }
+}
+
+/// `baton rollback ENV --to REV --reason`: moves an environment back and holds what it ran.
+struct Rollback: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Move an environment back to an earlier revision and hold the one it replaces.",
+        discussion: """
+            The environment's ref moves to REV at once (not only forward); the revision it ran is held, so \
+            auto-promotion does not bring it back until `baton release PIPELINE REV`.
+            """
+    )
+
+    @Argument(help: "The environment.") var environment: String
+    @Option(help: "The revision to go back to.") var to: String
+    @Option(help: "Why (required; recorded).") var reason: String
+    @OptionGroup var location: PipelineSession.Location
+
+    func validate() throws {
+        if reason.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--reason must say why") }
+    }
+
+    func run() async throws {
+        let (session, stage) = try PipelineSession.open(location, environment: environment)
+        let refs = try await session.refs()
+        let revision = try await session.resolve(to, in: refs)
+        let actor = await Actor.current()
+        let result = try session.update(actor: actor, attempt: "rollback", environment: environment, revision: revision) { machine in
+            try machine.rollback(stage: stage, to: revision, actor: actor, reason: reason, now: Date())
+        }
+        let replaced = result.machine.stages[stage].candidate?.from ?? ""
+        do {
+            try await Promoter(ledger: session.ledger, refs: refs, environments: session.config.environments).settle(actor: actor)
+        } catch {
+            Terminal.error("baton: the rollback is recorded; the ref will move when baton run next settles it: \(error)")
+        }
+        let machine = try session.machine()
+        if machine.stages[stage].candidate?.phase == .failed {
+            throw EnvironmentSession.fail("the rollback failed: \(machine.stages[stage].candidate?.reason ?? "")")
+        }
+        Terminal.out("rolled \(environment) back from \(replaced.prefix(8)) to \(revision.prefix(8)); "
+            + "\(replaced.prefix(8)) is held (baton release \(session.pipeline.name) \(replaced.prefix(8)) lets it promote again)")
+    }
+}
+
+/// `baton release PIPELINE REV`: lets a held revision promote again.
+struct Release: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Release a revision held by a rollback, so that it promotes again.",
+        discussion: "It re-enters the stage after the last one that verified it."
+    )
+
+    @Argument(help: "The pipeline.") var pipeline: String
+    @Argument(help: "The held revision.") var revision: String
+    @OptionGroup var location: PipelineSession.Location
+
+    func run() async throws {
+        let session = try PipelineSession.open(location, pipeline: pipeline)
+        let refs = try await session.refs()
+        let revision = try await session.resolve(self.revision, in: refs)
+        let actor = await Actor.current()
+        try session.update(actor: actor, attempt: "release", environment: nil, revision: revision) { machine in
+            try machine.release(revision, actor: actor, now: Date())
+        }
+        _ = try? await Promoter(ledger: session.ledger, refs: refs, environments: session.config.environments).settle(actor: actor)
+        Terminal.out("released \(revision.prefix(8)) in \(pipeline)")
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import AuditStore
+import BatonCore
+import Coordinator
+import Foundation
+import Kube
+import Manifests
+import Reconciler
+
+/// `baton run`: the coordinator and the reconcilers of every pipeline, until interrupted.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Promote commits along every pipeline and keep every environment reconciled, until interrupted.",
+        discussion: """
+            Fetches each pipeline's repository every `poll`, runs a reconciler per environment, moves environment \
+            refs as gates and approvals allow, and prints one line per transition. Stops cleanly on SIGINT or SIGTERM; \
+            after a crash, the next run carries on from the audit database without losing or repeating a promotion. \
+            One `baton run` per audit database at a time.
+            """
+    )
+
+    @OptionGroup var location: PipelineSession.Location
+    @Option(help: "How often time is fed to the promotion machines and ref moves are retried (e.g. 1s).")
+    var tick: String = "1s"
+
+    func run() async throws {
+        let config = try PipelineSession.loadConfig(location.dir)
+        guard let tick = TimeSpan(parsing: self.tick), tick.duration > .zero else {
+            Terminal.error("baton: --tick: \"\(self.tick)\" is not a duration such as 1s or 500ms")
+            throw ExitCode(2)
+        }
+        let dbPath = location.path(config)
+        let audit = try PipelineSession.openAudit(dbPath)
+        let lock = try Self.lock(dbPath + ".run.lock")
+        defer { close(lock) }
+        if config.pipelines.isEmpty {
+            Terminal.error("baton: no pipelines in \(location.dir)/Pipelines: nothing to run")
+            throw ExitCode(2)
+        }
+        var runners: [PipelineRunner] = []
+        for pipeline in config.pipelines {
+            let refs: EnvironmentRefs
+            do {
+                refs = try await EnvironmentRefs.open(pipeline, cacheRoot: config.directory + "/.baton/cache")
+            } catch {
+                throw EnvironmentSession.fail("cannot read the repository of pipeline \(pipeline.name) (\(pipeline.repo.url)): \(error)")
+            }
+            var reconcilers: [Reconciler] = []
+            for name in pipeline.chain {
+                guard let environment = config.environment(named: name) else { continue }
+                let client: KubeClient
+                do {
+                    client = try KubeClient(try Kubeconfig.load(paths: environment.cluster.kubeconfig).resolve(context: environment.cluster.context))
+                } catch {
+                    throw EnvironmentSession.fail("environment \(name): \(error)")
+                }
+                let renderer = Renderer(store: refs.store, cacheRoot: config.directory + "/.baton/cache/trees")
+                reconcilers.append(Reconciler(environment: environment, client: client, renderer: renderer))
+            }
+            let ledger = PromotionLedger(pipeline: pipeline, environments: config.environments, audit: audit)
+            runners.append(PipelineRunner(promoter: Promoter(ledger: ledger, refs: refs, environments: config.environments),
+                                          reconcilers: reconcilers, tick: tick.duration, log: { Terminal.out($0) }))
+            Terminal.out("baton run: pipeline \(pipeline.name): \(pipeline.chain.joined(separator: " → ")) from \(pipeline.repo.url) "
+                + "(\(pipeline.repo.branch), polled every \(pipeline.repo.poll))")
+        }
+        Terminal.out("baton run: audit log \(dbPath); stop with Ctrl-C")
+
+        let work = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for runner in runners { group.addTask { await runner.run() } }
+            }
+        }
+        let signals = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { work.cancel() }
+            source.resume()
+            return source
+        }
+        await work.value
+        signals.forEach { $0.cancel() }
+        Terminal.out("baton run: stopped")
+    }
+
+    /// Takes the run lock beside the database, so that two `baton run` never drive the same
+    /// pipelines; the kernel drops it when the process dies, however it dies.
+    static func lock(_ path: String) throws -> Int32 {
+        let fd = open(path, O_CREAT | O_RDWR, 0o644)
+        guard fd >= 0 else { throw EnvironmentSession.fail("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw EnvironmentSession.fail("another baton run is using this audit database (\(path) is locked)")
+        }
+        return fd
+    }
+}
