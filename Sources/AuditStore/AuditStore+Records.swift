@@ -160,6 +160,16 @@ extension AuditStore {
         }
     }
 
+    /// The approvals that let `promotion` start: those of its revision for its environment
+    /// given after the previous promotion of that revision there (none for a rollback).
+    public func approvals(for promotion: PromotionRecord) throws(AuditError) -> [DecisionRecord] {
+        guard promotion.kind != "rollback" else { return [] }
+        let earlier = try promotions(environment: promotion.environment, revision: promotion.revision)
+            .filter { $0.sequence < promotion.sequence }.map(\.sequence).max() ?? 0
+        return try decisions(environment: promotion.environment, revision: promotion.revision)
+            .filter { $0.decision == "approve" && $0.sequence > earlier && $0.sequence < promotion.sequence }
+    }
+
     /// Gate results for `revision` (in every environment), oldest first.
     public func gateResults(revision: String) throws(AuditError) -> [GateRecord] {
         try query { db in

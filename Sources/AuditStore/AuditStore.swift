@@ -139,6 +139,15 @@ public final class AuditStore: Sendable {
         return event
     }
 
+    /// The sequence of the last event (0 for an empty log).
+    public func lastSequence() throws(AuditError) -> Int64 {
+        do {
+            return try pool.read { db in try Int64.fetchOne(db, sql: "SELECT max(sequence) FROM event") ?? 0 }
+        } catch {
+            throw AuditError(path: path, message: "cannot read the audit log: \(error)")
+        }
+    }
+
     /// Events in order, optionally only those of a pipeline or environment, from `after`.
     public func events(pipeline: String? = nil, environment: String? = nil, after sequence: Int64 = 0) throws(AuditError) -> [AuditEvent] {
         do {

@@ -118,8 +118,7 @@ struct Audit: AsyncParsableCommand {
             do {
                 for change in try store.objectChanges(environment: env, kind: kind, name: parts[1]) {
                     let promotion = try store.promotions(environment: env, revision: change.revision).last { $0.sequence < change.sequence }
-                    let approvals = try store.decisions(environment: env, revision: change.revision)
-                        .filter { $0.decision == "approve" && $0.sequence < change.sequence }
+                    let approvals = try promotion.map { try store.approvals(for: $0) } ?? []
                     let gates = try store.gateResults(revision: change.revision).filter { $0.sequence < change.sequence }
                     changes.append(Change(time: change.time, action: change.action, error: change.error, revision: change.revision,
                                           by: change.actor, promotion: promotion, approvals: approvals, gates: gates))

@@ -141,7 +141,9 @@ extension PipelineStatusView {
                 + " since \(candidate.since.prefix(19))Z"
             lines.append(head)
             if let reason = candidate.reason {
-                lines.append("  " + (candidate.phase == "failed" || candidate.phase == "rejected" ? "why: " : "") + reason)
+                let label = ["failed", "rejected", "superseded"].contains(candidate.phase) ? "why: "
+                    : (["rollback", "forced"].contains(candidate.kind) ? "reason: " : "")
+                lines.append("  " + label + reason)
             }
             if let required = candidate.approvalsRequired {
                 var text = "  approvals: \(candidate.approvals.count) of \(required)"
@@ -197,8 +199,7 @@ struct History: AsyncParsableCommand {
         let entries: [Entry]
         do {
             entries = try session.audit.promotions(pipeline: session.pipeline.name, environment: env).map { promotion in
-                Entry(promotion: promotion, approvedBy: try session.audit.decisions(environment: promotion.environment, revision: promotion.revision)
-                    .filter { $0.decision == "approve" && $0.sequence < promotion.sequence }.map(\.actor))
+                Entry(promotion: promotion, approvedBy: try session.audit.approvals(for: promotion).map(\.actor))
             }
         } catch {
             throw EnvironmentSession.fail("\(error)")

@@ -102,6 +102,9 @@ public struct PipelineRunner: Sendable {
         let poll = pipeline.repo.poll.duration
         var lastFetch: ContinuousClock.Instant?
         var problem: String?
+        // Every transition of this pipeline is logged, whichever process made it (an approval
+        // or a rollback from the CLI too): the log follows the audit log.
+        var logged = (try? promoter.ledger.audit.lastSequence()) ?? 0
         while !Task.isCancelled {
             do {
                 if lastFetch.map({ ContinuousClock.now - $0 >= poll }) ?? true {
@@ -109,11 +112,11 @@ public struct PipelineRunner: Sendable {
                     try await promoter.refs.refresh()
                     let head = try await promoter.refs.store.resolve(GitStore.fullRefName(pipeline.repo.branch)).hex
                     if try promoter.ledger.load().head != head {
-                        write(try promoter.ledger.update(actor: "baton") { $0.commit(head, now: Date()) }.events)
+                        try promoter.ledger.update(actor: "baton") { $0.commit(head, now: Date()) }
                     }
                 }
-                write(try promoter.ledger.update(actor: "baton") { $0.tick(now: Date()) }.events)
-                write(try await promoter.settle(actor: "baton"))
+                try promoter.ledger.update(actor: "baton") { $0.tick(now: Date()) }
+                try await promoter.settle(actor: "baton")
                 problem = nil
             } catch {
                 let text = "\(error)"
@@ -121,6 +124,10 @@ public struct PipelineRunner: Sendable {
                     problem = text
                     log("\(Self.now()) \(pipeline.name): \(text) (retrying every \(TimeSpan(tick)))")
                 }
+            }
+            if let events = try? promoter.ledger.audit.events(pipeline: pipeline.name, after: logged) {
+                for event in events { log(Self.line(event)) }
+                logged = events.last?.sequence ?? logged
             }
             try? await Task.sleep(for: tick)
         }
@@ -142,14 +149,10 @@ public struct PipelineRunner: Sendable {
                                     revision: report.revision, details: details, records: [.syncResult(objects: objects, errors: report.errors)]))
         }
         do {
-            write(try promoter.ledger.update(actor: "baton", extra: extra) { $0.report(stage: stage, report, now: Date()) }.events)
+            try promoter.ledger.update(actor: "baton", extra: extra) { $0.report(stage: stage, report, now: Date()) }
         } catch {
             log("\(Self.now()) \(pipeline.name)/\(report.environment): cannot record a reconcile pass: \(error)")
         }
-    }
-
-    private func write(_ events: [AuditEvent]) {
-        for event in events { log(Self.line(event)) }
     }
 
     static func now() -> String { Date().formatted(.iso8601) }

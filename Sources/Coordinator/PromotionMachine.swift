@@ -179,7 +179,10 @@ public struct PromotionMachine: Sendable {
               candidate.phase == .syncing || candidate.phase == .verifying else { return advance(now: now) }
         var effects: [PromotionEffect] = []
         if !report.errors.isEmpty || report.health == .degraded {
-            let reason = report.errors.first ?? "the environment is Degraded"
+            let degraded = report.objects.first { $0.health == .degraded }
+            let reason = report.errors.first
+                ?? degraded.map { "\($0.key) is Degraded" + ($0.healthMessage.isEmpty ? "" : ": \($0.healthMessage)") }
+                ?? "the environment is Degraded"
             candidate.phase = .failed
             candidate.since = now
             candidate.reason = reason

@@ -1,0 +1,171 @@
+import AuditStore
+import BatonCore
+import BatonTestSupport
+import Foundation
+import KubeSim
+import Testing
+
+/// A real config repository, three KubeSim clusters in this process (dev, staging,
+/// production), and the real `baton` binary: `baton run` as a child process, the promotion
+/// commands as further ones.
+final class PromotionFlow: @unchecked Sendable {
+    let dir: TemporaryDirectory
+    let git: GitCLI
+    let servers: [String: KubeSimServer]
+    private var run: Process?
+    private var runLog: FileHandle?
+    var runLogPath: String { dir.path + "/run.log" }
+
+    struct Options {
+        var soaks = ["dev": "1s", "staging": "1s", "production": "0s"]
+        var productionManual = true
+        var approval = "{required: 2, approvers: [alice@example.com, bob@example.com, carol@example.com]}"
+        var poll = "1s"
+    }
+
+    init(_ label: String, _ options: Options = Options()) async throws {
+        dir = try TemporaryDirectory(label)
+        for folder in ["home", "repo", "tmp"] {
+            try FileManager.default.createDirectory(atPath: dir.path + "/" + folder, withIntermediateDirectories: true)
+        }
+        git = GitCLI(directory: dir.path + "/repo", home: dir.path + "/home")
+        try git.run(["init", "-q", "-b", "main"])
+        var configuration = KubeSimServer.Configuration()
+        configuration.rolloutDelay = .milliseconds(300)
+        var servers: [String: KubeSimServer] = [:]
+        for name in ["dev", "staging", "production"] { servers[name] = try await KubeSimServer.start(configuration) }
+        self.servers = servers
+        try dir.write("kubeconfig", SimKubeconfig.yaml(["dev", "staging", "production"].map { ($0, servers[$0]!) }))
+        for name in ["dev", "staging", "production"] {
+            try dir.write("Environments/\(name).yaml", """
+                apiVersion: baton/v1
+                kind: Environment
+                name: \(name)
+                cluster: {kubeconfig: \(dir.path)/kubeconfig, context: baton-\(name)}
+                namespace: guestbook
+                source: {path: app}
+                sync: {interval: 1s, timeout: 40s}
+                """)
+        }
+        let production = options.productionManual ? "promote: manual\n    approval: \(options.approval)" : "promote: auto"
+        try dir.write("Pipelines/guestbook.yaml", """
+            apiVersion: baton/v1
+            kind: Pipeline
+            name: guestbook
+            repo: {url: ./repo, branch: main, poll: \(options.poll)}
+            stages:
+              - environment: dev
+                gates: [{health: {soak: \(options.soaks["dev"]!)}}]
+              - environment: staging
+                gates: [{health: {soak: \(options.soaks["staging"]!)}}]
+              - environment: production
+                \(production)
+                gates: [{health: {soak: \(options.soaks["production"]!)}}]
+            """)
+    }
+
+    /// Commits the guestbook with `image` as `author`; returns the commit id.
+    @discardableResult
+    func release(_ image: String, by author: String, deadline: Int = 60) throws -> String {
+        var git = self.git
+        git.author = (name: author, email: author)
+        return try git.commit("guestbook \(image)", files: [
+            "app/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: guestbook}\n",
+            "app/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: guestbook-settings}\ndata: {IMAGE: \"\(image)\"}\n",
+            "app/deployment.yaml": """
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata: {name: guestbook}
+                spec:
+                  replicas: 1
+                  progressDeadlineSeconds: \(deadline)
+                  selector: {matchLabels: {app: guestbook}}
+                  template:
+                    metadata: {labels: {app: guestbook}}
+                    spec: {containers: [{name: guestbook, image: "\(image)"}]}
+                """,
+        ])
+    }
+
+    var environment: [String: String] {
+        ["TMPDIR": dir.path + "/tmp", "HOME": dir.path + "/home", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"]
+    }
+
+    /// Runs a `baton` command as `actor`.
+    func baton(_ arguments: [String], as actor: String = "operator@example.com") async throws -> CommandRun {
+        var environment = self.environment
+        environment["BATON_ACTOR"] = actor
+        return try await CommandRun.runAsync(CommandRun.batonPath, arguments + ["--dir", dir.path], environment: environment)
+    }
+
+    /// Starts `baton run`, appending its output to run.log.
+    func start() throws {
+        if !FileManager.default.fileExists(atPath: runLogPath) { _ = FileManager.default.createFile(atPath: runLogPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: runLogPath))
+        log.seekToEndOfFile()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandRun.batonPath)
+        process.arguments = ["run", "--dir", dir.path, "--tick", "200ms"]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        run = process
+        runLog = log
+    }
+
+    /// Stops `baton run` with `signal` and waits for it; returns its exit status.
+    @discardableResult
+    func stop(_ signal: Int32 = SIGTERM) async -> Int32 {
+        guard let run else { return 0 }
+        kill(run.processIdentifier, signal)
+        while run.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        self.run = nil
+        try? runLog?.close()
+        return run.terminationStatus
+    }
+
+    func runOutput() -> String {
+        (try? String(contentsOfFile: runLogPath, encoding: .utf8)) ?? ""
+    }
+
+    func audit() throws -> AuditStore { try AuditStore(path: dir.path + "/.baton/baton.db") }
+
+    /// The commit an environment's ref points at, read with git.
+    func ref(_ environment: String) -> String? {
+        try? git.line("rev-parse", "--verify", "-q", "refs/heads/env/\(environment)")
+    }
+
+    /// The phase of `revision` in `environment` as the audit log's promotion table has it.
+    func phase(_ environment: String, _ revision: String) -> String? {
+        (try? audit().promotions(environment: environment, revision: revision))?.last?.phase
+    }
+
+    /// The image the production (or another) cluster runs for the guestbook.
+    func image(in environment: String) async -> String? {
+        guard let server = servers[environment],
+              let type = await server.state.type(plural: "deployments", group: "apps"),
+              let live = try? await server.state.get(type, namespace: "guestbook", name: "guestbook") else { return nil }
+        return live[path: ["spec", "template", "spec", "containers"]]?.array?.first?["image"]?.string
+    }
+
+    /// Waits (up to `seconds`) until `condition` holds; records an issue with `what` and
+    /// `baton run`'s output otherwise.
+    func wait(_ what: String, seconds: Double = 60, sourceLocation: SourceLocation = #_sourceLocation,
+              _ condition: () async throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if (try? await condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        Issue.record("timed out waiting for \(what); baton run printed:\n\(runOutput())", sourceLocation: sourceLocation)
+        throw CancellationError()
+    }
+
+    func close() async {
+        await stop(SIGKILL)
+        for server in servers.values { await server.stop() }
+        dir.remove()
+    }
+}

@@ -1,0 +1,151 @@
+import AuditStore
+import BatonCore
+import BatonTestSupport
+import Foundation
+import Testing
+
+/// Baton's main job end to end: `baton run` promoting commits of a real repository through
+/// three KubeSim clusters, with approvals, failures, rollbacks and crashes.
+@Suite("Promotions end to end: baton run, approve, rollback, release, status, history, who-changed")
+struct PromotionFlowTests {
+    @Test("a commit reaches dev and staging by itself; production waits for two approvers other than its author")
+    func approvalsToProduction() async throws {
+        let flow = try await PromotionFlow("flow-approve")
+        defer { Task { await flow.close() } }
+        let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        try flow.start()
+        try await flow.wait("v1 awaiting approval in production") {
+            guard flow.phase("staging", v1) == "verified" else { return false }
+            return try await flow.baton(["status", "guestbook", "--output", "json"]).stdout.contains("\"phase\" : \"awaiting-approval\"")
+        }
+        #expect(flow.ref("production") == nil)
+
+        let status = try await flow.baton(["status", "guestbook"])
+        #expect(status.stdout.contains("production: \(v1.prefix(8)) \"guestbook guestbook:1.0.0\" is awaiting-approval"), "\(status.stdout)")
+        #expect(status.stdout.contains("approvals: 0 of 2\n  may still approve: bob@example.com, carol@example.com\n"
+                                       + "  may not approve: alice@example.com"), "\(status.stdout)")
+
+        let byAuthor = try await flow.baton(["approve", "guestbook", "production"], as: "alice@example.com")
+        #expect(byAuthor.status == 1)
+        #expect(byAuthor.stderr == "baton: refused: alice@example.com wrote a commit in this promotion and may not approve it\n")
+        let outsider = try await flow.baton(["approve", "guestbook", "production"], as: "mallory@example.com")
+        #expect(outsider.status == 1 && outsider.stderr.contains("mallory@example.com may not approve production"))
+        let bob = try await flow.baton(["approve", "guestbook", "production", "--comment", "looks good"], as: "bob@example.com")
+        #expect(bob.status == 0 && bob.stdout == "approved \(v1.prefix(8)) for production as bob@example.com (1 of 2)\n", "\(bob.stderr)")
+        #expect(flow.ref("production") == nil, "one approval of two promoted")
+        let carol = try await flow.baton(["approve", "guestbook", "production"], as: "carol@example.com")
+        #expect(carol.status == 0, "\(carol.stderr)")
+
+        try await flow.wait("v1 verified in production") { flow.phase("production", v1) == "verified" }
+        #expect(flow.ref("production") == v1)
+        #expect(await flow.image(in: "production") == "guestbook:1.0.0")
+        // An approval for a revision no longer waiting is refused with the reason.
+        let late = try await flow.baton(["approve", "guestbook", "production", "--revision", v1], as: "bob@example.com")
+        #expect(late.status == 1 && late.stderr.contains("is not awaiting approval in production (\(v1.prefix(8)) is verified)"), "\(late.stderr)")
+
+        let who = try await flow.baton(["audit", "who-changed", "deployment/guestbook", "--env", "production"])
+        #expect(who.status == 0)
+        #expect(who.stdout.contains("create at \(v1.prefix(8)), promotion from nothing (approved, started by baton)"), "\(who.stdout)")
+        #expect(who.stdout.contains("commits by: alice@example.com"))
+        #expect(who.stdout.contains("approved by: bob@example.com at") && who.stdout.contains("(\"looks good\"), carol@example.com at"))
+        #expect(who.stdout.contains("gate health in staging: passed"))
+        let history = try await flow.baton(["history", "guestbook", "--output", "json"])
+        let entries = try JSONValue.parse(Data(history.stdout.utf8)).array ?? []
+        #expect(entries.map { $0[path: ["promotion", "environment"]]?.string } == ["dev", "staging", "production"])
+        #expect(entries.last?["approvedBy"] == ["bob@example.com", "carol@example.com"])
+        let verify = try await flow.baton(["audit", "verify"])
+        #expect(verify.status == 0, "\(verify.stderr)")
+        // The refused attempts are in the log too, with who tried.
+        let refused = try flow.audit().events().filter { $0.kind == "approval-refused" }.map(\.actor)
+        #expect(refused == ["alice@example.com", "mallory@example.com", "bob@example.com"])
+        #expect(await flow.stop(SIGTERM) == 0)
+        #expect(flow.runOutput().hasSuffix("baton run: stopped\n"))
+        #expect(flow.runOutput().contains("guestbook/production \(v1.prefix(8)) approved-by (actor bob@example.com; 1 of 2 approvals)"))
+    }
+
+    @Test("a newer commit supersedes one still soaking; a -broken release fails in dev, never reaches staging, and status says why")
+    func supersedeAndFailure() async throws {
+        var options = PromotionFlow.Options()
+        options.soaks["dev"] = "30s"
+        let flow = try await PromotionFlow("flow-fail", options)
+        defer { Task { await flow.close() } }
+        let good = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        try flow.start()
+        try await flow.wait("the first release soaking in dev") { flow.phase("dev", good) == "verifying" }
+        let broken = try flow.release("guestbook:1.1.0-broken", by: "dave@example.com", deadline: 2)
+        try await flow.wait("the broken release failing in dev") { flow.phase("dev", broken) == "failed" }
+        #expect(flow.phase("dev", good) == "superseded")
+        #expect(flow.ref("staging") == nil, "something reached staging")
+        let status = try await flow.baton(["status", "guestbook"])
+        #expect(status.stdout.contains("dev: \(broken.prefix(8)) \"guestbook guestbook:1.1.0-broken\" is failed since"), "\(status.stdout)")
+        #expect(status.stdout.contains("  why: Deployment.apps guestbook/guestbook is Degraded"), "\(status.stdout)")
+        let json = try JSONValue.parse(Data(try await flow.baton(["status", "guestbook", "--output", "json"]).stdout.utf8))
+        #expect(json[path: ["stages"]]?.array?.first?[path: ["candidate", "phase"]] == "failed")
+        let superseded = try flow.audit().events().first { $0.kind == "superseded" }
+        #expect(superseded?.revision == good && superseded?.details.contains(broken) == true)
+        // Time passing changes nothing: the failed revision stays out of staging.
+        try await Task.sleep(for: .seconds(3))
+        #expect(flow.ref("staging") == nil)
+    }
+
+    @Test("a rollback in production holds the bad revision; auto-promotion does not bring it back; release lets it through")
+    func rollbackHoldRelease() async throws {
+        var options = PromotionFlow.Options()
+        options.productionManual = false
+        options.soaks = ["dev": "0s", "staging": "0s", "production": "0s"]
+        let flow = try await PromotionFlow("flow-rollback", options)
+        defer { Task { await flow.close() } }
+        let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        try flow.start()
+        try await flow.wait("v1 in production") { flow.phase("production", v1) == "verified" }
+        let v2 = try flow.release("guestbook:2.0.0", by: "alice@example.com")
+        try await flow.wait("v2 in production") { flow.phase("production", v2) == "verified" }
+
+        let back = try await flow.baton(["rollback", "production", "--to", String(v1.prefix(10)), "--reason", "v2 leaks memory"],
+                                        as: "bob@example.com")
+        #expect(back.status == 0, "\(back.stderr)")
+        #expect(back.stdout.contains("rolled production back from \(v2.prefix(8)) to \(v1.prefix(8)); \(v2.prefix(8)) is held"))
+        #expect(flow.ref("production") == v1, "the rollback did not move the ref at once")
+        try await flow.wait("production running v1 again") { await flow.image(in: "production") == "guestbook:1.0.0" }
+        // Restarted, baton run feeds the branch's head (still v2) again: it stays out of production.
+        await flow.stop(SIGTERM)
+        try flow.start()
+        try await Task.sleep(for: .seconds(3))
+        #expect(flow.ref("production") == v1)
+        let status = try await flow.baton(["status", "guestbook"])
+        #expect(status.stdout.contains("held: \(v2.prefix(8)) (a rollback replaced it; baton release guestbook \(v2.prefix(8))"), "\(status.stdout)")
+        let history = try await flow.baton(["history", "--env", "production"])
+        #expect(history.stdout.contains("production   \(v1.prefix(8))  \(v2.prefix(8))  rollback  verified  bob@example.com"), "\(history.stdout)")
+
+        let release = try await flow.baton(["release", "guestbook", v2], as: "bob@example.com")
+        #expect(release.status == 0, "\(release.stderr)")
+        try await flow.wait("v2 back in production") { flow.ref("production") == v2 && flow.phase("production", v2) == "verified" }
+        #expect(await flow.image(in: "production") == "guestbook:2.0.0")
+        let again = try await flow.baton(["release", "guestbook", v2])
+        #expect(again.status == 1 && again.stderr.contains("is not held"))
+    }
+
+    @Test("ten approvals from ten processes at once while baton run writes: every row kept, no lock error")
+    func concurrentApprovals() async throws {
+        var options = PromotionFlow.Options()
+        options.approval = "{required: 10}"
+        let flow = try await PromotionFlow("flow-concurrent", options)
+        defer { Task { await flow.close() } }
+        let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        try flow.start()
+        try await flow.wait("v1 awaiting approval") { flow.phase("staging", v1) == "verified" }
+        try await Task.sleep(for: .milliseconds(500))
+        let runs = try await withThrowingTaskGroup(of: CommandRun.self) { group in
+            for person in 0..<10 {
+                group.addTask { try await flow.baton(["approve", "guestbook", "production", "--revision", v1], as: "approver\(person)@example.com") }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.stderr))")
+        #expect(!runs.contains { $0.stderr.contains("locked") })
+        let decisions = try flow.audit().decisions(environment: "production", revision: v1)
+        #expect(Set(decisions.map(\.actor)) == Set((0..<10).map { "approver\($0)@example.com" }) && decisions.count == 10)
+        try await flow.wait("v1 promoted after the tenth approval") { flow.phase("production", v1) == "verified" }
+        #expect(try flow.audit().verify() == .intact(rows: try flow.audit().events().count))
+    }
+}
