@@ -58,6 +58,9 @@ struct AuditStoreTests {
             INSERT INTO event SELECT 11, time, 'mallory@example.com', osUser, host, kind, pipeline, environment, revision, details,
             previousHash, hash FROM event WHERE sequence = 10
             """) == .broken(sequence: 11, reason: "it does not follow row 10 (inserted, or the chain was rewritten)"))
+        // Rows cut from the end leave a shorter chain that is intact in itself: the recorded head names them.
+        #expect(try tamper("DELETE FROM event WHERE sequence >= 9")
+            == .broken(sequence: 9, reason: "row 9 is missing (deleted): the log once reached row 10"))
         // Changing a row and fixing up its own hash still breaks the next link.
         let store = try TemporaryDirectory("audit")
         defer { store.remove() }
@@ -69,6 +72,32 @@ struct AuditStoreTests {
         forged.hash = forged.computedHash
         #expect(try CommandRun.run("/usr/bin/sqlite3", [path, "UPDATE event SET actor = '\(forged.actor)', hash = '\(forged.hash)' WHERE sequence = 4"]).status == 0)
         #expect(try audit.verify() == .broken(sequence: 5, reason: "it does not follow row 4 (inserted, or the chain was rewritten)"))
+    }
+
+    struct Refused: Error {}
+
+    @Test("a state update writes its events and state together, or nothing when its body throws")
+    func stateUpdates() throws {
+        let dir = try TemporaryDirectory("audit")
+        defer { dir.remove() }
+        let store = try AuditStore(path: dir.path + "/baton.db")
+        let written = try store.update(state: "pipeline:shop") { state in
+            #expect(state == nil)
+            state = Data("one".utf8)
+            return [EventDraft(kind: "approved-by", actor: "bob@example.com", pipeline: "shop", environment: "production", revision: "abc",
+                               records: [.decision(decision: "approve", actor: "bob@example.com", comment: "ok")])]
+        }
+        #expect(written.map(\.sequence) == [1])
+        #expect(throws: Refused.self) {
+            try store.update(state: "pipeline:shop") { state in
+                state = Data("two".utf8)
+                throw Refused()
+            }
+        }
+        #expect(try store.state("pipeline:shop") == Data("one".utf8))
+        #expect(try store.events().count == 1)
+        let decision = try #require(try store.decisions(environment: "production", revision: "abc").first)
+        #expect(decision.actor == "bob@example.com" && decision.comment == "ok" && decision.sequence == 1)
     }
 
     @Test("ten writers at once (each its own connection) lose no row and keep the chain")
