@@ -21,7 +21,13 @@ final class PromotionFlow: @unchecked Sendable {
         var productionManual = true
         var approval = "{required: 2, approvers: [alice@example.com, bob@example.com, carol@example.com]}"
         var poll = "1s"
+        /// Serve the repository with `git daemon` and let the pipeline follow its git:// URL.
+        var remote = false
     }
+
+    /// The daemon serving `served/config.git` when the flow is remote.
+    private(set) var daemon: GitDaemon?
+    var servedPath: String { dir.path + "/served/config.git" }
 
     init(_ label: String, _ options: Options = Options()) async throws {
         dir = try TemporaryDirectory(label)
@@ -47,12 +53,21 @@ final class PromotionFlow: @unchecked Sendable {
                 sync: {interval: 1s, timeout: 40s}
                 """)
         }
+        var url = "./repo"
+        if options.remote {
+            try FileManager.default.createDirectory(atPath: dir.path + "/served", withIntermediateDirectories: true)
+            try GitCLI(directory: dir.path + "/served", home: dir.path + "/home").run(["init", "-q", "--bare", "-b", "main", "config.git"])
+            let daemon = try GitDaemon(basePath: dir.path + "/served")
+            self.daemon = daemon
+            url = daemon.url("config.git")
+            try git.run(["remote", "add", "origin", servedPath])
+        }
         let production = options.productionManual ? "promote: manual\n    approval: \(options.approval)" : "promote: auto"
         try dir.write("Pipelines/guestbook.yaml", """
             apiVersion: baton/v1
             kind: Pipeline
             name: guestbook
-            repo: {url: ./repo, branch: main, poll: \(options.poll)}
+            repo: {url: "\(url)", branch: main, poll: \(options.poll)}
             stages:
               - environment: dev
                 gates: [{health: {soak: \(options.soaks["dev"]!)}}]
@@ -69,6 +84,7 @@ final class PromotionFlow: @unchecked Sendable {
     func release(_ image: String, by author: String, deadline: Int = 60) throws -> String {
         var git = self.git
         git.author = (name: author, email: author)
+        defer { if daemon != nil { _ = try? git.run(["push", "-q", "origin", "main"]) } }
         return try git.commit("guestbook \(image)", files: [
             "app/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: guestbook}\n",
             "app/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: guestbook-settings}\ndata: {IMAGE: \"\(image)\"}\n",
@@ -133,8 +149,10 @@ final class PromotionFlow: @unchecked Sendable {
     func audit() throws -> AuditStore { try AuditStore(path: dir.path + "/.baton/baton.db") }
 
     /// The commit an environment's ref points at, read with git.
+    /// For a remote flow, the served repository's ref.
     func ref(_ environment: String) -> String? {
-        try? git.line("rev-parse", "--verify", "-q", "refs/heads/env/\(environment)")
+        let git = daemon == nil ? self.git : GitCLI(directory: servedPath, home: dir.path + "/home")
+        return try? git.line("rev-parse", "--verify", "-q", "refs/heads/env/\(environment)")
     }
 
     /// The phase of `revision` in `environment` as the audit log's promotion table has it.
@@ -165,6 +183,7 @@ final class PromotionFlow: @unchecked Sendable {
 
     func close() async {
         await stop(SIGKILL)
+        daemon?.stop()
         for server in servers.values { await server.stop() }
         dir.remove()
     }

@@ -148,4 +148,28 @@ struct PromotionFlowTests {
         try await flow.wait("v1 promoted after the tenth approval") { flow.phase("production", v1) == "verified" }
         #expect(try flow.audit().verify() == .intact(rows: try flow.audit().events().count))
     }
+
+    @Test("with a remote repository (git daemon) the environment refs are pushed there, and git log shows what each ran")
+    func remoteRepository() async throws {
+        var options = PromotionFlow.Options()
+        options.productionManual = false
+        options.soaks = ["dev": "0s", "staging": "0s", "production": "0s"]
+        options.remote = true
+        let flow = try await PromotionFlow("flow-remote", options)
+        defer { Task { await flow.close() } }
+        let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        try flow.start()
+        try await flow.wait("v1 in production") { flow.phase("production", v1) == "verified" }
+        let v2 = try flow.release("guestbook:2.0.0", by: "bob@example.com")
+        try await flow.wait("v2 in production") { flow.phase("production", v2) == "verified" }
+        for environment in ["dev", "staging", "production"] {
+            #expect(flow.ref(environment) == v2, "\(environment) on the remote is not at v2")
+        }
+        let served = GitCLI(directory: flow.servedPath, home: flow.dir.path + "/home")
+        #expect(try served.run(["log", "--format=%H", "env/production"]) == "\(v2)\n\(v1)\n")
+        #expect(await flow.image(in: "production") == "guestbook:2.0.0")
+        // The user's own clone is untouched: Baton works in its mirror.
+        #expect((try? flow.git.line("rev-parse", "--verify", "-q", "refs/heads/env/dev")) == nil)
+        #expect(FileManager.default.fileExists(atPath: flow.dir.path + "/.baton/cache/repos/guestbook.git"))
+    }
 }
