@@ -117,8 +117,14 @@ let package = Package(
 
         // The promotion state machine (pure) and, to come, the driver of `baton run`.
         .target(
+            name: "Gates",
+            dependencies: ["BatonCore"],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Coordinator",
-            dependencies: ["BatonCore", "AuditStore", "GitStore", "Reconciler"],
+            dependencies: ["BatonCore", "AuditStore", "GitStore", "Gates", "Reconciler"],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
@@ -216,6 +222,11 @@ let package = Package(
         .testTarget(
             name: "AuditStoreTests",
             dependencies: ["AuditStore", "BatonCore", "BatonTestSupport", "baton"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "GatesTests",
+            dependencies: ["Gates", "BatonCore"],
             swiftSettings: strict
         ),
         .testTarget(

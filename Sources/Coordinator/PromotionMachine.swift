@@ -1,6 +1,7 @@
 import AuditStore
 import BatonCore
 import Foundation
+import Gates
 
 /// Where a revision is in one stage (DESIGN.md §5).
 public enum PromotionPhase: String, Sendable, Hashable, Codable {
@@ -178,34 +179,30 @@ public struct PromotionMachine: Sendable {
         guard var candidate = stages[stage].candidate, candidate.revision == report.revision,
               candidate.phase == .syncing || candidate.phase == .verifying else { return advance(now: now) }
         var effects: [PromotionEffect] = []
-        if !report.errors.isEmpty || report.health == .degraded {
-            let degraded = report.objects.first { $0.health == .degraded }
-            let reason = report.errors.first
-                ?? degraded.map { "\($0.key) is Degraded" + ($0.healthMessage.isEmpty ? "" : ": \($0.healthMessage)") }
-                ?? "the environment is Degraded"
+        var gate = HealthSoak(soak: soak(stage), healthySince: candidate.healthySince)
+        let observation = gate.observe(report, at: now)
+        candidate.healthySince = gate.healthySince
+        switch observation {
+        case .failed(let reason, let evidence):
             candidate.phase = .failed
             candidate.since = now
             candidate.reason = reason
             stages[stage].candidate = candidate
-            let evidence: JSONValue = ["health": .string(report.health.rawValue), "synced": .bool(report.synced),
-                                       "errors": .array(report.errors.map(JSONValue.string)), "reason": .string(reason)]
             return [record("failed", stage, candidate.revision, ["reason": .string(reason), "health": .string(report.health.rawValue)],
                            [.promotionUpdated(phase: "failed", reason: reason, authors: nil),
                             .gateResult(gate: "health", passed: false, evidence: evidence)])]
                 + advance(now: now)
+        case .restarted(let evidence):
+            // Any drop restarts the soak: out of sync (an object changed or deleted) counts too.
+            effects.append(record("soak-restarted", stage, candidate.revision, evidence.object ?? [:]))
+        case .healthy, .waiting:
+            break
         }
         if report.synced, candidate.phase == .syncing {
             candidate.phase = .verifying
             candidate.since = now
-            effects.append(record("verifying", stage, candidate.revision, [:], [.promotionUpdated(phase: "verifying", reason: nil, authors: nil)]))
-        }
-        if report.synced, report.health == .healthy {
-            candidate.healthySince = candidate.healthySince ?? now
-        } else if candidate.healthySince != nil {
-            // Any drop restarts the soak: out of sync (an object changed or deleted) counts too.
-            candidate.healthySince = nil
-            effects.append(record("soak-restarted", stage, candidate.revision,
-                                  ["health": .string(report.health.rawValue), "synced": .bool(report.synced)]))
+            effects.insert(record("verifying", stage, candidate.revision, [:], [.promotionUpdated(phase: "verifying", reason: nil, authors: nil)]),
+                           at: 0)
         }
         stages[stage].candidate = candidate
         return effects + advance(now: now)
@@ -407,10 +404,11 @@ public struct PromotionMachine: Sendable {
                     // Fail closed: not synced, or synced but never Healthy, within the
                     // environment's sync timeout.
                     let timeout = syncTimeouts[stages[index].environment] ?? .seconds(300)
-                    let started = candidate.syncStartedAt ?? candidate.since
-                    if candidate.healthySince == nil, now.timeIntervalSince(started) > Self.seconds(timeout) {
-                        let last = stages[index].lastReport.map { $0.revision == candidate.revision ? " (last seen: \($0.synced ? "Synced" : "OutOfSync"), \($0.health.rawValue))" : "" } ?? ""
-                        candidate.reason = (candidate.phase == .syncing ? "not synced" : "not Healthy") + " within \(TimeSpan(timeout))" + last
+                    let gate = HealthSoak(soak: soak(index), healthySince: candidate.healthySince)
+                    let last = stages[index].lastReport.flatMap { $0.revision == candidate.revision ? $0 : nil }
+                    if let reason = gate.timedOut(started: candidate.syncStartedAt ?? candidate.since, timeout: timeout, now: now,
+                                                  synced: candidate.phase == .verifying) {
+                        candidate.reason = reason + (last.map { " (last seen: \($0.synced ? "Synced" : "OutOfSync"), \($0.health.rawValue))" } ?? "")
                         candidate.phase = .failed
                         candidate.since = now
                         stages[index].candidate = candidate
@@ -420,16 +418,12 @@ public struct PromotionMachine: Sendable {
                         changed = true
                         continue
                     }
-                    guard candidate.phase == .verifying, let healthySince = candidate.healthySince,
-                          now.timeIntervalSince(healthySince) >= soak(index) else { continue }
+                    guard candidate.phase == .verifying, let evidence = gate.passed(at: now) else { continue }
                     candidate.phase = .verified
                     candidate.since = now
                     stages[index].candidate = candidate
                     stages[index].verified = candidate.revision
-                    let soakText = TimeSpan(.milliseconds(Int64(soak(index) * 1000))).description
-                    let evidence: JSONValue = ["soak": .string(soakText), "healthySince": .string(Self.stamp(healthySince)),
-                                               "verifiedAt": .string(Self.stamp(now)), "health": "Healthy", "synced": true]
-                    effects.append(record("verified", index, candidate.revision, ["soak": .string(soakText)],
+                    effects.append(record("verified", index, candidate.revision, ["soak": evidence["soak"] ?? .null],
                                           [.promotionUpdated(phase: "verified", reason: nil, authors: nil),
                                            .gateResult(gate: "health", passed: true, evidence: evidence)]))
                     // A rollback's revision stays where it was put.
@@ -450,14 +444,12 @@ public struct PromotionMachine: Sendable {
         return "\(days) \(window.from)–\(window.to) (\(window.timezone))"
     }
 
-    /// The health gate's soak for a stage, in seconds (0 without a health gate).
-    private func soak(_ stage: Int) -> Double {
+    /// The health gate's soak for a stage (zero without a health gate: synced and Healthy once).
+    private func soak(_ stage: Int) -> Duration {
         for gate in pipeline.stages[stage].gates {
-            if case .health(let health) = gate {
-                return Self.seconds(health.soak.duration)
-            }
+            if case .health(let health) = gate { return health.soak.duration }
         }
-        return 0
+        return .zero
     }
 
     static func seconds(_ duration: Duration) -> TimeInterval { TimeInterval(duration.totalMilliseconds) / 1000 }
