@@ -33,6 +33,8 @@ struct PipelineStatusView: Encodable {
         var mayNotApprove: [String]?
         var gates: [String]
         var held: Bool
+        /// The revision it superseded in this stage.
+        var supersedes: String?
     }
 
     var pipeline: String
@@ -69,7 +71,8 @@ extension PipelineStatusView {
                 }
                 var view2 = CandidateView(revision: candidate.revision, summary: await summary(candidate.revision), kind: candidate.kind,
                                           phase: candidate.phase.rawValue, since: candidate.since.formatted(.iso8601), reason: candidate.reason,
-                                          approvals: candidate.approvals.map(\.actor), gates: gates, held: machine.holds.contains(candidate.revision))
+                                          approvals: candidate.approvals.map(\.actor), gates: gates, held: machine.holds.contains(candidate.revision),
+                                          supersedes: candidate.supersedes)
                 if let policy = stage.effectiveApproval, candidate.phase == .awaitingApproval {
                     view2.approvalsRequired = policy.required
                     let authors = await refs?.authors(from: state.deployed, to: candidate.revision) ?? []
@@ -118,13 +121,26 @@ extension PipelineStatusView {
         }
     }
 
-    func text() -> String {
+    /// How long ago `stamp` (RFC 3339) was: `42s`, `5m`, `3h`, `2d`.
+    static func age(_ stamp: String, now: Date) -> String {
+        guard let date = (try? Date(stamp, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+            ?? (try? Date(stamp, strategy: .iso8601)) else { return "-" }
+        let seconds = max(0, Int(now.timeIntervalSince(date)))
+        switch seconds {
+        case ..<60: return "\(seconds)s"
+        case ..<3600: return "\(seconds / 60)m"
+        case ..<86_400: return "\(seconds / 3600)h"
+        default: return "\(seconds / 86_400)d"
+        }
+    }
+
+    func text(now: Date = Date()) -> String {
         var lines = ["pipeline \(pipeline): \(stages.map(\.environment).joined(separator: " → ")) from \(repository) (\(branch)"
             + (head.map { " at \($0.prefix(8))" } ?? "") + ")", ""]
-        var rows = [["STAGE", "REVISION", "SUMMARY", "SINCE", "SYNC", "HEALTH"]]
+        var rows = [["STAGE", "REVISION", "SUMMARY", "AGE", "SYNC", "HEALTH"]]
         for stage in stages {
             rows.append([stage.environment, stage.revision.map { String($0.prefix(8)) } ?? "-", stage.summary ?? "-",
-                         stage.since.map { String($0.prefix(19)) + "Z" } ?? "-", stage.sync ?? "-", stage.health ?? "-"])
+                         stage.since.map { Self.age($0, now: now) } ?? "-", stage.sync ?? "-", stage.health ?? "-"])
         }
         let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
         lines += rows.map { row in
@@ -140,6 +156,9 @@ extension PipelineStatusView {
             head += " is \(candidate.phase)" + (candidate.kind == "auto" || candidate.kind == "approved" ? "" : " (\(candidate.kind))")
                 + " since \(candidate.since.prefix(19))Z"
             lines.append(head)
+            if let old = candidate.supersedes {
+                lines.append("  superseded \(old.prefix(8)), which had not left \(stage.environment)")
+            }
             if let reason = candidate.reason {
                 let label = ["failed", "rejected", "superseded"].contains(candidate.phase) ? "why: "
                     : (["rollback", "forced"].contains(candidate.kind) ? "reason: " : "")

@@ -45,6 +45,8 @@ public struct Candidate: Sendable, Hashable, Codable {
     public var from: String?
     /// When the ref moved and the sync began.
     public var syncStartedAt: Date?
+    /// The revision this one superseded in the stage, if any.
+    public var supersedes: String?
 }
 
 /// The last reconciler pass of an environment, as `baton status` shows it.
@@ -339,13 +341,17 @@ public struct PromotionMachine: Sendable {
             return [record("held", stage, revision, ["reason": "held after a rollback; release it to promote"])]
         }
         var effects: [PromotionEffect] = []
+        var superseded: String?
         if let current = stages[stage].candidate {
             if current.revision == revision, kind == "auto", current.phase != .failed || stages[stage].deployed == revision { return [] }
-            if !current.phase.isFinal { effects += supersede(stage: stage, by: revision, now: now) }
+            if !current.phase.isFinal {
+                effects += supersede(stage: stage, by: revision, now: now)
+                superseded = current.revision
+            }
         }
         let manual = pipeline.stages[stage].promote == .manual
         stages[stage].candidate = Candidate(revision: revision, phase: manual ? .awaitingApproval : .pending, since: now, reason: reason,
-                                            kind: kind, actor: actor)
+                                            kind: kind, actor: actor, supersedes: superseded)
         var details: [String: JSONValue] = ["kind": .string(kind)]
         if let reason { details["reason"] = .string(reason) }
         return effects + [record(manual ? "awaiting-approval" : "entered", stage, revision, details)]

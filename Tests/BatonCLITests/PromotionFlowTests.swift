@@ -79,6 +79,7 @@ struct PromotionFlowTests {
         let status = try await flow.baton(["status", "guestbook"])
         #expect(status.stdout.contains("dev: \(broken.prefix(8)) \"guestbook guestbook:1.1.0-broken\" is failed since"), "\(status.stdout)")
         #expect(status.stdout.contains("  why: Deployment.apps guestbook/guestbook is Degraded"), "\(status.stdout)")
+        #expect(status.stdout.contains("  superseded \(good.prefix(8)), which had not left dev\n"), "\(status.stdout)")
         let json = try JSONValue.parse(Data(try await flow.baton(["status", "guestbook", "--output", "json"]).stdout.utf8))
         #expect(json[path: ["stages"]]?.array?.first?[path: ["candidate", "phase"]] == "failed")
         let superseded = try flow.audit().events().first { $0.kind == "superseded" }
@@ -86,6 +87,22 @@ struct PromotionFlowTests {
         // Time passing changes nothing: the failed revision stays out of staging.
         try await Task.sleep(for: .seconds(3))
         #expect(flow.ref("staging") == nil)
+
+        // By hand: a revision not verified in dev goes to staging only with --force and a reason.
+        let unverified = try await flow.baton(["promote", "guestbook", "--to", "staging", "--revision", broken], as: "bob@example.com")
+        #expect(unverified.status == 1)
+        #expect(unverified.stderr == "baton: refused: \(broken.prefix(8)) was not verified in dev; promote it with --force --reason to bypass that\n")
+        let noReason = try await flow.baton(["promote", "guestbook", "--to", "staging", "--revision", good, "--force"])
+        #expect(noReason.status == 2 && noReason.stderr.contains("--force needs --reason"))
+        let forced = try await flow.baton(["promote", "guestbook", "--to", "staging", "--revision", good, "--force", "--reason", "hotfix"],
+                                          as: "bob@example.com")
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(flow.ref("staging") == good)
+        try await flow.wait("the forced revision verified in staging") { flow.phase("staging", good) == "verified" }
+        let row = try #require(try flow.audit().promotions(environment: "staging").last)
+        #expect(row.kind == "forced" && row.actor == "bob@example.com" && row.reason == "hotfix" && row.revision == good)
+        let history = try await flow.baton(["history", "guestbook"])
+        #expect(history.stdout.contains("staging      \(good.prefix(8))  -         forced"), "\(history.stdout)")
     }
 
     @Test("a rollback in production holds the bad revision; auto-promotion does not bring it back; release lets it through")
