@@ -118,7 +118,7 @@ let package = Package(
         // The promotion state machine (pure) and, to come, the driver of `baton run`.
         .target(
             name: "Gates",
-            dependencies: ["BatonCore"],
+            dependencies: ["BatonCore", "HTTP"],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
@@ -162,7 +162,9 @@ let package = Package(
                 "AuditStore",
                 "BatonCore",
                 "Coordinator",
+                "Gates",
                 "GitStore",
+                "HTTP",
                 "Kube",
                 "Manifests",
                 "Reconciler",
@@ -226,7 +228,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatesTests",
-            dependencies: ["Gates", "BatonCore"],
+            dependencies: ["Gates", "BatonCore", "HTTP", "KubeSim", "BatonTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

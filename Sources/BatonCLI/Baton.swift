@@ -11,7 +11,7 @@ public struct Baton: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [Validate.self, Run.self, StatusCommand.self, Promote.self, Approve.self, Reject.self, Rollback.self, Release.self,
-                      History.self, DiffCommand.self, SyncCommand.self, Audit.self, Cluster.self, Sim.self]
+                      History.self, GatesCommand.self, DiffCommand.self, SyncCommand.self, Audit.self, Cluster.self, Sim.self]
     )
 
     public init() {}

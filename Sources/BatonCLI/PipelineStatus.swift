@@ -64,9 +64,25 @@ extension PipelineStatusView {
             if let candidate = state.candidate, !(candidate.phase == .verified && state.deployed == candidate.revision && index + 1 < machine.stages.count
                                                     && machine.stages[index + 1].candidate?.revision == candidate.revision) {
                 var gates: [String] = []
+                var checkIndex = 0
                 for gate in stage.gates {
-                    if case .health(let health) = gate {
+                    switch gate {
+                    case .health(let health):
                         gates.append(Self.health(candidate, soak: health.soak, report: state.lastReport, now: now))
+                    case .http, .prometheus:
+                        let outcome = candidate.checks.flatMap { checkIndex < $0.count ? $0[checkIndex] : nil }
+                        checkIndex += 1
+                        if let outcome {
+                            gates.append("\(gate.kind): \(outcome.passed ? "passed" : "failed"): \(outcome.summary)")
+                        } else if let since = candidate.checksRequestedAt {
+                            gates.append("\(gate.kind): being evaluated since \(since.formatted(.iso8601))")
+                        } else if candidate.phase == .syncing || candidate.phase == .verifying {
+                            gates.append("\(gate.kind): after the health soak")
+                        } else if candidate.phase.isFinal {
+                            gates.append("\(gate.kind): not evaluated")
+                        } else {
+                            gates.append("\(gate.kind): waits for the promotion")
+                        }
                     }
                 }
                 var view2 = CandidateView(revision: candidate.revision, summary: await summary(candidate.revision), kind: candidate.kind,
@@ -90,6 +106,7 @@ extension PipelineStatusView {
                    let window = stage.blockingWindow(at: now) {
                     view2.reason = "blocked by the \(window.effect.rawValue) window \(window.days.map(\.rawValue).joined(separator: ",")) "
                         + "\(window.from)–\(window.to) (\(window.timezone))"
+                        + (stage.windowOpens(after: now).map { " until \($0.formatted(.iso8601))" } ?? " for at least the next 8 days")
                 }
                 view.candidate = view2
             }

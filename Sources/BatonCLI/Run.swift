@@ -3,6 +3,8 @@ import AuditStore
 import BatonCore
 import Coordinator
 import Foundation
+import Gates
+import HTTP
 import Kube
 import Manifests
 import Reconciler
@@ -37,6 +39,8 @@ struct Run: AsyncParsableCommand {
             Terminal.error("baton: no pipelines in \(location.dir)/Pipelines: nothing to run")
             throw ExitCode(2)
         }
+        let http = HTTPClient()
+        defer { http.shutdown() }
         var runners: [PipelineRunner] = []
         for pipeline in config.pipelines {
             let refs: EnvironmentRefs
@@ -59,7 +63,8 @@ struct Run: AsyncParsableCommand {
             }
             let ledger = PromotionLedger(pipeline: pipeline, environments: config.environments, audit: audit)
             runners.append(PipelineRunner(promoter: Promoter(ledger: ledger, refs: refs, environments: config.environments),
-                                          reconcilers: reconcilers, tick: tick.duration, log: { Terminal.out($0) }))
+                                          reconcilers: reconcilers, gates: GateRunner(client: http), tick: tick.duration,
+                                          log: { Terminal.out($0) }))
             Terminal.out("baton run: pipeline \(pipeline.name): \(pipeline.chain.joined(separator: " → ")) from \(pipeline.repo.url) "
                 + "(\(pipeline.repo.branch), polled every \(pipeline.repo.poll))")
         }

@@ -43,6 +43,12 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// Parses JSON only (RFC 8259): for answers that must be JSON, such as an HTTP gate's body
+    /// or Prometheus's API.
+    public static func parseJSON(_ data: Data) throws -> JSONValue {
+        try JSONText.parse(data)
+    }
+
     /// Parses JSON, or YAML (apply patches and manifests may be either).
     public static func parse(_ data: Data) throws -> JSONValue {
         if let value = try? JSONText.parse(data) { return value }

@@ -1,8 +1,10 @@
 import AuditStore
 import BatonCore
 import Foundation
+import Gates
 import GitStore
 import Reconciler
+import Synchronization
 
 /// Carries out what a pipeline's promotion machine decided: moves environment refs
 /// (compare-and-swap, after the intent is saved), and feeds back what happened. Used by
@@ -71,13 +73,19 @@ public struct Promoter: Sendable {
 public struct PipelineRunner: Sendable {
     public let promoter: Promoter
     public let reconcilers: [Reconciler]
+    /// Evaluates HTTP and Prometheus gates.
+    public let gates: GateRunner
     public let log: @Sendable (String) -> Void
     /// How often time is fed to the machine and intents are settled.
     public let tick: Duration
+    /// The gate evaluations under way (stage and revision), so each runs once at a time.
+    private let evaluating = InFlight()
 
-    public init(promoter: Promoter, reconcilers: [Reconciler], tick: Duration = .seconds(1), log: @escaping @Sendable (String) -> Void) {
+    public init(promoter: Promoter, reconcilers: [Reconciler], gates: GateRunner, tick: Duration = .seconds(1),
+                log: @escaping @Sendable (String) -> Void) {
         self.promoter = promoter
         self.reconcilers = reconcilers
+        self.gates = gates
         self.tick = tick
         self.log = log
     }
@@ -86,6 +94,7 @@ public struct PipelineRunner: Sendable {
 
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
+            group.addTask { await evaluateGates() }
             for reconciler in reconcilers {
                 group.addTask {
                     await ReconcileLoop(reconciler: reconciler, store: promoter.refs.store, refPoll: .milliseconds(500)).run { report in
@@ -133,6 +142,38 @@ public struct PipelineRunner: Sendable {
         }
     }
 
+    /// Starts the gate evaluations the machine asked for and that are not running (after a
+    /// restart, the saved request starts them again), until cancelled.
+    func evaluateGates() async {
+        await withTaskGroup(of: Void.self) { group in
+            while !Task.isCancelled {
+                if let machine = try? promoter.ledger.load() {
+                    for (index, stage) in machine.stages.enumerated() {
+                        guard let candidate = stage.candidate, candidate.phase == .verifying, candidate.checksRequestedAt != nil,
+                              candidate.checks == nil else { continue }
+                        let key = "\(index) \(candidate.revision)"
+                        guard evaluating.set.withLock({ $0.insert(key).inserted }) else { continue }
+                        let revision = candidate.revision
+                        group.addTask {
+                            defer { _ = evaluating.set.withLock { $0.remove(key) } }
+                            let outcomes = await gates.evaluate(pipeline.stages[index])
+                            guard !Task.isCancelled else { return }
+                            do {
+                                try promoter.ledger.update(actor: "baton") {
+                                    $0.gatesEvaluated(stage: index, revision: revision, outcomes: outcomes, now: Date())
+                                }
+                            } catch {
+                                log("\(Self.now()) \(pipeline.name)/\(stage.environment): cannot record the gates' verdicts: \(error)")
+                            }
+                        }
+                    }
+                }
+                try? await Task.sleep(for: tick)
+            }
+            group.cancelAll()
+        }
+    }
+
     /// A reconciler pass: the machine hears it; what the sync changed is recorded.
     func handle(_ report: StatusReport) async {
         guard let stage = pipeline.chain.firstIndex(of: report.environment) else { return }
@@ -164,7 +205,7 @@ public struct PipelineRunner: Sendable {
         text += " \(event.revision.map { String($0.prefix(8)) } ?? "-") \(event.kind)"
         guard let details = try? JSONValue.parse(Data(event.details.utf8)), case .object(let fields) = details else { return text }
         var notes: [String] = []
-        for key in ["kind", "from", "actor", "by", "reason", "soak", "approvals", "authors", "objects", "errors", "window", "health"] {
+        for key in ["kind", "from", "actor", "by", "reason", "soak", "approvals", "authors", "objects", "errors", "window", "health", "gates"] {
             guard let value = fields[key] else { continue }
             switch value {
             case .null: continue
@@ -185,4 +226,9 @@ public struct PipelineRunner: Sendable {
         }
         return notes.isEmpty ? text : text + " (" + notes.joined(separator: "; ") + ")"
     }
+}
+
+/// Keys of work under way, shared by the copies of a runner.
+final class InFlight: Sendable {
+    let set = Mutex<Set<String>>([])
 }

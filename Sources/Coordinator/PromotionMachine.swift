@@ -47,6 +47,11 @@ public struct Candidate: Sendable, Hashable, Codable {
     public var syncStartedAt: Date?
     /// The revision this one superseded in the stage, if any.
     public var supersedes: String?
+    /// When the stage's HTTP and Prometheus gates were asked for (after the health soak);
+    /// nil while they are not running.
+    public var checksRequestedAt: Date?
+    /// Their verdicts, once back.
+    public var checks: [GateOutcome]?
 }
 
 /// The last reconciler pass of an environment, as `baton status` shows it.
@@ -81,6 +86,9 @@ public enum PromotionEffect: Sendable, Hashable {
     /// Move the environment's ref from `from` to `to` (compare-and-swap; report back with
     /// `.refMoved`).
     case moveRef(stage: Int, environment: String, from: String?, to: String)
+    /// Evaluate the stage's HTTP and Prometheus gates for `revision` and report back with
+    /// `gatesEvaluated` (again after a restart: the request is saved with the candidate).
+    case evaluateGates(stage: Int, revision: String)
     /// Write an audit event (before its effect becomes visible), with the facts it adds to
     /// the promotion, decision and gate tables.
     case record(kind: String, stage: Int?, revision: String, details: JSONValue, records: [AuditRecord])
@@ -208,6 +216,34 @@ public struct PromotionMachine: Sendable {
         }
         stages[stage].candidate = candidate
         return effects + advance(now: now)
+    }
+
+    /// The verdicts of the stage's HTTP and Prometheus gates. All passed and the health soak
+    /// still holds: verified. One failed: the revision fails there. Health dropped meanwhile:
+    /// the verdicts are set aside and asked for again after the next soak.
+    public mutating func gatesEvaluated(stage: Int, revision: String, outcomes: [GateOutcome], now: Date) -> [PromotionEffect] {
+        guard var candidate = stages[stage].candidate, candidate.revision == revision, candidate.phase == .verifying,
+              candidate.checksRequestedAt != nil else { return [] }
+        let soaked = HealthSoak(soak: soak(stage), healthySince: candidate.healthySince).passed(at: now) != nil
+        let records: [AuditRecord] = outcomes.map { .gateResult(gate: $0.gate, passed: $0.passed, evidence: $0.evidence) }
+        let details: [String: JSONValue] = ["gates": .array(outcomes.map { .string(($0.passed ? "passed: " : "failed: ") + $0.summary) })]
+        if let failed = outcomes.first(where: { !$0.passed }) {
+            candidate.phase = .failed
+            candidate.since = now
+            candidate.reason = "gate \(failed.gate) failed: \(failed.summary)"
+            candidate.checks = outcomes
+            stages[stage].candidate = candidate
+            return [record("failed", stage, revision, details.merging(["reason": .string(candidate.reason ?? "")]) { $1 },
+                           records + [.promotionUpdated(phase: "failed", reason: candidate.reason, authors: nil)])] + advance(now: now)
+        }
+        guard soaked else {
+            candidate.checksRequestedAt = nil
+            stages[stage].candidate = candidate
+            return [record("gates-set-aside", stage, revision, details.merging(["reason": "health dropped while the gates ran"]) { $1 }, records)]
+        }
+        candidate.checks = outcomes
+        stages[stage].candidate = candidate
+        return [record("gates-passed", stage, revision, details, records)] + advance(now: now)
     }
 
     /// An approval of `revision` for `stage` by `actor`; `isCommitAuthor` when the actor wrote
@@ -425,6 +461,17 @@ public struct PromotionMachine: Sendable {
                         continue
                     }
                     guard candidate.phase == .verifying, let evidence = gate.passed(at: now) else { continue }
+                    if GateRunner.hasChecks(pipeline.stages[index]), candidate.checks == nil {
+                        // Health holds; now the HTTP and Prometheus gates, once.
+                        if candidate.checksRequestedAt == nil {
+                            candidate.checksRequestedAt = now
+                            stages[index].candidate = candidate
+                            effects.append(record("gates-evaluating", index, candidate.revision,
+                                                  ["gates": .array(pipeline.stages[index].gates.map { .string($0.kind) })]))
+                            effects.append(.evaluateGates(stage: index, revision: candidate.revision))
+                        }
+                        continue
+                    }
                     candidate.phase = .verified
                     candidate.since = now
                     stages[index].candidate = candidate

@@ -67,6 +67,15 @@ struct ValueReader {
         return scalar.string
     }
 
+    /// A scalar of any type (string, number, boolean, null) as it is written.
+    func scalarText() -> String? {
+        guard case .scalar(let scalar) = node else {
+            fail("expected a string, number, true, false or null, got \(Self.describe(node))")
+            return nil
+        }
+        return scalar.string
+    }
+
     /// A string that must not be empty.
     func nonEmptyString() -> String? {
         guard let text = string() else { return nil }

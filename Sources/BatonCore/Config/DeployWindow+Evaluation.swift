@@ -33,3 +33,19 @@ extension Stage {
         return nil
     }
 }
+
+extension Stage {
+    /// When the stage next lets a revision enter, looking from `date` minute by minute (windows
+    /// are minute-precise) for up to `horizon`: `date` itself when nothing blocks now, nil
+    /// when every minute of the horizon is blocked.
+    public func windowOpens(after date: Date, horizon: TimeInterval = 8 * 86_400) -> Date? {
+        if blockingWindow(at: date) == nil { return date }
+        let start = (date.timeIntervalSinceReferenceDate / 60).rounded(.down) * 60
+        var minute = Date(timeIntervalSinceReferenceDate: start + 60)
+        while minute.timeIntervalSince(date) <= horizon {
+            if blockingWindow(at: minute) == nil { return minute }
+            minute.addTimeInterval(60)
+        }
+        return nil
+    }
+}

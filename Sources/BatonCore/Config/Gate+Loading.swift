@@ -4,7 +4,7 @@ import Foundation
 extension Gate {
     static let kinds = ["health", "http", "prometheus"]
 
-    static func decode(_ value: ValueReader) -> Gate? {
+    static func decode(_ value: ValueReader, _ context: LoadContext) -> Gate? {
         guard let map = value.mapping(keys: kinds) else { return nil }
         guard map.keys.count == 1, let kind = map.keys.first else {
             if map.keys.isEmpty {
@@ -17,7 +17,7 @@ extension Gate {
         guard let body = map.raw(kind) else { return nil }
         switch kind {
         case "health": return HealthGate.decode(body).map(Gate.health)
-        case "http": return HTTPGate.decode(body).map(Gate.http)
+        case "http": return HTTPGate.decode(body, context).map(Gate.http)
         default: return PrometheusGate.decode(body).map(Gate.prometheus)
         }
     }
@@ -36,10 +36,10 @@ extension HealthGate {
 }
 
 extension HTTPGate {
-    static let keys = ["url", "method", "headers", "expectStatus", "bodyContains", "timeout", "attempts", "interval"]
+    static let keys = ["url", "method", "headers", "expectStatus", "bodyContains", "json", "caFile", "timeout", "attempts", "interval"]
     static let methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
-    static func decode(_ value: ValueReader) -> HTTPGate? {
+    static func decode(_ value: ValueReader, _ context: LoadContext) -> HTTPGate? {
         guard let map = value.mapping(keys: keys, nullIsEmpty: true) else { return nil }
         let before = map.log.issues.count
         var gate = HTTPGate(url: "")
@@ -90,6 +90,21 @@ extension HTTPGate {
             }
         }
         gate.bodyContains = map.optional("bodyContains")?.nonEmptyString()
+        if let raw = map.optional("json"), let condition = raw.mapping(keys: ["pointer", "equals"]) {
+            let pointer = condition.required("pointer")
+            let equals = condition.required("equals")
+            if let pointer, let text = pointer.string() {
+                if !text.isEmpty, !text.hasPrefix("/") {
+                    pointer.fail("a JSON pointer is empty (the whole body) or starts with /, got \(ValueReader.quote(text))")
+                } else if let equals, let expected = equals.scalarText() {
+                    gate.json = JSONCondition(pointer: text, equals: expected)
+                }
+            }
+        }
+        if let raw = map.optional("caFile"), let path = raw.nonEmptyString() {
+            gate.caFile = context.absolute(path)
+            if !gate.url.hasPrefix("https://") { raw.fail("caFile applies to an https URL only") }
+        }
         if let timeout = map.optional("timeout")?.duration() { gate.timeout = timeout }
         if let attempts = map.optional("attempts")?.int(atLeast: 1) { gate.attempts = attempts }
         if let interval = map.optional("interval")?.duration() { gate.interval = interval }

@@ -66,10 +66,16 @@ public struct HTTPGate: Sendable, Hashable, Codable {
     public var attempts: Int
     /// Wait between attempts.
     public var interval: TimeSpan
+    /// A condition on the body parsed as JSON.
+    public var json: JSONCondition?
+    /// The authority trusted for an `https` URL instead of the system's (an absolute path).
+    public var caFile: String?
 
     public init(url: String, method: String = "GET", headers: [HTTPHeader] = [], expectStatus: [Int] = [],
                 bodyContains: String? = nil, timeout: TimeSpan = .seconds(10), attempts: Int = 1,
-                interval: TimeSpan = .seconds(5)) {
+                interval: TimeSpan = .seconds(5), json: JSONCondition? = nil, caFile: String? = nil) {
+        self.json = json
+        self.caFile = caFile
         self.url = url
         self.method = method
         self.headers = headers
@@ -83,6 +89,19 @@ public struct HTTPGate: Sendable, Hashable, Codable {
     /// Whether `status` is one the gate accepts.
     public func accepts(status: Int) -> Bool {
         expectStatus.isEmpty ? (200...299).contains(status) : expectStatus.contains(status)
+    }
+}
+
+/// `json: {pointer: /status, equals: ok}`: the value at a JSON pointer (RFC 6901) of the body
+/// must equal `equals`, compared as the JSON type found there (a number numerically, `true`,
+/// `false` and `null` by name, a string as text).
+public struct JSONCondition: Sendable, Hashable, Codable {
+    public var pointer: String
+    public var equals: String
+
+    public init(pointer: String, equals: String) {
+        self.pointer = pointer
+        self.equals = equals
     }
 }
 

@@ -20,7 +20,7 @@ extension PipelineConfig {
             if list.isEmpty {
                 value.fail("a pipeline needs at least one stage")
             }
-            stages = list.compactMap(Stage.decode)
+            stages = list.compactMap { Stage.decode($0, context) }
         }
 
         guard let name, let repo, context.log.issues.count == before else { return nil }
@@ -62,7 +62,7 @@ extension RepoSource {
 extension Stage {
     static let keys = ["environment", "promote", "gates", "approval", "windows"]
 
-    static func decode(_ value: ValueReader) -> Stage? {
+    static func decode(_ value: ValueReader, _ context: LoadContext) -> Stage? {
         guard let map = value.mapping(keys: keys) else { return nil }
         let environment = map.required("environment")?.nonEmptyString()
         var stage = Stage(environment: environment ?? "")
@@ -70,7 +70,7 @@ extension Stage {
             stage.promote = PromoteMode(rawValue: promote) ?? .auto
         }
         if let list = map.optional("gates")?.list() {
-            stage.gates = list.compactMap(Gate.decode)
+            stage.gates = list.compactMap { Gate.decode($0, context) }
         }
         if let approval = map.optional("approval") {
             if stage.promote == .auto {

@@ -27,6 +27,13 @@ struct Responder: Sendable {
         case "/healthz", "/readyz", "/livez": return .text(200, "ok", contentType: "text/plain")
         default: break
         }
+        // What the simulated applications serve (their traffic and its counters) is not the API:
+        // like a real service and its metrics endpoint, it needs no API token.
+        if path == "/metrics" { return .text(200, await simulation.metrics(), contentType: "text/plain; version=0.0.4") }
+        if path.hasPrefix("/sim/services/") {
+            if let fault = await simulation.faults.take() { return fault }
+            return try await simulation.serviceTraffic(path)
+        }
         if let token {
             guard request.headers["authorization"] == "Bearer " + token else { throw APIError.unauthorized }
         }
@@ -54,7 +61,6 @@ struct Responder: Sendable {
             return .json(200, path == "/api" ? Discovery.coreVersions() : Discovery.groups(await state.types))
         case "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
             return try AccessReview.answer(request, denied: deniedAccess)
-        case "/metrics": return .text(200, await simulation.metrics(), contentType: "text/plain; version=0.0.4")
         default: break
         }
         if path == "/openapi/v3" { return .json(200, OpenAPI.root(await state.types)) }
@@ -64,7 +70,6 @@ struct Responder: Sendable {
             }
             return .json(200, document)
         }
-        if path.hasPrefix("/sim/services/") { return try await simulation.serviceTraffic(path) }
         let segments = path.split(separator: "/").map(String.init)
         let prefixLength: Int
         if segments.first == "api", segments.count >= 2 {
