@@ -234,3 +234,33 @@ struct PromotionMachineTests {
         #expect(restored.stages[1].candidate?.reason == "hotfix")
     }
 }
+
+extension PromotionMachineTests {
+    @Test("revisions waiting through a deny window coalesce: when it opens only the newest goes")
+    mutating func windowCoalesces() throws {
+        var stages = Self.pipeline.stages
+        stages[1].windows = [DeployWindow(effect: .deny, days: [.sat, .sun], timezone: "Europe/Berlin")]
+        stages[2].promote = .auto
+        stages[2].approval = nil
+        let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: "./repo"), stages: stages)
+        // Saturday 2026-11-28, 10:00 in Berlin.
+        let saturday = try Date("2026-11-28T09:00:00Z", strategy: .iso8601)
+        func at(_ seconds: Double) -> Date { saturday.addingTimeInterval(seconds) }
+        var machine = PromotionMachine(pipeline: pipeline)
+        for (offset, revision) in [(0.0, "A"), (100.0, "B")] {
+            _ = machine.commit(revision, now: at(offset))
+            _ = machine.refMoved(stage: 0, revision: revision, now: at(offset + 1))
+            _ = machine.report(stage: 0, report("dev", revision), now: at(offset + 2))
+            let verified = machine.tick(now: at(offset + 12))
+            #expect(kinds(verified).contains("blocked-by-window staging \(revision)"))
+        }
+        #expect(machine.stages[1].candidate?.revision == "B" && machine.stages[1].candidate?.phase == .pending)
+        #expect(moves(machine.tick(now: at(3600))) == [], "a revision entered staging during the deny window")
+        // Monday 00:00 in Berlin is Sunday 23:00Z.
+        let monday = try Date("2026-11-29T23:00:00Z", strategy: .iso8601)
+        #expect(moves(machine.tick(now: monday.addingTimeInterval(-60))) == [])
+        let opened = machine.tick(now: monday)
+        #expect(moves(opened) == ["staging: - → B"])
+        #expect(kinds(opened).filter { $0.hasSuffix(" A") }.isEmpty, "the older waiting revision was promoted too")
+    }
+}

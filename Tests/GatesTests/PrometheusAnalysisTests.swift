@@ -1,0 +1,78 @@
+import BatonCore
+import BatonTestSupport
+import Foundation
+import Gates
+import HTTP
+import KubeSim
+import Testing
+
+/// The Prometheus gate against a real Prometheus scraping KubeSim's `/metrics`, where a
+/// service whose image ends in `-errors` answers one request in five with 500.
+@Suite("Gates: Prometheus analysis with a real Prometheus", .serialized)
+struct PrometheusAnalysisTests {
+    /// The share of 5xx answers of one service over the last 10 s (0 when it had none).
+    static func errorRate(_ service: String) -> String {
+        "(sum(rate(sim_http_requests_total{service=\"\(service)\",code=~\"5..\"}[10s])) or vector(0))"
+            + " / sum(rate(sim_http_requests_total{service=\"\(service)\"}[10s]))"
+    }
+
+    @Test("a healthy release passes an error-rate gate, an -errors one fails it; no data, several series and a stopped Prometheus fail closed")
+    func errorRateGate() async throws {
+        var configuration = KubeSimServer.Configuration()
+        configuration.rolloutDelay = .milliseconds(100)
+        let server = try await KubeSimServer.start(configuration)
+        let dir = try TemporaryDirectory("prometheus-gate")
+        try dir.write("ca.pem", server.caPEM ?? "")
+        let prometheus = try PrometheusServer(scraping: [.init(address: "127.0.0.1:\(server.port)", caFile: dir.path + "/ca.pem")])
+        let client = HTTPClient()
+        defer {
+            client.shutdown()
+            prometheus.stop()
+            Task { await server.stop(); dir.remove() }
+        }
+        try await SimApp.deploy(server, "good", image: "guestbook:1.0.0")
+        try await SimApp.deploy(server, "bad", image: "guestbook:1.1.0-errors")
+        try await SimApp.waitAvailable(server, "bad", caFile: dir.path + "/ca.pem")
+        // KubeSim adds steady traffic to every service; wait until both rates exist.
+        #expect(await prometheus.waitForData(Self.errorRate("bad") + " > 0"), "no 5xx rate for the -errors service")
+        #expect(await prometheus.waitForData(Self.errorRate("good")))
+
+        func gate(_ query: String, count: Int = 3) -> PrometheusGate {
+            PrometheusGate(url: prometheus.url, query: query, max: 0.05, interval: .milliseconds(500), count: count)
+        }
+        let good = await PrometheusAnalysis(gate(Self.errorRate("good")), client: client).evaluate()
+        #expect(good.passed, "\(good.summary)")
+        #expect(good.evidence["measurements"]?.array?.count == 3)
+        #expect(good.evidence["measurements"]?.array?.allSatisfy { $0["value"] == .double(0) && $0["passed"] == true } == true,
+                "\(String(decoding: good.evidence.encoded(), as: UTF8.self))")
+
+        let bad = await PrometheusAnalysis(gate(Self.errorRate("bad")), client: client).evaluate()
+        #expect(!bad.passed)
+        // It stops at the first failure beyond the limit (0): one measurement, above max.
+        let measured = bad.evidence["measurements"]?.array ?? []
+        #expect(measured.count == 1 && measured.first?["problem"]?.string?.hasPrefix("above max 0.05") == true,
+                "\(String(decoding: bad.evidence.encoded(), as: UTF8.self))")
+        if case .double(let value)? = measured.first?["value"] {
+            #expect(value > 0.05 && value <= 1)
+        } else {
+            Issue.record("the failed measurement has no value")
+        }
+        #expect(bad.evidence["query"] == .string(Self.errorRate("bad")))
+
+        var tolerant = gate(Self.errorRate("bad"))
+        tolerant.failureLimit = 2
+        let tolerated = await PrometheusAnalysis(tolerant, client: client).evaluate()
+        #expect(!tolerated.passed && tolerated.evidence["failures"] == 3, "three failures exceed a limit of two")
+
+        let none = await PrometheusAnalysis(gate("sim_http_requests_total{service=\"nothing\"}", count: 1), client: client).evaluate()
+        #expect(!none.passed && none.summary.hasSuffix("last: the query returned no data"), "\(none.summary)")
+        let several = await PrometheusAnalysis(gate("sim_http_requests_total", count: 1), client: client).evaluate()
+        #expect(!several.passed && several.summary.contains("series; it must return one"), "\(several.summary)")
+        let broken = await PrometheusAnalysis(gate("sum(rate(", count: 1), client: client).evaluate()
+        #expect(!broken.passed && broken.summary.contains("the query failed: "), "\(broken.summary)")
+
+        prometheus.stop()
+        let stopped = await PrometheusAnalysis(gate(Self.errorRate("good"), count: 1), client: client).evaluate()
+        #expect(!stopped.passed && stopped.summary.contains("Prometheus unreachable: cannot connect to"), "\(stopped.summary)")
+    }
+}
