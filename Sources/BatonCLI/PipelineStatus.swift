@@ -132,7 +132,8 @@ extension PipelineStatusView {
         case .verified:
             return "\(soakText): passed"
         case .failed:
-            return "\(soakText): failed"
+            // Failed by another gate after the soak passed, or by health itself.
+            return "\(soakText): " + (candidate.checks != nil ? "passed" : "failed")
         case .rejected, .superseded:
             return "\(soakText): not evaluated"
         }

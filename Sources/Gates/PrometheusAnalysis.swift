@@ -40,7 +40,9 @@ public struct PrometheusAnalysis: Sendable {
         }
         let passed = failures <= gate.failureLimit && measurements.count == max(1, gate.count)
         let last = measurements.last
-        let lastText = last.map { $0.value.map { Self.format($0) } ?? ($0.problem ?? "no value") } ?? "no measurement"
+        let lastText = last.map { m in
+            m.value.map { Self.format($0) + (m.problem.map { " (\($0))" } ?? "") } ?? (m.problem ?? "no value")
+        } ?? "no measurement"
         let summary = "\(gate.query) \(rangeText): \(measurements.count - failures) of \(measurements.count) measurements passed, "
             + "\(failures) failed (limit \(gate.failureLimit)); last: \(lastText)"
         let evidence: JSONValue = [

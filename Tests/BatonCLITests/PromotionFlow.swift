@@ -23,13 +23,19 @@ final class PromotionFlow: @unchecked Sendable {
         var poll = "1s"
         /// Serve the repository with `git daemon` and let the pipeline follow its git:// URL.
         var remote = false
+        /// More gates for staging, as YAML flow mappings (`{http: {...}}`).
+        var stagingGates: [String] = []
     }
+
+    let options: Options
+    private(set) var repoURL = "./repo"
 
     /// The daemon serving `served/config.git` when the flow is remote.
     private(set) var daemon: GitDaemon?
     var servedPath: String { dir.path + "/served/config.git" }
 
     init(_ label: String, _ options: Options = Options()) async throws {
+        self.options = options
         dir = try TemporaryDirectory(label)
         for folder in ["home", "repo", "tmp"] {
             try FileManager.default.createDirectory(atPath: dir.path + "/" + folder, withIntermediateDirectories: true)
@@ -62,17 +68,24 @@ final class PromotionFlow: @unchecked Sendable {
             url = daemon.url("config.git")
             try git.run(["remote", "add", "origin", servedPath])
         }
+        repoURL = url
+        try writePipeline(options)
+    }
+
+    /// Writes Pipelines/guestbook.yaml for `options`.
+    func writePipeline(_ options: Options) throws {
         let production = options.productionManual ? "promote: manual\n    approval: \(options.approval)" : "promote: auto"
+        let staging = (["{health: {soak: \(options.soaks["staging"]!)}}"] + options.stagingGates).joined(separator: ", ")
         try dir.write("Pipelines/guestbook.yaml", """
             apiVersion: baton/v1
             kind: Pipeline
             name: guestbook
-            repo: {url: "\(url)", branch: main, poll: \(options.poll)}
+            repo: {url: "\(repoURL)", branch: main, poll: \(options.poll)}
             stages:
               - environment: dev
                 gates: [{health: {soak: \(options.soaks["dev"]!)}}]
               - environment: staging
-                gates: [{health: {soak: \(options.soaks["staging"]!)}}]
+                gates: [\(staging)]
               - environment: production
                 \(production)
                 gates: [{health: {soak: \(options.soaks["production"]!)}}]
@@ -87,6 +100,7 @@ final class PromotionFlow: @unchecked Sendable {
         defer { if daemon != nil { _ = try? git.run(["push", "-q", "origin", "main"]) } }
         return try git.commit("guestbook \(image)", files: [
             "app/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: guestbook}\n",
+            "app/service.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: guestbook}\nspec: {selector: {app: guestbook}, ports: [{port: 80}]}\n",
             "app/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: guestbook-settings}\ndata: {IMAGE: \"\(image)\"}\n",
             "app/deployment.yaml": """
                 apiVersion: apps/v1

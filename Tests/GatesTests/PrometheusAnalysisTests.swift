@@ -66,6 +66,7 @@ struct PrometheusAnalysisTests {
 
         let none = await PrometheusAnalysis(gate("sim_http_requests_total{service=\"nothing\"}", count: 1), client: client).evaluate()
         #expect(!none.passed && none.summary.hasSuffix("last: the query returned no data"), "\(none.summary)")
+        #expect(bad.summary.contains("last: ") && bad.summary.contains(" (above max 0.05)"), "\(bad.summary)")
         let several = await PrometheusAnalysis(gate("sim_http_requests_total", count: 1), client: client).evaluate()
         #expect(!several.passed && several.summary.contains("series; it must return one"), "\(several.summary)")
         let broken = await PrometheusAnalysis(gate("sum(rate(", count: 1), client: client).evaluate()
