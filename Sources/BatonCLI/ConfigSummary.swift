@@ -65,6 +65,8 @@ struct ConfigSummary {
             let codes = http.expectStatus.isEmpty ? "2xx" : http.expectStatus.map(String.init).joined(separator: " or ")
             var text = "http: \(http.method) \(http.url) expects \(codes)"
             if let body = http.bodyContains { text += " with body containing \"\(body)\"" }
+            if let json = http.json { text += " and \(json.pointer.isEmpty ? "the body" : json.pointer) = \(json.equals)" }
+            if let ca = http.caFile { text += ", CA \(ca)" }
             if !http.headers.isEmpty { text += ", headers \(http.headers.map(\.name).joined(separator: ", "))" }
             text += "; \(http.attempts) attempt\(http.attempts == 1 ? "" : "s")"
             if http.attempts > 1 { text += " \(http.interval) apart" }
