@@ -7,7 +7,7 @@ SWIFT ?= swift
 # Prometheus gate tests run a real prometheus).
 SYSTEM_PACKAGES := pkg-config git curl libgit2-dev libcurl4-openssl-dev libsqlite3-dev python3 openssl sqlite3 prometheus
 
-.PHONY: all build test demo bench deps clean clean-demo
+.PHONY: all build test demo demo-stop bench deps clean clean-demo
 
 all: build
 
@@ -36,21 +36,16 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-demo: build demo/config.git
-	$$($(SWIFT) build --show-bin-path)/baton validate --dir .
+# The main job end to end on local simulated clusters (scripts/demo.sh); leaves everything
+# running in ./demo until `make demo-stop`.
+demo: build
+	BATON_BIN=$$($(SWIFT) build --show-bin-path) scripts/demo.sh
 
-# The example config repository the pipeline follows: examples/guestbook committed into a bare
-# repository at demo/config.git (made once; `make clean-demo` starts over).
-demo/config.git:
-	@rm -rf demo/.work && mkdir -p demo/.work && cp -R examples/guestbook/. demo/.work/
-	@cd demo/.work && git init -q -b main && git add -A \
-	  && git -c user.name="Baton demo" -c user.email=demo@baton.invalid commit -q -m "guestbook 1.0.0" \
-	  && git clone -q --bare . ../config.git
-	@rm -rf demo/.work
-	@echo "make: created demo/config.git from examples/guestbook"
+demo-stop:
+	@if [ -f demo/pids ]; then xargs kill < demo/pids 2>/dev/null || true; rm -f demo/pids; echo "make: stopped the demo's clusters, Prometheus, git daemon and baton run"; else echo "make: no demo is running"; fi
 
-clean-demo:
-	rm -rf demo .baton
+clean-demo: demo-stop
+	rm -rf demo
 
 # Benchmarks print figures against a peer measured in the same run; tests assert behaviour.
 bench: deps

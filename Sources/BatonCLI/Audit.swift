@@ -84,7 +84,7 @@ struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "who-changed",
             abstract: "Every change to one object in an environment: when, which revisions, whose commits, who approved, what the gates saw.",
-            discussion: "Example: baton audit who-changed deployment/guestbook --env production"
+            discussion: "Example: baton audit who-changed deployment/guestbook --env production (--output json has every gate's full evidence)"
         )
 
         @Argument(help: "KIND/NAME, as kubectl takes it (deployment/web, configmaps/settings).") var object: String
@@ -153,8 +153,8 @@ struct Audit: AsyncParsableCommand {
                         "\($0.actor) at \($0.time.prefix(19))Z" + ($0.comment.map { " (\"\($0)\")" } ?? "")
                     }.joined(separator: ", ")))
                     for gate in change.gates {
-                        lines.append("  gate \(gate.gate) in \(gate.environment): \(gate.passed ? "passed" : "failed") "
-                            + String(decoding: gate.evidence.encoded(), as: UTF8.self))
+                        let said = gate.evidence["summary"]?.string ?? String(decoding: gate.evidence.encoded(), as: UTF8.self)
+                        lines.append("  gate \(gate.gate) in \(gate.environment): \(gate.passed ? "passed" : "failed"): \(said)")
                     }
                 }
                 Terminal.out("\(object) in \(env):\n" + lines.joined(separator: "\n"))

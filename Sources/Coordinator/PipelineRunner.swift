@@ -207,6 +207,7 @@ public struct PipelineRunner: Sendable {
         var notes: [String] = []
         for key in ["kind", "from", "actor", "by", "reason", "soak", "approvals", "authors", "objects", "errors", "window", "health", "gates"] {
             guard let value = fields[key] else { continue }
+            if key == "gates", fields["reason"] != nil { continue } // the reason says which failed
             switch value {
             case .null: continue
             case .string(let string):

@@ -225,7 +225,11 @@ public struct PromotionMachine: Sendable {
         guard var candidate = stages[stage].candidate, candidate.revision == revision, candidate.phase == .verifying,
               candidate.checksRequestedAt != nil else { return [] }
         let soaked = HealthSoak(soak: soak(stage), healthySince: candidate.healthySince).passed(at: now) != nil
-        let records: [AuditRecord] = outcomes.map { .gateResult(gate: $0.gate, passed: $0.passed, evidence: $0.evidence) }
+        let records: [AuditRecord] = outcomes.map { outcome in
+            var evidence = outcome.evidence.object ?? [:]
+            evidence["summary"] = .string(outcome.summary)
+            return .gateResult(gate: outcome.gate, passed: outcome.passed, evidence: .object(evidence))
+        }
         let details: [String: JSONValue] = ["gates": .array(outcomes.map { .string(($0.passed ? "passed: " : "failed: ") + $0.summary) })]
         if let failed = outcomes.first(where: { !$0.passed }) {
             candidate.phase = .failed

@@ -54,7 +54,8 @@ public struct HealthSoak: Sendable, Hashable {
     public func passed(at now: Date) -> JSONValue? {
         guard let healthySince, now.timeIntervalSince(healthySince) * 1000 >= Double(soak.totalMilliseconds) else { return nil }
         return ["soak": .string(TimeSpan(soak).description), "healthySince": .string(healthySince.formatted(.iso8601)),
-                "verifiedAt": .string(now.formatted(.iso8601)), "health": "Healthy", "synced": true]
+                "verifiedAt": .string(now.formatted(.iso8601)), "health": "Healthy", "synced": true,
+                "summary": .string("Synced and Healthy from \(healthySince.formatted(.iso8601)) for \(TimeSpan(soak)) without a drop")]
     }
 
     /// Why the revision fails when it has not become synced and Healthy within `timeout` of

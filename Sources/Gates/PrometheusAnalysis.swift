@@ -43,7 +43,7 @@ public struct PrometheusAnalysis: Sendable {
         let lastText = last.map { m in
             m.value.map { Self.format($0) + (m.problem.map { " (\($0))" } ?? "") } ?? (m.problem ?? "no value")
         } ?? "no measurement"
-        let summary = "\(gate.query) \(rangeText): \(measurements.count - failures) of \(measurements.count) measurements passed, "
+        let summary = "\(measurements.count - failures) of \(measurements.count) measurements \(rangeText), "
             + "\(failures) failed (limit \(gate.failureLimit)); last: \(lastText)"
         let evidence: JSONValue = [
             "url": .string(HTTPError.redacted(gate.url)), "query": .string(gate.query),

@@ -2,11 +2,11 @@ import BatonCore
 import Foundation
 import Testing
 
-/// The repository's own `Environments/` and `Pipelines/`, which the local demo runs.
+/// The example config repository's `Environments/` and `Pipelines/`, which `make demo` runs.
 @Suite("The repository's example configuration")
 struct ExampleConfigTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().path
+        .deletingLastPathComponent().deletingLastPathComponent().path + "/examples/guestbook"
 
     @Test("validates, with the demo's three environments in one pipeline")
     func validates() throws {
@@ -16,5 +16,6 @@ struct ExampleConfigTests {
         #expect(pipeline.chain == ["dev", "staging", "production"])
         #expect(config.environments.map { $0.cluster.context } == ["baton-dev", "baton-production", "baton-staging"])
         #expect(pipeline.stages.last?.promote == .manual)
+        #expect(pipeline.stages[1].gates.map(\.kind) == ["health", "http", "prometheus"])
     }
 }
