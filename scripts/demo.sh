@@ -185,8 +185,9 @@ bold "7. The record: history, who changed the Deployment in production, and the 
 run baton history guestbook
 run baton audit who-changed deployment/guestbook --env production
 run baton audit verify
+echo "The environment refs are branches of the config repository: git log shows what staging ran."
 run git fetch -q origin
-run git log --format='%h %ad %s' --date=format:%H:%M:%S origin/env/production
+run git log --format='%h %ad %s' --date=format:%H:%M:%S origin/env/staging
 
 bold "8. Yours to try: everything keeps running ($(( $(date +%s) - STARTED ))s so far)"
 cat <<EOF
