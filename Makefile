@@ -50,6 +50,7 @@ clean-demo: demo-stop
 # Benchmarks print figures against a peer measured in the same run; tests assert behaviour.
 bench: deps
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "make: bench needs wrk: sudo apt-get install -y wrk"; exit 1; }
+	$(SWIFT) build -c release --product baton
 	$(SWIFT) build -c release --product baton-bench
 	$$($(SWIFT) build -c release --show-bin-path)/baton-bench
 

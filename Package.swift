@@ -188,7 +188,7 @@ let package = Package(
 
         .executableTarget(
             name: "baton-bench",
-            dependencies: ["BatonCore", "GitStore", "Kube", "KubeSim", "Manifests", "Reconciler"],
+            dependencies: ["AuditStore", "BatonCore", "GitStore", "Kube", "KubeSim", "Manifests", "Reconciler"],
             path: "Benchmarks/baton-bench",
             swiftSettings: strict
         ),

@@ -8,7 +8,7 @@ import KubeSim
 /// Both read the same YAML files; Baton's time includes reading them, discovery and the
 /// applies. Target: Baton takes at most half of kubectl's time.
 enum ApplyBench {
-    static func run() async throws {
+    static func run() async throws -> (kubectl: Double, baton: Double) {
         var configuration = KubeSimServer.Configuration()
         configuration.rolloutDelay = .seconds(3600)  // keep the controllers out of the measurement
         let server = try await KubeSimServer.start(configuration)
@@ -59,6 +59,7 @@ enum ApplyBench {
         print(String(format: "| kubectl apply --server-side -f DIR | %.2f s | %.0f |", kubectl.seconds, 1000 / kubectl.seconds))
         print(String(format: "| Baton (Kube client, 32 in flight) | %.2f s | %.0f |", baton.seconds, 1000 / baton.seconds))
         print(String(format: "\nBaton / kubectl: %.2f (target: at most 0.50)", baton.seconds / kubectl.seconds))
+        return (kubectl.seconds, baton.seconds)
     }
 
     static func manifest(_ index: Int) -> String {

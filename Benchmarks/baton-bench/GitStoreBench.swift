@@ -5,7 +5,8 @@ import GitStore
 /// `git archive COMMIT | tar -x -C DIR` of the same commit; with the objects loose (as a
 /// repository people commit to) and packed (as Baton's clone of a remote).
 enum GitStoreBench {
-    static func run(repetitions: Int) async throws {
+    static func run(repetitions: Int) async throws -> [ResultRow] {
+        var rows: [ResultRow] = []
         func sh(_ command: String, in directory: String) throws {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -21,11 +22,6 @@ enum GitStoreBench {
             guard process.terminationStatus == 0 else {
                 throw NSError(domain: "bench", code: Int(process.terminationStatus), userInfo: [NSLocalizedDescriptionKey: command])
             }
-        }
-
-        func median(_ values: [Double]) -> Double {
-            let sorted = values.sorted()
-            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         }
 
         func milliseconds(_ body: () async throws -> Void) async rethrows -> Double {
@@ -78,6 +74,10 @@ enum GitStoreBench {
                 try FileManager.default.removeItem(atPath: cache)
             }
             let w = median(warm), a = median(ours), b = median(theirs), c = median(toDisk)
+            rows.append(ResultRow(benchmark: "git read", figure: "1,000 files of a commit (\(layout) objects, store open)", baton: w,
+                                  peerName: "git archive | tar -x", peer: b, unit: "ms", repetitions: repetitions))
+            rows.append(ResultRow(benchmark: "git read", figure: "1,000 files of a commit (\(layout) objects, open + read)", baton: a,
+                                  peerName: "git archive | tar -x", peer: b, unit: "ms", repetitions: repetitions))
             print(String(format: "| %@ | %.1f ms | %.1f ms | %.1f ms | %.2f | %.2f | %.1f ms | %.2f |", layout, w, a, b, w / b, a / b, c, c / b))
         }
         print("")
@@ -85,5 +85,6 @@ enum GitStoreBench {
         print("checking every loose object once (the guard against libgit2 1.5 hanging on a truncated one).")
         print("Both git archive and materialise write 1,000 files to disk; open + read keeps them in memory, as the renderer does.")
 
+        return rows
     }
 }

@@ -6,7 +6,7 @@ import KubeSim
 /// KubeSim must not be what limits Baton's own benchmarks: the target is at least 2,000
 /// GETs a second.
 enum KubeSimBench {
-    static func run(seconds: Int) async throws {
+    static func run(seconds: Int) async throws -> (gets: Double, applies: Double) {
         var configuration = KubeSimServer.Configuration()
         configuration.tls = false
         configuration.token = nil
@@ -52,6 +52,7 @@ enum KubeSimBench {
         print("|---|---:|---:|---:|")
         print(String(format: "| GET one object | %.0f | %d | 2000 |", gets.rate, gets.errors))
         print(String(format: "| server-side apply | %.0f | %d | — |", applies.rate, applies.errors))
+        return (gets.rate, applies.rate)
     }
 
     /// Runs wrk and reads its "Requests/sec" and "Non-2xx" lines.

@@ -13,7 +13,7 @@ import Reconciler
 /// time cold, at most a tenth on the no-op re-sync (kubectl sends everything again; Baton
 /// sends nothing).
 enum SyncBench {
-    static func run() async throws {
+    static func run() async throws -> [Double] {
         var configuration = KubeSimServer.Configuration()
         configuration.rolloutDelay = .seconds(3600)
         let server = try await KubeSimServer.start(configuration)
@@ -82,6 +82,7 @@ enum SyncBench {
         print(String(format: "| no-op re-sync | %.2f s | %.2f s | %.2f | ≤ 0.10 |", kubectlAgain.seconds, batonAgain.seconds,
                      batonAgain.seconds / kubectlAgain.seconds))
         print("\nApply requests Baton sent on the re-sync: \(sentAgain)")
+        return [kubectlCold.seconds, batonCold.seconds, kubectlAgain.seconds, batonAgain.seconds]
     }
 
     static func kubectl(_ arguments: [String]) async throws {

@@ -1,23 +1,71 @@
-// `make bench`: Baton's benchmarks. Each prints figures, against a peer measured in the same
-// run where one exists; tests assert behaviour, benchmarks only measure.
-// BATON_BENCH_ONLY=git|kubesim|apply|sync runs one of them.
+// `make bench`: every benchmark of the project in one go. Each compares Baton with a peer
+// measured in the same run; the figures go to stdout as they come and, as one table with the
+// machine and the date, to bench/RESULTS.md. Tests assert behaviour; benchmarks only measure.
+// BATON_BENCH_ONLY=git|kubesim|apply|sync|pipeline|audit|memory runs one of them.
 import Foundation
 
 let environment = ProcessInfo.processInfo.environment
-let repetitions = Int(environment["BATON_BENCH_REPETITIONS"] ?? "") ?? 15
+let repetitions = Int(environment["BATON_BENCH_REPETITIONS"] ?? "") ?? 3
 let only = environment["BATON_BENCH_ONLY"]
-if only == nil || only == "git" {
-    try await GitStoreBench.run(repetitions: repetitions)
+let started = Date()
+var rows: [ResultRow] = []
+func wanted(_ name: String) -> Bool { only == nil || only == name }
+
+if wanted("git") {
+    rows += try await GitStoreBench.run(repetitions: max(repetitions, 15))
     print("")
 }
-if only == nil || only == "kubesim" {
-    try await KubeSimBench.run(seconds: 5)
+if wanted("kubesim") {
+    var gets: [Double] = [], applies: [Double] = []
+    for _ in 0..<repetitions {
+        let rates = try await KubeSimBench.run(seconds: 3)
+        gets.append(rates.gets)
+        applies.append(rates.applies)
+        print("")
+    }
+    rows.append(ResultRow(benchmark: "KubeSim", figure: "GET one of 10,000 objects (wrk, 16 connections)", baton: median(gets),
+                          peerName: "target", peer: 2000, unit: "req/s", repetitions: repetitions, lowerIsBetter: false))
+    rows.append(ResultRow(benchmark: "KubeSim", figure: "server-side apply (wrk, 16 connections)", baton: median(applies),
+                          peerName: nil, peer: nil, unit: "req/s", repetitions: repetitions, lowerIsBetter: false))
+}
+if wanted("apply") {
+    var kubectl: [Double] = [], baton: [Double] = []
+    for _ in 0..<repetitions {
+        let times = try await ApplyBench.run()
+        kubectl.append(times.kubectl)
+        baton.append(times.baton)
+        print("")
+    }
+    rows.append(ResultRow(benchmark: "apply", figure: "server-side apply of 1,000 manifests", baton: median(baton),
+                          peerName: "kubectl apply --server-side -f DIR", peer: median(kubectl), unit: "s", repetitions: repetitions))
+}
+if wanted("sync") {
+    var runs: [[Double]] = []
+    for _ in 0..<repetitions {
+        runs.append(try await SyncBench.run())
+        print("")
+    }
+    rows.append(ResultRow(benchmark: "sync", figure: "cold sync of 1,000 objects from git", baton: median(runs.map { $0[1] }),
+                          peerName: "kubectl apply --server-side -f DIR", peer: median(runs.map { $0[0] }), unit: "s", repetitions: repetitions))
+    rows.append(ResultRow(benchmark: "sync", figure: "no-op re-sync of 1,000 objects", baton: median(runs.map { $0[3] }),
+                          peerName: "kubectl apply --server-side -f DIR again", peer: median(runs.map { $0[2] }), unit: "s",
+                          repetitions: repetitions))
+}
+if wanted("pipeline") {
+    rows += try await PipelineBench.latency(repetitions: repetitions)
     print("")
 }
-if only == nil || only == "apply" {
-    try await ApplyBench.run()
+if wanted("audit") {
+    rows += try await AuditBench.run(repetitions: repetitions)
     print("")
 }
-if only == nil || only == "sync" {
-    try await SyncBench.run()
+if wanted("memory") {
+    rows += try await PipelineBench.memory(kubectlRepetitions: repetitions)
+    print("")
 }
+
+let table = ResultsFile.markdown(rows, started: started, finished: Date())
+print(table)
+try FileManager.default.createDirectory(atPath: "bench", withIntermediateDirectories: true)
+try Data(table.utf8).write(to: URL(fileURLWithPath: "bench/RESULTS.md"))
+print("written to bench/RESULTS.md")

@@ -164,10 +164,15 @@ extension AuditStore {
     /// given after the previous promotion of that revision there (none for a rollback).
     public func approvals(for promotion: PromotionRecord) throws(AuditError) -> [DecisionRecord] {
         guard promotion.kind != "rollback" else { return [] }
-        let earlier = try promotions(environment: promotion.environment, revision: promotion.revision)
-            .filter { $0.sequence < promotion.sequence }.map(\.sequence).max() ?? 0
+        // The approvals of this round only: given after the revision last began waiting for
+        // approval there (an earlier round may have been rejected or superseded).
+        let round = try query { db in
+            try Int64.fetchOne(db, sql: "SELECT max(sequence) FROM event WHERE kind = 'awaiting-approval' AND pipeline = ? "
+                + "AND environment = ? AND revision = ? AND sequence < ?",
+                arguments: [promotion.pipeline, promotion.environment, promotion.revision, promotion.sequence])
+        } ?? 0
         return try decisions(environment: promotion.environment, revision: promotion.revision)
-            .filter { $0.decision == "approve" && $0.sequence > earlier && $0.sequence < promotion.sequence }
+            .filter { $0.pipeline == promotion.pipeline && $0.decision == "approve" && $0.sequence > round && $0.sequence < promotion.sequence }
     }
 
     /// Gate results for `revision` (in every environment), oldest first.

@@ -225,6 +225,9 @@ public final class AuditStore: Sendable {
             if sequence == expected - 1, sequence > 0, head["hash"] != previous {
                 return .broken(sequence: sequence, reason: "its hash is not the one recorded when it was written (changed)")
             }
+            if sequence < expected - 1 {
+                return .broken(sequence: sequence + 1, reason: "the log was written up to row \(sequence); rows from \(sequence + 1) were added behind its back")
+            }
         } else if !rows.isEmpty {
             return .broken(sequence: Int64(rows.count), reason: "the record of the last row written is missing")
         }
@@ -248,5 +251,11 @@ public final class AuditStore: Sendable {
 public struct AuditError: Error, Sendable, CustomStringConvertible {
     public var path: String
     public var message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
     public var description: String { "\(path): \(message)" }
 }

@@ -41,7 +41,13 @@ struct Approve: AsyncParsableCommand {
                                                      details: ["reason": .string("nothing is awaiting approval (\(now))")]))
             throw EnvironmentSession.fail("refused: nothing is awaiting approval in \(environment) (\(now))")
         }
-        let authors = await refs.authors(from: state.deployed, to: revision)
+        let authors: [String]
+        do {
+            authors = try await refs.commitAuthors(from: state.deployed, to: revision)
+        } catch {
+            throw EnvironmentSession.fail("refused: cannot read the commits from \(state.deployed.map { String($0.prefix(8)) } ?? "the start") "
+                + "to \(revision.prefix(8)) to check who wrote them: \(error)")
+        }
         let isAuthor = authors.contains { $0.caseInsensitiveCompare(actor) == .orderedSame }
         let result = try session.update(actor: actor, attempt: "approval", environment: environment, revision: revision,
                                         details: ["comment": comment.map(JSONValue.string) ?? .null]) { machine in

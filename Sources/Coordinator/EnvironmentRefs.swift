@@ -53,16 +53,19 @@ public struct EnvironmentRefs: Sendable {
                 guard let id = ObjectID(hex: hex) else { throw GitStoreError(.invalidInput, "\(hex) is not a commit id", function: "move") }
                 return id
             }
-            try await store.forceReference(ref, to: target, reason: reason)
+            // Pushed from a ref of its own, so the mirror's env ref (which the reconciler reads)
+            // moves only once the remote has taken the move.
+            let staging = "refs/baton/push/" + ref.replacingOccurrences(of: "refs/", with: "")
+            try await store.forceReference(staging, to: target, reason: reason)
             do {
-                try await store.pushReference(ref, expecting: expected, remote: remote)
+                try await store.pushReference(staging, to: ref, expecting: expected, remote: remote)
             } catch {
-                // The remote is the truth: put the mirror back to it, and accept a remote that
-                // is already where we wanted it.
-                try? await refresh()
-                if try await current(ref) == to { return }
-                throw error
+                // The remote is the truth: accept it only when a fetch shows it already where we
+                // wanted it (someone, or an earlier attempt, moved it).
+                guard (try? await refresh()) != nil, try await current(ref) == to else { throw error }
+                return
             }
+            try await store.forceReference(ref, to: target, reason: reason)
             return
         }
         do {
@@ -78,12 +81,17 @@ public struct EnvironmentRefs: Sendable {
     }
 
     /// The distinct e-mail addresses of the authors of the commits a move from `from` to `to`
-    /// brings, oldest first (at most the newest 500 commits are read).
+    /// brings, oldest first, for the record (empty when the history cannot be read).
     public func authors(from: String?, to: String) async -> [String] {
-        guard let commits = try? await store.log(from: from, to: to) else { return [] }
+        (try? await commitAuthors(from: from, to: to)) ?? []
+    }
+
+    /// The same, every commit read, throwing when the history cannot be: what the four-eyes
+    /// rule needs (an unreadable range must refuse an approval, not allow it).
+    public func commitAuthors(from: String?, to: String) async throws -> [String] {
         var seen: Set<String> = []
         var authors: [String] = []
-        for commit in commits.prefix(500).reversed() where seen.insert(commit.author.email).inserted {
+        for commit in try await store.log(from: from, to: to).reversed() where seen.insert(commit.author.email.lowercased()).inserted {
             authors.append(commit.author.email)
         }
         return authors

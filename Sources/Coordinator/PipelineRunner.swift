@@ -28,15 +28,19 @@ public struct Promoter: Sendable {
     /// once, moves each ref once. Returns the events written.
     @discardableResult
     public func settle(actor: String) async throws -> [AuditEvent] {
-        let machine = try ledger.load()
         var events: [AuditEvent] = []
-        for (index, stage) in machine.stages.enumerated() {
+        var transient: (any Error)?
+        for index in ledger.pipeline.stages.indices {
+            // The state as it is now, not as it was when the pass began: another process (an
+            // approval, a rollback) may have changed this stage meanwhile.
+            let stage = try ledger.load().stages[index]
             guard let environment = environments[stage.environment] else { continue }
             let ref = environment.fullRef
             let current: String?
             do {
                 current = try await refs.current(ref)
             } catch {
+                transient = error
                 continue // unreadable now; the next pass tries again
             }
             if let candidate = stage.candidate, candidate.phase == .promoting {
@@ -51,20 +55,33 @@ public struct Promoter: Sendable {
                     do {
                         try await refs.move(ref, from: candidate.from, to: revision, anywhere: candidate.kind == "rollback",
                                             reason: "baton: \(candidate.kind) promotion of \(ledger.pipeline.name) to \(environment.name)")
-                    } catch {
+                    } catch let error as GitStoreError where [.notFastForward, .refMoved, .pushRejected, .notFound, .invalidInput].contains(error.code) {
                         let reason = "cannot move \(environment.ref) to \(revision.prefix(8)): \(error)"
                         events += try ledger.update(actor: actor) { $0.refMoveFailed(stage: index, revision: revision, reason: reason, now: Date()) }.events
+                        continue
+                    } catch {
+                        // The network, a lock, a remote that did not answer: the intent stays and
+                        // the next pass tries again.
+                        transient = error
                         continue
                     }
                 }
                 let authors = await refs.authors(from: candidate.from, to: revision)
                 events += try ledger.update(actor: actor) { $0.refMoved(stage: index, revision: revision, authors: authors, now: Date()) }.events
             } else if let current, current != stage.deployed {
-                events += try ledger.update(actor: actor) { $0.refMoved(stage: index, revision: current, now: Date()) }.events
+                let authors = await refs.authors(from: stage.deployed, to: current)
+                events += try ledger.update(actor: actor) { $0.refMoved(stage: index, revision: current, authors: authors, now: Date()) }.events
             }
         }
+        if let transient { throw SettleError(message: "a ref could not be read or moved; will try again: \(transient)") }
         return events
     }
+}
+
+/// A ref move that failed for a reason that may pass (the intent is kept).
+public struct SettleError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }
 
 /// One pipeline in `baton run`: polls the source branch, runs a reconciler per environment,
@@ -114,6 +131,9 @@ public struct PipelineRunner: Sendable {
         // Every transition of this pipeline is logged, whichever process made it (an approval
         // or a rollback from the CLI too): the log follows the audit log.
         var logged = (try? promoter.ledger.audit.lastSequence()) ?? 0
+        // Learn where the environment refs are before feeding any commit: an existing
+        // env/dev is where the first promotion moves from.
+        _ = try? await promoter.settle(actor: "baton")
         while !Task.isCancelled {
             do {
                 if lastFetch.map({ ContinuousClock.now - $0 >= poll }) ?? true {

@@ -26,11 +26,21 @@ public struct PromotionLedger: Sendable {
 
     /// The machine as last saved.
     public func load() throws -> PromotionMachine {
-        machine(from: try audit.state(key))
+        try machine(from: try audit.state(key))
     }
 
-    private func machine(from data: Data?) -> PromotionMachine {
-        let snapshot = data.flatMap { try? JSONDecoder.ledger.decode(PromotionSnapshot.self, from: $0) }
+    /// A saved state that cannot be read is an error, never an empty machine: starting over
+    /// would forget holds, approvals and ref moves under way.
+    private func machine(from data: Data?) throws -> PromotionMachine {
+        var snapshot: PromotionSnapshot?
+        if let data {
+            do {
+                snapshot = try JSONDecoder.ledger.decode(PromotionSnapshot.self, from: data)
+            } catch {
+                throw AuditError(path: audit.path, message: "the saved state of pipeline \(pipeline.name) cannot be read (\(error)); "
+                    + "nothing was changed")
+            }
+        }
         return PromotionMachine(pipeline: pipeline, syncTimeouts: syncTimeouts, snapshot: snapshot)
     }
 
@@ -42,7 +52,7 @@ public struct PromotionLedger: Sendable {
                        _ input: (inout PromotionMachine) throws -> [PromotionEffect]) throws -> (machine: PromotionMachine, events: [AuditEvent]) {
         var result: PromotionMachine?
         let events = try audit.update(state: key, at: now) { data in
-            var machine = machine(from: data)
+            var machine = try machine(from: data)
             let effects = try input(&machine)
             let encoded = try JSONEncoder.ledger.encode(machine.snapshot)
             if encoded != data { data = encoded }

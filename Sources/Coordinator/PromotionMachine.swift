@@ -52,6 +52,45 @@ public struct Candidate: Sendable, Hashable, Codable {
     public var checksRequestedAt: Date?
     /// Their verdicts, once back.
     public var checks: [GateOutcome]?
+    /// Whether it has been synced and Healthy at least once here: the sync timeout applies only
+    /// before that; afterwards a drop restarts the soak.
+    public var wasHealthy: Bool = false
+
+    public init(revision: String, phase: PromotionPhase, since: Date, reason: String? = nil, kind: String = "auto",
+                actor: String = "baton", from: String? = nil, supersedes: String? = nil) {
+        self.revision = revision
+        self.phase = phase
+        self.since = since
+        self.reason = reason
+        self.kind = kind
+        self.actor = actor
+        self.from = from
+        self.supersedes = supersedes
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case revision, phase, since, approvals, healthySince, reason, kind, actor, from, syncStartedAt, supersedes, checksRequestedAt,
+             checks, wasHealthy
+    }
+
+    /// Fields added in later versions default when a saved machine lacks them.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        revision = try container.decode(String.self, forKey: .revision)
+        phase = try container.decode(PromotionPhase.self, forKey: .phase)
+        since = try container.decode(Date.self, forKey: .since)
+        approvals = try container.decodeIfPresent([Approval].self, forKey: .approvals) ?? []
+        healthySince = try container.decodeIfPresent(Date.self, forKey: .healthySince)
+        reason = try container.decodeIfPresent(String.self, forKey: .reason)
+        kind = try container.decodeIfPresent(String.self, forKey: .kind) ?? "auto"
+        actor = try container.decodeIfPresent(String.self, forKey: .actor) ?? "baton"
+        from = try container.decodeIfPresent(String.self, forKey: .from)
+        syncStartedAt = try container.decodeIfPresent(Date.self, forKey: .syncStartedAt)
+        supersedes = try container.decodeIfPresent(String.self, forKey: .supersedes)
+        checksRequestedAt = try container.decodeIfPresent(Date.self, forKey: .checksRequestedAt)
+        checks = try container.decodeIfPresent([GateOutcome].self, forKey: .checks)
+        wasHealthy = try container.decodeIfPresent(Bool.self, forKey: .wasHealthy) ?? false
+    }
 }
 
 /// The last reconciler pass of an environment, as `baton status` shows it.
@@ -158,8 +197,19 @@ public struct PromotionMachine: Sendable {
         stages[stage].deployed = revision
         guard var candidate = stages[stage].candidate, candidate.revision == revision, candidate.phase == .promoting else {
             if previous == revision { return advance(now: now) }
-            return [record("ref-changed", stage, revision, ["from": previous.map(JSONValue.string) ?? .null,
-                                                              "note": "the ref moved outside Baton"])] + advance(now: now)
+            var effects = [record("ref-changed", stage, revision, ["from": previous.map(JSONValue.string) ?? .null,
+                                                                   "note": "the ref moved outside Baton"])]
+            if var current = stages[stage].candidate, current.phase == .syncing || current.phase == .verifying, current.revision != revision {
+                // What was being verified no longer runs here: it cannot pass.
+                let reason = "\(pipeline.stages[stage].environment)'s ref was moved outside Baton to \(revision.prefix(8))"
+                current.phase = .failed
+                current.since = now
+                current.reason = reason
+                stages[stage].candidate = current
+                effects.append(record("failed", stage, current.revision, ["reason": .string(reason)],
+                                      [.promotionUpdated(phase: "failed", reason: reason, authors: nil)]))
+            }
+            return effects + advance(now: now)
         }
         candidate.phase = .syncing
         candidate.since = now
@@ -192,6 +242,7 @@ public struct PromotionMachine: Sendable {
         var gate = HealthSoak(soak: soak(stage), healthySince: candidate.healthySince)
         let observation = gate.observe(report, at: now)
         candidate.healthySince = gate.healthySince
+        if gate.healthySince != nil { candidate.wasHealthy = true }
         switch observation {
         case .failed(let reason, let evidence):
             candidate.phase = .failed
@@ -265,6 +316,9 @@ public struct PromotionMachine: Sendable {
         if !policy.approvers.isEmpty, !policy.approvers.contains(actor) {
             throw Refusal(message: "\(actor) may not approve \(environment) (approvers: \(policy.approvers.joined(separator: ", ")))")
         }
+        if holds.contains(revision) {
+            throw Refusal(message: "\(revision.prefix(8)) is held after a rollback; release it first (baton release \(pipeline.name) \(revision.prefix(8)))")
+        }
         if !policy.allowCommitAuthors, isCommitAuthor {
             throw Refusal(message: "\(actor) wrote a commit in this promotion and may not approve it")
         }
@@ -288,8 +342,16 @@ public struct PromotionMachine: Sendable {
 
     /// A rejection: final for `revision` in `stage`.
     public mutating func reject(stage: Int, revision: String, actor: String, reason: String, now: Date) throws(Refusal) -> [PromotionEffect] {
+        let environment = stages[stage].environment
         guard var candidate = stages[stage].candidate, candidate.revision == revision, !candidate.phase.isFinal else {
-            throw Refusal(message: "\(revision.prefix(8)) is not waiting in \(stages[stage].environment)")
+            throw Refusal(message: "\(revision.prefix(8)) is not waiting in \(environment)")
+        }
+        guard [.pending, .awaitingApproval, .approved].contains(candidate.phase) else {
+            throw Refusal(message: "\(revision.prefix(8)) is already \(candidate.phase.rawValue) in \(environment); "
+                + "to take it out, roll back (baton rollback \(environment) --to REV --reason ...)")
+        }
+        if let approvers = pipeline.stages[stage].approval?.approvers, !approvers.isEmpty, !approvers.contains(actor) {
+            throw Refusal(message: "\(actor) may not reject in \(environment) (approvers: \(approvers.joined(separator: ", ")))")
         }
         candidate.phase = .rejected
         candidate.since = now
@@ -418,6 +480,15 @@ public struct PromotionMachine: Sendable {
                 guard var candidate = stages[index].candidate else { continue }
                 switch candidate.phase {
                 case .pending, .approved:
+                    // A revision held by a rollback (after it got here) does not go on.
+                    if holds.contains(candidate.revision), candidate.kind == "auto" || candidate.kind == "approved" {
+                        let reason = "held after a rollback; release it to promote"
+                        if candidate.reason != reason {
+                            candidate.reason = reason
+                            stages[index].candidate = candidate
+                        }
+                        continue
+                    }
                     // Deny windows (or being outside every allow window) keep it from entering;
                     // they never interrupt a promotion already under way.
                     if let window = pipeline.stages[index].blockingWindow(at: now) {
@@ -452,7 +523,8 @@ public struct PromotionMachine: Sendable {
                     let timeout = syncTimeouts[stages[index].environment] ?? .seconds(300)
                     let gate = HealthSoak(soak: soak(index), healthySince: candidate.healthySince)
                     let last = stages[index].lastReport.flatMap { $0.revision == candidate.revision ? $0 : nil }
-                    if let reason = gate.timedOut(started: candidate.syncStartedAt ?? candidate.since, timeout: timeout, now: now,
+                    if !candidate.wasHealthy,
+                       let reason = gate.timedOut(started: candidate.syncStartedAt ?? candidate.since, timeout: timeout, now: now,
                                                   synced: candidate.phase == .verifying) {
                         candidate.reason = reason + (last.map { " (last seen: \($0.synced ? "Synced" : "OutOfSync"), \($0.health.rawValue))" } ?? "")
                         candidate.phase = .failed
@@ -464,7 +536,11 @@ public struct PromotionMachine: Sendable {
                         changed = true
                         continue
                     }
-                    guard candidate.phase == .verifying, let evidence = gate.passed(at: now) else { continue }
+                    // The soak has lasted long enough, and the latest pass still saw this revision
+                    // synced and Healthy (an old Healthy report is not evidence of now).
+                    guard candidate.phase == .verifying, let evidence = gate.passed(at: now),
+                          let latest = stages[index].lastReport, latest.revision == candidate.revision, latest.synced,
+                          latest.health == .healthy else { continue }
                     if GateRunner.hasChecks(pipeline.stages[index]), candidate.checks == nil {
                         // Health holds; now the HTTP and Prometheus gates, once.
                         if candidate.checksRequestedAt == nil {

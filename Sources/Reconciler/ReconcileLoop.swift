@@ -3,7 +3,7 @@ import Foundation
 import GitStore
 
 /// Keeps one environment reconciled: a pass whenever its ref moves and every
-/// `sync.interval`. Until a revision has been applied without errors, each pass syncs it
+/// `sync.interval` (every `settlingInterval` while it is not synced and Healthy). Until a revision has been applied without errors, each pass syncs it
 /// whole (healing drift too); after that, passes heal drift only with `sync.selfHeal`, and
 /// otherwise only report it (and objects deleted from the cluster) as out of sync. Each pass's
 /// `StatusReport` goes to `report`.
@@ -13,10 +13,14 @@ public struct ReconcileLoop: Sendable {
     /// How often the ref is looked at (a local read of the repository).
     public let refPoll: Duration
 
-    public init(reconciler: Reconciler, store: GitStore, refPoll: Duration = .seconds(1)) {
+    /// How often an environment that is not yet synced and Healthy is looked at.
+    public let settlingInterval: Duration
+
+    public init(reconciler: Reconciler, store: GitStore, refPoll: Duration = .seconds(1), settlingInterval: Duration = .seconds(1)) {
         self.reconciler = reconciler
         self.store = store
         self.refPoll = refPoll
+        self.settlingInterval = settlingInterval
     }
 
     /// Runs until the task is cancelled.
@@ -27,6 +31,10 @@ public struct ReconcileLoop: Sendable {
         var applied: String?   // the last revision a pass applied without errors
         var lastPass = ContinuousClock.now
         var refProblem: String?  // reported once until it changes
+        // Until the environment is synced and Healthy (a rollout under way), it is looked at
+        // every `settlingInterval`, so health changes are seen when they happen, not at the
+        // next `sync.interval`.
+        var settled = true
         while !Task.isCancelled {
             let revision: String?
             do {
@@ -41,7 +49,8 @@ public struct ReconcileLoop: Sendable {
                                               driftFound: false, applied: false, errors: [problem], startedAt: Date(), duration: .seconds(0)))
                 }
             }
-            if let revision, revision != seen || ContinuousClock.now - lastPass >= interval {
+            let wait = settled ? interval : min(interval, settlingInterval)
+            if let revision, revision != seen || ContinuousClock.now - lastPass >= wait {
                 // Until a revision has been applied cleanly, every pass applies it (a failed pass
                 // is tried again at the next interval); after that, only self-heal applies.
                 let full = revision != applied
@@ -53,6 +62,7 @@ public struct ReconcileLoop: Sendable {
                 lastPass = .now
                 seen = revision
                 if full, status.errors.isEmpty { applied = revision }
+                settled = status.synced && status.health == .healthy || !status.errors.isEmpty || status.health == .degraded
                 await report(status)
             }
             try? await Task.sleep(for: refPoll)

@@ -61,6 +61,9 @@ struct AuditStoreTests {
         // Rows cut from the end leave a shorter chain that is intact in itself: the recorded head names them.
         #expect(try tamper("DELETE FROM event WHERE sequence >= 9")
             == .broken(sequence: 9, reason: "row 9 is missing (deleted): the log once reached row 10"))
+        // A head set back (so that rows seem appended behind the writer's back) is named too.
+        #expect(try tamper("UPDATE head SET sequence = 8")
+            == .broken(sequence: 9, reason: "the log was written up to row 8; rows from 9 were added behind its back"))
         // Changing a row and fixing up its own hash still breaks the next link.
         let store = try TemporaryDirectory("audit")
         defer { store.remove() }

@@ -189,4 +189,21 @@ struct PromotionFlowTests {
         #expect((try? flow.git.line("rev-parse", "--verify", "-q", "refs/heads/env/dev")) == nil)
         #expect(FileManager.default.fileExists(atPath: flow.dir.path + "/.baton/cache/repos/guestbook.git"))
     }
+
+    @Test("environment refs that exist before the first baton run are where the first promotions move from")
+    func existingRefs() async throws {
+        var options = PromotionFlow.Options()
+        options.productionManual = false
+        options.soaks = ["dev": "0s", "staging": "0s", "production": "0s"]
+        let flow = try await PromotionFlow("flow-existing", options)
+        defer { Task { await flow.close() } }
+        let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        for environment in ["dev", "staging", "production"] { try flow.git.run(["branch", "env/\(environment)", v1]) }
+        let v2 = try flow.release("guestbook:2.0.0", by: "bob@example.com")
+        try flow.start()
+        try await flow.wait("v2 in production") { flow.phase("production", v2) == "verified" }
+        let rows = try flow.audit().promotions(pipeline: "guestbook")
+        #expect(rows.map(\.environment) == ["dev", "staging", "production"] && rows.allSatisfy { $0.from == v1 && $0.authors == ["bob@example.com"] },
+                "\(rows.map { "\($0.environment) \($0.from ?? "-") \($0.authors)" })")
+    }
 }

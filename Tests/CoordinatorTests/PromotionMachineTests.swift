@@ -155,13 +155,19 @@ struct PromotionMachineTests {
     mutating func rejection() throws {
         var machine = PromotionMachine(pipeline: Self.pipeline)
         _ = machine.commit("A", now: at(0))
-        let rejected = try machine.reject(stage: 0, revision: "A", actor: "bob@x", reason: "wrong build", now: at(1))
-        #expect(kinds(rejected) == ["rejected dev A"])
-        #expect(throws: Refusal(message: "A is not waiting in dev")) {
-            try machine.reject(stage: 0, revision: "A", actor: "bob@x", reason: "again", now: at(2))
+        _ = deliver(&machine, stage: 0, "A", at: 1)
+        _ = machine.tick(now: at(12))
+        _ = deliver(&machine, stage: 1, "A", at: 13)
+        _ = machine.tick(now: at(34))
+        let rejected = try machine.reject(stage: 2, revision: "A", actor: "bob@x", reason: "wrong build", now: at(35))
+        #expect(kinds(rejected) == ["rejected production A"])
+        #expect(throws: Refusal(message: "A is not waiting in production")) {
+            try machine.reject(stage: 2, revision: "A", actor: "bob@x", reason: "again", now: at(36))
         }
-        _ = machine.refMoved(stage: 0, revision: "A", now: at(3))
-        #expect(machine.stages[0].candidate?.phase == .rejected)
+        #expect(throws: Refusal(message: "A is not awaiting approval in production (A is rejected)")) {
+            try machine.approve(stage: 2, revision: "A", actor: "carol@x", isCommitAuthor: false, comment: nil, now: at(37))
+        }
+        #expect(machine.stages[2].candidate?.phase == .rejected && machine.stages[2].deployed == nil)
     }
 
     @Test("a deny window keeps an approved revision from entering until it closes, and never interrupts a promotion")
@@ -262,5 +268,60 @@ extension PromotionMachineTests {
         let opened = machine.tick(now: monday)
         #expect(moves(opened) == ["staging: - → B"])
         #expect(kinds(opened).filter { $0.hasSuffix(" A") }.isEmpty, "the older waiting revision was promoted too")
+    }
+}
+
+extension PromotionMachineTests {
+    @Test("a rollback's hold stops the held revision waiting further down; approvals for it are refused")
+    mutating func holdReachesDownstream() throws {
+        var machine = PromotionMachine(pipeline: Self.pipeline)
+        _ = machine.commit("A", now: at(0))
+        _ = deliver(&machine, stage: 0, "A", at: 1)
+        _ = machine.tick(now: at(12))
+        _ = deliver(&machine, stage: 1, "A", at: 13)
+        _ = machine.tick(now: at(34))
+        #expect(machine.stages[2].candidate?.phase == .awaitingApproval)
+        _ = machine.commit("B", now: at(35))
+        _ = deliver(&machine, stage: 0, "B", at: 36)
+        // Dev goes back from B to A, holding B; then staging is rolled back from A too, holding A.
+        _ = try machine.rollback(stage: 1, to: "Z", actor: "bob@x", reason: "bad", now: at(40))
+        #expect(machine.holds.contains("A"))
+        #expect(throws: Refusal(message: "A is held after a rollback; release it first (baton release shop A)")) {
+            try machine.approve(stage: 2, revision: "A", actor: "bob@x", isCommitAuthor: false, comment: nil, now: at(41))
+        }
+    }
+
+    @Test("a rejection is for revisions not yet under way, by the stage's approvers")
+    mutating func rejectionRules() throws {
+        var machine = PromotionMachine(pipeline: Self.pipeline)
+        _ = machine.commit("A", now: at(0))
+        #expect(throws: Refusal(message: "A is already promoting in dev; to take it out, roll back (baton rollback dev --to REV --reason ...)")) {
+            try machine.reject(stage: 0, revision: "A", actor: "bob@x", reason: "no", now: at(1))
+        }
+        _ = deliver(&machine, stage: 0, "A", at: 1)
+        _ = machine.tick(now: at(12))
+        _ = deliver(&machine, stage: 1, "A", at: 13)
+        _ = machine.tick(now: at(34))
+        #expect(throws: Refusal(message: "mallory@x may not reject in production (approvers: alice@x, bob@x, carol@x)")) {
+            try machine.reject(stage: 2, revision: "A", actor: "mallory@x", reason: "no", now: at(35))
+        }
+        #expect(kinds(try machine.reject(stage: 2, revision: "A", actor: "carol@x", reason: "no", now: at(36))) == ["rejected production A"])
+    }
+
+    @Test("once Healthy, a drop restarts the soak even past the sync timeout; verifying needs the latest pass Healthy")
+    mutating func dropsAfterHealthy() {
+        var machine = PromotionMachine(pipeline: Self.pipeline, syncTimeouts: ["dev": .seconds(5)])
+        _ = machine.commit("A", now: at(0))
+        _ = deliver(&machine, stage: 0, "A", at: 1)   // Healthy at 2
+        _ = machine.report(stage: 0, report("dev", "A", health: .progressing), now: at(8))
+        #expect(kinds(machine.tick(now: at(20))) == [], "a drop after being Healthy failed the revision on the sync timeout")
+        _ = machine.report(stage: 0, report("dev", "A"), now: at(21))
+        #expect(kinds(machine.tick(now: at(31))).first == "verified dev A")
+        // The ref moved away while B was being verified: B cannot pass any more.
+        _ = machine.commit("B", now: at(40))
+        _ = deliver(&machine, stage: 0, "B", at: 41)
+        let moved = machine.refMoved(stage: 0, revision: "C", now: at(45))
+        #expect(kinds(moved) == ["ref-changed dev C", "failed dev B"])
+        #expect(machine.stages[0].candidate?.reason == "dev's ref was moved outside Baton to C")
     }
 }
