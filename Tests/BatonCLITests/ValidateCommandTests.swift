@@ -6,7 +6,7 @@ import Testing
 @Suite("baton validate")
 struct ValidateCommandTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().path
+        .deletingLastPathComponent().deletingLastPathComponent().path + "/examples/guestbook"
 
     @Test("prints each pipeline's chain with its stages, gates and approval rule")
     func summary() throws {
@@ -17,17 +17,16 @@ struct ValidateCommandTests {
             Configuration in . is valid: 3 environments, 1 pipeline.
 
             pipeline guestbook: dev → staging → production
-              source  ./demo/config.git, branch main, polled every 5s
+              source  git://127.0.0.1:9418/config.git, branch main, polled every 2s
               1. dev         promote auto  (context baton-dev, namespace guestbook, path apps/guestbook/overlays/dev)
-                             gate     health: synced and Healthy for 10s
+                             gate     health: synced and Healthy for 3s
               2. staging     promote auto  (context baton-staging, namespace guestbook, path apps/guestbook/overlays/staging)
-                             gate     health: synced and Healthy for 20s
-                             gate     http: GET http://127.0.0.1:8480/guestbook/healthz expects 200; 3 attempts 1s apart, 2s timeout
-                             gate     prometheus: sum(rate(sim_http_requests_total{code=~"5.."}[1m])) / sum(rate(sim_http_requests_total[1m])) ≤ 0.05, 3 measurements 5s apart, 0 failures allowed (http://127.0.0.1:9490)
+                             gate     health: synced and Healthy for 15s
+                             gate     http: GET https://127.0.0.1:6443/sim/services/guestbook/guestbook/healthz expects 200, CA \((Self.root as NSString).deletingLastPathComponent)/staging-ca.pem; 3 attempts 1s apart, 2s timeout
+                             gate     prometheus: (sum(rate(sim_http_requests_total{namespace="guestbook",code=~"5.."}[10s])) or vector(0)) / sum(rate(sim_http_requests_total{namespace="guestbook"}[10s])) ≤ 0.05, 3 measurements 2s apart, 0 failures allowed (http://127.0.0.1:9090)
               3. production  promote manual  (context baton-production, namespace guestbook, path apps/guestbook/overlays/production)
                              approval 2 of alice@example.com, bob@example.com, carol@example.com; commit authors may not approve
-                             window   deny sat, sun all day (Europe/Berlin)
-                             gate     health: synced and Healthy for 30s
+                             gate     health: synced and Healthy for 5s
 
             """)
     }
@@ -39,13 +38,13 @@ struct ValidateCommandTests {
         try copyExample(to: dir)
         let pipeline = try String(contentsOfFile: dir.path + "/Pipelines/guestbook.yaml", encoding: .utf8)
         try dir.write("Pipelines/guestbook.yaml", pipeline.replacingOccurrences(of: "max: 0.05", with: "max: low")
-            .replacingOccurrences(of: "soak: 10s", with: "sok: 10s"))
+            .replacingOccurrences(of: "soak: 3s", with: "sok: 3s"))
         let run = try CommandRun.baton(["validate", "--dir", dir.path])
         #expect(run.status == 2)
         #expect(run.stdout == "")
         #expect(run.stderr == """
-            \(dir.path)/Pipelines/guestbook.yaml:13:19: stages[0].gates[0].health.sok: unknown key "sok"; did you mean "soak"?
-            \(dir.path)/Pipelines/guestbook.yaml:27:16: stages[1].gates[2].prometheus.max: expected a number, got "low"
+            \(dir.path)/Pipelines/guestbook.yaml:15:19: stages[0].gates[0].health.sok: unknown key "sok"; did you mean "soak"?
+            \(dir.path)/Pipelines/guestbook.yaml:32:16: stages[1].gates[2].prometheus.max: expected a number, got "low"
             baton: the configuration in \(dir.path) is invalid: 2 problems
 
             """)
@@ -63,7 +62,7 @@ struct ValidateCommandTests {
         let stages = try #require(pipelines.first?["stages"] as? [[String: Any]])
         #expect(stages.map { $0["environment"] as? String } == ["dev", "staging", "production"])
         let repo = try #require(pipelines.first?["repo"] as? [String: Any])
-        #expect(repo["poll"] as? String == "5s")
+        #expect(repo["poll"] as? String == "2s")
     }
 
     @Test("--output json on a broken configuration lists the issues and exits 2")
