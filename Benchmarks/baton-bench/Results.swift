@@ -53,8 +53,9 @@ enum ResultsFile {
                      "  for rates, above 1 is better).", "",
                      "| benchmark | figure | Baton | peer | peer's figure | ratio | repetitions |",
                      "|---|---|---:|---|---:|---:|---:|"]
+        func cell(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "\\|") }
         for row in rows {
-            lines.append("| \(row.benchmark) | \(row.figure) | \(format(row.baton, row.unit)) | \(row.peerName ?? "—") | "
+            lines.append("| \(row.benchmark) | \(cell(row.figure)) | \(format(row.baton, row.unit)) | \(cell(row.peerName ?? "—")) | "
                 + "\(row.peer.map { format($0, row.unit) } ?? "—") | \(row.ratio.map { String(format: "%.2f", $0) } ?? "—") | \(row.repetitions) |")
         }
         return lines.joined(separator: "\n") + "\n"
