@@ -57,6 +57,11 @@ wait_for() {
   local start=$SECONDS quiet=$SECONDS
   printf '… waiting for %s\n' "$what"
   until "$@"; do
+    if [ -n "${RUN_PID:-}" ] && ! kill -0 "$RUN_PID" 2>/dev/null; then
+      show_run_log
+      echo "make demo: baton run stopped (its log is above and in $WORK/run.log)" >&2
+      exit 1
+    fi
     local before=$SHOWN
     show_run_log
     if [ "$SHOWN" -ne "$before" ]; then quiet=$SECONDS; fi
@@ -147,7 +152,8 @@ run baton validate
 bold "3. baton run: the coordinator and a reconciler per environment"
 printf '\033[36m$ baton run > %s &\033[0m\n' "$WORK/run.log"
 baton run > "$WORK/run.log" 2>&1 &
-remember $!
+RUN_PID=$!
+remember $RUN_PID
 
 bold "4. Release 1.0.0 (by dana@example.com): dev and staging by itself, then production waits for two approvers"
 wait_for "1.0.0 to wait for approval in production" 120 is_phase production awaiting-approval "$V1"

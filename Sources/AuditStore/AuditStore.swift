@@ -21,6 +21,11 @@ public final class AuditStore: Sendable {
             configuration.busyMode = .timeout(30)
             configuration.label = "baton-audit"
             pool = try DatabasePool(path: path, configuration: configuration)
+            // Processes opening a new database at once (`baton run` and `baton status`) migrate
+            // one after the other: GRDB checks which migrations ran outside the write lock.
+            let lock = open(path + ".migrate.lock", O_CREAT | O_RDWR, 0o644)
+            if lock >= 0 { flock(lock, LOCK_EX) }
+            defer { if lock >= 0 { close(lock) } }
             try Self.migrator.migrate(pool)
         } catch {
             throw AuditError(path: path, message: "cannot open the audit database: \(error)")

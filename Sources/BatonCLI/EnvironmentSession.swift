@@ -1,5 +1,6 @@
 import ArgumentParser
 import BatonCore
+import Coordinator
 import Foundation
 import GitStore
 import Kube
@@ -66,13 +67,7 @@ struct EnvironmentSession {
     /// the cache and fetched now.
     static func repository(_ pipeline: PipelineConfig, cacheRoot: String) async throws -> GitStore {
         do {
-            if pipeline.repo.isLocal { return try await GitStore.open(pipeline.repo.location) }
-            let path = cacheRoot + "/repos/" + pipeline.name + ".git"
-            let store = FileManager.default.fileExists(atPath: path)
-                ? try await GitStore.open(path)
-                : try await GitStore.clone(from: pipeline.repo.location, to: path)
-            try await store.fetch(from: pipeline.repo.location, refspecs: ["+refs/heads/*:refs/heads/*"], prune: false)
-            return store
+            return try await EnvironmentRefs.open(pipeline, cacheRoot: cacheRoot).store
         } catch {
             throw fail("cannot read the repository of pipeline \(pipeline.name) (\(pipeline.repo.url)): \(error)")
         }

@@ -21,12 +21,31 @@ public struct EnvironmentRefs: Sendable {
     public static func open(_ pipeline: PipelineConfig, cacheRoot: String) async throws -> EnvironmentRefs {
         if pipeline.repo.isLocal { return EnvironmentRefs(store: try await GitStore.open(pipeline.repo.location), remote: nil) }
         let path = cacheRoot + "/repos/" + pipeline.name + ".git"
-        let store = FileManager.default.fileExists(atPath: path)
-            ? try await GitStore.open(path)
-            : try await GitStore.clone(from: pipeline.repo.location, to: path)
-        let refs = EnvironmentRefs(store: store, remote: pipeline.repo.location)
+        let refs = EnvironmentRefs(store: try await mirror(pipeline.repo.location, at: path), remote: pipeline.repo.location)
         try await refs.refresh()
         return refs
+    }
+
+    /// The bare mirror of `url` at `path`, cloned when missing. Several processes may get here
+    /// at once (`baton run` and `baton status`): each clones into a folder of its own and renames
+    /// it into place, and the ones that lose the race use the winner's.
+    static func mirror(_ url: String, at path: String) async throws -> GitStore {
+        if FileManager.default.fileExists(atPath: path) { return try await GitStore.open(path) }
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let temporary = path + ".clone-\(UUID().uuidString.prefix(8))"
+        do {
+            _ = try await GitStore.clone(from: url, to: temporary)
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+        if rename(temporary, path) != 0 {
+            try? FileManager.default.removeItem(atPath: temporary)
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw GitStoreError(.other, "cannot move the clone of \(url) into \(path): \(String(cString: strerror(errno)))", function: "rename")
+            }
+        }
+        return try await GitStore.open(path)
     }
 
     /// Fetches every branch of the remote into the mirror (nothing for a local repository).

@@ -175,6 +175,12 @@ struct PromotionFlowTests {
         let flow = try await PromotionFlow("flow-remote", options)
         defer { Task { await flow.close() } }
         let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        // Several commands making the first mirror at once: each clones aside and renames into place.
+        let first = try await withThrowingTaskGroup(of: CommandRun.self) { group in
+            for _ in 0..<4 { group.addTask { try await flow.baton(["status", "guestbook"]) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(first.allSatisfy { $0.status == 0 && $0.stderr.isEmpty }, "\(first.map(\.stderr))")
         try flow.start()
         try await flow.wait("v1 in production") { flow.phase("production", v1) == "verified" }
         let v2 = try flow.release("guestbook:2.0.0", by: "bob@example.com")
