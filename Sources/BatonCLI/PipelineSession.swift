@@ -3,6 +3,9 @@ import AuditStore
 import BatonCore
 import Coordinator
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the promotion commands share: the configuration, one pipeline, the audit database
 /// and the pipeline's saved promotion machine.
@@ -105,6 +108,27 @@ struct PipelineSession {
         } catch {
             throw EnvironmentSession.fail("no revision \(revision) in \(pipeline.repo.url): \(error)")
         }
+    }
+
+    /// Carries out the ref moves a command decided. When `baton run` is running on this
+    /// database (it holds the run lock), it is the only process that moves refs: the command
+    /// waits until it has (so two processes never race to move the same ref); otherwise the
+    /// command moves them itself, holding the run lock meanwhile.
+    func settle(_ refs: EnvironmentRefs, actor: String, timeout: Duration = .seconds(60)) async throws {
+        let lockPath = audit.path + ".run.lock"
+        let fd = Glibc.open(lockPath, O_CREAT | O_RDWR, 0o644)
+        if fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 {
+            defer { close(fd) }
+            try await Promoter(ledger: ledger, refs: refs, environments: config.environments).settle(actor: actor)
+            return
+        }
+        if fd >= 0 { close(fd) }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try ledger.load().stages.allSatisfy({ $0.candidate?.phase != .promoting }) { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Terminal.error("baton: baton run has not moved the ref yet; it will (see baton status \(pipeline.name))")
     }
 
     /// Applies a CLI input as `actor`; a refusal is recorded in the audit log (who tried what,

@@ -35,6 +35,8 @@ struct PipelineStatusView: Encodable {
         var held: Bool
         /// The revision it superseded in this stage.
         var supersedes: String?
+        /// What keeps it from entering now: a deploy window (and until when), a hold.
+        var blockedBy: String?
     }
 
     var pipeline: String
@@ -102,9 +104,10 @@ extension PipelineStatusView {
                         view2.mayNotApprove = policy.approvers.filter { excluded.contains($0) }
                     }
                 }
+                view2.blockedBy = candidate.blockedBy
                 if candidate.phase == .pending || candidate.phase == .approved || candidate.phase == .awaitingApproval,
                    let window = stage.blockingWindow(at: now) {
-                    view2.reason = "blocked by the \(window.effect.rawValue) window \(window.days.map(\.rawValue).joined(separator: ",")) "
+                    view2.blockedBy = "blocked by the \(window.effect.rawValue) window \(window.days.map(\.rawValue).joined(separator: ",")) "
                         + "\(window.from)–\(window.to) (\(window.timezone))"
                         + (stage.windowOpens(after: now).map { " until \($0.formatted(.iso8601))" } ?? " for at least the next 8 days")
                 }
@@ -193,6 +196,7 @@ extension PipelineStatusView {
                     lines.append("  may not approve: \(mayNot.joined(separator: ", ")) (already approved, or wrote a commit it brings)")
                 }
             }
+            if let blocked = candidate.blockedBy { lines.append("  waiting: \(blocked)") }
             for gate in candidate.gates { lines.append("  gate \(gate)") }
         }
         if !holds.isEmpty {

@@ -59,7 +59,7 @@ struct Approve: AsyncParsableCommand {
         Terminal.out("approved \(revision.prefix(8)) for \(environment) as \(actor) (\(min(count, required)) of \(required))")
         if count >= required {
             Terminal.out("the approvals are complete: \(environment) is being promoted to \(revision.prefix(8))")
-            _ = try? await Promoter(ledger: session.ledger, refs: refs, environments: session.config.environments).settle(actor: actor)
+            try? await session.settle(refs, actor: actor)
         }
     }
 }
@@ -157,7 +157,7 @@ struct Promote: AsyncParsableCommand {
             Terminal.out("\(revision.prefix(8)) waits for approval to enter \(to) (baton approve \(pipeline) \(to))")
             return
         }
-        _ = try? await Promoter(ledger: session.ledger, refs: refs, environments: session.config.environments).settle(actor: actor)
+        try? await session.settle(refs, actor: actor)
         Terminal.out("promoting \(revision.prefix(8)) to \(to)\(force ? " (forced: \(reason ?? ""))" : ""); baton run syncs it and checks its gates")
     }
 }
@@ -191,7 +191,7 @@ struct Rollback: AsyncParsableCommand {
         }
         let replaced = result.machine.stages[stage].candidate?.from ?? ""
         do {
-            try await Promoter(ledger: session.ledger, refs: refs, environments: session.config.environments).settle(actor: actor)
+            try await session.settle(refs, actor: actor)
         } catch {
             Terminal.error("baton: the rollback is recorded; the ref will move when baton run next settles it: \(error)")
         }
@@ -223,7 +223,7 @@ struct Release: AsyncParsableCommand {
         try session.update(actor: actor, attempt: "release", environment: nil, revision: revision) { machine in
             try machine.release(revision, actor: actor, now: Date())
         }
-        _ = try? await Promoter(ledger: session.ledger, refs: refs, environments: session.config.environments).settle(actor: actor)
+        try? await session.settle(refs, actor: actor)
         Terminal.out("released \(revision.prefix(8)) in \(pipeline)")
     }
 }

@@ -55,6 +55,8 @@ public struct Candidate: Sendable, Hashable, Codable {
     /// Whether it has been synced and Healthy at least once here: the sync timeout applies only
     /// before that; afterwards a drop restarts the soak.
     public var wasHealthy: Bool = false
+    /// What keeps it from entering now (a deploy window, a hold), apart from `reason`.
+    public var blockedBy: String?
 
     public init(revision: String, phase: PromotionPhase, since: Date, reason: String? = nil, kind: String = "auto",
                 actor: String = "baton", from: String? = nil, supersedes: String? = nil) {
@@ -70,7 +72,7 @@ public struct Candidate: Sendable, Hashable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case revision, phase, since, approvals, healthySince, reason, kind, actor, from, syncStartedAt, supersedes, checksRequestedAt,
-             checks, wasHealthy
+             checks, wasHealthy, blockedBy
     }
 
     /// Fields added in later versions default when a saved machine lacks them.
@@ -90,6 +92,7 @@ public struct Candidate: Sendable, Hashable, Codable {
         checksRequestedAt = try container.decodeIfPresent(Date.self, forKey: .checksRequestedAt)
         checks = try container.decodeIfPresent([GateOutcome].self, forKey: .checks)
         wasHealthy = try container.decodeIfPresent(Bool.self, forKey: .wasHealthy) ?? false
+        blockedBy = try container.decodeIfPresent(String.self, forKey: .blockedBy)
     }
 }
 
@@ -172,6 +175,17 @@ public struct PromotionMachine: Sendable {
             }
             holds = snapshot.holds
             head = snapshot.head
+            // A stage whose promote mode changed since: a revision waiting to enter follows
+            // the rule in force now (a stage made manual needs its approvals).
+            for index in stages.indices {
+                guard var candidate = stages[index].candidate else { continue }
+                if pipeline.stages[index].promote == .manual, candidate.phase == .pending, candidate.kind == "auto" {
+                    candidate.phase = .awaitingApproval
+                } else if pipeline.stages[index].promote == .auto, candidate.phase == .awaitingApproval {
+                    candidate.phase = .pending
+                }
+                stages[index].candidate = candidate
+            }
         }
     }
 
@@ -483,8 +497,8 @@ public struct PromotionMachine: Sendable {
                     // A revision held by a rollback (after it got here) does not go on.
                     if holds.contains(candidate.revision), candidate.kind == "auto" || candidate.kind == "approved" {
                         let reason = "held after a rollback; release it to promote"
-                        if candidate.reason != reason {
-                            candidate.reason = reason
+                        if candidate.blockedBy != reason {
+                            candidate.blockedBy = reason
                             stages[index].candidate = candidate
                         }
                         continue
@@ -493,14 +507,14 @@ public struct PromotionMachine: Sendable {
                     // they never interrupt a promotion already under way.
                     if let window = pipeline.stages[index].blockingWindow(at: now) {
                         let reason = "blocked by the \(window.effect.rawValue) window \(Self.describe(window))"
-                        if candidate.reason != reason {
-                            candidate.reason = reason
+                        if candidate.blockedBy != reason {
+                            candidate.blockedBy = reason
                             stages[index].candidate = candidate
                             effects.append(record("blocked-by-window", index, candidate.revision, ["window": .string(Self.describe(window))]))
                         }
                         continue
                     }
-                    if candidate.kind != "forced" { candidate.reason = nil }
+                    candidate.blockedBy = nil
                     candidate.phase = .promoting
                     candidate.since = now
                     candidate.from = stages[index].deployed

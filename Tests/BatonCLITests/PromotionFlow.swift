@@ -25,6 +25,8 @@ final class PromotionFlow: @unchecked Sendable {
         var remote = false
         /// More gates for staging, as YAML flow mappings (`{http: {...}}`).
         var stagingGates: [String] = []
+        /// Production's deploy windows, as YAML flow mappings (`{deny: {...}}`).
+        var productionWindows: [String] = []
     }
 
     let options: Options
@@ -88,6 +90,7 @@ final class PromotionFlow: @unchecked Sendable {
                 gates: [\(staging)]
               - environment: production
                 \(production)
+                windows: [\(options.productionWindows.joined(separator: ", "))]
                 gates: [{health: {soak: \(options.soaks["production"]!)}}]
             """)
     }

@@ -212,4 +212,27 @@ struct PromotionFlowTests {
         #expect(rows.map(\.environment) == ["dev", "staging", "production"] && rows.allSatisfy { $0.from == v1 && $0.authors == ["bob@example.com"] },
                 "\(rows.map { "\($0.environment) \($0.from ?? "-") \($0.authors)" })")
     }
+
+    @Test("a deny window keeps a revision out of production, and baton status says until when")
+    func windowInStatus() async throws {
+        var options = PromotionFlow.Options()
+        options.productionManual = false
+        options.soaks = ["dev": "0s", "staging": "0s", "production": "0s"]
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        let hour = utc.component(.hour, from: Date())
+        let end = (hour + 2) % 24
+        options.productionWindows = [String(format: "{deny: {from: \"%02d:00\", to: \"%02d:00\", timezone: UTC}}", hour, end)]
+        let flow = try await PromotionFlow("flow-window", options)
+        defer { Task { await flow.close() } }
+        let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        try flow.start()
+        try await flow.wait("v1 verified in staging") { flow.phase("staging", v1) == "verified" }
+        let status = try await flow.baton(["status", "guestbook"])
+        let opens = utc.date(bySettingHour: end, minute: 0, second: 0, of: Date().addingTimeInterval(end < hour ? 86_400 : 0))!
+        #expect(status.stdout.contains("production: \(v1.prefix(8)) \"guestbook guestbook:1.0.0\" is pending since"), "\(status.stdout)")
+        #expect(status.stdout.contains(String(format: "  waiting: blocked by the deny window mon,tue,wed,thu,fri,sat,sun %02d:00–%02d:00 (UTC) until ", hour, end)
+                                       + opens.formatted(.iso8601)), "\(status.stdout)")
+        #expect(flow.ref("production") == nil)
+    }
 }

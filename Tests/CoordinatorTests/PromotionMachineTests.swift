@@ -189,11 +189,11 @@ struct PromotionMachineTests {
         _ = try machine.approve(stage: 2, revision: "A", actor: "bob@x", isCommitAuthor: false, comment: nil, now: at(900))
         let blocked = try machine.approve(stage: 2, revision: "A", actor: "carol@x", isCommitAuthor: false, comment: nil, now: at(901))
         #expect(kinds(blocked) == ["approved-by production A", "approved production A", "blocked-by-window production A"])
-        #expect(moves(blocked) == [] && machine.stages[2].candidate?.reason == "blocked by the deny window sat, sun 00:00–24:00 (UTC)")
+        #expect(moves(blocked) == [] && machine.stages[2].candidate?.blockedBy == "blocked by the deny window sat, sun 00:00–24:00 (UTC)")
         #expect(kinds(machine.tick(now: at(3600))) == [], "the block was recorded twice")
         let monday = machine.tick(now: at(2 * 86_400 + 600))
         #expect(moves(monday) == ["production: - → A"])
-        #expect(machine.stages[2].candidate?.reason == nil)
+        #expect(machine.stages[2].candidate?.blockedBy == nil)
     }
 
     @Test("a rollback moves the ref anywhere, holds what it replaced, and does not move on; release lets it through again")
@@ -323,5 +323,23 @@ extension PromotionMachineTests {
         let moved = machine.refMoved(stage: 0, revision: "C", now: at(45))
         #expect(kinds(moved) == ["ref-changed dev C", "failed dev B"])
         #expect(machine.stages[0].candidate?.reason == "dev's ref was moved outside Baton to C")
+    }
+
+    @Test("a stage made manual after a revision began waiting to enter it asks for approval first")
+    mutating func modeChange() throws {
+        var stages = Self.pipeline.stages
+        stages[2].promote = .auto
+        stages[2].approval = nil
+        stages[2].windows = [DeployWindow(effect: .deny, timezone: "UTC")]
+        let auto = PipelineConfig(name: "shop", repo: RepoSource(url: "./repo"), stages: stages)
+        var machine = PromotionMachine(pipeline: auto)
+        _ = machine.commit("A", now: at(0))
+        _ = deliver(&machine, stage: 0, "A", at: 1)
+        _ = machine.tick(now: at(12))
+        _ = deliver(&machine, stage: 1, "A", at: 13)
+        _ = machine.tick(now: at(34))
+        #expect(machine.stages[2].candidate?.phase == .pending && machine.stages[2].candidate?.blockedBy != nil)
+        let reloaded = PromotionMachine(pipeline: Self.pipeline, snapshot: machine.snapshot)
+        #expect(reloaded.stages[2].candidate?.phase == .awaitingApproval)
     }
 }
