@@ -27,6 +27,9 @@ run() { printf '\033[36m$ %s\033[0m\n' "$*"; "$@"; }
 run_may_fail() { printf '\033[36m$ %s\033[0m\n' "$*"; "$@" || printf '(exit %s)\n' "$?"; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 remember() { echo "$1" >> "$WORK/pids"; }
+# Prints a command, starts it in the background and remembers its process for make demo-stop
+# (started directly, so that the process remembered is the command itself).
+start_bg() { local log=$1; shift; printf '\033[36m$ %s > %s &\033[0m\n' "$*" "$log"; "$@" > "$log" 2>&1 & remember $!; }
 
 # What baton run printed since the last look, indented.
 SHOWN=0
@@ -123,18 +126,16 @@ scrape_configs:
     tls_config: {ca_file: "$WORK/staging-ca.pem"}
     static_configs: [{targets: ["${STAGING_URL#https://}"]}]
 EOF
-run prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prometheus" \
-  --web.listen-address=127.0.0.1:$PROMETHEUS_PORT --log.level=error > "$WORK/prometheus.log" 2>&1 &
-remember $!
+start_bg "$WORK/prometheus.log" prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prometheus" \
+  --web.listen-address=127.0.0.1:$PROMETHEUS_PORT --log.level=error
 echo "Prometheus on http://127.0.0.1:$PROMETHEUS_PORT scrapes the staging cluster's /metrics every second."
 
 bold "2. The config repository: the guestbook (Deployment, Service, ConfigMap) with a Kustomize overlay per environment"
 GIT_PORT=$(free_port)
 mkdir -p "$WORK/served"
 git init -q --bare -b main "$WORK/served/config.git"
-run "$(git --exec-path)/git-daemon" --reuseaddr --listen=127.0.0.1 --port="$GIT_PORT" --base-path="$WORK/served" --export-all \
-  --enable=receive-pack "$WORK/served" > "$WORK/git-daemon.log" 2>&1 &
-remember $!
+start_bg "$WORK/git-daemon.log" "$(git --exec-path)/git-daemon" --reuseaddr --listen=127.0.0.1 --port="$GIT_PORT" \
+  --base-path="$WORK/served" --export-all --enable=receive-pack "$WORK/served"
 git clone -q "$WORK/served/config.git" "$WORK/config" 2>/dev/null
 cp -R "$ROOT/examples/guestbook/." "$WORK/config/"
 sed -i -e "s|git://127.0.0.1:9418/|git://127.0.0.1:$GIT_PORT/|" -e "s|https://127.0.0.1:6443/|$STAGING_URL/|" \
