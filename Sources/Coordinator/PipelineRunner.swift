@@ -196,7 +196,8 @@ public struct PipelineRunner: Sendable {
 
     /// A reconciler pass: the machine hears it; what the sync changed is recorded.
     func handle(_ report: StatusReport) async {
-        guard let stage = pipeline.chain.firstIndex(of: report.environment) else { return }
+        // Stopping cancels passes under way; what they saw half-done is not recorded.
+        guard !Task.isCancelled, let stage = pipeline.chain.firstIndex(of: report.environment) else { return }
         var extra: [EventDraft] = []
         let changed = report.objects.filter { $0.action != .unchanged }
         if report.applied, !changed.isEmpty || !report.errors.isEmpty {

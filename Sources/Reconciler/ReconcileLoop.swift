@@ -59,6 +59,8 @@ public struct ReconcileLoop: Sendable {
                 if full { applied = nil }
                 let status = await reconciler.sync(revision: revision, dryRun: !full && !environment.sync.selfHeal,
                                                    healDrift: full || environment.sync.selfHeal)
+                // A pass cut short by stopping is no evidence of anything: not reported.
+                if Task.isCancelled { break }
                 lastPass = .now
                 seen = revision
                 if full, status.errors.isEmpty { applied = revision }

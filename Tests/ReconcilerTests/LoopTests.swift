@@ -54,6 +54,23 @@ struct LoopTests {
         #expect(try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "shop")[path: ["spec", "replicas"]] == 2)
     }
 
+    @Test("a pass cut short by stopping the loop is not reported")
+    func cancelledPassNotReported() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
+        try fixture.git.run(["branch", "env/dev", first])
+        // Every answer takes 1.5 s: the first pass is still under way when the loop is stopped.
+        await fixture.server.simulation.faults.set(.init(latencyMs: 1500))
+        let (task, reports) = run(fixture, selfHeal: true)
+        for _ in 0..<100 where fixture.server.requests.count("GET") == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(fixture.server.requests.count("GET") > 0, "the pass had not begun")
+        task.cancel()
+        await task.value
+        let reported = await reports.all
+        #expect(reported.isEmpty, "a cancelled pass was reported: \(reported.map(\.errors))")
+    }
+
     @Test("without self-heal, drift is reported and left alone")
     func reportsDrift() async throws {
         let fixture = try await Fixture.start()
