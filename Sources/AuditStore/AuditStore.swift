@@ -56,6 +56,7 @@ public final class AuditStore: Sendable {
             try db.create(index: "event_by_environment", on: "event", columns: ["environment", "sequence"])
         }
         migrator.registerMigration("v2: head, state and records", migrate: migrateRecords)
+        migrator.registerMigration("v3: inventories", migrate: migrateInventories)
         return migrator
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuditStore
 import BatonCore
 import Coordinator
 import Foundation
@@ -16,10 +17,13 @@ struct EnvironmentSession {
     let store: GitStore
     let client: KubeClient
     let reconciler: Reconciler
+    /// The audit database, which also keeps the environment's inventory.
+    let audit: AuditStore
 
     /// Loads everything; problems are printed and become exit codes (2 for configuration and
-    /// usage, 1 for what cannot be reached).
-    static func open(dir: String, environment name: String) async throws -> EnvironmentSession {
+    /// usage, 1 for what cannot be reached). `db` is the audit database (DIR/.baton/baton.db
+    /// by default), where the environment's inventory is kept.
+    static func open(dir: String, environment name: String, db: String? = nil) async throws -> EnvironmentSession {
         let (config, environment) = try load(dir: dir, environment: name)
         guard let pipeline = config.pipelines.first(where: { $0.chain.contains(name) }) else {
             Terminal.error("baton: environment \(name) is in no pipeline, so there is no repository to read it from")
@@ -35,8 +39,10 @@ struct EnvironmentSession {
             throw fail("\(error)")
         }
         let renderer = Renderer(store: store, cacheRoot: config.directory + "/.baton/cache/trees")
+        let audit = try PipelineSession.openAudit(db ?? config.directory + "/.baton/baton.db")
         return EnvironmentSession(config: config, environment: environment, pipeline: pipeline, store: store, client: client,
-                                  reconciler: Reconciler(environment: environment, client: client, renderer: renderer))
+                                  reconciler: Reconciler(environment: environment, client: client, renderer: renderer, inventory: audit),
+                                  audit: audit)
     }
 
     /// The configuration in `dir` and its environment `name`; an invalid configuration or an

@@ -83,7 +83,7 @@ struct GatesCommand: AsyncParsableCommand {
 
         /// The environment read from its cluster now, at the revision asked about.
         func healthNow(soak: TimeSpan) async throws -> GateOutcome {
-            let session = try await EnvironmentSession.open(dir: location.dir, environment: environment)
+            let session = try await EnvironmentSession.open(dir: location.dir, environment: environment, db: location.db)
             let wanted = try await session.revision(revision)
             let report = await session.reconciler.sync(revision: wanted, dryRun: true)
             let deployed = try? await session.store.resolve(session.environment.fullRef).hex

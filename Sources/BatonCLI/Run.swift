@@ -59,7 +59,7 @@ struct Run: AsyncParsableCommand {
                     throw EnvironmentSession.fail("environment \(name): \(error)")
                 }
                 let renderer = Renderer(store: refs.store, cacheRoot: config.directory + "/.baton/cache/trees")
-                reconcilers.append(Reconciler(environment: environment, client: client, renderer: renderer))
+                reconcilers.append(Reconciler(environment: environment, client: client, renderer: renderer, inventory: audit))
             }
             let ledger = PromotionLedger(pipeline: pipeline, environments: config.environments, audit: audit)
             runners.append(PipelineRunner(promoter: Promoter(ledger: ledger, refs: refs, environments: config.environments),

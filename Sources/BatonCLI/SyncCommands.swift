@@ -15,10 +15,12 @@ struct DiffCommand: AsyncParsableCommand {
 
     @Argument(help: "The environment's name.") var environment: String
     @Option(help: "The revision (commit, branch, tag); the environment's ref by default.") var revision: String?
+    @Option(name: .long, help: "The audit database, which keeps the environment's inventory (DIR/.baton/baton.db by default).")
+    var db: String?
     @Option(name: .long, help: "The folder holding Environments/ and Pipelines/.") var dir: String = "."
 
     func run() async throws {
-        let session = try await EnvironmentSession.open(dir: dir, environment: environment)
+        let session = try await EnvironmentSession.open(dir: dir, environment: environment, db: db)
         let revision = try await session.revision(self.revision)
         let plan: Plan
         do {
@@ -58,14 +60,9 @@ struct SyncCommand: AsyncParsableCommand {
     @Option(help: "text or json.") var output: OutputFormat = .text
 
     func run() async throws {
-        let session = try await EnvironmentSession.open(dir: dir, environment: environment)
+        let session = try await EnvironmentSession.open(dir: dir, environment: environment, db: db)
         let revision = try await session.revision(self.revision)
-        let audit: AuditStore?
-        do {
-            audit = dryRun ? nil : try AuditStore(path: db ?? session.config.directory + "/.baton/baton.db")
-        } catch {
-            throw EnvironmentSession.fail("\(error)")
-        }
+        let audit: AuditStore? = dryRun ? nil : session.audit
         var report = await session.reconciler.sync(revision: revision, dryRun: dryRun)
         if let audit, report.applied || !report.errors.isEmpty {
             // What the sync did, object by object, before anyone reads the result.
@@ -125,7 +122,7 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try PipelineSession.loadConfig(location.dir)
         if let target, config.pipeline(named: target) == nil {
-            let session = try await EnvironmentSession.open(dir: location.dir, environment: target)
+            let session = try await EnvironmentSession.open(dir: location.dir, environment: target, db: location.db)
             let revision = try await session.revision(nil)
             let report = await session.reconciler.sync(revision: revision, dryRun: true)
             try StatusTable.show(report, output: output, sync: false, dryRun: false)

@@ -79,6 +79,9 @@ actor DiscoveryCache {
     private(set) var all: [APIResource] = []
     private(set) var loaded = false
     private(set) var aggregated = false
+    /// Counts the refreshes that changed what is served: a verdict cached under an older
+    /// generation may rest on a schema that is gone.
+    private(set) var generation = 0
     private var refreshing: Task<Result<[APIResource], KubeError>, Never>?
 
     static func key(apiVersion: String, kind: String) -> String { apiVersion + "|" + kind }
@@ -104,6 +107,7 @@ actor DiscoveryCache {
         for resource in resources where map[Self.key(apiVersion: resource.apiVersion, kind: resource.kind)] == nil {
             map[Self.key(apiVersion: resource.apiVersion, kind: resource.kind)] = resource
         }
+        if map != byKey { generation += 1 }
         byKey = map
         all = resources
         loaded = true

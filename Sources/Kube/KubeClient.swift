@@ -90,6 +90,12 @@ public final class KubeClient: Sendable {
         }
     }
 
+    /// Changes whenever discovery finds the served kinds changed (a CRD added, removed or
+    /// given new versions): what was learnt from the server before may no longer hold.
+    public var discoveryGeneration: Int {
+        get async { await discovery.generation }
+    }
+
     /// Whether the last discovery used the aggregated documents.
     public var usedAggregatedDiscovery: Bool {
         get async { await discovery.aggregated }
@@ -200,7 +206,9 @@ public final class KubeClient: Sendable {
     // MARK: Writing
 
     /// Server-side apply of `object` as `fieldManager`. `force` takes over fields another
-    /// manager owns; `dryRun` asks the server what would happen without storing it.
+    /// manager owns; `dryRun` asks the server what would happen without storing it. Sent with
+    /// `fieldValidation=Strict`: a field the server does not know is an error naming it, not
+    /// silently dropped.
     @discardableResult
     public func apply(_ object: JSONValue, fieldManager: String = "baton", force: Bool = false, dryRun: Bool = false) async throws(KubeError) -> JSONValue {
         guard let apiVersion = object["apiVersion"]?.string, !apiVersion.isEmpty else { throw .invalidObject("apiVersion is missing") }
@@ -215,21 +223,23 @@ public final class KubeClient: Sendable {
             namespace = object[path: ["metadata", "namespace"]]?.string ?? defaultNamespace
             body[path: ["metadata", "namespace"]] = .string(namespace ?? defaultNamespace)
         }
-        var query: [(String, String)] = [("fieldManager", fieldManager)]
+        var query: [(String, String)] = [("fieldManager", fieldManager), ("fieldValidation", "Strict")]
         if force { query.append(("force", "true")) }
         if dryRun { query.append(("dryRun", "All")) }
         return try await json("PATCH", resource.path(namespace: namespace, name: name), query: query,
                               body: body.encoded(), contentType: "application/apply-patch+yaml")
     }
 
-    /// Deletes one object. Returns false when it was already gone.
+    /// Deletes one object. Returns false when it was already gone. With `uid`, only that
+    /// object (`DeleteOptions.preconditions`): one created anew under the same name answers 409.
     @discardableResult
     public func delete(apiVersion: String, kind: String, name: String, namespace: String? = nil,
-                       propagationPolicy: PropagationPolicy = .background, dryRun: Bool = false) async throws(KubeError) -> Bool {
+                       propagationPolicy: PropagationPolicy = .background, uid: String? = nil, dryRun: Bool = false) async throws(KubeError) -> Bool {
         let resource = try await resource(apiVersion: apiVersion, kind: kind)
         let path = resource.path(namespace: resource.namespaced ? namespace ?? defaultNamespace : nil, name: name)
         var options: [String: JSONValue] = ["apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": .string(propagationPolicy.rawValue)]
         if dryRun { options["dryRun"] = ["All"] }
+        if let uid { options["preconditions"] = .object(["uid": .string(uid)]) }
         do {
             _ = try await perform("DELETE", path, body: JSONValue.object(options).encoded(), contentType: "application/json")
             return true

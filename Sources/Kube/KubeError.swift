@@ -107,4 +107,14 @@ public enum KubeError: Error, Sendable, CustomStringConvertible {
         return false
     }
     public var isConflict: Bool { statusCode == 409 }
+
+    /// A 422 because the change touches a field that cannot change once set (a Deployment's
+    /// selector, a Job's template, a Service's cluster IP, a StatefulSet's claim templates):
+    /// only deleting and recreating the object can apply it.
+    public var isImmutableField: Bool {
+        guard case .api(let status, _, _) = self, status.code == 422 else { return false }
+        let texts = [status.message] + status.causes.map(\.message)
+        return texts.contains { $0.contains("field is immutable") || $0.contains("may not change once set")
+            || $0.contains("updates to statefulset spec for fields other than") || $0.contains("spec is immutable after creation") }
+    }
 }

@@ -13,6 +13,18 @@ public struct Normalizer: Sendable {
     /// the live object's, the revision changed the object, removed fields included.
     public static let contentHashAnnotation = "baton.dev/content-hash"
     public static let syncWaveAnnotation = "baton.dev/sync-wave"
+    /// Names the environment and the object itself (`ENV:GROUP/KIND:NAMESPACE/NAME`): an object
+    /// is Baton's to prune only when this names it. Controllers copy labels and sometimes
+    /// annotations (a ReplicaSet carries its Deployment's), so the name must match too.
+    public static let trackingAnnotation = "baton.dev/tracking-id"
+    /// `baton.dev/sync-options: Replace=true` lets Baton delete and recreate an object whose
+    /// change the server refuses as immutable.
+    public static let syncOptionsAnnotation = "baton.dev/sync-options"
+
+    /// The tracking annotation's value for `key` in `environment`.
+    public static func trackingID(environment: String, key: ResourceKey) -> String {
+        "\(environment):\(key.group)/\(key.kind):\(key.namespace)/\(key.name)"
+    }
 
     public let environment: String
     public let namespace: String
@@ -67,6 +79,7 @@ public struct Normalizer: Sendable {
             } else {
                 manifest.object[path: ["metadata", "namespace"]] = nil
             }
+            Self.foldStringData(&manifest.object)
             var labels = manifest.object[path: ["metadata", "labels"]]?.object ?? [:]
             labels[Self.managedByLabel] = .string(Self.managedByValue)
             labels[Self.environmentLabel] = .string(environment)
@@ -74,6 +87,7 @@ public struct Normalizer: Sendable {
             var annotations = manifest.object[path: ["metadata", "annotations"]]?.object ?? [:]
             annotations[Self.contentHashAnnotation] = nil
             annotations[Self.revisionAnnotation] = nil
+            annotations[Self.trackingAnnotation] = .string(Self.trackingID(environment: environment, key: manifest.key))
             manifest.object[path: ["metadata", "annotations"]] = .object(annotations)
             annotations[Self.contentHashAnnotation] = .string(Self.hash(manifest.object))
             annotations[Self.revisionAnnotation] = .string(revision)
@@ -85,6 +99,18 @@ public struct Normalizer: Sendable {
             out.append(manifest)
         }
         return out
+    }
+
+    /// A Secret's `stringData` moved into `data` (base64), as the server stores it. Applied as
+    /// `stringData`, a key later removed from git would stay in `data` for ever: server-side
+    /// apply owns the `stringData` field, which the server never stores.
+    static func foldStringData(_ object: inout JSONValue) {
+        guard object["kind"]?.string == "Secret", object["apiVersion"]?.string == "v1",
+              let strings = object["stringData"]?.object else { return }
+        var data = object["data"]?.object ?? [:]
+        for (key, value) in strings { data[key] = .string(Data((value.string ?? "").utf8).base64EncodedString()) }
+        object["data"] = .object(data)
+        object["stringData"] = nil
     }
 
     /// FNV-1a (64 bits) of the object's canonical JSON (keys sorted), as 16 hex digits.

@@ -4,46 +4,75 @@ import Manifests
 
 /// Comparing what a revision wants with what the cluster has, on the fields Baton manages.
 public enum Diff {
-    /// Whether `live` has every field of `desired` with the same value (lists compared
-    /// element by element and of the same length). Fields the server adds are not compared;
-    /// an empty map or list in `desired` matches an absent one.
-    public static func contains(_ live: JSONValue?, _ desired: JSONValue) -> Bool {
-        switch desired {
-        case .object(let fields):
-            if fields.isEmpty { return live == nil || live == .null || live?.object != nil }
-            guard case .object(let liveFields)? = live else { return false }
-            return fields.allSatisfy { contains(liveFields[$0.key], $0.value) }
-        case .array(let elements):
-            if elements.isEmpty { return live == nil || live == .null || live?.array?.isEmpty == true }
-            guard case .array(let liveElements)? = live, liveElements.count == elements.count else { return false }
-            return zip(liveElements, elements).allSatisfy { contains($0, $1) }
-        case .null:
-            return live == nil || live == .null
-        case .int(let number):
-            return live == .int(number) || live == .double(Double(number))
-        case .double(let number):
-            return live == .double(number) || (number == number.rounded() && live == .int(Int64(number)))
+    /// An object as compared: without what the server keeps for itself (`managedFields`,
+    /// `resourceVersion`, `generation`, `status`) and without Baton's revision annotation (an
+    /// object a revision did not change keeps the revision that last changed it), as
+    /// fluxcd/pkg's ssa does.
+    public static func storedForm(_ object: JSONValue) -> JSONValue {
+        var copy = object
+        copy["status"] = nil
+        for field in ["managedFields", "resourceVersion", "generation"] { copy[path: ["metadata", field]] = nil }
+        copy[path: ["metadata", "annotations", Normalizer.revisionAnnotation]] = nil
+        if copy[path: ["metadata", "annotations"]]?.object?.isEmpty == true { copy[path: ["metadata", "annotations"]] = nil }
+        return copy
+    }
+
+    /// Whether the server would store `stored` as `live` has it: the whole objects compared,
+    /// so a field removed from git (and dropped by the dry run) counts too.
+    public static func same(_ stored: JSONValue, _ live: JSONValue) -> Bool {
+        storedForm(stored) == storedForm(live)
+    }
+
+    /// The value at RFC 6901 `pointer` in `value`, if any.
+    static func value(at pointer: String, in value: JSONValue) -> JSONValue? {
+        var current: JSONValue? = value
+        for token in tokens(pointer) {
+            switch current {
+            case .object(let fields)?: current = fields[token]
+            case .array(let elements)?: current = Int(token).flatMap { elements.indices.contains($0) ? elements[$0] : nil }
+            default: return nil
+            }
+        }
+        return current
+    }
+
+    /// Sets the value at `pointer` (objects along the way are created; array indices must exist).
+    static func set(_ pointer: String, to newValue: JSONValue, in value: inout JSONValue) {
+        let path = tokens(pointer)
+        guard !path.isEmpty else { return }
+        set(path[...], newValue, &value)
+    }
+
+    private static func set(_ path: ArraySlice<String>, _ newValue: JSONValue, _ value: inout JSONValue) {
+        guard let first = path.first else {
+            value = newValue
+            return
+        }
+        switch value {
+        case .array(var elements):
+            guard let index = Int(first), elements.indices.contains(index) else { return }
+            set(path.dropFirst(), newValue, &elements[index])
+            value = .array(elements)
         default:
-            return live == desired
+            var fields = value.object ?? [:]
+            var child = fields[first] ?? .object([:])
+            set(path.dropFirst(), newValue, &child)
+            fields[first] = child
+            value = .object(fields)
         }
     }
 
-    /// `desired` without what is not compared: `status`, and the revision annotation (an
-    /// unchanged object keeps the revision that last changed it).
-    static func comparable(_ desired: JSONValue) -> JSONValue {
-        var copy = desired
-        copy["status"] = nil
-        copy[path: ["metadata", "annotations", Normalizer.revisionAnnotation]] = nil
-        return copy
+    static func tokens(_ pointer: String) -> [String] {
+        pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {
+            $0.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+        }
     }
 
     /// Removes the RFC 6901 JSON pointer `pointer` from `value`.
     static func remove(_ pointer: String, from value: inout JSONValue) {
-        let tokens = pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {
-            $0.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
-        }
-        guard !tokens.isEmpty else { return }
-        remove(Array(tokens)[...], from: &value)
+        let path = tokens(pointer)
+        guard !path.isEmpty else { return }
+        remove(path[...], from: &value)
     }
 
     private static func remove(_ tokens: ArraySlice<String>, from value: inout JSONValue) {
@@ -67,22 +96,6 @@ public enum Diff {
             value = .array(elements)
         default:
             return
-        }
-    }
-
-    /// `live` cut down to the shape of `desired`: only the fields `desired` has, so a diff shows
-    /// what Baton manages and not what the server added.
-    static func project(_ live: JSONValue?, onto desired: JSONValue) -> JSONValue? {
-        guard let live else { return nil }
-        switch (desired, live) {
-        case (.object(let fields), .object(let liveFields)):
-            var out: [String: JSONValue] = [:]
-            for (key, value) in fields { if let projected = project(liveFields[key], onto: value) { out[key] = projected } }
-            return .object(out)
-        case (.array(let elements), .array(let liveElements)) where elements.count == liveElements.count:
-            return .array(zip(elements, liveElements).map { project($1, onto: $0) ?? .null })
-        default:
-            return live
         }
     }
 

@@ -16,21 +16,30 @@ public struct Change: Sendable {
     public var live: JSONValue?
     /// Where the desired object is defined.
     public var source: String?
+    /// What the server said it would store (its dry run of the apply), for an update or an
+    /// unchanged object.
+    public var stored: JSONValue?
+    /// The server refuses the change in place (an immutable field) and the object allows
+    /// Baton to delete and recreate it (`baton.dev/sync-options: Replace=true`).
+    public var recreate = false
 
-    /// A YAML line diff of the fields Baton manages (Secret values masked, Baton's own
-    /// bookkeeping annotations left out).
+    /// A YAML line diff of the whole object as the cluster has it and as the server would store
+    /// the revision's version (Secret values masked; server bookkeeping and Baton's revision
+    /// annotations left out).
     public var diff: String {
-        let wanted = desired.map(Self.shown)
         switch action {
-        case .create: return Diff.text(live: nil, desired: wanted)
-        case .prune: return Diff.text(live: live, desired: nil)
-        case .update, .unchanged: return Diff.text(live: wanted.flatMap { Diff.project(live, onto: $0) }, desired: wanted)
+        case .create: return Diff.text(live: nil, desired: desired.map(Self.shown))
+        case .prune: return Diff.text(live: live.map(Self.shown), desired: nil)
+        case .update, .unchanged: return Diff.text(live: live.map(Self.shown), desired: (stored ?? desired).map(Self.shown))
         }
     }
 
     static func shown(_ object: JSONValue) -> JSONValue {
-        var copy = Diff.comparable(object)
-        copy[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]] = nil
+        var copy = Diff.storedForm(object)
+        for field in ["uid", "creationTimestamp"] { copy[path: ["metadata", field]] = nil }
+        for annotation in [Normalizer.contentHashAnnotation, Normalizer.trackingAnnotation] {
+            copy[path: ["metadata", "annotations", annotation]] = nil
+        }
         if copy[path: ["metadata", "annotations"]]?.object?.isEmpty == true { copy[path: ["metadata", "annotations"]] = nil }
         return copy
     }
@@ -40,6 +49,8 @@ public struct Change: Sendable {
 public struct Plan: Sendable {
     public var revision: String
     public var changes: [Change]
+    /// The environment's inventory before this sync (prune candidates come from it only).
+    public var inventory: Inventory
 
     public var needsSync: Bool { changes.contains { $0.action != .unchanged } }
 }

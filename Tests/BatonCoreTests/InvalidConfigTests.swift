@@ -49,7 +49,7 @@ let invalidCases: [InvalidCase] = [
     InvalidCase("gate key misspelt", [.replace(app, "{ soak: 30s }", with: "{ sok: 30s }")],
                 "Pipelines/app.yaml:11:19: stages[0].gates[0].health.sok: unknown key \"sok\"; did you mean \"soak\"?"),
     InvalidCase("unknown key far from any", [.replace(dev, "  prune: true", with: "  prune: true\n  color: blue")],
-                "Environments/dev.yaml:12:3: sync.color: unknown key \"color\"; expected one of interval, prune, selfHeal, timeout"),
+                "Environments/dev.yaml:12:3: sync.color: unknown key \"color\"; expected one of interval, prune, selfHeal, timeout, createNamespace"),
     InvalidCase("missing required key", [.replace(dev, "source:\n  path: apps/dev\n", with: "")],
                 "Environments/dev.yaml:1:1: source: is required"),
     InvalidCase("number expected", [.replace(app, "max: 0.05", with: "max: low")],

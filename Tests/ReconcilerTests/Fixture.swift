@@ -1,3 +1,4 @@
+import AuditStore
 import BatonCore
 import BatonTestSupport
 import Foundation
@@ -15,6 +16,8 @@ struct Fixture {
     let server: KubeSimServer
     let client: KubeClient
     let store: GitStore
+    /// The audit database that keeps the environments' inventories (a real SQLite file).
+    let audit: AuditStore
 
     static func start(rolloutDelay: Duration = .milliseconds(100)) async throws -> Fixture {
         let dir = try TemporaryDirectory("reconciler")
@@ -28,14 +31,18 @@ struct Fixture {
         try dir.write("kubeconfig", SimKubeconfig.yaml([("dev", server)]))
         let client = try KubeClient(try Kubeconfig.load(paths: [dir.path + "/kubeconfig"]).resolve())
         let store = try await GitStore.open(dir.path + "/config")
-        return Fixture(dir: dir, git: git, server: server, client: client, store: store)
+        let audit = try AuditStore(path: dir.path + "/baton.db")
+        return Fixture(dir: dir, git: git, server: server, client: client, store: store, audit: audit)
     }
 
-    func reconciler(path: String = "app", render: RenderMode = .auto, prune: Bool = true, selfHeal: Bool = false,
-                    interval: TimeSpan = .minutes(3), ignore: [IgnoreDifference] = []) -> Reconciler {
-        let environment = EnvironmentConfig(name: "dev", namespace: "shop", source: ManifestSource(path: path, render: render),
-                                            sync: SyncPolicy(interval: interval, prune: prune, selfHeal: selfHeal), ignoreDifferences: ignore)
-        return Reconciler(environment: environment, client: client, renderer: Renderer(store: store, cacheRoot: dir.path + "/cache"))
+    func reconciler(name: String = "dev", namespace: String = "shop", path: String = "app", render: RenderMode = .auto, prune: Bool = true,
+                    selfHeal: Bool = false, interval: TimeSpan = .minutes(3), createNamespace: Bool = false,
+                    ignore: [IgnoreDifference] = []) -> Reconciler {
+        let environment = EnvironmentConfig(name: name, namespace: namespace, source: ManifestSource(path: path, render: render),
+                                            sync: SyncPolicy(interval: interval, prune: prune, selfHeal: selfHeal, createNamespace: createNamespace),
+                                            ignoreDifferences: ignore)
+        return Reconciler(environment: environment, client: client, renderer: Renderer(store: store, cacheRoot: dir.path + "/cache"),
+                          inventory: audit)
     }
 
     /// Commits `files` (and removes `remove`) and returns the commit.

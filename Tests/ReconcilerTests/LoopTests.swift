@@ -97,7 +97,7 @@ struct LoopTests {
         let (task, reports) = run(fixture, selfHeal: false)
         defer { task.cancel() }
         let failed = try await reports.wait { !$0.errors.isEmpty }
-        #expect(failed?.errors.first?.contains("404") == true, "\(failed?.errors ?? [])")
+        #expect(failed?.errors == ["namespace later does not exist (create it, or set sync.createNamespace: true)"], "\(failed?.errors ?? [])")
         let created = try await fixture.kubectl(["create", "namespace", "later"])
         #expect(created.status == 0, "\(created.stderr)")
         let recovered = try await reports.wait { $0.errors.isEmpty && $0.applied && $0.synced }

@@ -82,13 +82,17 @@ public struct SyncPolicy: Sendable, Hashable, Codable {
     public var selfHeal: Bool
     /// How long one sync may take before it counts as failed.
     public var timeout: TimeSpan
+    /// Create the environment's namespace before the first object when it does not exist (Argo
+    /// CD's `CreateNamespace=true`); it is never pruned. Needs `create` on namespaces.
+    public var createNamespace: Bool
 
     public init(interval: TimeSpan = .minutes(3), prune: Bool = false, selfHeal: Bool = false,
-                timeout: TimeSpan = .minutes(5)) {
+                timeout: TimeSpan = .minutes(5), createNamespace: Bool = false) {
         self.interval = interval
         self.prune = prune
         self.selfHeal = selfHeal
         self.timeout = timeout
+        self.createNamespace = createNamespace
     }
 }
 

@@ -29,29 +29,34 @@ struct ResourceHandler {
             return await single(type, try await state.get(type, namespace: ns ?? "", name: name))
         case ("POST", nil):
             let body = try parseBody()
-            return .json(201, try await state.create(type, namespace: ns ?? "", body: body, manager: request.manager, dryRun: request.dryRun))
+            return .json(201, try await state.create(type, namespace: ns ?? "", body: body, manager: request.manager, dryRun: request.dryRun,
+                                                           strict: request.strictFields))
         case ("PUT", let name?):
             let body = try parseBody()
             return .json(200, try await state.replace(type, namespace: ns ?? "", name: name, body: body, manager: request.manager,
-                                                      subresource: subresource, dryRun: request.dryRun))
+                                                      subresource: subresource, dryRun: request.dryRun, strict: request.strictFields))
         case ("PATCH", let name?):
             let contentType = (request.headers["content-type"] ?? "").split(separator: ";").first.map(String.init) ?? ""
             if contentType == "application/apply-patch+yaml" || contentType == "application/apply-patch+json" {
                 return .json(200, try await state.apply(type, namespace: ns ?? "", name: name, body: request.body,
                                                         manager: request.query["fieldManager"], force: request.query["force"] == "true",
-                                                        dryRun: request.dryRun))
+                                                        dryRun: request.dryRun, strict: request.strictFields))
             }
             return .json(200, try await state.patch(type, namespace: ns ?? "", name: name, contentType: contentType, body: request.body,
-                                                    manager: request.manager, subresource: subresource, dryRun: request.dryRun))
+                                                    manager: request.manager, subresource: subresource, dryRun: request.dryRun,
+                                                    strict: request.strictFields))
         case ("DELETE", let name?):
             var propagation = request.query["propagationPolicy"]
-            if !request.body.isEmpty, let options = try? JSONValue.parse(request.body) {
+            var dryRun = request.dryRun
+            var options: JSONValue = .null
+            if !request.body.isEmpty, let parsed = try? JSONValue.parse(request.body) {
+                options = parsed
                 propagation = options["propagationPolicy"]?.string ?? propagation
-                if (options["dryRun"]?.array ?? []).contains("All") {
-                    return .json(200, try await state.delete(type, namespace: ns ?? "", name: name, propagation: propagation, dryRun: true))
-                }
+                if (options["dryRun"]?.array ?? []).contains("All") { dryRun = true }
             }
-            return .json(200, try await state.delete(type, namespace: ns ?? "", name: name, propagation: propagation, dryRun: request.dryRun))
+            return .json(200, try await state.delete(type, namespace: ns ?? "", name: name, propagation: propagation, dryRun: dryRun,
+                                                     uid: options[path: ["preconditions", "uid"]]?.string,
+                                                     resourceVersion: options[path: ["preconditions", "resourceVersion"]]?.string))
         default:
             throw APIError.methodNotAllowed(request.method)
         }

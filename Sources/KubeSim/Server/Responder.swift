@@ -11,7 +11,8 @@ struct Responder: Sendable {
     var deniedAccess: Set<String> = []
 
     func respond(_ request: SimRequest) async -> SimResponse {
-        requests.record(method: request.method, path: request.path)
+        // A dry run changes nothing: counted apart, so that tests can count the writes.
+        requests.record(method: request.dryRun ? "DRYRUN-" + request.method : request.method, path: request.path)
         do {
             return try await route(request)
         } catch let error as APIError {

@@ -33,6 +33,8 @@ struct SimRequest: Sendable {
     }
 
     var dryRun: Bool { query["dryRun"] == "All" }
+    /// `fieldValidation=Strict`: unknown fields are refused, not dropped.
+    var strictFields: Bool { query["fieldValidation"] == "Strict" }
 }
 
 /// What the responder answers.

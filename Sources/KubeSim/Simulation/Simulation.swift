@@ -22,6 +22,8 @@ public actor Simulation {
 
     /// Runs every controller once, and once a second adds steady traffic to each service.
     public func tick(now: Date = Date()) async {
+        await state.runDeploymentController()
+        await state.runEndpointControllers()
         for (group, plural, kind) in [("apps", "deployments", "Deployment"), ("apps", "statefulsets", "StatefulSet"),
                                       ("apps", "daemonsets", "DaemonSet"), ("apps", "replicasets", "ReplicaSet")] {
             for (key, object) in await state.objects(group: group, plural: plural) {

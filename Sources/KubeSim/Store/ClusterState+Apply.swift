@@ -9,7 +9,7 @@ extension ClusterState {
     /// fields the manager applied before and no longer applies are removed when nobody else
     /// owns them. Keyed lists merge element by element; other lists are replaced whole.
     public func apply(_ type: ResourceType, namespace: String, name: String, body: Data, manager: String?,
-                      force: Bool, dryRun: Bool = false) throws(APIError) -> JSONValue {
+                      force: Bool, dryRun: Bool = false, strict: Bool = false) throws(APIError) -> JSONValue {
         guard let manager, !manager.isEmpty else {
             throw APIError.badRequest("PATCH requests with apply content type require a fieldManager")
         }
@@ -19,7 +19,11 @@ extension ClusterState {
         } catch {
             throw APIError.badRequest("error decoding YAML: \(error)")
         }
-        let config = try validate(type, namespace: namespace, body: applied, name: name)
+        var config = try validate(type, namespace: namespace, body: applied, name: name)
+        // The applied configuration is decoded (stringData folded, quantities canonical, unknown
+        // fields of a custom resource dropped or refused) but not defaulted: the manager owns
+        // what it sent, not what the server filled in.
+        try decode(type, &config, strict: strict)
         let key = key(type, namespace, name)
         let me = Manager(name: manager, operation: "Apply")
         let mine = FieldSet.paths(of: Self.userFields(type, config))
@@ -27,7 +31,7 @@ extension ClusterState {
         guard let live = objects[key] else {
             var object = config
             if type.hasStatus { object["status"] = nil }
-            Self.applyDefaults(type, &object)
+            try prepare(type, &object)
             return commitCreate(type, key, object, owners: [me: mine], dryRun: dryRun)
         }
 

@@ -13,6 +13,8 @@ extension ClusterState {
         let namespaced = crd[path: ["spec", "scope"]]?.string != "Cluster"
         let hasStatus = versions.contains { $0[path: ["subresources", "status"]] != nil }
         types.removeAll { $0.group == group && $0.plural == plural }
+        let storage = versions.first { $0["name"]?.string == version }
+        schemas[group + "/" + plural] = storage?[path: ["schema", "openAPIV3Schema"]]
         types.append(ResourceType(group: group, version: version, kind: kind, plural: plural,
                                   singular: crd[path: ["spec", "names", "singular"]]?.string ?? kind.lowercased(),
                                   namespaced: namespaced,
@@ -38,9 +40,53 @@ extension ClusterState {
         guard let group = crd[path: ["spec", "group"]]?.string,
               let plural = crd[path: ["spec", "names", "plural"]]?.string else { return }
         types.removeAll { $0.group == group && $0.plural == plural && $0.custom }
+        schemas[group + "/" + plural] = nil
         for key in objects.keys where key.group == group && key.plural == plural {
             objects[key] = nil
             owners[key] = nil
+        }
+    }
+}
+
+extension ClusterState {
+    /// A custom resource as kube-apiserver stores it under a structural schema: `default`s filled
+    /// in where a field is absent, and fields the schema does not declare pruned (or, with
+    /// `strict`, refused as kube-apiserver refuses them under `fieldValidation=Strict`) unless
+    /// `x-kubernetes-preserve-unknown-fields` keeps them.
+    static func applySchema(_ schema: JSONValue, to value: inout JSONValue, at path: [String], strict: Bool,
+                            defaults: Bool) throws(APIError) {
+        if schema["x-kubernetes-preserve-unknown-fields"]?.bool == true && schema["properties"] == nil { return }
+        switch value {
+        case .object(var fields):
+            let properties = schema["properties"]?.object
+            let additional = schema["additionalProperties"]
+            for (name, child) in properties ?? [:] where defaults && fields[name] == nil {
+                if let fallback = child["default"] { fields[name] = fallback }
+            }
+            for name in fields.keys.sorted() {
+                // apiVersion, kind and metadata are the API's, not the schema's.
+                if path.isEmpty, ["apiVersion", "kind", "metadata"].contains(name) { continue }
+                if let child = properties?[name] {
+                    try applySchema(child, to: &fields[name]!, at: path + [name], strict: strict, defaults: defaults)
+                } else if let additional, additional.object != nil {
+                    try applySchema(additional, to: &fields[name]!, at: path + [name], strict: strict, defaults: defaults)
+                } else if additional?.bool == true || schema["x-kubernetes-preserve-unknown-fields"]?.bool == true {
+                    continue
+                } else if strict {
+                    throw APIError.badRequest(".\((path + [name]).joined(separator: ".")): field not declared in schema")
+                } else {
+                    fields[name] = nil
+                }
+            }
+            value = .object(fields)
+        case .array(var elements):
+            guard let items = schema["items"] else { return }
+            for index in elements.indices {
+                try applySchema(items, to: &elements[index], at: path + ["[\(index)]"], strict: strict, defaults: defaults)
+            }
+            value = .array(elements)
+        default:
+            return
         }
     }
 }

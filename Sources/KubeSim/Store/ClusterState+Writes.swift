@@ -4,19 +4,19 @@ import Foundation
 extension ClusterState {
     /// POST: a new object. `manager` owns every field it sets.
     public func create(_ type: ResourceType, namespace: String, body: JSONValue, manager: String,
-                       dryRun: Bool = false) throws(APIError) -> JSONValue {
+                       dryRun: Bool = false, strict: Bool = false) throws(APIError) -> JSONValue {
         var object = try validate(type, namespace: namespace, body: body, name: nil)
         let key = key(type, namespace, Self.name(of: object))
         guard objects[key] == nil else { throw APIError.alreadyExists(type, key.name) }
         if type.hasStatus { object["status"] = nil }
-        Self.applyDefaults(type, &object)
+        try prepare(type, &object, strict: strict)
         let fields = FieldSet.paths(of: Self.userFields(type, object))
         return commitCreate(type, key, object, owners: [Manager(name: manager, operation: "Update"): fields], dryRun: dryRun)
     }
 
     /// PUT: the whole object, guarded by `metadata.resourceVersion` when the body has one.
     public func replace(_ type: ResourceType, namespace: String, name: String, body: JSONValue, manager: String,
-                        subresource: String? = nil, dryRun: Bool = false) throws(APIError) -> JSONValue {
+                        subresource: String? = nil, dryRun: Bool = false, strict: Bool = false) throws(APIError) -> JSONValue {
         let key = key(type, namespace, name)
         guard let live = objects[key] else { throw APIError.notFound(type, name) }
         var object = try validate(type, namespace: namespace, body: body, name: name)
@@ -24,6 +24,7 @@ extension ClusterState {
            expected != live[path: ["metadata", "resourceVersion"]]?.string {
             throw APIError.conflict(type, name, "the object has been modified; please apply your changes to the latest version and try again")
         }
+        try decode(type, &object, strict: strict)
         object = Self.scope(object, to: subresource, of: type, live: live)
         return try commitUpdate(type, key, live: live, new: object, manager: manager, operation: "Update", dryRun: dryRun)
     }
@@ -31,7 +32,7 @@ extension ClusterState {
     /// PATCH with a JSON merge patch, a strategic merge patch (merged as server-side apply
     /// merges lists) or a JSON patch.
     public func patch(_ type: ResourceType, namespace: String, name: String, contentType: String, body: Data,
-                      manager: String, subresource: String? = nil, dryRun: Bool = false) throws(APIError) -> JSONValue {
+                      manager: String, subresource: String? = nil, dryRun: Bool = false, strict: Bool = false) throws(APIError) -> JSONValue {
         let key = key(type, namespace, name)
         guard let live = objects[key] else { throw APIError.notFound(type, name) }
         let patched: JSONValue
@@ -57,16 +58,26 @@ extension ClusterState {
             throw APIError.conflict(type, name, "the object has been modified; please apply your changes to the latest version and try again")
         }
         object = try validate(type, namespace: namespace, body: object, name: name)
+        try decode(type, &object, strict: strict)
         object = Self.scope(object, to: subresource, of: type, live: live)
         return try commitUpdate(type, key, live: live, new: object, manager: manager, operation: "Update", dryRun: dryRun)
     }
 
     /// DELETE. A namespace takes what is in it along; objects that name the deleted one in
     /// `ownerReferences` go too unless `propagation` is `Orphan`.
+    /// `uid` and `resourceVersion` are `DeleteOptions.preconditions`: a 409 Conflict when the
+    /// object is no longer that one.
     public func delete(_ type: ResourceType, namespace: String, name: String, propagation: String? = nil,
-                       dryRun: Bool = false) throws(APIError) -> JSONValue {
+                       dryRun: Bool = false, uid expectedUID: String? = nil, resourceVersion expectedVersion: String? = nil) throws(APIError) -> JSONValue {
         let key = key(type, namespace, name)
         guard var live = objects[key] else { throw APIError.notFound(type, name) }
+        if let expectedUID, let actual = live[path: ["metadata", "uid"]]?.string, expectedUID != actual {
+            throw APIError.conflict(type, name, "Precondition failed: UID in precondition: \(expectedUID), UID in object meta: \(actual)")
+        }
+        if let expectedVersion, let actual = live[path: ["metadata", "resourceVersion"]]?.string, expectedVersion != actual {
+            throw APIError.conflict(type, name,
+                                    "Precondition failed: ResourceVersion in precondition: \(expectedVersion), ResourceVersion in object meta: \(actual)")
+        }
         live[path: ["metadata", "deletionTimestamp"]] = .string(timestamp)
         if dryRun { return live }
         let uid = live[path: ["metadata", "uid"]]?.string
@@ -106,6 +117,7 @@ extension ClusterState {
         object[path: ["metadata", "creationTimestamp"]] = .string(timestamp)
         object[path: ["metadata", "generation"]] = .int(1)
         if type.namespaced { object[path: ["metadata", "namespace"]] = .string(key.namespace) }
+        prepareForCreate(type, &object)
         if dryRun {
             object[path: ["metadata", "managedFields"]] = nil
             return object
@@ -124,7 +136,9 @@ extension ClusterState {
         for field in ["uid", "creationTimestamp", "generation", "resourceVersion", "namespace", "deletionTimestamp"] {
             object[path: ["metadata", field]] = live[path: ["metadata", field]]
         }
-        Self.applyDefaults(type, &object)
+        try prepare(type, &object)
+        Self.keepAllocated(type, live: live, new: &object)
+        try Self.checkImmutable(type, live: live, new: object)
         if Self.specChanged(live, object) {
             object[path: ["metadata", "generation"]] = .int((live[path: ["metadata", "generation"]]?.int ?? 0) + 1)
         }
@@ -183,20 +197,5 @@ extension ClusterState {
         }
         if fields["metadata"]?.object?.isEmpty == true { fields["metadata"] = nil }
         return fields
-    }
-
-    /// The defaults the real API server fills in that Baton's health rules read.
-    static func applyDefaults(_ type: ResourceType, _ object: inout JSONValue) {
-        switch (type.group, type.kind) {
-        case ("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "ReplicaSet"):
-            if object[path: ["spec", "replicas"]] == nil { object[path: ["spec", "replicas"]] = .int(1) }
-            if type.kind == "Deployment", object[path: ["spec", "progressDeadlineSeconds"]] == nil {
-                object[path: ["spec", "progressDeadlineSeconds"]] = .int(600)
-            }
-        case ("", "Service"):
-            if object[path: ["spec", "type"]] == nil { object[path: ["spec", "type"]] = "ClusterIP" }
-        default:
-            break
-        }
     }
 }

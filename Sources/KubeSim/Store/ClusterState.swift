@@ -37,6 +37,10 @@ public actor ClusterState {
     let historyLimit: Int
     var watchers: [UUID: Watcher] = [:]
     let now: @Sendable () -> Date
+    /// The storage version's `openAPIV3Schema` of each served CRD, by "group/plural".
+    var schemas: [String: JSONValue] = [:]
+    /// Cluster IPs and node ports handed out so far.
+    var allocatedAddresses = 0
 
     struct Manager: Hashable, Sendable {
         var name: String

@@ -1,0 +1,138 @@
+import BatonCore
+import Foundation
+
+/// The controllers of kube-controller-manager whose objects a GitOps tool meets next to its own:
+/// the endpoints and EndpointSlice controllers (which copy a Service's labels, so a label never
+/// tells who created an object) and the part of the Deployment controller that makes a
+/// ReplicaSet per pod template (which copies the Deployment's annotations).
+extension ClusterState {
+    static let controllerManager = "kube-controller-manager"
+
+    /// One pass of the endpoints and EndpointSlice controllers over every Service.
+    func runEndpointControllers() {
+        let endpointsType = ResourceType.core("Endpoints", "endpoints", status: false)
+        let sliceType = ResourceType.grouped("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", status: false)
+        let services = objects.filter { $0.key.group.isEmpty && $0.key.plural == "services" }
+        var wanted = Set<ObjectKey>()
+        for (key, service) in services {
+            guard let selector = service[path: ["spec", "selector"]]?.object, !selector.isEmpty else { continue }
+            let labels = service[path: ["metadata", "labels"]]?.object ?? [:]
+            // Endpoints: named after the Service, its labels plus the controller's own, no owner.
+            var endpointLabels = labels
+            endpointLabels["endpoints.kubernetes.io/managed-by"] = "endpoint-controller"
+            let endpointsKey = ObjectKey(group: "", plural: "endpoints", namespace: key.namespace, name: key.name)
+            wanted.insert(endpointsKey)
+            if objects[endpointsKey]?[path: ["metadata", "labels"]]?.object != endpointLabels {
+                upsert(endpointsType, endpointsKey, .object([
+                    "apiVersion": "v1", "kind": "Endpoints",
+                    "metadata": .object(["name": .string(key.name), "namespace": .string(key.namespace), "labels": .object(endpointLabels)]),
+                ]))
+            }
+            // EndpointSlice: a generated name, the Service's labels plus two of its own, and a
+            // controller reference to the Service.
+            var sliceLabels = labels
+            sliceLabels["kubernetes.io/service-name"] = .string(key.name)
+            sliceLabels["endpointslice.kubernetes.io/managed-by"] = "endpointslice-controller.k8s.io"
+            let existing = objects.first { $0.key.group == "discovery.k8s.io" && $0.key.plural == "endpointslices"
+                && $0.key.namespace == key.namespace
+                && $0.value[path: ["metadata", "labels", "kubernetes.io/service-name"]]?.string == key.name }
+            if existing?.value[path: ["metadata", "labels"]]?.object == sliceLabels { continue }
+            let name = existing?.key.name ?? key.name + "-" + String(UUID().uuidString.lowercased().filter(\.isLetter).prefix(5))
+            let ports: [JSONValue] = (service[path: ["spec", "ports"]]?.array ?? []).map { port in
+                var entry: [String: JSONValue] = ["protocol": port["protocol"] ?? "TCP"]
+                entry["name"] = port["name"] ?? ""
+                if case .int(let number)? = port["targetPort"] { entry["port"] = .int(number) }
+                return .object(entry)
+            }
+            upsert(sliceType, ObjectKey(group: "discovery.k8s.io", plural: "endpointslices", namespace: key.namespace, name: name), .object([
+                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4", "ports": .array(ports),
+                "metadata": .object([
+                    "name": .string(name), "namespace": .string(key.namespace), "labels": .object(sliceLabels),
+                    "ownerReferences": [.object(["apiVersion": "v1", "kind": "Service", "name": .string(key.name),
+                                                 "uid": service[path: ["metadata", "uid"]] ?? "", "controller": true,
+                                                 "blockOwnerDeletion": true])],
+                ]),
+            ]))
+        }
+        // Endpoints whose Service is gone (or lost its selector) are removed by their controller.
+        for key in objects.keys where key.group.isEmpty && key.plural == "endpoints" && !wanted.contains(key)
+            && objects[key]?[path: ["metadata", "labels", "endpoints.kubernetes.io/managed-by"]]?.string == "endpoint-controller" {
+            _ = try? delete(endpointsType, namespace: key.namespace, name: key.name)
+        }
+    }
+
+    /// One pass of the Deployment controller's ReplicaSet bookkeeping: the ReplicaSet of the
+    /// current pod template exists with the Deployment's annotations, older ones scaled to zero.
+    func runDeploymentController() {
+        let replicaSetType = ResourceType.grouped("apps", "v1", "ReplicaSet", "replicasets", short: ["rs"])
+        for (key, deployment) in objects where key.group == "apps" && key.plural == "deployments" {
+            guard let uid = deployment[path: ["metadata", "uid"]]?.string, let template = deployment[path: ["spec", "template"]] else { continue }
+            let hash = Self.podTemplateHash(template)
+            let owned = objects.filter { $0.key.group == "apps" && $0.key.plural == "replicasets" && $0.key.namespace == key.namespace
+                && ($0.value[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid } }
+            let name = key.name + "-" + hash
+            let revisions = owned.compactMap { Int($0.value[path: ["metadata", "annotations", "deployment.kubernetes.io/revision"]]?.string ?? "") }
+            let current = owned.first { $0.key.name == name }
+            let revision = current?.value[path: ["metadata", "annotations", "deployment.kubernetes.io/revision"]]?.string
+                ?? String((revisions.max() ?? 0) + 1)
+            let replicas = deployment[path: ["spec", "replicas"]]?.int ?? 1
+            var annotations = deployment[path: ["metadata", "annotations"]]?.object ?? [:]
+            annotations["kubectl.kubernetes.io/last-applied-configuration"] = nil
+            annotations["deployment.kubernetes.io/revision"] = .string(revision)
+            annotations["deployment.kubernetes.io/desired-replicas"] = .string(String(replicas))
+            annotations["deployment.kubernetes.io/max-replicas"] = .string(String(replicas + max(1, (replicas + 3) / 4)))
+            var labels = template[path: ["metadata", "labels"]]?.object ?? [:]
+            labels["pod-template-hash"] = .string(hash)
+            if let current, current.value[path: ["metadata", "annotations"]]?.object == annotations,
+               current.value[path: ["spec", "replicas"]]?.int == replicas {
+                for (old, object) in owned where old.name != name && object[path: ["spec", "replicas"]]?.int != 0 {
+                    var scaled = object
+                    scaled[path: ["spec", "replicas"]] = 0
+                    upsert(replicaSetType, old, scaled)
+                }
+                continue
+            }
+            var podTemplate = template
+            podTemplate[path: ["metadata", "labels"]] = .object(labels)
+            var selector = deployment[path: ["spec", "selector"]] ?? .object([:])
+            selector[path: ["matchLabels", "pod-template-hash"]] = .string(hash)
+            upsert(replicaSetType, ObjectKey(group: "apps", plural: "replicasets", namespace: key.namespace, name: name), .object([
+                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": .object([
+                    "name": .string(name), "namespace": .string(key.namespace), "labels": .object(labels), "annotations": .object(annotations),
+                    "ownerReferences": [.object(["apiVersion": "apps/v1", "kind": "Deployment", "name": .string(key.name), "uid": .string(uid),
+                                                 "controller": true, "blockOwnerDeletion": true])],
+                ]),
+                "spec": .object(["replicas": .int(replicas), "selector": selector, "template": podTemplate]),
+            ]))
+        }
+    }
+
+    /// Creates `object` or replaces the stored one, as the controller manager (an Update).
+    private func upsert(_ type: ResourceType, _ key: ObjectKey, _ object: JSONValue) {
+        guard objects[ObjectKey(group: "", plural: "namespaces", namespace: "", name: key.namespace)] != nil || key.namespace.isEmpty else { return }
+        if let live = objects[key] {
+            var updated = object
+            if type.hasStatus { updated["status"] = live["status"] }
+            _ = try? commitUpdate(type, key, live: live, new: updated, manager: Self.controllerManager, operation: "Update", dryRun: false)
+        } else {
+            _ = try? create(type, namespace: key.namespace, body: object, manager: Self.controllerManager)
+        }
+    }
+
+    /// A short, stable hash of a pod template, as the `pod-template-hash` label.
+    static func podTemplateHash(_ template: JSONValue) -> String {
+        var value: UInt32 = 2_166_136_261
+        for byte in template.encoded() {
+            value ^= UInt32(byte)
+            value = value &* 16_777_619
+        }
+        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
+        var out = ""
+        while value > 0 {
+            out.append(alphabet[Int(value % UInt32(alphabet.count))])
+            value /= UInt32(alphabet.count)
+        }
+        return out
+    }
+}

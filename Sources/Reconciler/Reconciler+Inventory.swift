@@ -1,0 +1,82 @@
+import BatonCore
+import Foundation
+import Kube
+import Manifests
+import Synchronization
+
+extension Reconciler {
+    /// The environment's inventory. An environment synced before inventories existed gets one
+    /// seeded from the desired objects of the revision it runs (read from the revision
+    /// annotation of its live objects) and of `revision`, never from a label query: labels are
+    /// copied by controllers.
+    func currentInventory(desired: [Manifest], revision: String) async throws(Failure) -> Inventory {
+        let stored: Inventory?
+        do {
+            stored = try await inventory.inventory(environment: environment.name)
+        } catch {
+            throw .inventory("\(error)")
+        }
+        if let stored { return stored }
+        var entries = desired.map { InventoryEntry(key: $0.key, apiVersion: $0.apiVersion) }
+        let live = try await existing(desired.map { Lookup(key: $0.key, apiVersion: $0.apiVersion) })
+        var counts: [String: Int] = [:]
+        for object in live.values {
+            if let deployed = object[path: ["metadata", "annotations", Normalizer.revisionAnnotation]]?.string { counts[deployed, default: 0] += 1 }
+        }
+        if let deployed = counts.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key, deployed != revision,
+           let previous = try? await self.desired(revision: deployed) {
+            entries = Self.merged(previous.map { InventoryEntry(key: $0.key, apiVersion: $0.apiVersion) }, entries)
+        }
+        return Inventory(environment: environment.name, revision: revision, entries: entries)
+    }
+}
+
+/// What the server stores for an applied object: for each (hash of the object sent, the
+/// CRD's resourceVersion for a custom resource of the same revision, discovery generation),
+/// the server's last answer (a dry run's or an apply's). Applying the same object again to a
+/// live object that still equals that answer (ignoring `status`, `managedFields`,
+/// `resourceVersion`) gives the same answer — server-side apply is idempotent — so no request
+/// is needed: a controller updating `status` does not cost a dry run, and the pass after a
+/// write sends nothing.
+final class VerdictCache: Sendable {
+    struct Key: Hashable, Sendable {
+        var object: String
+        var schema: String
+        var discovery: Int
+    }
+
+    private let entries = Mutex<[Key: JSONValue]>([:])
+    /// The context the newest plan saw each object hash under, for `remember`.
+    private let context = Mutex<[String: Key]>([:])
+    private let limit = 20_000
+
+    /// The answer kept for `key`, when `live` still equals it.
+    func answer(_ key: Key, live: JSONValue) -> JSONValue? {
+        guard let stored = entries.withLock({ $0[key] }), Diff.same(stored, live) else { return nil }
+        return stored
+    }
+
+    func put(_ key: Key, _ stored: JSONValue) {
+        let form = Diff.storedForm(stored)
+        entries.withLock { map in
+            if map.count >= limit { map.removeAll(keepingCapacity: true) }
+            map[key] = form
+        }
+        note(key)
+    }
+
+    /// Remembers under which schema and discovery generation an object was planned, so that
+    /// the answer to its apply can be kept (`remember`).
+    func note(_ key: Key) {
+        context.withLock { map in
+            if map.count >= limit { map.removeAll(keepingCapacity: true) }
+            map[key.object] = key
+        }
+    }
+
+    /// Keeps an apply's answer under the context its plan saw.
+    func remember(sent: JSONValue, stored: JSONValue) {
+        guard let key = context.withLock({ $0[Normalizer.hash(sent)] }) else { return }
+        put(key, stored)
+    }
+}

@@ -1,0 +1,191 @@
+import BatonCore
+import Foundation
+import Kube
+import Manifests
+
+extension Reconciler {
+    /// One object to read from the cluster.
+    struct Lookup: Sendable {
+        var key: ResourceKey
+        var apiVersion: String
+    }
+
+    /// What syncing `revision` would change. Live objects are read only for the objects of
+    /// the revision and of the inventory, in their own namespaces (a namespaced Role is
+    /// enough); each object the cluster has is compared, as a whole, with what the server
+    /// says it would store after applying the revision's version (a server-side dry run).
+    public func plan(revision: String) async throws(Failure) -> Plan {
+        let desired = try await desired(revision: revision)
+        let inventory = try await currentInventory(desired: desired, revision: revision)
+        let desiredKeys = Set(desired.map(\.key))
+        let candidates = inventory.entries.filter { !desiredKeys.contains($0.key) }
+        let live = try await existing(desired.map { Lookup(key: $0.key, apiVersion: $0.apiVersion) }
+            + candidates.map { Lookup(key: $0.key, apiVersion: $0.apiVersion) })
+        let crdVersions = desired.filter { $0.kind == "CustomResourceDefinition" }.reduce(into: [String: String]()) { versions, crd in
+            let group = crd.object[path: ["spec", "group"]]?.string ?? ""
+            let kind = crd.object[path: ["spec", "names", "kind"]]?.string ?? ""
+            versions[group + "|" + kind] = live[crd.key]?[path: ["metadata", "resourceVersion"]]?.string ?? ""
+        }
+        let generation = await client.discoveryGeneration
+
+        var changes = try await withTaskGroup(of: Result<Change, Failure>.self) { group in
+            for manifest in desired {
+                group.addTask {
+                    do throws(Failure) {
+                        return .success(try await change(for: manifest, live: live[manifest.key],
+                                                         schema: crdVersions[manifest.key.group + "|" + manifest.kind], generation: generation))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            var out: [Result<Change, Failure>] = []
+            for await result in group { out.append(result) }
+            return out
+        }.map { result throws(Failure) in try result.get() }
+
+        for entry in candidates {
+            guard let object = live[entry.key], isOurs(object, key: entry.key) else { continue }
+            changes.append(Change(key: entry.key, apiVersion: object["apiVersion"]?.string ?? entry.apiVersion, action: .prune, drifted: false,
+                                  desired: nil, live: object, source: nil))
+        }
+        return Plan(revision: revision, changes: changes.sorted { $0.key < $1.key }, inventory: inventory)
+    }
+
+    /// The change one desired object needs: a create when the cluster lacks it; otherwise the
+    /// server's dry run of the apply compared with the live object (its answer kept per object
+    /// sent, CRD version and discovery generation, and reused while the live object equals it).
+    func change(for manifest: Manifest, live: JSONValue?, schema: String?, generation: Int) async throws(Failure) -> Change {
+        guard let live else {
+            verdicts.note(VerdictCache.Key(object: Normalizer.hash(manifest.object), schema: schema ?? "", discovery: generation))
+            return Change(key: manifest.key, apiVersion: manifest.apiVersion, action: .create, drifted: false, desired: manifest.object,
+                          live: nil, source: manifest.source)
+        }
+        let sent = keepingIgnored(manifest.key, manifest.object, live: live)
+        let verdictKey = VerdictCache.Key(object: Normalizer.hash(sent), schema: schema ?? "", discovery: generation)
+        let stored: JSONValue
+        if let cached = verdicts.answer(verdictKey, live: live) {
+            stored = cached
+        } else {
+            do {
+                stored = try await client.apply(sent, force: true, dryRun: true)
+            } catch {
+                throw .object(manifest.key, source: manifest.source, error)
+            }
+            verdicts.put(verdictKey, stored)
+        }
+        let matches = Diff.same(ignoring(manifest.key, stored), ignoring(manifest.key, live))
+        // The revision did not change the object since Baton last applied it, yet the
+        // cluster differs: someone changed the cluster.
+        let unchangedInGit = manifest.object[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]]
+            == live[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]]
+        return Change(key: manifest.key, apiVersion: manifest.apiVersion, action: matches ? .unchanged : .update,
+                      drifted: !matches && unchangedInGit, desired: sent, live: live, source: manifest.source, stored: stored)
+    }
+
+    /// Whether `object`, found under an inventory entry, is Baton's to delete: its tracking
+    /// annotation names this environment and this very object (a ReplicaSet carrying its
+    /// Deployment's annotations names the Deployment), and no controller owns it. Objects
+    /// applied before tracking annotations existed are recognised by Baton's labels and
+    /// content hash, never by labels alone.
+    func isOurs(_ object: JSONValue, key: ResourceKey) -> Bool {
+        let controlled = (object[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["controller"]?.bool == true }
+        if controlled { return false }
+        if let tracking = object[path: ["metadata", "annotations", Normalizer.trackingAnnotation]]?.string {
+            return tracking == Normalizer.trackingID(environment: environment.name, key: key)
+        }
+        let labels = object[path: ["metadata", "labels"]]?.object ?? [:]
+        return labels[Normalizer.managedByLabel]?.string == Normalizer.managedByValue
+            && labels[Normalizer.environmentLabel]?.string == environment.name
+            && object[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]] != nil
+    }
+
+    static func key(_ object: JSONValue) -> ResourceKey {
+        ResourceKey(group: ResourceKey.group(ofAPIVersion: object["apiVersion"]?.string ?? ""), kind: object["kind"]?.string ?? "",
+                    namespace: object[path: ["metadata", "namespace"]]?.string ?? "", name: object[path: ["metadata", "name"]]?.string ?? "")
+    }
+
+    /// Which of `lookups` exist in the cluster, read concurrently: objects one by one where a
+    /// kind and namespace have few of them, by listing that kind in that namespace otherwise.
+    /// Only "not found" (or a kind not served yet: its CRD is in this revision) means absent;
+    /// any other failure is the plan's failure.
+    func existing(_ lookups: [Lookup]) async throws(Failure) -> [ResourceKey: JSONValue] {
+        var groups: [String: [Lookup]] = [:]
+        for lookup in lookups { groups["\(lookup.apiVersion)|\(lookup.key.kind)|\(lookup.key.namespace)", default: []].append(lookup) }
+        let client = self.client
+        let results = await withTaskGroup(of: Result<[ResourceKey: JSONValue], KubeError>.self) { group in
+            for (_, members) in groups {
+                let first = members[0]
+                let namespace = first.key.namespace.isEmpty ? nil : first.key.namespace
+                if members.count <= 3 {
+                    for lookup in members {
+                        group.addTask {
+                            do throws(KubeError) {
+                                let live = try await client.get(apiVersion: lookup.apiVersion, kind: lookup.key.kind, name: lookup.key.name,
+                                                                namespace: namespace)
+                                return .success([lookup.key: live])
+                            } catch where error.isNotFound || error.isUnknownKind {
+                                return .success([:])
+                            } catch {
+                                return .failure(error)
+                            }
+                        }
+                    }
+                } else {
+                    group.addTask {
+                        let wanted = Set(members.map(\.key))
+                        do throws(KubeError) {
+                            let list = try await client.list(apiVersion: first.apiVersion, kind: first.key.kind, namespace: namespace)
+                            var found: [ResourceKey: JSONValue] = [:]
+                            for item in list.items where wanted.contains(Self.key(item)) { found[Self.key(item)] = item }
+                            return .success(found)
+                        } catch where error.isNotFound || error.isUnknownKind {
+                            return .success([:])
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                }
+            }
+            var all: [Result<[ResourceKey: JSONValue], KubeError>] = []
+            for await result in group { all.append(result) }
+            return all
+        }
+        var found: [ResourceKey: JSONValue] = [:]
+        for result in results {
+            switch result {
+            case .success(let objects): found.merge(objects) { first, _ in first }
+            case .failure(let error): throw .cluster(error)
+            }
+        }
+        return found
+    }
+
+    /// `value` without the fields `ignoreDifferences` names for `key`.
+    func ignoring(_ key: ResourceKey, _ value: JSONValue) -> JSONValue {
+        var copy = value
+        for pointer in ignoredPointers(key) { Diff.remove(pointer, from: &copy) }
+        return copy
+    }
+
+    /// `desired` with the live values at the paths `ignoreDifferences` names (Argo CD's
+    /// `RespectIgnoreDifferences=true`): applying it never resets them (an HPA's replicas).
+    func keepingIgnored(_ key: ResourceKey, _ desired: JSONValue, live: JSONValue) -> JSONValue {
+        var copy = desired
+        for pointer in ignoredPointers(key) {
+            if let value = Diff.value(at: pointer, in: live) {
+                Diff.set(pointer, to: value, in: &copy)
+            } else {
+                Diff.remove(pointer, from: &copy)
+            }
+        }
+        return copy
+    }
+
+    private func ignoredPointers(_ key: ResourceKey) -> [String] {
+        environment.ignoreDifferences.filter { rule in
+            rule.kind == key.kind && (rule.group == nil || rule.group == key.group)
+                && (rule.name == nil || rule.name == key.name) && (rule.namespace == nil || rule.namespace == key.namespace)
+        }.flatMap(\.jsonPointers)
+    }
+}
