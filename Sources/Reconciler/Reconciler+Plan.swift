@@ -69,6 +69,10 @@ extension Reconciler {
         } else {
             do {
                 stored = try await client.apply(sent, force: true, dryRun: true)
+            } catch where error.isImmutableField && Self.allowsReplace(manifest.object) {
+                // The server cannot change it in place, and the object lets Baton recreate it.
+                return Change(key: manifest.key, apiVersion: manifest.apiVersion, action: .update, drifted: false, desired: sent, live: live,
+                              source: manifest.source, recreate: true)
             } catch {
                 throw .object(manifest.key, source: manifest.source, error)
             }
@@ -81,6 +85,12 @@ extension Reconciler {
             == live[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]]
         return Change(key: manifest.key, apiVersion: manifest.apiVersion, action: matches ? .unchanged : .update,
                       drifted: !matches && unchangedInGit, desired: sent, live: live, source: manifest.source, stored: stored)
+    }
+
+    /// Whether the object says `baton.dev/sync-options: Replace=true` (comma-separated options).
+    static func allowsReplace(_ object: JSONValue) -> Bool {
+        let options = object[path: ["metadata", "annotations", Normalizer.syncOptionsAnnotation]]?.string ?? ""
+        return options.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "Replace=true" }
     }
 
     /// Whether `object`, found under an inventory entry, is Baton's to delete: its tracking

@@ -1,0 +1,183 @@
+import BatonCore
+import BatonTestSupport
+import Foundation
+import Kube
+import KubeSim
+import Manifests
+import Reconciler
+import Testing
+
+/// The ordinary application of `examples/corpus` (Deployment with non-canonical quantities,
+/// Services with and without selectors and target ports, a Secret with `stringData`, an
+/// Ingress, an HPA, a PDB, a NetworkPolicy, a Job, a CRD with defaults and an object of it),
+/// synced into KubeSim, which stores what kube-apiserver stores and runs the endpoint and
+/// ReplicaSet controllers. `scripts/corpus-check.sh` runs the same corpus against a real one.
+@Suite("Reconciler: an ordinary application, as a real server stores it")
+struct CorpusTests {
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("examples/corpus").path
+
+    static func files() throws -> [String: String] {
+        var files: [String: String] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: corpus) where name.hasSuffix(".yaml") {
+            files["app/" + name] = try String(contentsOfFile: corpus + "/" + name, encoding: .utf8)
+        }
+        return files
+    }
+
+    /// Requests that can change something (dry runs are counted apart by KubeSim).
+    static func writes(_ server: KubeSimServer) -> Int {
+        ["POST", "PUT", "PATCH", "DELETE"].map { server.requests.count($0) }.reduce(0, +)
+    }
+
+    static let replicas = IgnoreDifference(group: "apps", kind: "Deployment", jsonPointers: ["/spec/replicas"])
+
+    @Test("synced once, it stays synced: no diff, no write in ten more syncs, endpoints untouched, removals reach the cluster")
+    func corpusStaysSynced() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let first = try fixture.commit(try Self.files())
+        let reconciler = fixture.reconciler(namespace: "corpus", createNamespace: true, ignore: [Self.replicas])
+        let created = await reconciler.sync(revision: first)
+        #expect(created.errors == [])
+        #expect(created.synced && created.applied)
+
+        // The server stored canonical quantities and folded stringData.
+        let web = try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "corpus")
+        let resources = web[path: ["spec", "template", "spec", "containers"]]?.array?.first?["resources"]
+        #expect(resources?[path: ["requests", "cpu"]] == "1" && resources?[path: ["requests", "memory"]] == "1Gi")
+        #expect(resources?[path: ["limits", "memory"]] == "1536Mi" && resources?[path: ["limits", "ephemeral-storage"]] == "500m")
+        let secret = try await fixture.client.get(apiVersion: "v1", kind: "Secret", name: "web-credentials", namespace: "corpus")
+        #expect(secret["stringData"] == nil)
+        #expect(secret["data"]?.object.map { Set($0.keys) } == ["username", "password", "token"])
+        let widget = try await fixture.client.get(apiVersion: "corpus.example.com/v1", kind: "Widget", name: "first", namespace: "corpus")
+        #expect(widget[path: ["spec", "size"]] == 1 && widget[path: ["spec", "colour"]] == "blue")
+
+        // The controllers made Endpoints, an EndpointSlice and a ReplicaSet that copy Baton's labels or annotations.
+        let endpoints = try await eventually { try? await fixture.client.get(apiVersion: "v1", kind: "Endpoints", name: "web", namespace: "corpus") }
+        #expect(endpoints[path: ["metadata", "labels", Normalizer.environmentLabel]] == "dev")
+        let slices = try await fixture.client.list(apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", namespace: "corpus",
+                                                   labelSelector: "kubernetes.io/service-name=web").items
+        #expect(slices.count == 1)
+        #expect(slices.first?[path: ["metadata", "labels", Normalizer.managedByLabel]] == "baton")
+        let replicaSet = try await eventually {
+            try? await fixture.client.list(apiVersion: "apps/v1", kind: "ReplicaSet", namespace: "corpus").items.first
+        }
+        #expect(replicaSet[path: ["metadata", "annotations", Normalizer.trackingAnnotation]]?.string
+                == Normalizer.trackingID(environment: "dev", key: ResourceKey(group: "apps", kind: "Deployment", namespace: "corpus", name: "web")))
+
+        // An HPA (here kubectl, another field manager) sets the replicas; the environment ignores them.
+        let scaled = try await fixture.kubectl(["-n", "corpus", "patch", "deployment", "web", "--type", "merge", "-p", #"{"spec":{"replicas":3}}"#])
+        #expect(scaled.status == 0, "\(scaled.stderr)")
+
+        let plan = try await reconciler.plan(revision: first)
+        #expect(plan.changes.filter { $0.action != .unchanged }.map(\.key.description) == [], "\(plan.changes.map { $0.diff })")
+        let uids = [endpoints[path: ["metadata", "uid"]], slices.first?[path: ["metadata", "uid"]], replicaSet[path: ["metadata", "uid"]]]
+        let writes = Self.writes(fixture.server)
+        for pass in 1...10 {
+            let again = await reconciler.sync(revision: first)
+            #expect(again.errors == [] && again.synced && !again.applied, "pass \(pass): \(again.errors)")
+        }
+        #expect(Self.writes(fixture.server) == writes, "a sync of an unchanged revision wrote to the cluster")
+        let after = [try await fixture.client.get(apiVersion: "v1", kind: "Endpoints", name: "web", namespace: "corpus")[path: ["metadata", "uid"]],
+                     try await fixture.client.get(apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", name: slices.first?[path: ["metadata", "name"]]?.string ?? "",
+                                                  namespace: "corpus")[path: ["metadata", "uid"]],
+                     try await fixture.client.get(apiVersion: "apps/v1", kind: "ReplicaSet", name: replicaSet[path: ["metadata", "name"]]?.string ?? "",
+                                                  namespace: "corpus")[path: ["metadata", "uid"]]]
+        #expect(after == uids, "Endpoints, EndpointSlice or ReplicaSet were deleted and recreated")
+        #expect(try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "corpus")[path: ["spec", "replicas"]] == 3)
+
+        // A key removed from stringData, a field removed from git and a removed file all leave the cluster.
+        var files = try Self.files()
+        files["app/secret.yaml"] = files["app/secret.yaml"]!.replacingOccurrences(of: "  password: not-a-real-password\n", with: "")
+        files["app/configmap.yaml"] = files["app/configmap.yaml"]!.replacingOccurrences(of: "  colour: blue\n", with: "")
+        files["app/deployment.yaml"] = files["app/deployment.yaml"]!.replacingOccurrences(of: "  annotations: {team: storefront}\n", with: "")
+        let second = try fixture.commit(files.filter { $0.key != "app/ingress.yaml" }, remove: ["app/ingress.yaml"])
+        let removed = await reconciler.sync(revision: second)
+        #expect(removed.errors == [])
+        #expect(removed.objects.filter { $0.action == .prune }.map(\.key.description) == ["Ingress.networking.k8s.io corpus/web"])
+        #expect(Set(removed.objects.filter { $0.action == .update }.map(\.key.name)) == ["web-credentials", "web-settings", "web"])
+        let secretAfter = try await fixture.client.get(apiVersion: "v1", kind: "Secret", name: "web-credentials", namespace: "corpus")
+        #expect(secretAfter["data"]?.object.map { Set($0.keys) } == ["username", "token"])
+        #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "web-settings", namespace: "corpus")[path: ["data", "colour"]] == nil)
+        #expect(try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "corpus")[path: ["metadata", "annotations", "team"]] == nil)
+        #expect(try await fixture.client.get(apiVersion: "v1", kind: "Endpoints", name: "web", namespace: "corpus")[path: ["metadata", "uid"]] == uids[0])
+        // The namespace Baton created is not its to prune, and nothing is left to do.
+        #expect(try await reconciler.plan(revision: second).needsSync == false)
+        #expect(try await fixture.client.get(apiVersion: "v1", kind: "Namespace", name: "corpus")[path: ["metadata", "name"]] == "corpus")
+    }
+
+    @Test("only what Baton applied is pruned: copies of its labels, unowned lookalikes and controller-owned objects stay")
+    func pruneOnlyWhatBatonApplied() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/a.yaml": configMapYAML("a", "1"), "app/b.yaml": configMapYAML("b", "1")])
+        let reconciler = fixture.reconciler()
+        #expect(await reconciler.sync(revision: first).errors == [])
+        // Someone else's object wearing Baton's labels for this environment (as Endpoints would).
+        let lookalike: JSONValue = .object(["apiVersion": "v1", "kind": "ConfigMap", "metadata": .object([
+            "name": "lookalike", "namespace": "shop",
+            "labels": .object([Normalizer.managedByLabel: "baton", Normalizer.environmentLabel: "dev"]),
+        ])])
+        try await fixture.client.apply(lookalike, fieldManager: "someone-else")
+        // b is deleted and made again by someone else under the same name: not the object Baton applied.
+        try await fixture.client.delete(apiVersion: "v1", kind: "ConfigMap", name: "b", namespace: "shop")
+        try await fixture.client.apply(.object(["apiVersion": "v1", "kind": "ConfigMap", "metadata": .object(["name": "b", "namespace": "shop"])]),
+                                       fieldManager: "someone-else")
+        let second = try fixture.commit([:], remove: ["app/a.yaml", "app/b.yaml"])
+        let report = await reconciler.sync(revision: second)
+        #expect(report.errors == [])
+        #expect(report.objects.filter { $0.action == .prune }.map(\.key.name) == ["a"])
+        #expect((try? await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "a", namespace: "shop")) == nil)
+        #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "lookalike", namespace: "shop")[path: ["metadata", "name"]] == "lookalike")
+        #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "b", namespace: "shop")[path: ["metadata", "name"]] == "b")
+        // The inventory now holds only what the revision has.
+        #expect(try await fixture.audit.inventory(environment: "dev")?.entries.map(\.key.name) == ["shop"])
+    }
+
+    @Test("refused in the dry run, nothing is applied: an immutable field (explained), an unknown field of a custom resource")
+    func refusedBeforeApplying() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1"),
+                                        "app/cm.yaml": configMapYAML("settings", "1")])
+        let reconciler = fixture.reconciler()
+        #expect(await reconciler.sync(revision: first).errors == [])
+        let writes = CorpusTests.writes(fixture.server)
+        let changed = deploymentYAML("web", image: "shop:1").replacingOccurrences(of: "matchLabels: {app: web}", with: "matchLabels: {app: web, v: \"2\"}")
+            .replacingOccurrences(of: "labels: {app: web}", with: "labels: {app: web, v: \"2\"}")
+        let second = try fixture.commit(["app/web.yaml": changed, "app/cm.yaml": configMapYAML("settings", "2")])
+        let refused = await reconciler.sync(revision: second)
+        #expect(!refused.synced && !refused.applied)
+        #expect(refused.errors.count == 1)
+        #expect(refused.errors.first?.contains("Deployment.apps shop/web (app/web.yaml:1)") == true, "\(refused.errors)")
+        #expect(refused.errors.first?.contains("spec.selector") == true && refused.errors.first?.contains("Replace=true") == true, "\(refused.errors)")
+        #expect(CorpusTests.writes(fixture.server) == writes, "a refused revision wrote to the cluster")
+        #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "settings", namespace: "shop")[path: ["data", "value"]] == "1")
+
+        // With Replace=true the object is deleted and created again.
+        let replaceable = changed.replacingOccurrences(of: "  name: web\n", with: "  name: web\n  annotations: {baton.dev/sync-options: Replace=true}\n")
+        let uid = try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "shop")[path: ["metadata", "uid"]]
+        let third = try fixture.commit(["app/web.yaml": replaceable])
+        let replaced = await reconciler.sync(revision: third)
+        #expect(replaced.errors == [] && replaced.applied)
+        let web = try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "shop")
+        #expect(web[path: ["metadata", "uid"]] != uid && web[path: ["spec", "selector", "matchLabels", "v"]] == "2")
+
+        // A field the custom resource's schema does not declare is an error naming it (fieldValidation=Strict).
+        let crd = try String(contentsOfFile: CorpusTests.corpus + "/crd.yaml", encoding: .utf8)
+        let fourth = try fixture.commit(["app/crd.yaml": crd.replacingOccurrences(of: "  note: defaults fill size and colour", with: "  shape: round")])
+        let unknown = await reconciler.sync(revision: fourth)
+        #expect(unknown.errors.contains { $0.contains("Widget.corpus.example.com shop/first") && $0.contains(".spec.shape: field not declared in schema") },
+                "\(unknown.errors)")
+    }
+}
+
+/// Polls `read` (every 100 ms, up to 10 s) until it gives a value.
+func eventually<T>(_ read: () async throws -> T?) async throws -> T {
+    for _ in 0..<100 {
+        if let value = try await read() { return value }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    throw CancellationError()
+}
