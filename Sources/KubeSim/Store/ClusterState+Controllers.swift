@@ -16,7 +16,9 @@ extension ClusterState {
         var wanted = Set<ObjectKey>()
         for (key, service) in services {
             guard let selector = service[path: ["spec", "selector"]]?.object, !selector.isEmpty else { continue }
-            let labels = service[path: ["metadata", "labels"]]?.object ?? [:]
+            var labels = service[path: ["metadata", "labels"]]?.object ?? [:]
+            if service[path: ["spec", "clusterIP"]]?.string == "None" { labels["service.kubernetes.io/headless"] = "" }
+            let trigger: JSONValue = .object(["endpoints.kubernetes.io/last-change-trigger-time": .string(timestamp)])
             // Endpoints: named after the Service, its labels plus the controller's own, no owner.
             var endpointLabels = labels
             endpointLabels["endpoints.kubernetes.io/managed-by"] = "endpoint-controller"
@@ -25,7 +27,8 @@ extension ClusterState {
             if objects[endpointsKey]?[path: ["metadata", "labels"]]?.object != endpointLabels {
                 upsert(endpointsType, endpointsKey, .object([
                     "apiVersion": "v1", "kind": "Endpoints",
-                    "metadata": .object(["name": .string(key.name), "namespace": .string(key.namespace), "labels": .object(endpointLabels)]),
+                    "metadata": .object(["name": .string(key.name), "namespace": .string(key.namespace), "labels": .object(endpointLabels),
+                                         "annotations": trigger]),
                 ]))
             }
             // EndpointSlice: a generated name, the Service's labels plus two of its own, and a
@@ -38,16 +41,12 @@ extension ClusterState {
                 && $0.value[path: ["metadata", "labels", "kubernetes.io/service-name"]]?.string == key.name }
             if existing?.value[path: ["metadata", "labels"]]?.object == sliceLabels { continue }
             let name = existing?.key.name ?? key.name + "-" + String(UUID().uuidString.lowercased().filter(\.isLetter).prefix(5))
-            let ports: [JSONValue] = (service[path: ["spec", "ports"]]?.array ?? []).map { port in
-                var entry: [String: JSONValue] = ["protocol": port["protocol"] ?? "TCP"]
-                entry["name"] = port["name"] ?? ""
-                if case .int(let number)? = port["targetPort"] { entry["port"] = .int(number) }
-                return .object(entry)
-            }
+            // No pods run in KubeSim, so the slice has no endpoints and, as on a real cluster then, no ports.
             upsert(sliceType, ObjectKey(group: "discovery.k8s.io", plural: "endpointslices", namespace: key.namespace, name: name), .object([
-                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4", "ports": .array(ports),
+                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4", "endpoints": .null, "ports": .null,
                 "metadata": .object([
-                    "name": .string(name), "namespace": .string(key.namespace), "labels": .object(sliceLabels),
+                    "name": .string(name), "generateName": .string(key.name + "-"), "namespace": .string(key.namespace),
+                    "labels": .object(sliceLabels), "annotations": trigger,
                     "ownerReferences": [.object(["apiVersion": "v1", "kind": "Service", "name": .string(key.name),
                                                  "uid": service[path: ["metadata", "uid"]] ?? "", "controller": true,
                                                  "blockOwnerDeletion": true])],
@@ -78,11 +77,17 @@ extension ClusterState {
             let replicas = deployment[path: ["spec", "replicas"]]?.int ?? 1
             var annotations = deployment[path: ["metadata", "annotations"]]?.object ?? [:]
             annotations["kubectl.kubernetes.io/last-applied-configuration"] = nil
-            annotations["deployment.kubernetes.io/revision"] = .string(revision)
             annotations["deployment.kubernetes.io/desired-replicas"] = .string(String(replicas))
             annotations["deployment.kubernetes.io/max-replicas"] = .string(String(replicas + max(1, (replicas + 3) / 4)))
             var labels = template[path: ["metadata", "labels"]]?.object ?? [:]
             labels["pod-template-hash"] = .string(hash)
+            if deployment[path: ["metadata", "annotations", "deployment.kubernetes.io/revision"]]?.string != revision {
+                // The controller records the current revision on the Deployment too.
+                var marked = deployment
+                marked[path: ["metadata", "annotations", "deployment.kubernetes.io/revision"]] = .string(revision)
+                upsert(ResourceType.grouped("apps", "v1", "Deployment", "deployments", short: ["deploy"]), key, marked)
+            }
+            annotations["deployment.kubernetes.io/revision"] = .string(revision)
             if let current, current.value[path: ["metadata", "annotations"]]?.object == annotations,
                current.value[path: ["spec", "replicas"]]?.int == replicas {
                 for (old, object) in owned where old.name != name && object[path: ["spec", "replicas"]]?.int != 0 {
@@ -122,16 +127,16 @@ extension ClusterState {
 
     /// A short, stable hash of a pod template, as the `pod-template-hash` label.
     static func podTemplateHash(_ template: JSONValue) -> String {
-        var value: UInt32 = 2_166_136_261
+        var value: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in template.encoded() {
-            value ^= UInt32(byte)
-            value = value &* 16_777_619
+            value ^= UInt64(byte)
+            value = value &* 0x0000_0100_0000_01B3
         }
         let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
         var out = ""
-        while value > 0 {
-            out.append(alphabet[Int(value % UInt32(alphabet.count))])
-            value /= UInt32(alphabet.count)
+        for _ in 0..<10 {
+            out.append(alphabet[Int(value % UInt64(alphabet.count))])
+            value /= UInt64(alphabet.count)
         }
         return out
     }

@@ -205,6 +205,15 @@ extension ClusterState {
             if object[path: ["spec", "policyTypes"]] == nil {
                 object[path: ["spec", "policyTypes"]] = object[path: ["spec", "egress"]] == nil ? ["Ingress"] : ["Ingress", "Egress"]
             }
+            for direction in ["ingress", "egress"] {
+                guard var rules = object[path: ["spec", direction]]?.array else { continue }
+                for index in rules.indices {
+                    guard var ports = rules[index]["ports"]?.array else { continue }
+                    for port in ports.indices where ports[port]["protocol"] == nil { ports[port]["protocol"] = "TCP" }
+                    rules[index]["ports"] = .array(ports)
+                }
+                object[path: ["spec", direction]] = .array(rules)
+            }
         case ("policy", "PodDisruptionBudget"):
             break
         default:
