@@ -13,6 +13,13 @@ extension ClusterState {
         let endpointsType = ResourceType.core("Endpoints", "endpoints", status: false)
         let sliceType = ResourceType.grouped("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", status: false)
         let services = objects.filter { $0.key.group.isEmpty && $0.key.plural == "services" }
+        // Each Service's slice, found once per pass (by namespace and service name).
+        var slicesByService: [String: (key: ObjectKey, value: JSONValue)] = [:]
+        for (key, slice) in objects where key.group == "discovery.k8s.io" && key.plural == "endpointslices" {
+            if let service = slice[path: ["metadata", "labels", "kubernetes.io/service-name"]]?.string {
+                slicesByService[key.namespace + "/" + service] = (key, slice)
+            }
+        }
         var wanted = Set<ObjectKey>()
         for (key, service) in services {
             guard let selector = service[path: ["spec", "selector"]]?.object, !selector.isEmpty else { continue }
@@ -36,9 +43,7 @@ extension ClusterState {
             var sliceLabels = labels
             sliceLabels["kubernetes.io/service-name"] = .string(key.name)
             sliceLabels["endpointslice.kubernetes.io/managed-by"] = "endpointslice-controller.k8s.io"
-            let existing = objects.first { $0.key.group == "discovery.k8s.io" && $0.key.plural == "endpointslices"
-                && $0.key.namespace == key.namespace
-                && $0.value[path: ["metadata", "labels", "kubernetes.io/service-name"]]?.string == key.name }
+            let existing = slicesByService[key.namespace + "/" + key.name]
             if existing?.value[path: ["metadata", "labels"]]?.object == sliceLabels { continue }
             let name = existing?.key.name ?? key.name + "-" + String(UUID().uuidString.lowercased().filter(\.isLetter).prefix(5))
             // No pods run in KubeSim, so the slice has no endpoints and, as on a real cluster then, no ports.
@@ -64,11 +69,25 @@ extension ClusterState {
     /// current pod template exists with the Deployment's annotations, older ones scaled to zero.
     func runDeploymentController() {
         let replicaSetType = ResourceType.grouped("apps", "v1", "ReplicaSet", "replicasets", short: ["rs"])
+        // ReplicaSets by the uid of the Deployment that controls them, found once per pass.
+        var replicaSets: [String: [ObjectKey: JSONValue]] = [:]
+        for (key, object) in objects where key.group == "apps" && key.plural == "replicasets" {
+            for owner in object[path: ["metadata", "ownerReferences"]]?.array ?? [] {
+                if let uid = owner["uid"]?.string { replicaSets[uid, default: [:]][key] = object }
+            }
+        }
         for (key, deployment) in objects where key.group == "apps" && key.plural == "deployments" {
             guard let uid = deployment[path: ["metadata", "uid"]]?.string, let template = deployment[path: ["spec", "template"]] else { continue }
-            let hash = Self.podTemplateHash(template)
-            let owned = objects.filter { $0.key.group == "apps" && $0.key.plural == "replicasets" && $0.key.namespace == key.namespace
-                && ($0.value[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid } }
+            // The hash is recomputed only when the template changed (a new generation).
+            let generation = deployment[path: ["metadata", "generation"]]?.int ?? 0
+            let hash: String
+            if let known = templateHashes[uid], known.generation == generation {
+                hash = known.hash
+            } else {
+                hash = Self.podTemplateHash(template)
+                templateHashes[uid] = (generation, hash)
+            }
+            let owned = replicaSets[uid] ?? [:]
             let name = key.name + "-" + hash
             let revisions = owned.compactMap { Int($0.value[path: ["metadata", "annotations", "deployment.kubernetes.io/revision"]]?.string ?? "") }
             let current = owned.first { $0.key.name == name }

@@ -41,6 +41,8 @@ public actor ClusterState {
     var schemas: [String: JSONValue] = [:]
     /// Cluster IPs and node ports handed out so far.
     var allocatedAddresses = 0
+    /// Each Deployment's pod-template-hash at a generation, by uid (the Deployment controller's).
+    var templateHashes: [String: (generation: Int64, hash: String)] = [:]
 
     struct Manager: Hashable, Sendable {
         var name: String
