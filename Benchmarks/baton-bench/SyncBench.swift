@@ -61,7 +61,13 @@ enum SyncBench {
         let batonCold = await clock.measure { cold = await baton.sync(revision: revision) }
         // The first pass after the cold sync meets what the controllers wrote meanwhile (the
         // Deployment controller's revision annotation): one dry run per such object. Measured
-        // and printed, then the steady no-op pass an idle interval makes.
+        // and printed once the controllers are done, then the no-op pass an idle interval makes.
+        let watcher = try KubeClient(resolved)
+        for _ in 0..<300 {
+            let deployments = try await watcher.list(apiVersion: "apps/v1", kind: "Deployment", namespace: "bench-baton").items
+            if deployments.allSatisfy({ $0[path: ["metadata", "annotations", "deployment.kubernetes.io/revision"]] != nil }) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
         var settle: StatusReport?
         let dryRunsBefore = server.requests.count("DRYRUN-PATCH")
         let batonSettle = await clock.measure { settle = await baton.sync(revision: revision) }
