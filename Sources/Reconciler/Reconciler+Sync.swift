@@ -94,14 +94,11 @@ extension Reconciler {
                 }
             }
             // What this environment now has: the revision's objects, and what is still to prune.
-            var final = plan.inventory
-            final.revision = revision
-            final.entries = desired.map { InventoryEntry(key: $0.key, apiVersion: $0.apiVersion, uid: uids[$0.key]) }
-                + plan.changes.filter { $0.action == .prune && !pruned.contains($0.key) }.map {
-                    InventoryEntry(key: $0.key, apiVersion: $0.apiVersion, uid: uids[$0.key])
-                }
+            let kept = desired + plan.changes.filter { $0.action == .prune && !pruned.contains($0.key) }
+            let final = Inventory(environment: environment.name, revision: revision,
+                                  entries: kept.map { InventoryEntry(key: $0.key, apiVersion: $0.apiVersion, uid: uids[$0.key]) })
             do {
-                try await inventory.saveInventory(Inventory(environment: environment.name, revision: revision, entries: final.entries))
+                try await inventory.saveInventory(final)
             } catch {
                 errors.append("\(Failure.inventory("\(error)"))")
             }

@@ -32,6 +32,13 @@ struct ConfigLoadingTests {
         #expect(dev.file == "Environments/dev.yaml")
     }
 
+    @Test("sync.createNamespace is read, false by default")
+    func createNamespace() throws {
+        let config = try load([.replace("Environments/dev.yaml", "  prune: true", with: "  prune: true\n  createNamespace: true")])
+        #expect(config.environment(named: "dev")?.sync.createNamespace == true)
+        #expect(config.environment(named: "staging")?.sync.createNamespace == false)
+    }
+
     @Test("the kubeconfig default is $KUBECONFIG, split as kubectl splits it")
     func kubeconfigFromEnvironment() throws {
         let config = try load([], variables: ["HOME": "/home/t", "KUBECONFIG": "/a/one:rel/two::~/three"])
