@@ -16,8 +16,8 @@ public struct Change: Sendable {
     public var live: JSONValue?
     /// Where the desired object is defined.
     public var source: String?
-    /// What the server said it would store (its dry run of the apply), for an update or an
-    /// unchanged object.
+    /// What the server said it would store (its dry run of the apply); nil for a create that
+    /// could not be dry-run yet (its namespace or CRD comes with the revision) and for a prune.
     public var stored: JSONValue?
     /// The server refuses the change in place (an immutable field) and the object allows
     /// Baton to delete and recreate it (`baton.dev/sync-options: Replace=true`).
@@ -65,6 +65,11 @@ enum ApplyOrder {
         "RoleBindingList", "Service", "DaemonSet", "Pod", "ReplicationController", "ReplicaSet", "Deployment",
         "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress", "APIService",
     ]
+
+    /// Namespaces and CRDs: the steps everything else may depend on.
+    static func isFoundation(_ key: ResourceKey) -> Bool {
+        (key.kind == "Namespace" && key.group.isEmpty) || key.kind == "CustomResourceDefinition"
+    }
 
     static func kindRank(_ kind: String) -> Int { kinds.firstIndex(of: kind) ?? kinds.count }
 

@@ -27,13 +27,22 @@ extension Reconciler {
             versions[group + "|" + kind] = live[crd.key]?[path: ["metadata", "resourceVersion"]]?.string ?? ""
         }
         let generation = await client.discoveryGeneration
+        // What this revision brings that is not in the cluster yet: objects in a namespace or
+        // of a kind it creates cannot be dry-run before that step (`sync` dry-runs them then).
+        let arrivingNamespaces = Set(desired.filter { $0.kind == "Namespace" && $0.key.group.isEmpty && live[$0.key] == nil }.map(\.name))
+        let arrivingKinds = Set(desired.filter { $0.kind == "CustomResourceDefinition" && live[$0.key] == nil }.map { crd in
+            (crd.object[path: ["spec", "group"]]?.string ?? "") + "|" + (crd.object[path: ["spec", "names", "kind"]]?.string ?? "")
+        })
 
         var changes = try await withTaskGroup(of: Result<Change, Failure>.self) { group in
             for manifest in desired {
                 group.addTask {
                     do throws(Failure) {
+                        let deferred = arrivingNamespaces.contains(manifest.namespace)
+                            || arrivingKinds.contains(manifest.key.group + "|" + manifest.kind)
                         return .success(try await change(for: manifest, live: live[manifest.key],
-                                                         schema: crdVersions[manifest.key.group + "|" + manifest.kind], generation: generation))
+                                                         schema: crdVersions[manifest.key.group + "|" + manifest.kind], generation: generation,
+                                                         deferred: deferred))
                     } catch {
                         return .failure(error)
                     }
@@ -55,11 +64,13 @@ extension Reconciler {
     /// The change one desired object needs: a create when the cluster lacks it; otherwise the
     /// server's dry run of the apply compared with the live object (its answer kept per object
     /// sent, CRD version and discovery generation, and reused while the live object equals it).
-    func change(for manifest: Manifest, live: JSONValue?, schema: String?, generation: Int) async throws(Failure) -> Change {
+    func change(for manifest: Manifest, live: JSONValue?, schema: String?, generation: Int, deferred: Bool = false) async throws(Failure) -> Change {
         guard let live else {
             verdicts.note(VerdictCache.Key(object: Normalizer.hash(manifest.object), schema: schema ?? "", discovery: generation))
-            return Change(key: manifest.key, apiVersion: manifest.apiVersion, action: .create, drifted: false, desired: manifest.object,
-                          live: nil, source: manifest.source)
+            var create = Change(key: manifest.key, apiVersion: manifest.apiVersion, action: .create, drifted: false, desired: manifest.object,
+                                live: nil, source: manifest.source)
+            if !deferred { create.stored = try await validate(create) }
+            return create
         }
         let sent = keepingIgnored(manifest.key, manifest.object, live: live)
         let verdictKey = VerdictCache.Key(object: Normalizer.hash(sent), schema: schema ?? "", discovery: generation)
@@ -85,6 +96,20 @@ extension Reconciler {
             == live[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]]
         return Change(key: manifest.key, apiVersion: manifest.apiVersion, action: matches ? .unchanged : .update,
                       drifted: !matches && unchangedInGit, desired: sent, live: live, source: manifest.source, stored: stored)
+    }
+
+    /// The server's dry run of a create: what it would store, so that an object the server
+    /// refuses fails the revision before anything is applied. nil when it cannot be asked yet
+    /// (its namespace or its kind does not exist: `sync` asks again after that step).
+    func validate(_ change: Change) async throws(Failure) -> JSONValue? {
+        guard let desired = change.desired else { return nil }
+        do {
+            return try await client.apply(desired, force: true, dryRun: true)
+        } catch where error.isUnknownKind || Self.missingNamespace(error, key: change.key) != nil {
+            return nil
+        } catch {
+            throw .object(change.key, source: change.source, error)
+        }
     }
 
     /// Whether the object says `baton.dev/sync-options: Replace=true` (comma-separated options).

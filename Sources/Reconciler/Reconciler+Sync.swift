@@ -50,7 +50,25 @@ extension Reconciler {
             }
             if environment.sync.createNamespace, !toApply.isEmpty, let problem = await ensureNamespace() { errors.append(problem) }
             var missingNamespaces = Set<String>()
+            func refused(_ key: ResourceKey, _ error: KubeError) {
+                results[key]?.error = Self.explain(error)
+                if let namespace = Self.missingNamespace(error, key: key) {
+                    if missingNamespaces.insert(namespace).inserted {
+                        errors.append("namespace \(namespace) does not exist (create it, or set sync.createNamespace: true)")
+                    }
+                } else {
+                    errors.append("\(key)\(plan.changes.first { $0.key == key }?.source.map { " (\($0))" } ?? ""): \(Self.explain(error))")
+                }
+            }
+            var validated = false
             for step in ApplyOrder.steps(toApply) where errors.isEmpty {
+                // Once the revision's namespaces and CRDs exist, the objects that could not be
+                // dry-run before are; a refusal stops the sync before any of them is applied.
+                if !validated, !step.allSatisfy({ ApplyOrder.isFoundation($0.key) }) {
+                    validated = true
+                    for (key, error) in await validateDeferred(toApply) { refused(key, error) }
+                    if !errors.isEmpty { break }
+                }
                 let outcomes = await apply(step)
                 applied = applied || !outcomes.isEmpty
                 for (key, outcome) in outcomes {
@@ -61,14 +79,7 @@ extension Reconciler {
                         results[key]?.healthMessage = message
                         if let uid = live[path: ["metadata", "uid"]]?.string { uids[key] = uid }
                     case .failure(let error):
-                        results[key]?.error = Self.explain(error)
-                        if let namespace = Self.missingNamespace(error, key: key) {
-                            if missingNamespaces.insert(namespace).inserted {
-                                errors.append("namespace \(namespace) does not exist (create it, or set sync.createNamespace: true)")
-                            }
-                        } else {
-                            errors.append("\(key): \(Self.explain(error))")
-                        }
+                        refused(key, error)
                     }
                 }
                 if errors.isEmpty, step.contains(where: { $0.key.kind == "CustomResourceDefinition" }),
@@ -112,6 +123,29 @@ extension Reconciler {
             }
         }
         return report(objects, synced: errors.isEmpty && !pending, applied: applied, errors: errors, drift: drift)
+    }
+
+    /// Dry-runs the creates the plan could not ask about (their namespace or kind came with the
+    /// revision); the server's refusals, by object.
+    func validateDeferred(_ changes: [Change]) async -> [(ResourceKey, KubeError)] {
+        let pending = changes.filter { $0.action == .create && $0.stored == nil && !ApplyOrder.isFoundation($0.key) }
+        let client = self.client
+        return await withTaskGroup(of: (ResourceKey, KubeError)?.self) { group in
+            for change in pending {
+                guard let desired = change.desired else { continue }
+                group.addTask {
+                    do throws(KubeError) {
+                        _ = try await client.apply(desired, force: true, dryRun: true)
+                        return nil
+                    } catch {
+                        return (change.key, error)
+                    }
+                }
+            }
+            var problems: [(ResourceKey, KubeError)] = []
+            for await problem in group { if let problem { problems.append(problem) } }
+            return problems.sorted { $0.0 < $1.0 }
+        }
     }
 
     /// `old` with `new` added; an entry of `new` replaces one of `old` with the same key.

@@ -170,6 +170,16 @@ struct CorpusTests {
         let unknown = await reconciler.sync(revision: fourth)
         #expect(unknown.errors.contains { $0.contains("Widget.corpus.example.com shop/first") && $0.contains(".spec.shape: field not declared in schema") },
                 "\(unknown.errors)")
+        // Its CRD came with the revision, so it was dry-run after the CRD step: refused there, never applied.
+        #expect((try? await fixture.client.get(apiVersion: "corpus.example.com/v1", kind: "Widget", name: "first", namespace: "shop")) == nil)
+
+        // A new object the server refuses fails the revision in the plan, before any write.
+        let before = CorpusTests.writes(fixture.server)
+        let invalid = try fixture.commit(["app/crd.yaml": crd, "app/bad.yaml": configMapYAML("Bad_Name", "1"), "app/cm.yaml": configMapYAML("settings", "3")])
+        let bad = await reconciler.sync(revision: invalid)
+        #expect(bad.errors.count == 1 && bad.errors.first?.contains("ConfigMap shop/Bad_Name (app/bad.yaml:1)") == true, "\(bad.errors)")
+        #expect(bad.errors.first?.contains("422") == true, "\(bad.errors)")
+        #expect(CorpusTests.writes(fixture.server) == before, "a revision with an invalid object wrote to the cluster")
     }
 }
 
