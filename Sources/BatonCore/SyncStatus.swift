@@ -103,9 +103,16 @@ public struct StatusReport: Sendable, Hashable, Codable {
     public var errors: [String]
     public var startedAt: Date
     public var duration: TimeSpan
+    /// Every error of the pass was the cluster not answering for now (a timeout, a refused
+    /// connection, 429, 5xx, an expired credential, a namespace being deleted, a CRD not yet
+    /// served): nothing was learnt, health is Unknown, and it fails no revision by itself (the
+    /// environment's `sync.timeout` does). False when a definite answer (invalid, forbidden,
+    /// immutable field, admission refusal, a render error) is among the errors.
+    public var unavailable: Bool
 
     public init(environment: String, revision: String, synced: Bool, health: HealthStatus, objects: [ObjectStatus], driftFound: Bool,
-                applied: Bool, errors: [String], startedAt: Date, duration: TimeSpan) {
+                applied: Bool, errors: [String], startedAt: Date, duration: TimeSpan, unavailable: Bool = false) {
+        self.unavailable = unavailable
         self.environment = environment
         self.revision = revision
         self.synced = synced

@@ -57,6 +57,8 @@ public struct Candidate: Sendable, Hashable, Codable {
     public var wasHealthy: Bool = false
     /// What keeps it from entering now (a deploy window, a hold), apart from `reason`.
     public var blockedBy: String?
+    /// Since when its soak has been paused because the cluster did not answer.
+    public var soakPausedAt: Date?
 
     public init(revision: String, phase: PromotionPhase, since: Date, reason: String? = nil, kind: String = "auto",
                 actor: String = "baton", from: String? = nil, supersedes: String? = nil) {
@@ -72,7 +74,7 @@ public struct Candidate: Sendable, Hashable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case revision, phase, since, approvals, healthySince, reason, kind, actor, from, syncStartedAt, supersedes, checksRequestedAt,
-             checks, wasHealthy, blockedBy
+             checks, wasHealthy, blockedBy, soakPausedAt
     }
 
     /// Fields added in later versions default when a saved machine lacks them.
@@ -93,6 +95,7 @@ public struct Candidate: Sendable, Hashable, Codable {
         checks = try container.decodeIfPresent([GateOutcome].self, forKey: .checks)
         wasHealthy = try container.decodeIfPresent(Bool.self, forKey: .wasHealthy) ?? false
         blockedBy = try container.decodeIfPresent(String.self, forKey: .blockedBy)
+        soakPausedAt = try container.decodeIfPresent(Date.self, forKey: .soakPausedAt)
     }
 }
 
@@ -253,9 +256,10 @@ public struct PromotionMachine: Sendable {
         guard var candidate = stages[stage].candidate, candidate.revision == report.revision,
               candidate.phase == .syncing || candidate.phase == .verifying else { return advance(now: now) }
         var effects: [PromotionEffect] = []
-        var gate = HealthSoak(soak: soak(stage), healthySince: candidate.healthySince)
+        var gate = HealthSoak(soak: soak(stage), healthySince: candidate.healthySince, pausedAt: candidate.soakPausedAt)
         let observation = gate.observe(report, at: now)
         candidate.healthySince = gate.healthySince
+        candidate.soakPausedAt = gate.pausedAt
         if gate.healthySince != nil { candidate.wasHealthy = true }
         switch observation {
         case .failed(let reason, let evidence):
@@ -270,6 +274,9 @@ public struct PromotionMachine: Sendable {
         case .restarted(let evidence):
             // Any drop restarts the soak: out of sync (an object changed or deleted) counts too.
             effects.append(record("soak-restarted", stage, candidate.revision, evidence.object ?? [:]))
+        case .unavailable(let reason, let started):
+            // A blip is no verdict: recorded once when it pauses a soak under way.
+            if started { effects.append(record("soak-paused", stage, candidate.revision, ["reason": .string(reason)])) }
         case .healthy, .waiting:
             break
         }
@@ -289,7 +296,7 @@ public struct PromotionMachine: Sendable {
     public mutating func gatesEvaluated(stage: Int, revision: String, outcomes: [GateOutcome], now: Date) -> [PromotionEffect] {
         guard var candidate = stages[stage].candidate, candidate.revision == revision, candidate.phase == .verifying,
               candidate.checksRequestedAt != nil else { return [] }
-        let soaked = HealthSoak(soak: soak(stage), healthySince: candidate.healthySince).passed(at: now) != nil
+        let soaked = HealthSoak(soak: soak(stage), healthySince: candidate.healthySince, pausedAt: candidate.soakPausedAt).passed(at: now) != nil
         let records: [AuditRecord] = outcomes.map { outcome in
             var evidence = outcome.evidence.object ?? [:]
             evidence["summary"] = .string(outcome.summary)
@@ -535,7 +542,7 @@ public struct PromotionMachine: Sendable {
                     // Fail closed: not synced, or synced but never Healthy, within the
                     // environment's sync timeout.
                     let timeout = syncTimeouts[stages[index].environment] ?? .seconds(300)
-                    let gate = HealthSoak(soak: soak(index), healthySince: candidate.healthySince)
+                    let gate = HealthSoak(soak: soak(index), healthySince: candidate.healthySince, pausedAt: candidate.soakPausedAt)
                     let last = stages[index].lastReport.flatMap { $0.revision == candidate.revision ? $0 : nil }
                     if !candidate.wasHealthy,
                        let reason = gate.timedOut(started: candidate.syncStartedAt ?? candidate.since, timeout: timeout, now: now,

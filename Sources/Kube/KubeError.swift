@@ -108,6 +108,24 @@ public enum KubeError: Error, Sendable, CustomStringConvertible {
     }
     public var isConflict: Bool { statusCode == 409 }
 
+    /// The cluster did not answer definitely, and asking again later may succeed: the
+    /// connection failed or timed out (after the client's own retries), 429 or 5xx (a webhook
+    /// that could not be called included), 401 (an expired credential), a 403 because the
+    /// namespace is being deleted, a kind not served yet (its CRD is not Established), an
+    /// answer that was not the API's, or no credential for now (an exec plugin failing).
+    public var isTransient: Bool {
+        switch self {
+        case .transport, .unexpectedResponse, .credentials, .unknownKind:
+            return true
+        case .api(let status, _, _):
+            if status.code == 429 || status.code >= 500 || status.code == 401 { return true }
+            if status.code == 403, status.message.contains("because it is being terminated") { return true }
+            return false
+        case .configuration, .invalidObject:
+            return false
+        }
+    }
+
     /// A 422 because the change touches a field that cannot change once set (a Deployment's
     /// selector, a Job's template, a Service's cluster IP, a StatefulSet's claim templates):
     /// only deleting and recreating the object can apply it.

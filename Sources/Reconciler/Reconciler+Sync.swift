@@ -11,16 +11,20 @@ extension Reconciler {
     /// applied and as applied afterwards, so a pass cut short never loses track of an object.
     public func sync(revision: String, dryRun: Bool = false, healDrift: Bool = true) async -> StatusReport {
         let started = Date(), clock = ContinuousClock.now
+        // Whether an error of this pass is a definite answer; otherwise the cluster was only
+        // unavailable, which fails nothing by itself.
+        var definite = false
         func report(_ objects: [ObjectStatus], synced: Bool, applied: Bool, errors: [String], drift: Bool) -> StatusReport {
             StatusReport(environment: environment.name, revision: revision, synced: synced,
                          health: errors.isEmpty ? HealthStatus.aggregate(objects.filter { $0.action != .prune }.map(\.health)) : .unknown,
                          objects: objects, driftFound: drift, applied: applied, errors: errors, startedAt: started,
-                         duration: TimeSpan(ContinuousClock.now - clock))
+                         duration: TimeSpan(ContinuousClock.now - clock), unavailable: !errors.isEmpty && !definite)
         }
         let plan: Plan
         do {
             plan = try await self.plan(revision: revision)
         } catch {
+            definite = !error.isTransient
             return report([], synced: false, applied: false, errors: ["\(error)"], drift: false)
         }
         let drift = plan.changes.contains { $0.drifted }
@@ -48,10 +52,14 @@ extension Reconciler {
                 return report(plan.changes.compactMap { results[$0.key] }, synced: false, applied: false,
                               errors: ["\(Failure.inventory("\(error)"))"], drift: drift)
             }
-            if environment.sync.createNamespace, !toApply.isEmpty, let problem = await ensureNamespace() { errors.append(problem) }
+            if environment.sync.createNamespace, !toApply.isEmpty, let (problem, transient) = await ensureNamespace() {
+                errors.append(problem)
+                definite = definite || !transient
+            }
             var missingNamespaces = Set<String>()
             func refused(_ key: ResourceKey, _ error: KubeError) {
                 results[key]?.error = Self.explain(error)
+                definite = definite || !error.isTransient
                 if let namespace = Self.missingNamespace(error, key: key) {
                     if missingNamespaces.insert(namespace).inserted {
                         errors.append("namespace \(namespace) does not exist (create it, or set sync.createNamespace: true)")
@@ -100,6 +108,7 @@ extension Reconciler {
                         } catch {
                             results[change.key]?.error = "\(error)"
                             errors.append("\(change.key): \(error)")
+                            definite = definite || !error.isTransient
                         }
                     }
                 }
@@ -164,7 +173,7 @@ extension Reconciler {
 
     /// Creates the environment's namespace when it does not exist (`sync.createNamespace`);
     /// a problem when it cannot. The namespace is not in the inventory: never pruned.
-    func ensureNamespace() async -> String? {
+    func ensureNamespace() async -> (String, transient: Bool)? {
         do {
             _ = try await client.get(apiVersion: "v1", kind: "Namespace", name: namespace)
             return nil
@@ -173,10 +182,10 @@ extension Reconciler {
                 _ = try await client.apply(.object(["apiVersion": "v1", "kind": "Namespace", "metadata": .object(["name": .string(namespace)])]))
                 return nil
             } catch {
-                return "creating namespace \(namespace) (sync.createNamespace): \(error)"
+                return ("creating namespace \(namespace) (sync.createNamespace): \(error)", error.isTransient)
             }
         } catch {
-            return "reading namespace \(namespace) (sync.createNamespace needs get and create on namespaces): \(error)"
+            return ("reading namespace \(namespace) (sync.createNamespace needs get and create on namespaces): \(error)", error.isTransient)
         }
     }
 

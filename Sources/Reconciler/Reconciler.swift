@@ -48,6 +48,19 @@ public struct Reconciler: Sendable {
         }
     }
 
+}
+
+extension Reconciler.Failure {
+    /// Whether the failure is the cluster not answering for now (`KubeError.isTransient`).
+    public var isTransient: Bool {
+        switch self {
+        case .cluster(let error), .object(_, _, let error): error.isTransient
+        case .render, .inventory: false
+        }
+    }
+}
+
+extension Reconciler {
     /// The server's refusal in words that say what to do about it.
     static func explain(_ error: KubeError) -> String {
         if error.isImmutableField {
@@ -76,15 +89,21 @@ public struct Reconciler: Sendable {
             throw .render(error)
         }
         let client = self.client
+        // A cluster that cannot be asked whether a kind is namespaced is unavailable, not a
+        // problem of the revision: that failure is the cluster's.
+        let unreachable = Mutex<KubeError?>(nil)
         do {
             return try await Normalizer(environment: environment.name, namespace: namespace, revision: revision).normalize(rendered) { apiVersion, kind in
-                do {
+                do throws(KubeError) {
                     return try await client.isNamespaced(apiVersion: apiVersion, kind: kind)
-                } catch KubeError.unknownKind {
-                    return nil
+                } catch {
+                    if case .unknownKind = error { return nil }
+                    unreachable.withLock { $0 = $0 ?? error }
+                    throw error
                 }
             }
         } catch {
+            if let cause = unreachable.withLock({ $0 }) { throw .cluster(cause) }
             throw .render(error)
         }
     }

@@ -42,6 +42,23 @@ struct PromotionMachineTests {
             + machine.report(stage: stage, report(environment, revision), now: at(time + 1))
     }
 
+    @Test("a cluster that stops answering mid-soak fails nothing: the soak pauses, resumes when it answers, and only then passes")
+    mutating func blipPausesSoak() throws {
+        var machine = PromotionMachine(pipeline: Self.pipeline)
+        _ = machine.commit("A", now: at(0))
+        _ = deliver(&machine, stage: 0, "A", at: 1)  // Healthy from 2 s; the soak is 10 s
+        var blip = report("dev", "A", synced: false, health: .unknown, errors: ["GET /api/v1/namespaces/shop/configmaps: timed out"])
+        blip.unavailable = true
+        #expect(kinds(machine.report(stage: 0, blip, now: at(5))) == ["soak-paused dev A"])
+        #expect(kinds(machine.report(stage: 0, blip, now: at(30))) == [], "a pause is recorded once")
+        #expect(kinds(machine.tick(now: at(400))) == [], "a blip failed or verified the revision")
+        #expect(machine.stages[0].candidate?.phase == .verifying)
+        // Back at 400 s with 3 s soaked: 7 s more, not a moment less.
+        _ = machine.report(stage: 0, report("dev", "A"), now: at(400))
+        #expect(kinds(machine.tick(now: at(406.9))) == [])
+        #expect(kinds(machine.tick(now: at(407))).first == "verified dev A")
+    }
+
     @Test("a commit walks dev and staging after each soak and waits for approval before production")
     mutating func happyPath() throws {
         var machine = PromotionMachine(pipeline: Self.pipeline)

@@ -10,9 +10,33 @@ struct HealthSoakTests {
     func at(_ seconds: Double) -> Date { start.addingTimeInterval(seconds) }
 
     func report(synced: Bool = true, health: HealthStatus = .healthy, errors: [String] = [],
-                objects: [ObjectStatus] = []) -> StatusReport {
+                objects: [ObjectStatus] = [], unavailable: Bool = false) -> StatusReport {
         StatusReport(environment: "dev", revision: "A", synced: synced, health: health, objects: objects, driftFound: false,
-                     applied: true, errors: errors, startedAt: start, duration: .seconds(0))
+                     applied: true, errors: errors, startedAt: start, duration: .seconds(0), unavailable: unavailable)
+    }
+
+    @Test("a cluster that does not answer pauses a soak under way: nothing passes, nothing fails, the time away does not count")
+    func blipPausesSoak() {
+        let blip = report(synced: false, health: .unknown, errors: ["GET /api/v1/namespaces/shop/configmaps/a: timed out"], unavailable: true)
+        var gate = HealthSoak(soak: .seconds(10))
+        // Before the soak starts, a blip neither starts nor fails it.
+        #expect(gate.observe(blip, at: at(0)) == .unavailable(reason: "GET /api/v1/namespaces/shop/configmaps/a: timed out", started: false))
+        #expect(gate.healthySince == nil)
+        #expect(gate.observe(report(), at: at(1)) == .healthy)
+        // 4 s soaked, then 30 s without answers: paused, once, and never passed meanwhile.
+        #expect(gate.observe(blip, at: at(5)) == .unavailable(reason: "GET /api/v1/namespaces/shop/configmaps/a: timed out", started: true))
+        #expect(gate.observe(blip, at: at(20)) == .unavailable(reason: "GET /api/v1/namespaces/shop/configmaps/a: timed out", started: false))
+        #expect(gate.passed(at: at(34)) == nil)
+        // Back at 35 s: the soak resumes with 4 s done; it passes 6 s later, not before.
+        #expect(gate.observe(report(), at: at(35)) == .healthy)
+        #expect(gate.healthySince == at(31))
+        #expect(gate.passed(at: at(40.9)) == nil)
+        #expect(gate.passed(at: at(41)) != nil)
+        // A definite error still fails it.
+        guard case .failed = gate.observe(report(errors: ["ConfigMap shop/a: 422 Invalid"]), at: at(42)) else {
+            Issue.record("a definite error did not fail the gate")
+            return
+        }
     }
 
     @Test("passes after the soak without a drop; a drop or an out-of-sync pass restarts it; Unknown never starts it")

@@ -149,6 +149,7 @@ struct CorpusTests {
         let second = try fixture.commit(["app/web.yaml": changed, "app/cm.yaml": configMapYAML("settings", "2")])
         let refused = await reconciler.sync(revision: second)
         #expect(!refused.synced && !refused.applied)
+        #expect(!refused.unavailable, "a definite refusal was taken for a blip")
         #expect(refused.errors.count == 1)
         #expect(refused.errors.first?.contains("Deployment.apps shop/web (app/web.yaml:1)") == true, "\(refused.errors)")
         #expect(refused.errors.first?.contains("spec.selector") == true && refused.errors.first?.contains("Replace=true") == true, "\(refused.errors)")
@@ -180,6 +181,27 @@ struct CorpusTests {
         #expect(bad.errors.count == 1 && bad.errors.first?.contains("ConfigMap shop/Bad_Name (app/bad.yaml:1)") == true, "\(bad.errors)")
         #expect(bad.errors.first?.contains("422") == true, "\(bad.errors)")
         #expect(CorpusTests.writes(fixture.server) == before, "a revision with an invalid object wrote to the cluster")
+    }
+}
+
+@Suite("Reconciler: a cluster that does not answer")
+struct UnavailableTests {
+    @Test("refused connections make a pass unavailable (Unknown, no verdict), not a failure; the next pass after the return syncs")
+    func refusedConnections() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        #expect(await fixture.reconciler().sync(revision: revision).errors == [])
+        let second = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "2")])
+        let environment = fixture.reconciler().environment
+        let quick = try KubeClient(try Kubeconfig.load(paths: [fixture.dir.path + "/kubeconfig"]).resolve(),
+                                   retry: RetryPolicy(maxAttempts: 2, initialDelay: .milliseconds(50), maxElapsed: .seconds(1)))
+        let reconciler = Reconciler(environment: environment, client: quick, renderer: Renderer(store: fixture.store, cacheRoot: fixture.dir.path + "/cache2"),
+                                    inventory: fixture.audit)
+        await fixture.server.refuseConnections(for: .seconds(60))  // long: stop() ends it
+        let blip = await reconciler.sync(revision: second)
+        #expect(blip.unavailable && !blip.errors.isEmpty, "\(blip.errors)")
+        #expect(blip.health == .unknown && !blip.synced && !blip.applied)
     }
 }
 
