@@ -42,6 +42,9 @@ struct Run: AsyncParsableCommand {
         let http = HTTPClient()
         defer { http.shutdown() }
         var runners: [PipelineRunner] = []
+        // One client per cluster and credentials (kubeconfig files and context), shared by every
+        // environment on it: one set of connections, one discovery, one credential refresh.
+        var clients: [String: (client: KubeClient, cache: ClusterCache)] = [:]
         for pipeline in config.pipelines {
             let refs: EnvironmentRefs
             do {
@@ -52,14 +55,22 @@ struct Run: AsyncParsableCommand {
             var reconcilers: [Reconciler] = []
             for name in pipeline.chain {
                 guard let environment = config.environment(named: name) else { continue }
-                let client: KubeClient
-                do {
-                    client = try KubeClient(try Kubeconfig.load(paths: environment.cluster.kubeconfig).resolve(context: environment.cluster.context))
-                } catch {
-                    throw EnvironmentSession.fail("environment \(name): \(error)")
+                let clusterKey = environment.cluster.kubeconfig.joined(separator: ":") + "|" + (environment.cluster.context ?? "")
+                let client: KubeClient, cache: ClusterCache
+                if let shared = clients[clusterKey] {
+                    (client, cache) = shared
+                } else {
+                    do {
+                        client = try KubeClient(try Kubeconfig.load(paths: environment.cluster.kubeconfig).resolve(context: environment.cluster.context))
+                    } catch {
+                        throw EnvironmentSession.fail("environment \(name): \(error)")
+                    }
+                    // Live state from one watch-fed cache per cluster: Baton's objects only.
+                    cache = ClusterCache(client: client, labelSelector: Normalizer.managedByLabel + "=" + Normalizer.managedByValue)
+                    clients[clusterKey] = (client, cache)
                 }
                 let renderer = Renderer(store: refs.store, cacheRoot: config.directory + "/.baton/cache/trees")
-                reconcilers.append(Reconciler(environment: environment, client: client, renderer: renderer, inventory: audit))
+                reconcilers.append(Reconciler(environment: environment, client: client, renderer: renderer, inventory: audit, cache: cache))
             }
             let ledger = PromotionLedger(pipeline: pipeline, environments: config.environments, audit: audit)
             runners.append(PipelineRunner(promoter: Promoter(ledger: ledger, refs: refs, environments: config.environments),
@@ -83,6 +94,7 @@ struct Run: AsyncParsableCommand {
             return source
         }
         await work.value
+        for (_, cache) in clients.values { await cache.stop() }
         signals.forEach { $0.cancel() }
         Terminal.out("baton run: stopped")
     }

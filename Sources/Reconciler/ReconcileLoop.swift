@@ -1,6 +1,16 @@
 import BatonCore
 import Foundation
 import GitStore
+import Kube
+import Synchronization
+
+/// Set by watch events, taken by the loop: several events before a pass make one pass.
+final class WakeFlag: Sendable {
+    private let flag = Mutex(false)
+    func set() { flag.withLock { $0 = true } }
+    func clear() { flag.withLock { $0 = false } }
+    var isSet: Bool { flag.withLock { $0 } }
+}
 
 /// Keeps one environment reconciled: a pass whenever its ref moves and every
 /// `sync.interval` (every `settlingInterval` while it is not synced and Healthy). Until a revision has been applied without errors, each pass syncs it
@@ -23,10 +33,30 @@ public struct ReconcileLoop: Sendable {
         self.settlingInterval = settlingInterval
     }
 
-    /// Runs until the task is cancelled.
+    /// Runs until the task is cancelled. With the cluster's shared cache, a watch event on an
+    /// object the environment has (or had) wakes it within `refPoll`, events coalesced; when
+    /// passes keep healing drift that something else keeps making, wakes back off (doubling, up
+    /// to `sync.interval`). Passes are spread with jitter: the first within half a second of
+    /// start, then every `sync.interval` ± 10 %.
     public func run(report: @Sendable (StatusReport) async -> Void) async {
         let environment = reconciler.environment
         let interval = environment.sync.interval.duration
+        let woken = WakeFlag()
+        var listener: UUID?
+        if let cache = reconciler.cache {
+            let reconciler = self.reconciler
+            listener = await cache.addListener { scope, name in
+                let key = ResourceKey(group: ResourceKey.group(ofAPIVersion: scope.apiVersion), kind: scope.kind, namespace: scope.namespace, name: name)
+                if reconciler.tracks(key) { woken.set() }
+            }
+        }
+        defer {
+            if let listener, let cache = reconciler.cache { Task { await cache.removeListener(listener) } }
+        }
+        var healStreak = 0          // passes in a row that healed drift
+        var lastWokenPass = ContinuousClock.now - interval
+        var jitter = interval * Double.random(in: -0.1...0.1)
+        try? await Task.sleep(for: .milliseconds(Int.random(in: 0...500)))
         var seen: String?      // the revision the last pass was for
         var applied: String?   // the last revision a pass applied without errors
         var lastPass = ContinuousClock.now
@@ -49,8 +79,13 @@ public struct ReconcileLoop: Sendable {
                                               driftFound: false, applied: false, errors: [problem], startedAt: Date(), duration: .seconds(0)))
                 }
             }
-            let wait = settled ? interval : min(interval, settlingInterval)
-            if let revision, revision != seen || ContinuousClock.now - lastPass >= wait {
+            let wait = settled ? interval + jitter : min(interval, settlingInterval)
+            // A wake is honoured at once, or after a back-off while passes keep healing drift.
+            let backoff = healStreak == 0 ? Duration.zero : min(interval, .seconds(1) * Int(pow(2.0, Double(min(healStreak, 10)))))
+            let wake = woken.isSet && ContinuousClock.now - lastWokenPass >= backoff
+            if let revision, revision != seen || ContinuousClock.now - lastPass >= wait || wake {
+                if wake { lastWokenPass = .now }
+                woken.clear()
                 // Until a revision has been applied cleanly, every pass applies it (a failed pass
                 // is tried again at the next interval); after that, only self-heal applies.
                 let full = revision != applied
@@ -65,6 +100,8 @@ public struct ReconcileLoop: Sendable {
                 seen = revision
                 if full, status.errors.isEmpty { applied = revision }
                 settled = status.synced && status.health == .healthy || !status.errors.isEmpty || status.health == .degraded
+                healStreak = status.driftFound && status.applied ? healStreak + 1 : 0
+                jitter = interval * Double.random(in: -0.1...0.1)
                 await report(status)
             }
             try? await Task.sleep(for: refPoll)

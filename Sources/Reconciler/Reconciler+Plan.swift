@@ -140,11 +140,37 @@ extension Reconciler {
                     namespace: object[path: ["metadata", "namespace"]]?.string ?? "", name: object[path: ["metadata", "name"]]?.string ?? "")
     }
 
-    /// Which of `lookups` exist in the cluster, read concurrently: objects one by one where a
+    /// Which of `lookups` exist in the cluster: from the shared cache where its watch of that
+    /// kind and namespace is synced (an object it lacks may exist without Baton's labels: read
+    /// directly), else read from the cluster.
+    func existing(_ lookups: [Lookup]) async throws(Failure) -> [ResourceKey: JSONValue] {
+        tracked.insert(lookups.map(\.key))
+        guard let cache else { return try await read(lookups) }
+        var found: [ResourceKey: JSONValue] = [:]
+        var remaining: [Lookup] = []
+        let scopes = Dictionary(grouping: lookups) { Self.scope($0.apiVersion, $0.key) }
+        for (scope, members) in scopes {
+            guard let objects = await cache.objects(scope) else {
+                remaining += members
+                continue
+            }
+            for lookup in members {
+                if let object = objects[lookup.key.name] { found[lookup.key] = object } else { remaining.append(lookup) }
+            }
+        }
+        if remaining.isEmpty { return found }
+        return found.merging(try await read(remaining)) { cached, _ in cached }
+    }
+
+    static func scope(_ apiVersion: String, _ key: ResourceKey) -> ClusterCache.Scope {
+        ClusterCache.Scope(apiVersion: apiVersion, kind: key.kind, namespace: key.namespace)
+    }
+
+    /// Which of `lookups` exist, read from the cluster concurrently: objects one by one where a
     /// kind and namespace have few of them, by listing that kind in that namespace otherwise.
     /// Only "not found" (or a kind not served yet: its CRD is in this revision) means absent;
     /// any other failure is the plan's failure.
-    func existing(_ lookups: [Lookup]) async throws(Failure) -> [ResourceKey: JSONValue] {
+    func read(_ lookups: [Lookup]) async throws(Failure) -> [ResourceKey: JSONValue] {
         var groups: [String: [Lookup]] = [:]
         for lookup in lookups { groups["\(lookup.apiVersion)|\(lookup.key.kind)|\(lookup.key.namespace)", default: []].append(lookup) }
         let client = self.client

@@ -105,6 +105,7 @@ extension Reconciler {
                                                     uid: change.live?[path: ["metadata", "uid"]]?.string)
                             applied = true
                             pruned.insert(change.key)
+                            await cache?.forget(name: change.key.name, scope: Self.scope(change.apiVersion, change.key))
                         } catch {
                             results[change.key]?.error = "\(error)"
                             errors.append("\(change.key): \(error)")
@@ -192,7 +193,7 @@ extension Reconciler {
     /// Applies one step's changes in parallel; the live object or the error for each. An
     /// object planned for recreation is deleted (that very object) and applied once it is gone.
     func apply(_ step: [Change]) async -> [(ResourceKey, Result<JSONValue, KubeError>)] {
-        let client = self.client, verdicts = self.verdicts
+        let client = self.client, verdicts = self.verdicts, cache = self.cache
         return await withTaskGroup(of: (ResourceKey, Result<JSONValue, KubeError>).self) { group in
             for change in step {
                 guard let desired = change.desired else { continue }
@@ -205,8 +206,10 @@ extension Reconciler {
                             try await Self.waitGone(client, change)
                         }
                         let stored = try await client.apply(desired, force: true)
-                        // The next pass compares against this answer without asking again.
+                        // The next pass compares against this answer without asking again, and
+                        // reads it from the cache even before the watch reports it.
                         verdicts.remember(sent: desired, stored: stored)
+                        await cache?.observe(stored, scope: Self.scope(change.apiVersion, change.key))
                         return (change.key, .success(stored))
                     } catch {
                         return (change.key, .failure(error))

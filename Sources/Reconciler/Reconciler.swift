@@ -15,17 +15,27 @@ public struct Reconciler: Sendable {
     public let inventory: any InventoryStore
     /// Rendered and normalised revisions, by commit id: a commit's tree never changes, so the
     /// passes of the loop between two ref moves render once.
-    private let cache = DesiredCache()
+    private let rendered = DesiredCache()
     /// What the server said it would store (dry runs) and did store (applies), so that an
     /// object that changed neither in git nor in the cluster is not asked about again.
     let verdicts = VerdictCache()
 
-    public init(environment: EnvironmentConfig, client: KubeClient, renderer: Renderer, inventory: any InventoryStore) {
+    /// The cluster's shared, watch-fed cache of live objects; nil reads the cluster directly.
+    public let cache: ClusterCache?
+    /// The objects of the last plan (desired and inventory), for waking the loop on their events.
+    let tracked = TrackedKeys()
+
+    public init(environment: EnvironmentConfig, client: KubeClient, renderer: Renderer, inventory: any InventoryStore,
+                cache: ClusterCache? = nil) {
         self.environment = environment
         self.client = client
         self.renderer = renderer
         self.inventory = inventory
+        self.cache = cache
     }
+
+    /// Whether the last plan read or wrote `key`: a change to it is this environment's business.
+    public func tracks(_ key: ResourceKey) -> Bool { tracked.contains(key) }
 
     /// The namespace namespaced objects without one go to.
     public var namespace: String { environment.namespace ?? client.defaultNamespace }
@@ -75,9 +85,9 @@ extension Reconciler {
     /// The desired objects at `revision`, ready to apply.
     public func desired(revision: String) async throws(Failure) -> [Manifest] {
         let commitID = revision.count == 40 && revision.allSatisfy(\.isHexDigit)
-        if commitID, let cached = cache.get(revision) { return cached }
+        if commitID, let cached = rendered.get(revision) { return cached }
         let manifests = try await render(revision: revision)
-        if commitID { cache.put(revision, manifests) }
+        if commitID { rendered.put(revision, manifests) }
         return manifests
     }
 
@@ -109,6 +119,14 @@ extension Reconciler {
     }
 
     // MARK: Syncing (Reconciler+Sync.swift)
+}
+
+/// The objects an environment's plans have read.
+final class TrackedKeys: Sendable {
+    private let keys = Mutex<Set<ResourceKey>>([])
+
+    func insert(_ new: [ResourceKey]) { keys.withLock { $0.formUnion(new) } }
+    func contains(_ key: ResourceKey) -> Bool { keys.withLock { $0.contains(key) } }
 }
 
 /// The last few revisions' desired objects.

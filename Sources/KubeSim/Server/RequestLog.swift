@@ -3,7 +3,7 @@ import Synchronization
 /// How many requests the server received, by method and path (query left out), including
 /// ones answered with an error or an injected fault, and the most recent ones in order. A
 /// request with `dryRun=All` is recorded under its method prefixed with `DRYRUN-`
-/// (`DRYRUN-PATCH`): it changes nothing.
+/// (`DRYRUN-PATCH`): it changes nothing. A watch (`GET …?watch=1`) is recorded as `WATCH`.
 /// Tests read it to see retries, pages, and what a sync sent.
 public final class RequestLog: Sendable {
     private struct State {

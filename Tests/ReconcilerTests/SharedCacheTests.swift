@@ -1,0 +1,115 @@
+import BatonCore
+import BatonTestSupport
+import Foundation
+import Kube
+import KubeSim
+import Manifests
+import Reconciler
+import Testing
+
+/// Several environments on one cluster sharing one watch-fed cache (as `baton run` sets them up).
+@Suite("Reconciler: one shared cache per cluster")
+struct SharedCacheTests {
+    static let selector = Normalizer.managedByLabel + "=" + Normalizer.managedByValue
+
+    /// Waits (up to 10 s) until `scopes` are synced in `cache`.
+    func synced(_ cache: ClusterCache, _ scopes: [ClusterCache.Scope]) async throws {
+        for _ in 0..<100 {
+            var all = true
+            for scope in scopes where await !cache.isSynced(scope) { all = false }
+            if all { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("the cache did not sync \(scopes)")
+    }
+
+    @Test("four environments in one namespace: one list per kind, then passes read the cache and send nothing")
+    func oneListPerKindAndNamespace() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        var files = ["ns/ns.yaml": namespaceYAML]
+        for index in 1...4 {
+            files["e\(index)/cm.yaml"] = configMapYAML("settings-\(index)", "1")
+            files["e\(index)/web.yaml"] = deploymentYAML("web-\(index)", image: "shop:1")
+        }
+        let revision = try fixture.commit(files)
+        #expect(await fixture.reconciler(name: "base", path: "ns").sync(revision: revision).errors == [])
+        let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector)
+        defer { Task { await cache.stop() } }
+        let reconcilers = (1...4).map { index in
+            let plain = fixture.reconciler(name: "e\(index)", path: "e\(index)")
+            return Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit, cache: cache)
+        }
+        for reconciler in reconcilers { #expect(await reconciler.sync(revision: revision).errors == []) }
+        let scopes = [ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop"),
+                      ClusterCache.Scope(apiVersion: "apps/v1", kind: "Deployment", namespace: "shop")]
+        try await synced(cache, scopes)
+        #expect(await cache.scopeCount == 2)
+
+        // Once the Deployment controller has written its revision annotation (seen through the
+        // watch), one round takes that in (a dry run per Deployment).
+        for _ in 0..<100 {
+            let deployments = await cache.objects(scopes[1]) ?? [:]
+            if deployments.count == 4, deployments.values.allSatisfy({ $0[path: ["metadata", "annotations", "deployment.kubernetes.io/revision"]] != nil }) {
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        for reconciler in reconcilers { #expect(await reconciler.sync(revision: revision).errors == []) }
+        let gets = fixture.server.requests.count("GET"), dryRuns = fixture.server.requests.count("DRYRUN-PATCH")
+        let writes = CorpusTests.writes(fixture.server)
+        for _ in 0..<3 {
+            for reconciler in reconcilers {
+                let again = await reconciler.sync(revision: revision)
+                #expect(again.errors == [] && again.synced && !again.applied)
+            }
+        }
+        // Twelve passes of four environments: no read, no dry run, no write reached the server.
+        #expect(fixture.server.requests.count("GET") == gets, "passes read the cluster instead of the cache")
+        #expect(fixture.server.requests.count("DRYRUN-PATCH") == dryRuns, "passes asked for dry runs again")
+        #expect(CorpusTests.writes(fixture.server) == writes)
+        // The cache listed each (kind, namespace) once, shared by the four environments; passes never listed.
+        #expect(fixture.server.requests.count("GET", "/api/v1/namespaces/shop/configmaps") == 1)
+        #expect(fixture.server.requests.count("GET", "/apis/apps/v1/namespaces/shop/deployments") == 1)
+
+        // A change made by someone else reaches the cache through the watch; the pass sees it.
+        let scaled = try await fixture.kubectl(["-n", "shop", "patch", "deployment", "web-2", "--type", "merge", "-p", #"{"spec":{"replicas":4}}"#])
+        #expect(scaled.status == 0, "\(scaled.stderr)")
+        var seen = false
+        for _ in 0..<50 where !seen {
+            seen = await cache.objects(scopes[1])?["web-2"]?[path: ["spec", "replicas"]] == 4
+            if !seen { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(seen, "the watch did not report the change")
+        #expect(await reconcilers[1].sync(revision: revision, healDrift: false).driftFound)
+    }
+
+    @Test("a watch the server ends resumes from its resourceVersion without listing again")
+    func watchResumesWithoutRelist() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        #expect(await fixture.reconciler().sync(revision: revision).errors == [])
+        // The server ends each watch after a second, as kube-apiserver does after timeoutSeconds.
+        let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector, watchTimeout: .seconds(1))
+        defer { Task { await cache.stop() } }
+        let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
+        _ = await cache.objects(scope)
+        try await synced(cache, [scope])
+        for _ in 0..<40 where fixture.server.requests.count("WATCH", "/api/v1/namespaces/shop/configmaps") < 3 {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(fixture.server.requests.count("WATCH", "/api/v1/namespaces/shop/configmaps") >= 3, "the watch was not resumed")
+        #expect(fixture.server.requests.count("GET", "/api/v1/namespaces/shop/configmaps") == 1, "the watch listed again")
+        // It still follows changes.
+        try await fixture.client.apply(.object(["apiVersion": "v1", "kind": "ConfigMap", "metadata": .object([
+            "name": "late", "namespace": "shop", "labels": .object([Normalizer.managedByLabel: "baton"]),
+        ])]), fieldManager: "someone")
+        var seen = false
+        for _ in 0..<50 where !seen {
+            seen = await cache.objects(scope)?["late"] != nil
+            if !seen { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(seen)
+    }
+}
