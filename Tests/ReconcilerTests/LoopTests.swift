@@ -54,6 +54,34 @@ struct LoopTests {
         #expect(try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "shop")[path: ["spec", "replicas"]] == 2)
     }
 
+    @Test("with the shared cache, a change to an environment's object wakes its loop long before the interval")
+    func watchEventWakesLoop() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
+        try fixture.git.run(["branch", "env/dev", first])
+        let cache = ClusterCache(client: fixture.client, labelSelector: "app.kubernetes.io/managed-by=baton")
+        defer { Task { await cache.stop() } }
+        let plain = fixture.reconciler(selfHeal: true, interval: .minutes(10))
+        let reconciler = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit,
+                                    cache: cache)
+        let reports = Reports()
+        let loop = ReconcileLoop(reconciler: reconciler, store: fixture.store, refPoll: .milliseconds(200))
+        let task = Task { await loop.run { await reports.add($0) } }
+        defer { task.cancel() }
+        #expect(try await reports.wait { $0.applied && $0.synced } != nil)
+        #expect(try await reports.wait { $0.synced && $0.health == .healthy } != nil, "the rollout did not settle")
+        let deployments = ClusterCache.Scope(apiVersion: "apps/v1", kind: "Deployment", namespace: "shop")
+        for _ in 0..<50 where await !cache.isSynced(deployments) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(await cache.isSynced(deployments))
+        let changed = ContinuousClock.now
+        _ = try await fixture.kubectl(["-n", "shop", "patch", "deployment", "web", "--type", "merge", "-p", #"{"spec":{"replicas":7}}"#])
+        let healed = try await reports.wait { $0.driftFound && $0.applied }
+        #expect(healed != nil, "the change did not wake the loop (its interval is 10 minutes)")
+        #expect(ContinuousClock.now - changed < .seconds(10))
+        #expect(try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "shop")[path: ["spec", "replicas"]] == 2)
+    }
+
     @Test("a pass cut short by stopping the loop is not reported")
     func cancelledPassNotReported() async throws {
         let fixture = try await Fixture.start()
