@@ -32,7 +32,9 @@ struct EnvironmentSession {
         let store = try await repository(pipeline, cacheRoot: config.directory + "/.baton/cache")
         let client: KubeClient
         do {
-            client = try KubeClient(try Kubeconfig.load(paths: environment.cluster.kubeconfig).resolve(context: environment.cluster.context))
+            client = try KubeClient(try Kubeconfig.load(paths: environment.cluster.kubeconfig).resolve(context: environment.cluster.context),
+                                    budget: RequestBudget(qps: environment.cluster.qps ?? ClusterTarget.defaultQPS,
+                                                          burst: environment.cluster.burst ?? ClusterTarget.defaultBurst))
         } catch let error as KubeconfigError {
             throw fail("\(error)")
         } catch {

@@ -61,7 +61,9 @@ struct Run: AsyncParsableCommand {
                     (client, cache) = shared
                 } else {
                     do {
-                        client = try KubeClient(try Kubeconfig.load(paths: environment.cluster.kubeconfig).resolve(context: environment.cluster.context))
+                        client = try KubeClient(try Kubeconfig.load(paths: environment.cluster.kubeconfig).resolve(context: environment.cluster.context),
+                                                budget: RequestBudget(qps: environment.cluster.qps ?? ClusterTarget.defaultQPS,
+                                                                      burst: environment.cluster.burst ?? ClusterTarget.defaultBurst))
                     } catch {
                         throw EnvironmentSession.fail("environment \(name): \(error)")
                     }

@@ -34,6 +34,8 @@ public final class KubeClient: Sendable {
     /// The kind of credential used, for reports.
     public var identity: Identity { credentials.identity }
     public let retry: RetryPolicy
+    /// How fast requests may go (shared by everything using this client).
+    public let budget: RequestBudget
 
     let http: HTTPClient
     let credentials: Credentials
@@ -41,7 +43,9 @@ public final class KubeClient: Sendable {
     private let tls: TLSConfiguration
 
     public init(_ config: Kubeconfig.Resolved, retry: RetryPolicy = RetryPolicy(),
-                http configuration: HTTPClient.Configuration = HTTPClient.Configuration()) throws(KubeError) {
+                http configuration: HTTPClient.Configuration = HTTPClient.Configuration(),
+                budget: RequestBudget = RequestBudget(qps: ClusterTarget.defaultQPS, burst: ClusterTarget.defaultBurst)) throws(KubeError) {
+        self.budget = budget
         var server = config.cluster.server
         while server.hasSuffix("/") { server.removeLast() }
         guard let parts = URLComponents(string: server), ["https", "http"].contains(parts.scheme ?? ""), parts.host?.isEmpty == false else {
@@ -352,6 +356,11 @@ public final class KubeClient: Sendable {
 
     private func request(_ method: String, _ path: String, query: [(String, String)], body: Data?, contentType: String?,
                          accept: String) async throws(KubeError) -> (HTTPRequest, Credentials.Material) {
+        do {
+            try await budget.acquire()
+        } catch {
+            throw .transport(.cancelled(url: HTTPError.redacted(server + path)))
+        }
         let material = try await credentials.material()
         var headers = material.headers + [HTTPField("Accept", accept)]
         if let contentType { headers.append(HTTPField("Content-Type", contentType)) }

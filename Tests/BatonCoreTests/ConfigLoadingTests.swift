@@ -32,6 +32,13 @@ struct ConfigLoadingTests {
         #expect(dev.file == "Environments/dev.yaml")
     }
 
+    @Test("cluster.qps and cluster.burst are read; absent, the defaults apply")
+    func requestBudget() throws {
+        let config = try load([.replace("Environments/dev.yaml", "  context: dev", with: "  context: dev\n  qps: 25.5\n  burst: 40")])
+        #expect(config.environment(named: "dev")?.cluster.qps == 25.5 && config.environment(named: "dev")?.cluster.burst == 40)
+        #expect(config.environment(named: "staging")?.cluster.qps == nil && config.environment(named: "staging")?.cluster.burst == nil)
+    }
+
     @Test("sync.createNamespace is read, false by default")
     func createNamespace() throws {
         let config = try load([.replace("Environments/dev.yaml", "  prune: true", with: "  prune: true\n  createNamespace: true")])

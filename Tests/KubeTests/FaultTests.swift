@@ -25,6 +25,26 @@ struct FaultTests {
         #expect(reads + writes > 80, "\(reads + writes) requests for 80 operations")
     }
 
+    @Test("the request budget lets a burst go at once, then paces to its rate")
+    func requestBudget() async throws {
+        let cluster = try await SimCluster.start()
+        defer { Task { await cluster.stop() } }
+        let resolved = try Kubeconfig.load(paths: [cluster.folder.path + "/kubeconfig"]).resolve()
+        let paced = try KubeClient(resolved, budget: RequestBudget(qps: 20, burst: 5))
+        try await paced.discover()  // discovery takes tokens too; let the bucket refill
+        try await Task.sleep(for: .milliseconds(500))
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<25 { group.addTask { _ = try await paced.version() } }
+            try await group.waitForAll()
+        }
+        let took = ContinuousClock.now - started
+        // 5 at once, 20 more at 20 a second: about one second, never much less.
+        #expect(took >= .milliseconds(950), "25 requests with a budget of 20/s and a burst of 5 took \(took)")
+        #expect(took < .seconds(5), "\(took)")
+        #expect(cluster.server.requests.count("GET", "/version") == 25)
+    }
+
     @Test("429 answers are retried no sooner than their Retry-After")
     func throttling() async throws {
         let cluster = try await SimCluster.start()

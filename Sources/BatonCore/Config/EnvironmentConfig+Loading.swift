@@ -10,12 +10,16 @@ extension EnvironmentConfig {
         let name = context.header(fields, kind: "Environment", folder: "Environments")
 
         var cluster = ClusterTarget(kubeconfig: context.defaultKubeconfig)
-        if let value = fields.optional("cluster"), let map = value.mapping(keys: ["kubeconfig", "context"]) {
+        if let value = fields.optional("cluster"), let map = value.mapping(keys: ["kubeconfig", "context", "qps", "burst"]) {
             if let raw = map.optional("kubeconfig"), let text = raw.nonEmptyString(),
                let paths = context.paths(text, at: raw) {
                 cluster.kubeconfig = paths
             }
             cluster.context = map.optional("context")?.nonEmptyString()
+            if let raw = map.optional("qps"), let qps = raw.number() {
+                if qps > 0 { cluster.qps = qps } else { raw.fail("must be more than 0, got \(qps)") }
+            }
+            cluster.burst = map.optional("burst")?.int(atLeast: 1)
         }
 
         var namespace: String?

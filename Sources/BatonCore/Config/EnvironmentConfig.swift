@@ -41,10 +41,23 @@ public struct ClusterTarget: Sendable, Hashable, Codable {
     public var kubeconfig: [String]
     /// The context to use; nil means the kubeconfig's `current-context`.
     public var context: String?
+    /// The cluster's request budget: requests per second on average, and how many may go at
+    /// once after a quiet spell (client-go's QPS and burst). Shared by every environment on the
+    /// cluster; nil: Baton's defaults (`ClusterTarget.defaultQPS`, `defaultBurst`).
+    public var qps: Double?
+    public var burst: Int?
 
-    public init(kubeconfig: [String], context: String? = nil) {
+    /// High enough for a cold sync of a thousand objects in about a second (a dry run and an
+    /// apply each), low enough that hundreds of environments starting together cannot flood a
+    /// server. Argo CD uses 50/100; client-go's 5/10 would make such a sync take minutes.
+    public static let defaultQPS = 1000.0
+    public static let defaultBurst = 2000
+
+    public init(kubeconfig: [String], context: String? = nil, qps: Double? = nil, burst: Int? = nil) {
         self.kubeconfig = kubeconfig
         self.context = context
+        self.qps = qps
+        self.burst = burst
     }
 }
 
