@@ -233,7 +233,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CoordinatorTests",
-            dependencies: ["Coordinator", "AuditStore", "BatonCore"],
+            dependencies: ["Coordinator", "AuditStore", "BatonCore", "GitStore", "BatonTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -45,10 +45,17 @@ struct Run: AsyncParsableCommand {
         // One client per cluster and credentials (kubeconfig files and context), shared by every
         // environment on it: one set of connections, one discovery, one credential refresh.
         var clients: [String: (client: KubeClient, cache: ClusterCache)] = [:]
+        // One repository (mirror and fetches) per URL, shared by the pipelines on it.
+        var repositories: [String: EnvironmentRefs] = [:]
         for pipeline in config.pipelines {
             let refs: EnvironmentRefs
             do {
-                refs = try await EnvironmentRefs.open(pipeline, cacheRoot: config.directory + "/.baton/cache")
+                if let shared = repositories[pipeline.repo.location] {
+                    refs = shared
+                } else {
+                    refs = try await EnvironmentRefs.open(pipeline, cacheRoot: config.directory + "/.baton/cache")
+                    repositories[pipeline.repo.location] = refs
+                }
             } catch {
                 throw EnvironmentSession.fail("cannot read the repository of pipeline \(pipeline.name) (\(pipeline.repo.url)): \(error)")
             }

@@ -1,6 +1,7 @@
 import BatonCore
 import Foundation
 import GitStore
+import Synchronization
 
 /// The environment refs of one pipeline's repository: where they point and how they move.
 /// A local repository is changed in place; for a remote one Baton keeps a bare mirror (fetched
@@ -10,6 +11,8 @@ public struct EnvironmentRefs: Sendable {
     public let store: GitStore
     /// The remote's URL; nil for a local repository.
     public let remote: String?
+    /// Fetches of this repository, shared by every copy of this value (every pipeline on it).
+    let fetches = FetchCoalescer()
 
     public init(store: GitStore, remote: String?) {
         self.store = store
@@ -17,10 +20,10 @@ public struct EnvironmentRefs: Sendable {
     }
 
     /// Opens the pipeline's repository: in place when local, else a bare mirror under
-    /// `cacheRoot` (cloned when missing, fetched now).
+    /// `cacheRoot` (cloned when missing, fetched now), one per URL whichever pipelines use it.
     public static func open(_ pipeline: PipelineConfig, cacheRoot: String) async throws -> EnvironmentRefs {
         if pipeline.repo.isLocal { return EnvironmentRefs(store: try await GitStore.open(pipeline.repo.location), remote: nil) }
-        let path = cacheRoot + "/repos/" + pipeline.name + ".git"
+        let path = cacheRoot + "/repos/" + mirrorName(pipeline.repo.location) + ".git"
         let refs = EnvironmentRefs(store: try await mirror(pipeline.repo.location, at: path), remote: pipeline.repo.location)
         try await refs.refresh()
         return refs
@@ -48,10 +51,29 @@ public struct EnvironmentRefs: Sendable {
         return try await GitStore.open(path)
     }
 
+    /// The mirror's folder name for `url`: readable, and unique by a hash of the whole URL.
+    static func mirrorName(_ url: String) -> String {
+        let last = url.split(whereSeparator: { "/:".contains($0) }).last.map(String.init) ?? "repo"
+        let base = String(last.replacingOccurrences(of: ".git", with: "").filter { $0.isLetter || $0.isNumber || "-_.".contains($0) }.prefix(40))
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in url.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
+        return (base.isEmpty ? "repo" : base) + "-" + String(String(hash, radix: 16).suffix(8))
+    }
+
     /// Fetches every branch of the remote into the mirror (nothing for a local repository).
     public func refresh() async throws {
         guard let remote else { return }
         try await store.fetch(from: remote, refspecs: ["+refs/heads/*:refs/heads/*"], prune: false)
+    }
+
+    /// The same, unless a fetch of this repository began less than `maxAge` ago or is under way
+    /// (then its outcome is awaited): pipelines polling one repository share one fetch per poll.
+    public func refresh(maxAge: Duration) async throws {
+        guard remote != nil else { return }
+        try await fetches.run(maxAge: maxAge) { try await refresh() }
     }
 
     /// The commit `ref` (a full ref name) points at, or nil when it does not exist.
@@ -114,5 +136,42 @@ public struct EnvironmentRefs: Sendable {
             authors.append(commit.author.email)
         }
         return authors
+    }
+}
+
+/// One fetch at a time per repository, and none while the last one is younger than asked.
+final class FetchCoalescer: Sendable {
+    private struct State {
+        var started: ContinuousClock.Instant?
+        var running: Task<Result<Void, any Error>, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func run(maxAge: Duration, _ fetch: @escaping @Sendable () async throws -> Void) async throws {
+        let now = ContinuousClock.now
+        let task: Task<Result<Void, any Error>, Never>? = state.withLock { state in
+            if let running = state.running { return running }
+            if let started = state.started, now - started < maxAge { return nil }
+            let running = Task<Result<Void, any Error>, Never> {
+                do {
+                    try await fetch()
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            state.started = now
+            state.running = running
+            return running
+        }
+        guard let task else { return }
+        let result = await task.value
+        state.withLock { state in
+            if state.running == task { state.running = nil }
+            // A failed fetch does not count: the next caller tries again.
+            if case .failure = result { state.started = nil }
+        }
+        try result.get()
     }
 }

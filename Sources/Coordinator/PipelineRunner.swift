@@ -138,7 +138,8 @@ public struct PipelineRunner: Sendable {
             do {
                 if lastFetch.map({ ContinuousClock.now - $0 >= poll }) ?? true {
                     lastFetch = .now
-                    try await promoter.refs.refresh()
+                    // Shared with the other pipelines on this repository: one fetch per poll.
+                    try await promoter.refs.refresh(maxAge: poll)
                     let head = try await promoter.refs.store.resolve(GitStore.fullRefName(pipeline.repo.branch)).hex
                     if try promoter.ledger.load().head != head {
                         try promoter.ledger.update(actor: "baton") { $0.commit(head, now: Date()) }

@@ -193,7 +193,9 @@ struct PromotionFlowTests {
         #expect(await flow.image(in: "production") == "guestbook:2.0.0")
         // The user's own clone is untouched: Baton works in its mirror.
         #expect((try? flow.git.line("rev-parse", "--verify", "-q", "refs/heads/env/dev")) == nil)
-        #expect(FileManager.default.fileExists(atPath: flow.dir.path + "/.baton/cache/repos/guestbook.git"))
+        // One mirror for the repository, named after its URL.
+        let mirrors = try FileManager.default.contentsOfDirectory(atPath: flow.dir.path + "/.baton/cache/repos")
+        #expect(mirrors.count == 1 && mirrors.first?.hasSuffix(".git") == true, "\(mirrors)")
     }
 
     @Test("environment refs that exist before the first baton run are where the first promotions move from")

@@ -1,0 +1,51 @@
+import BatonCore
+import BatonTestSupport
+import Coordinator
+import Foundation
+import GitStore
+import Testing
+
+/// Pipelines on one remote repository share its mirror and one fetch per poll (a real
+/// `git daemon` on 127.0.0.1).
+@Suite("Coordinator: one fetch per repository per poll")
+struct SharedFetchTests {
+    @Test("two pipelines on one URL share a mirror; a fetch younger than the poll is not repeated, an older one is")
+    func oneFetchPerPoll() async throws {
+        let dir = try TemporaryDirectory("shared-fetch")
+        defer { dir.remove() }
+        try FileManager.default.createDirectory(atPath: dir.path + "/home", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.path + "/work", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.path + "/served", withIntermediateDirectories: true)
+        let work = GitCLI(directory: dir.path + "/work", home: dir.path + "/home")
+        try work.run(["init", "-q", "-b", "main"])
+        let c1 = try work.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        try work.run(["clone", "-q", "--bare", dir.path + "/work", dir.path + "/served/config.git"])
+        try work.run(["remote", "add", "served", dir.path + "/served/config.git"])
+        let daemon = try GitDaemon(basePath: dir.path + "/served")
+        defer { daemon.stop() }
+
+        let url = daemon.url("config.git")
+        let shop = PipelineConfig(name: "shop", repo: RepoSource(url: url), stages: [Stage(environment: "dev")])
+        let blog = PipelineConfig(name: "blog", repo: RepoSource(url: url), stages: [Stage(environment: "blog-dev")])
+        let refs = try await EnvironmentRefs.open(shop, cacheRoot: dir.path + "/cache")
+        #expect(try await refs.current("refs/heads/main") == c1)
+        // Another pipeline on the same URL opens the same mirror.
+        let other = try await EnvironmentRefs.open(blog, cacheRoot: dir.path + "/cache")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/cache/repos").count == 1)
+
+        let c2 = try work.commit("two", files: ["app/cm.yaml": "kind: ConfigMap\ndata: {}\n"])
+        try work.run(["push", "-q", "served", "main"])
+        try await refs.refresh(maxAge: .seconds(60))
+        #expect(try await refs.current("refs/heads/main") == c2)
+        // Within the poll, a second pipeline's refresh of the same repository fetches nothing.
+        let c3 = try work.commit("three", files: ["app/cm.yaml": "kind: ConfigMap\ndata: {a: b}\n"])
+        try work.run(["push", "-q", "served", "main"])
+        let sharing = refs  // what a second pipeline on this URL holds in `baton run`
+        try await sharing.refresh(maxAge: .seconds(60))
+        #expect(try await refs.current("refs/heads/main") == c2, "a fetch younger than the poll was repeated")
+        // Once the last fetch is older than the poll, the next one goes out.
+        try await sharing.refresh(maxAge: .zero)
+        #expect(try await refs.current("refs/heads/main") == c3)
+        #expect(try await other.current("refs/heads/main") == c3, "the second pipeline's mirror is not the same")
+    }
+}
