@@ -243,7 +243,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ReconcilerTests",
-            dependencies: ["Reconciler", "Manifests", "Kube", "KubeSim", "GitStore", "BatonCore", "AuditStore", "BatonTestSupport"],
+            dependencies: ["Reconciler", "Manifests", "Kube", "KubeSim", "GitStore", "BatonCore", "AuditStore", "HTTP", "BatonTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import BatonCore
 import BatonTestSupport
 import Foundation
+import HTTP
 import Kube
 import KubeSim
 import Manifests
@@ -111,5 +112,61 @@ struct SharedCacheTests {
             if !seen { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(seen)
+    }
+
+    @Test("faults: a dropped watch resumes without listing; after compaction it lists again; a frozen server leaves the pass unavailable, then it syncs")
+    func faults() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector)
+        defer { Task { await cache.stop() } }
+        let plain = fixture.reconciler()
+        let reconciler = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit,
+                                    cache: cache)
+        #expect(await reconciler.sync(revision: revision).errors == [])
+        let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
+        _ = await cache.objects(scope)
+        try await synced(cache, [scope])
+        let lists = { fixture.server.requests.count("GET", "/api/v1/namespaces/shop/configmaps") }
+        let watches = { fixture.server.requests.count("WATCH", "/api/v1/namespaces/shop/configmaps") }
+        #expect(lists() == 1)
+
+        // Watch dropped: resumed from its version, no list.
+        let opened = watches()
+        await fixture.server.state.dropWatches()
+        for _ in 0..<50 where watches() == opened { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(watches() > opened, "the dropped watch was not resumed")
+        #expect(lists() == 1, "a dropped watch listed again")
+
+        // History compacted, then dropped: the resume gets 410, the cache lists again and sees a change made meanwhile.
+        _ = try await fixture.kubectl(["-n", "shop", "label", "configmap", "settings", "seen=yes"])
+        // A write the watch does not see (no Baton label) moves the cluster past the watch's version.
+        try await fixture.client.apply(.object(["apiVersion": "v1", "kind": "ConfigMap", "metadata": .object(["name": "noise", "namespace": "shop"])]),
+                                       fieldManager: "someone")
+        await fixture.server.state.compact()
+        await fixture.server.state.dropWatches()
+        for _ in 0..<50 where lists() == 1 { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(lists() == 2, "after 410 the watch did not list again")
+        var labelled = false
+        for _ in 0..<50 where !labelled {
+            labelled = await cache.objects(scope)?["settings"]?[path: ["metadata", "labels", "seen"]] == "yes"
+            if !labelled { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(labelled)
+
+        // Frozen: connections accepted, nothing answered. A pass that must ask the server
+        // (a new revision) ends unavailable, not failed; once the server answers, it syncs.
+        let second = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "2")])
+        let quick = try KubeClient(try Kubeconfig.load(paths: [fixture.dir.path + "/kubeconfig"]).resolve(),
+                                   retry: RetryPolicy(maxAttempts: 1), http: HTTPClient.Configuration(requestTimeout: .seconds(1)))
+        let impatient = Reconciler(environment: plain.environment, client: quick, renderer: plain.renderer, inventory: fixture.audit)
+        _ = try await quick.discover()
+        await fixture.server.simulation.faults.freeze(for: .seconds(3))
+        let frozen = await impatient.sync(revision: second)
+        #expect(frozen.unavailable && !frozen.errors.isEmpty, "\(frozen.errors)")
+        try await Task.sleep(for: .seconds(3))
+        let thawed = await impatient.sync(revision: second)
+        #expect(thawed.errors == [] && thawed.synced && thawed.applied)
     }
 }

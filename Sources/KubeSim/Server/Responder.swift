@@ -1,3 +1,4 @@
+import BatonCore
 import Foundation
 
 /// Routes a request to discovery, the object store or the simulation, and turns failures
@@ -40,7 +41,12 @@ struct Responder: Sendable {
         if let token {
             guard request.headers["authorization"] == "Bearer " + token else { throw APIError.unauthorized }
         }
-        if path.hasPrefix("/sim/faults") { return try await simulation.faults.configure(request) }
+        if path.hasPrefix("/sim/faults") {
+            let body = (try? JSONValue.parse(request.body)) ?? .null
+            if body["compact"]?.bool == true { await state.compact() }
+            if body["dropWatches"]?.bool == true { await state.dropWatches() }
+            return try await simulation.faults.configure(request)
+        }
         if let fault = await simulation.faults.take() { return fault }
         // JSON (YAML for apply). Of protobuf only what kubectl's typed create commands send for
         // namespaces, config maps and secrets; the rest gets 415.

@@ -2,9 +2,11 @@ import BatonCore
 import Foundation
 
 /// Injected faults for reliability tests: added latency, a share of 500 answers, a share of
-/// 429 answers with `Retry-After`, and refusing connections for a while. Set with
+/// 429 answers with `Retry-After`, refusing connections for a while, freezing (connections are
+/// accepted, nothing is answered until the freeze ends), dropping every open watch, and
+/// compacting the watch history (a watch resuming from before gets 410 Expired). Set with
 /// `POST /sim/faults` (JSON body, every key optional: `latencyMs`, `errorRate`, `throttleRate`,
-/// `retryAfterSeconds`, `refuseSeconds`) or at start.
+/// `retryAfterSeconds`, `refuseSeconds`, `freezeSeconds`, `dropWatches`, `compact`) or at start.
 public actor Faults {
     public struct Settings: Sendable, Codable, Equatable {
         public var latencyMs: Int = 0
@@ -30,6 +32,14 @@ public actor Faults {
 
     public private(set) var settings: Settings
     private var generator = SystemRandomNumberGenerator()
+    /// Until when every request waits before it is answered (the "frozen server" fault).
+    private var frozenUntil: ContinuousClock.Instant?
+
+    /// Answers nothing for `duration`: requests already waiting and new ones are held until
+    /// the freeze ends (a client's own timeout ends them first).
+    public func freeze(for duration: Duration) {
+        frozenUntil = ContinuousClock.now + duration
+    }
     /// Stops and restarts the listener; set by the running server.
     private var refuse: (@Sendable (Duration) async -> Void)?
 
@@ -47,6 +57,7 @@ public actor Faults {
 
     /// The fault this request meets, if any, after the added latency.
     func take() async -> SimResponse? {
+        if let frozenUntil, frozenUntil > .now { try? await Task.sleep(until: frozenUntil, clock: .continuous) }
         if settings.latencyMs > 0 { try? await Task.sleep(for: .milliseconds(settings.latencyMs)) }
         let roll = Double.random(in: 0..<1, using: &generator)
         if roll < settings.errorRate {
@@ -67,6 +78,7 @@ public actor Faults {
             }
             settings = update
             let body = (try? JSONValue.parse(request.body)) ?? .null
+            if let seconds = body["freezeSeconds"]?.int, seconds > 0 { freeze(for: .seconds(seconds)) }
             if let seconds = body["refuseSeconds"]?.int, seconds > 0, let refuse {
                 // Answer first, then stop listening. Detached from the request: started from
                 // a task that inherits the request's context (its task-local values include

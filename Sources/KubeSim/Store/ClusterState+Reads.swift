@@ -50,7 +50,7 @@ extension ClusterState {
                               continuation: continuation)
         if let text = resourceVersion, !text.isEmpty, text != "0" {
             guard let since = Int64(text) else { throw APIError.badRequest("invalid resourceVersion \"\(text)\"") }
-            if since < revision, let oldest = history.first?.revision, since < oldest - 1 {
+            if since < compactedRevision || (since < revision && history.first.map { since < $0.revision - 1 } ?? false) {
                 throw APIError.gone
             }
             for event in history where event.revision > since && Self.matches(watcher, event) {
@@ -68,6 +68,20 @@ extension ClusterState {
             Task { await self?.stopWatching(id) }
         }
         return stream
+    }
+
+    /// Forgets the watch history, as etcd's compaction does: a watch resuming from a version
+    /// before now gets 410 Expired and must list again (the "410 on resume" fault).
+    public func compact() {
+        history.removeAll()
+        compactedRevision = revision
+    }
+
+    /// Ends every open watch, as a restarting API server or a dropped connection does (the
+    /// "watch drop" fault); clients resume from their last version.
+    public func dropWatches() {
+        for watcher in watchers.values { watcher.continuation.finish() }
+        watchers.removeAll()
     }
 
     /// How many watches are open.

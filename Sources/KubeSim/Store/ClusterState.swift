@@ -34,6 +34,8 @@ public actor ClusterState {
     public internal(set) var revision: Int64 = 0
     /// The newest events, oldest first; a watch may resume from any of them.
     var history: [WatchEvent] = []
+    /// Watches resuming from before this version get 410 (`compact`).
+    var compactedRevision: Int64 = 0
     let historyLimit: Int
     var watchers: [UUID: Watcher] = [:]
     let now: @Sendable () -> Date
