@@ -71,10 +71,10 @@ enum PipelineBench {
             try Data(text.utf8).write(to: url)
         }
 
-        func startRun() throws {
+        func startRun(tick: String = "100ms") throws {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: PipelineBench.baton)
-            process.arguments = ["run", "--dir", dir, "--tick", "100ms"]
+            process.arguments = ["run", "--dir", dir, "--tick", tick]
             process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": dir + "/tmp"]) { $1 }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice

@@ -1,7 +1,7 @@
 // `make bench`: every benchmark of the project in one go. Each compares Baton with a peer
 // measured in the same run; the figures go to stdout as they come and, as one table with the
 // machine and the date, to bench/RESULTS.md. Tests assert behaviour; benchmarks only measure.
-// BATON_BENCH_ONLY=git|kubesim|apply|sync|pipeline|audit|memory runs one of them.
+// BATON_BENCH_ONLY=git|kubesim|apply|sync|pipeline|scale|audit|memory runs one of them.
 import Foundation
 
 let environment = ProcessInfo.processInfo.environment
@@ -58,6 +58,30 @@ if wanted("pipeline") {
 if wanted("audit") {
     rows += try await AuditBench.run(repetitions: repetitions)
     print("")
+}
+if wanted("scale") {
+    // BATON_BENCH_SCALE lists the sizes (default 1,10,100,500 pipelines); each runs once.
+    let sizes = (environment["BATON_BENCH_SCALE"] ?? "1,10,100,500").split(separator: ",").compactMap { Int($0) }
+    var figures: [ScaleBench.Figures] = []
+    for size in sizes {
+        figures.append(try await ScaleBench.run(pipelines: size))
+        print(ScaleBench.table(figures))
+        print("")
+        fflush(nil)  // each size's figures as they come, also into a pipe or a file
+    }
+    for row in figures {
+        let large = row.pipelines >= 500
+        rows.append(ResultRow(benchmark: "scale", figure: "\(row.pipelines) pipelines: every first revision in production", baton: row.allInProduction,
+                              peerName: large ? "goal" : nil, peer: large ? 120 : nil, unit: "s", repetitions: 1))
+        rows.append(ResultRow(benchmark: "scale", figure: "\(row.pipelines) pipelines: idle CPU of baton run (% of a core)",
+                              baton: row.idleCPU * 100, peerName: large ? "goal" : nil, peer: large ? 10 : nil, unit: "%", repetitions: 1))
+        rows.append(ResultRow(benchmark: "scale", figure: "\(row.pipelines) pipelines: peak RSS of baton run", baton: row.batonRSS,
+                              peerName: large ? "goal" : nil, peer: large ? 250 : nil, unit: "MiB", repetitions: 1))
+        rows.append(ResultRow(benchmark: "scale", figure: "\(row.pipelines) pipelines: API requests per minute at rest",
+                              baton: row.requestsPerMinute, peerName: nil, peer: nil, unit: "req/min", repetitions: 1))
+        rows.append(ResultRow(benchmark: "scale", figure: "\(row.pipelines) pipelines: failed revisions", baton: Double(row.failed),
+                              peerName: large ? "goal" : nil, peer: large ? 0 : nil, unit: "", repetitions: 1))
+    }
 }
 if wanted("memory") {
     rows += try await PipelineBench.memory(kubectlRepetitions: repetitions)

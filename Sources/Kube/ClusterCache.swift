@@ -2,8 +2,9 @@ import BatonCore
 import Foundation
 
 /// One watch-fed cache of live objects per cluster and credentials, shared by every environment
-/// on it, as Argo CD's cluster cache and client-go's informers are: each (kind, namespace) in use
-/// is listed once and then watched — resuming from the last resourceVersion, with bookmarks,
+/// on it, as Argo CD's cluster cache and client-go's informers are: each kind in use is listed
+/// once and then watched — in every namespace at once when a SelfSubjectAccessReview says the
+/// identity may list and watch it cluster-wide, else per namespace in use — — resuming from the last resourceVersion, with bookmarks,
 /// listing again only after `410 Gone` — filtered by a label selector (Baton's), with
 /// `managedFields` dropped. A scope whose watch is down is unsynced and not trusted: callers
 /// read the cluster directly then. Baton's own writes go in through `observe`, so a reader never
@@ -34,6 +35,10 @@ public actor ClusterCache {
     /// How long one watch request stays open before the server ends it (and it is resumed).
     public let watchTimeout: Duration
     private var informers: [Scope: Informer] = [:]
+    /// Per namespaced kind ("apiVersion|kind"): whether it is watched cluster-wide (one watch for
+    /// every namespace, when the identity may list and watch it so), or per namespace; absent
+    /// while a SelfSubjectAccessReview is asking.
+    private var wide: [String: Bool] = [:]
     /// Called with the scope and object name of every change a watch reports (not Baton's own
     /// writes): the reconcile loops of the environments that own it are woken.
     private var listeners: [UUID: @Sendable (Scope, String) -> Void] = [:]
@@ -47,15 +52,65 @@ public actor ClusterCache {
     /// The objects of `scope` by name when its watch is synced; nil while it is not (the watch
     /// is started on first use: ask the cluster directly meanwhile).
     public func objects(_ scope: Scope) -> [String: JSONValue]? {
-        if informers[scope] == nil { start(scope) }
-        guard let informer = informers[scope], informer.synced else { return nil }
+        let watched = watchScope(scope)
+        guard let watched else { return nil }  // still deciding how to watch this kind
+        if informers[watched] == nil { start(watched) }
+        guard let informer = informers[watched], informer.synced else { return nil }
         var byName: [String: JSONValue] = [:]
-        for object in informer.objects.values { byName[object[path: ["metadata", "name"]]?.string ?? ""] = object }
+        for object in informer.objects.values where watched == scope || object[path: ["metadata", "namespace"]]?.string == scope.namespace {
+            byName[object[path: ["metadata", "name"]]?.string ?? ""] = object
+        }
         return byName
     }
 
     /// Whether `scope` is watched and synced now.
-    public func isSynced(_ scope: Scope) -> Bool { informers[scope]?.synced ?? false }
+    public func isSynced(_ scope: Scope) -> Bool {
+        guard let watched = watchScope(scope) else { return false }
+        return informers[watched]?.synced ?? false
+    }
+
+    /// Whether namespaced `kind` is watched cluster-wide (nil while undecided).
+    public func watchesClusterWide(apiVersion: String, kind: String) -> Bool? { wide[apiVersion + "|" + kind] }
+
+    /// The informer that serves `scope`: its own, or the kind's cluster-wide one (namespace
+    /// "*"); nil while a review decides which (the first ask starts it).
+    private func watchScope(_ scope: Scope) -> Scope? {
+        guard !scope.namespace.isEmpty else { return scope }  // a cluster-scoped kind
+        let kind = scope.apiVersion + "|" + scope.kind
+        switch wide[kind] {
+        case true?: return Scope(apiVersion: scope.apiVersion, kind: scope.kind, namespace: "*")
+        case false?: return scope
+        case nil:
+            if !deciding.contains(kind) {
+                deciding.insert(kind)
+                let client = self.client
+                Task { [weak self] in
+                    let allowed = await Self.mayWatchClusterWide(client, apiVersion: scope.apiVersion, kind: scope.kind)
+                    await self?.decided(kind, wide: allowed)
+                }
+            }
+            return nil
+        }
+    }
+
+    private var deciding: Set<String> = []
+
+    private func decided(_ kind: String, wide allowed: Bool) {
+        wide[kind] = allowed
+        deciding.remove(kind)
+    }
+
+    /// Whether the identity may list and watch `kind` in every namespace (a review each); no
+    /// when it cannot be told.
+    static func mayWatchClusterWide(_ client: KubeClient, apiVersion: String, kind: String) async -> Bool {
+        guard let resource = try? await client.resource(apiVersion: apiVersion, kind: kind) else { return false }
+        for verb in ["list", "watch"] {
+            guard let answer = try? await client.canI(verb, group: resource.group, resource: resource.name, namespace: nil), answer.allowed else {
+                return false
+            }
+        }
+        return true
+    }
 
     /// How many scopes are watched.
     public var scopeCount: Int { informers.count }
@@ -63,15 +118,16 @@ public actor ClusterCache {
     /// Takes in an object Baton wrote (an apply's answer), unless the cache already holds a
     /// newer version of it; objects outside the label selector are not kept.
     public func observe(_ object: JSONValue, scope: Scope) {
-        guard informers[scope]?.synced == true else { return }
+        guard let watched = watchScope(scope), informers[watched]?.synced == true else { return }
         let key = Self.key(object)
-        if let held = informers[scope]?.objects[key], Self.isOlder(object, than: held) { return }
-        informers[scope]?.objects[key] = Self.stripped(object)
+        if let held = informers[watched]?.objects[key], Self.isOlder(object, than: held) { return }
+        informers[watched]?.objects[key] = Self.stripped(object)
     }
 
     /// Forgets an object Baton deleted.
     public func forget(name: String, scope: Scope) {
-        informers[scope]?.objects[scope.namespace + "/" + name] = nil
+        guard let watched = watchScope(scope) else { return }
+        informers[watched]?.objects[scope.namespace + "/" + name] = nil
     }
 
     /// Registers `listener` for changes reported by the watches; returns its id for `removeListener`.
@@ -100,7 +156,7 @@ public actor ClusterCache {
             var failures = 0
             while !Task.isCancelled {
                 let events = client.watch(apiVersion: scope.apiVersion, kind: scope.kind,
-                                          namespace: scope.namespace.isEmpty ? nil : scope.namespace,
+                                          namespace: scope.namespace.isEmpty || scope.namespace == "*" ? nil : scope.namespace,
                                           labelSelector: selector, serverTimeout: timeout)
                 do {
                     for try await event in events {
@@ -144,8 +200,11 @@ public actor ClusterCache {
             changed.append(key)
         }
         for key in changed {
-            let name = String(key.split(separator: "/", maxSplits: 1).last ?? "")
-            for listener in listeners.values { listener(scope, name) }
+            let parts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let name = parts.last ?? ""
+            // A cluster-wide watch reports each object under its own namespace.
+            let reported = scope.namespace == "*" ? Scope(apiVersion: scope.apiVersion, kind: scope.kind, namespace: parts.first ?? "") : scope
+            for listener in listeners.values { listener(reported, name) }
         }
     }
 

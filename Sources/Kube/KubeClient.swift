@@ -38,6 +38,9 @@ public final class KubeClient: Sendable {
     public let budget: RequestBudget
 
     let http: HTTPClient
+    /// Watches, apart: each holds its exchange open for minutes, and a few hundred of them must
+    /// never use up the slots that requests wait for.
+    let streams: HTTPClient
     let credentials: Credentials
     let discovery = DiscoveryCache()
     private let tls: TLSConfiguration
@@ -68,11 +71,17 @@ public final class KubeClient: Sendable {
         httpConfiguration.tls = tls
         httpConfiguration.userAgent = "baton (kube client)"
         http = HTTPClient(configuration: httpConfiguration)
+        var streamConfiguration = httpConfiguration
+        streamConfiguration.maxConcurrentRequests = 100_000
+        streams = HTTPClient(configuration: streamConfiguration)
         credentials = config.serviceAccount ? Credentials(serviceAccountTokenFile: config.user.tokenFile ?? "")
                                             : Credentials(user: config.user, userName: config.userName)
     }
 
-    deinit { http.shutdown() }
+    deinit {
+        http.shutdown()
+        streams.shutdown()
+    }
 
     // MARK: Version and discovery
 
@@ -296,8 +305,8 @@ public final class KubeClient: Sendable {
 
     /// Opens a stream (a watch) with the same credentials and retries as `perform`.
     func openStream(_ path: String, query: [(String, String)]) async throws(KubeError) -> HTTPStreamResponse {
-        try await retrying("GET", path, query: query, body: nil, contentType: nil, accept: "application/json") { [http] request throws(HTTPError) in
-            let response = try await http.stream(request)
+        try await retrying("GET", path, query: query, body: nil, contentType: nil, accept: "application/json") { [streams] request throws(HTTPError) in
+            let response = try await streams.stream(request)
             if (200..<300).contains(response.head.status) { return .success(response) }
             var body = Data()
             do {

@@ -38,7 +38,7 @@ struct CredentialTests {
                   - {name: BATON_TEST_TOKEN, value: "\(cluster.server.token ?? "")"}
                   - {name: BATON_TEST_COUNT, value: "\(folder)/runs"}
                   - {name: BATON_TEST_INFO, value: "\(folder)/info"}
-                  - {name: BATON_TEST_TTL, value: "8"}
+                  - {name: BATON_TEST_TTL, value: "15"}
                   installHint: "Install the test plugin: see the Baton README."
                   interactiveMode: Never
             """
@@ -83,7 +83,7 @@ struct CredentialTests {
         #expect(runs(cluster) == 1)
         let info = try String(contentsOfFile: cluster.folder.path + "/info", encoding: .utf8)
         #expect(info.contains("\"kind\":\"ExecCredential\"") && info.contains("\"interactive\":false"))
-        try await Task.sleep(for: .milliseconds(8500))
+        try await Task.sleep(for: .milliseconds(15500))  // the credential lives 14 to 15 s (whole seconds)
         // Ten requests at once after expiry share one run of the plugin.
         try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<10 { group.addTask { try await client.version().major } }

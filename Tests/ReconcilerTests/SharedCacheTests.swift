@@ -13,11 +13,11 @@ import Testing
 struct SharedCacheTests {
     static let selector = Normalizer.managedByLabel + "=" + Normalizer.managedByValue
 
-    /// Waits (up to 10 s) until `scopes` are synced in `cache`.
+    /// Waits (up to 10 s) until `scopes` are synced in `cache` (asking for them starts them).
     func synced(_ cache: ClusterCache, _ scopes: [ClusterCache.Scope]) async throws {
         for _ in 0..<100 {
             var all = true
-            for scope in scopes where await !cache.isSynced(scope) { all = false }
+            for scope in scopes where await cache.objects(scope) == nil { all = false }
             if all { return }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -69,9 +69,12 @@ struct SharedCacheTests {
         #expect(fixture.server.requests.count("GET") == gets, "passes read the cluster instead of the cache")
         #expect(fixture.server.requests.count("DRYRUN-PATCH") == dryRuns, "passes asked for dry runs again")
         #expect(CorpusTests.writes(fixture.server) == writes)
-        // The cache listed each (kind, namespace) once, shared by the four environments; passes never listed.
-        #expect(fixture.server.requests.count("GET", "/api/v1/namespaces/shop/configmaps") == 1)
-        #expect(fixture.server.requests.count("GET", "/apis/apps/v1/namespaces/shop/deployments") == 1)
+        // The identity may list and watch cluster-wide: the cache listed each kind once, in every
+        // namespace, shared by the four environments; passes never listed.
+        #expect(await cache.watchesClusterWide(apiVersion: "v1", kind: "ConfigMap") == true)
+        #expect(fixture.server.requests.count("GET", "/api/v1/configmaps") == 1)
+        #expect(fixture.server.requests.count("GET", "/apis/apps/v1/deployments") == 1)
+        #expect(fixture.server.requests.count("GET", "/api/v1/namespaces/shop/configmaps") == 0)
 
         // A change made by someone else reaches the cache through the watch; the pass sees it.
         let scaled = try await fixture.kubectl(["-n", "shop", "patch", "deployment", "web-2", "--type", "merge", "-p", #"{"spec":{"replicas":4}}"#])
@@ -85,9 +88,9 @@ struct SharedCacheTests {
         #expect(await reconcilers[1].sync(revision: revision, healDrift: false).driftFound)
     }
 
-    @Test("a watch the server ends resumes from its resourceVersion without listing again")
+    @Test("without cluster-wide rights the cache watches per namespace; a watch the server ends resumes without listing again")
     func watchResumesWithoutRelist() async throws {
-        let fixture = try await Fixture.start()
+        let fixture = try await Fixture.start(deniedAccess: ["watch configmaps"])
         defer { Task { await fixture.stop() } }
         let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
         #expect(await fixture.reconciler().sync(revision: revision).errors == [])
@@ -97,6 +100,7 @@ struct SharedCacheTests {
         let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
         _ = await cache.objects(scope)
         try await synced(cache, [scope])
+        #expect(await cache.watchesClusterWide(apiVersion: "v1", kind: "ConfigMap") == false)
         for _ in 0..<40 where fixture.server.requests.count("WATCH", "/api/v1/namespaces/shop/configmaps") < 3 {
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -128,8 +132,8 @@ struct SharedCacheTests {
         let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
         _ = await cache.objects(scope)
         try await synced(cache, [scope])
-        let lists = { fixture.server.requests.count("GET", "/api/v1/namespaces/shop/configmaps") }
-        let watches = { fixture.server.requests.count("WATCH", "/api/v1/namespaces/shop/configmaps") }
+        let lists = { fixture.server.requests.count("GET", "/api/v1/configmaps") }
+        let watches = { fixture.server.requests.count("WATCH", "/api/v1/configmaps") }
         #expect(lists() == 1)
 
         // Watch dropped: resumed from its version, no list.

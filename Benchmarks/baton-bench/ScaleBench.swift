@@ -1,0 +1,160 @@
+import AuditStore
+import BatonCore
+import Foundation
+import KubeSim
+
+/// N small pipelines (dev → staging → production, each a Namespace, a ConfigMap and a
+/// Deployment) in one real `baton run` against the three KubeSim clusters, all from one
+/// repository polled every second, every sync interval 30 s, `baton run`'s default tick (1 s): how long until every pipeline's
+/// first revision is verified in production, how many failed, commit → dev verified for one
+/// pipeline while all run, API requests per minute and CPU of `baton run` at rest, and the peak
+/// memory of `baton run` and of this process (which holds the three KubeSim servers).
+enum ScaleBench {
+    struct Figures {
+        var pipelines: Int
+        var allInProduction: Double
+        var failed: Int
+        var devP50: Double
+        var devMax: Double
+        var requestsPerMinute: Double
+        var listsPerMinute: Double
+        var idleCPU: Double
+        var batonRSS: Double
+        var simRSS: Double
+    }
+
+    static func run(pipelines count: Int) async throws -> Figures {
+        let setup = try PipelineBench.Setup(label: "scale-\(count)")
+        do {
+            let figures = try await run(setup, count: count)
+            await setup.close()
+            return figures
+        } catch {
+            await setup.close()
+            throw error
+        }
+    }
+
+    static func manifests(_ index: Int, image: String) -> [String: String] {
+        ["repo/apps/p\(index)/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: p\(index)}\n",
+         "repo/apps/p\(index)/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: bench}\n",
+         "repo/apps/p\(index)/deployment.yaml": """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: web}
+            spec:
+              replicas: 1
+              selector: {matchLabels: {app: web}}
+              template:
+                metadata: {labels: {app: web}}
+                spec: {containers: [{name: web, image: "\(image)"}]}
+            """]
+    }
+
+    static func run(_ setup: PipelineBench.Setup, count: Int) async throws -> Figures {
+        var configuration = KubeSimServer.Configuration()
+        configuration.rolloutDelay = .milliseconds(300)
+        let clusters = ["dev", "staging", "production"]
+        for name in clusters { setup.servers[name] = try await KubeSimServer.start(configuration) }
+        try setup.write("kubeconfig", SimKubeconfig.yaml(clusters.map { ($0, setup.servers[$0]!) }))
+        for index in 0..<count {
+            for cluster in clusters {
+                try setup.write("Environments/p\(index)-\(cluster).yaml", """
+                    apiVersion: baton/v1
+                    kind: Environment
+                    name: p\(index)-\(cluster)
+                    cluster: {kubeconfig: \(setup.dir)/kubeconfig, context: baton-\(cluster)}
+                    namespace: p\(index)
+                    source: {path: apps/p\(index)}
+                    sync: {interval: 30s, timeout: 5m}
+                    """)
+            }
+            try setup.write("Pipelines/p\(index).yaml", """
+                apiVersion: baton/v1
+                kind: Pipeline
+                name: p\(index)
+                repo: {url: ./repo, branch: main, poll: 1s}
+                stages:
+                  - environment: p\(index)-dev
+                  - environment: p\(index)-staging
+                  - environment: p\(index)-production
+                """)
+            for (path, text) in manifests(index, image: "web:1") { try setup.write(path, text) }
+        }
+        try await setup.git(["init", "-q", "-b", "main"])
+        try await setup.git(["add", "-A"])
+        try await setup.git(["commit", "-q", "-m", "first"])
+        let started = ContinuousClock.now
+        try setup.startRun(tick: "1s")  // baton run's default
+        let database = setup.dir + "/.baton/baton.db"
+        func promotions() -> [PromotionRecord] {
+            (try? AuditStore(path: database).promotions()) ?? []
+        }
+        try await setup.waitFor("every pipeline in production", timeout: 900) {
+            try await Task.sleep(for: .milliseconds(500))
+            return promotions().filter { $0.environment.hasSuffix("-production") && $0.phase == "verified" }.count >= count
+        }
+        let allInProduction = (ContinuousClock.now - started).seconds
+
+        // One pipeline's commits while every pipeline runs.
+        var toDev: [Double] = []
+        for round in 2...6 {
+            for (path, text) in manifests(0, image: "web:\(round)") { try setup.write(path, text) }
+            try await setup.git(["commit", "-q", "-am", "p0 \(round)"])
+            let revision = String(decoding: try Data(contentsOf: URL(fileURLWithPath: setup.dir + "/repo/.git/refs/heads/main")), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let commit = ContinuousClock.now
+            try await setup.waitFor("p0 dev verified", timeout: 120) { setup.phase("p0-dev", revision) == "verified" }
+            toDev.append((ContinuousClock.now - commit).seconds)
+        }
+        // Let p0's last commit walk on, then measure at rest.
+        try await Task.sleep(for: .seconds(5))
+        let pid = setup.run?.processIdentifier ?? 0
+        func total() -> (all: Int, lists: Int) {
+            var all = 0, lists = 0
+            for server in setup.servers.values {
+                for method in ["GET", "PATCH", "POST", "PUT", "DELETE", "DRYRUN-PATCH"] { all += server.requests.count(method) }
+                lists += server.requests.count("GET")
+            }
+            return (all, lists)
+        }
+        let before = total(), cpuBefore = cpuSeconds(pid), restStart = ContinuousClock.now
+        try await Task.sleep(for: .seconds(30))
+        let after = total(), cpuAfter = cpuSeconds(pid)
+        let rest = (ContinuousClock.now - restStart).seconds
+        let failed = promotions().filter { $0.phase == "failed" }.count
+        let sorted = toDev.sorted()
+        return Figures(pipelines: count, allInProduction: allInProduction, failed: failed, devP50: sorted[sorted.count / 2],
+                       devMax: sorted.last ?? 0, requestsPerMinute: Double(after.all - before.all) * 60 / rest,
+                       listsPerMinute: Double(after.lists - before.lists) * 60 / rest, idleCPU: (cpuAfter - cpuBefore) / rest,
+                       batonRSS: peakRSS(pid), simRSS: peakRSS(getpid()))
+    }
+
+    /// User and system CPU seconds of `pid` so far (/proc/PID/stat).
+    static func cpuSeconds(_ pid: Int32) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The peak resident set of `pid` in MiB (VmHWM).
+    static func peakRSS(_ pid: Int32) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kib / 1024
+    }
+
+    static func table(_ rows: [Figures]) -> String {
+        var lines = ["| pipelines (environments) | all in production | failed | commit → dev verified p50 / max | requests/min at rest (GET) | idle CPU of baton run | peak RSS baton run | peak RSS bench + 3 KubeSim |",
+                     "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for row in rows {
+            lines.append(String(format: "| %d (%d) | %.1f s | %d | %.2f / %.2f s | %.0f (%.0f) | %.1f %% | %.0f MiB | %.0f MiB |", row.pipelines,
+                                row.pipelines * 3, row.allInProduction, row.failed, row.devP50, row.devMax, row.requestsPerMinute,
+                                row.listsPerMinute, row.idleCPU * 100, row.batonRSS, row.simRSS))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
