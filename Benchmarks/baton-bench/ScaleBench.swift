@@ -122,7 +122,11 @@ enum ScaleBench {
         try await Task.sleep(for: .seconds(30))
         let after = total(), cpuAfter = cpuSeconds(pid)
         let rest = (ContinuousClock.now - restStart).seconds
-        let failed = promotions().filter { $0.phase == "failed" }.count
+        let failures = promotions().filter { $0.phase == "failed" }
+        let failed = failures.count
+        for (reason, count) in Dictionary(grouping: failures, by: { $0.reason ?? "" }).mapValues(\.count).sorted(by: { $0.value > $1.value }).prefix(5) {
+            print("failed \(count)×: \(reason)")
+        }
         let sorted = toDev.sorted()
         return Figures(pipelines: count, allInProduction: allInProduction, failed: failed, devP50: sorted[sorted.count / 2],
                        devMax: sorted.last ?? 0, requestsPerMinute: Double(after.all - before.all) * 60 / rest,

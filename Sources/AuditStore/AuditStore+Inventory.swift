@@ -18,8 +18,15 @@ extension AuditStore: InventoryStore {
     }
 
     public func inventory(environment: String) async throws -> Inventory? {
+        try loadInventory(environment: environment)
+    }
+
+    /// Synchronous, as every other read of this store: GRDB's async reads hold a reader until
+    /// their task resumes, and with the cooperative threads blocked in synchronous reads waiting
+    /// for a reader (100 pipelines in one baton run) nothing moved again.
+    func loadInventory(environment: String) throws(AuditError) -> Inventory? {
         do {
-            return try await reader.read { db in
+            return try reader.read { db in
                 guard let row = try Row.fetchOne(db, sql: "SELECT revision, entries FROM inventory WHERE environment = ? ORDER BY id DESC LIMIT 1",
                                                  arguments: [environment]) else { return nil }
                 let entries = try JSONDecoder().decode([InventoryEntry].self, from: Data((row["entries"] as String).utf8))
@@ -32,11 +39,15 @@ extension AuditStore: InventoryStore {
 
     /// Writes `inventory` unless it equals the newest one already stored.
     public func saveInventory(_ inventory: Inventory) async throws {
+        try storeInventory(inventory)
+    }
+
+    func storeInventory(_ inventory: Inventory) throws(AuditError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         do {
             let text = String(decoding: try encoder.encode(inventory.entries), as: UTF8.self)
-            try await reader.write { db in
+            try reader.write { db in
                 let newest = try Row.fetchOne(db, sql: "SELECT revision, entries FROM inventory WHERE environment = ? ORDER BY id DESC LIMIT 1",
                                               arguments: [inventory.environment])
                 if let newest, newest["entries"] as String == text, newest["revision"] as String == inventory.revision { return }

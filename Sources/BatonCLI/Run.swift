@@ -45,17 +45,14 @@ struct Run: AsyncParsableCommand {
         // One client per cluster and credentials (kubeconfig files and context), shared by every
         // environment on it: one set of connections, one discovery, one credential refresh.
         var clients: [String: (client: KubeClient, cache: ClusterCache)] = [:]
-        // One repository (mirror and fetches) per URL, shared by the pipelines on it.
-        var repositories: [String: EnvironmentRefs] = [:]
+        // One mirror and one fetch per poll per repository URL, shared by the pipelines on it.
+        var fetches: [String: FetchCoalescer] = [:]
         for pipeline in config.pipelines {
             let refs: EnvironmentRefs
             do {
-                if let shared = repositories[pipeline.repo.location] {
-                    refs = shared
-                } else {
-                    refs = try await EnvironmentRefs.open(pipeline, cacheRoot: config.directory + "/.baton/cache")
-                    repositories[pipeline.repo.location] = refs
-                }
+                let shared = fetches[pipeline.repo.location] ?? FetchCoalescer()
+                fetches[pipeline.repo.location] = shared
+                refs = try await EnvironmentRefs.open(pipeline, cacheRoot: config.directory + "/.baton/cache", fetches: shared)
             } catch {
                 throw EnvironmentSession.fail("cannot read the repository of pipeline \(pipeline.name) (\(pipeline.repo.url)): \(error)")
             }

@@ -11,20 +11,25 @@ public struct EnvironmentRefs: Sendable {
     public let store: GitStore
     /// The remote's URL; nil for a local repository.
     public let remote: String?
-    /// Fetches of this repository, shared by every copy of this value (every pipeline on it).
-    let fetches = FetchCoalescer()
+    /// Fetches of this repository, shared by every pipeline given the same coalescer.
+    let fetches: FetchCoalescer
 
-    public init(store: GitStore, remote: String?) {
+    public init(store: GitStore, remote: String?, fetches: FetchCoalescer = FetchCoalescer()) {
         self.store = store
         self.remote = remote
+        self.fetches = fetches
     }
 
     /// Opens the pipeline's repository: in place when local, else a bare mirror under
-    /// `cacheRoot` (cloned when missing, fetched now), one per URL whichever pipelines use it.
-    public static func open(_ pipeline: PipelineConfig, cacheRoot: String) async throws -> EnvironmentRefs {
+    /// `cacheRoot` (cloned when missing, fetched now), one folder per URL whichever pipelines
+    /// use it. Each call opens a handle of its own (ref moves of several pipelines go through
+    /// git's lock files, as from several processes; one libgit2 handle shared by a hundred
+    /// pipelines read refs another had just moved as moved by someone else); pipelines given
+    /// the same `fetches` share their fetches.
+    public static func open(_ pipeline: PipelineConfig, cacheRoot: String, fetches: FetchCoalescer = FetchCoalescer()) async throws -> EnvironmentRefs {
         if pipeline.repo.isLocal { return EnvironmentRefs(store: try await GitStore.open(pipeline.repo.location), remote: nil) }
         let path = cacheRoot + "/repos/" + mirrorName(pipeline.repo.location) + ".git"
-        let refs = EnvironmentRefs(store: try await mirror(pipeline.repo.location, at: path), remote: pipeline.repo.location)
+        let refs = EnvironmentRefs(store: try await mirror(pipeline.repo.location, at: path), remote: pipeline.repo.location, fetches: fetches)
         try await refs.refresh()
         return refs
     }
@@ -140,13 +145,15 @@ public struct EnvironmentRefs: Sendable {
 }
 
 /// One fetch at a time per repository, and none while the last one is younger than asked.
-final class FetchCoalescer: Sendable {
+public final class FetchCoalescer: Sendable {
     private struct State {
         var started: ContinuousClock.Instant?
         var running: Task<Result<Void, any Error>, Never>?
     }
 
     private let state = Mutex(State())
+
+    public init() {}
 
     func run(maxAge: Duration, _ fetch: @escaping @Sendable () async throws -> Void) async throws {
         let now = ContinuousClock.now

@@ -139,12 +139,14 @@ public actor ClusterCache {
 
     public func removeListener(_ id: UUID) { listeners[id] = nil }
 
-    /// Stops every watch.
-    public func stop() {
+    /// Stops every watch and returns once none will connect again.
+    public func stop() async {
+        let tasks = informers.values.compactMap(\.task)
         for (scope, informer) in informers {
             informer.task?.cancel()
             informers[scope]?.synced = false
         }
+        for task in tasks { await task.value }
     }
 
     // MARK: Watching

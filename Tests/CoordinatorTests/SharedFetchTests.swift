@@ -27,10 +27,11 @@ struct SharedFetchTests {
         let url = daemon.url("config.git")
         let shop = PipelineConfig(name: "shop", repo: RepoSource(url: url), stages: [Stage(environment: "dev")])
         let blog = PipelineConfig(name: "blog", repo: RepoSource(url: url), stages: [Stage(environment: "blog-dev")])
-        let refs = try await EnvironmentRefs.open(shop, cacheRoot: dir.path + "/cache")
+        let fetches = FetchCoalescer()  // what baton run shares between the pipelines on one URL
+        let refs = try await EnvironmentRefs.open(shop, cacheRoot: dir.path + "/cache", fetches: fetches)
         #expect(try await refs.current("refs/heads/main") == c1)
-        // Another pipeline on the same URL opens the same mirror.
-        let other = try await EnvironmentRefs.open(blog, cacheRoot: dir.path + "/cache")
+        // Another pipeline on the same URL opens the same mirror (a handle of its own).
+        let other = try await EnvironmentRefs.open(blog, cacheRoot: dir.path + "/cache", fetches: fetches)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/cache/repos").count == 1)
 
         let c2 = try work.commit("two", files: ["app/cm.yaml": "kind: ConfigMap\ndata: {}\n"])
@@ -40,7 +41,7 @@ struct SharedFetchTests {
         // Within the poll, a second pipeline's refresh of the same repository fetches nothing.
         let c3 = try work.commit("three", files: ["app/cm.yaml": "kind: ConfigMap\ndata: {a: b}\n"])
         try work.run(["push", "-q", "served", "main"])
-        let sharing = refs  // what a second pipeline on this URL holds in `baton run`
+        let sharing = other  // the second pipeline
         try await sharing.refresh(maxAge: .seconds(60))
         #expect(try await refs.current("refs/heads/main") == c2, "a fetch younger than the poll was repeated")
         // Once the last fetch is older than the poll, the next one goes out.

@@ -61,7 +61,6 @@ struct LoopTests {
         let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
         try fixture.git.run(["branch", "env/dev", first])
         let cache = ClusterCache(client: fixture.client, labelSelector: "app.kubernetes.io/managed-by=baton")
-        defer { Task { await cache.stop() } }
         let plain = fixture.reconciler(selfHeal: true, interval: .minutes(10))
         let reconciler = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit,
                                     cache: cache)
@@ -80,6 +79,9 @@ struct LoopTests {
         #expect(healed != nil, "the change did not wake the loop (its interval is 10 minutes)")
         #expect(ContinuousClock.now - changed < .seconds(10))
         #expect(try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "shop")[path: ["spec", "replicas"]] == 2)
+        task.cancel()
+        await task.value
+        await cache.stop()  // before the server stops: no watch reconnects while it does
     }
 
     @Test("a pass cut short by stopping the loop is not reported")

@@ -36,7 +36,6 @@ struct SharedCacheTests {
         let revision = try fixture.commit(files)
         #expect(await fixture.reconciler(name: "base", path: "ns").sync(revision: revision).errors == [])
         let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector)
-        defer { Task { await cache.stop() } }
         let reconcilers = (1...4).map { index in
             let plain = fixture.reconciler(name: "e\(index)", path: "e\(index)")
             return Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit, cache: cache)
@@ -86,6 +85,7 @@ struct SharedCacheTests {
         }
         #expect(seen, "the watch did not report the change")
         #expect(await reconcilers[1].sync(revision: revision, healDrift: false).driftFound)
+        await cache.stop()  // before the server stops: no watch reconnects while it does
     }
 
     @Test("without cluster-wide rights the cache watches per namespace; a watch the server ends resumes without listing again")
@@ -96,7 +96,6 @@ struct SharedCacheTests {
         #expect(await fixture.reconciler().sync(revision: revision).errors == [])
         // The server ends each watch after a second, as kube-apiserver does after timeoutSeconds.
         let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector, watchTimeout: .seconds(1))
-        defer { Task { await cache.stop() } }
         let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
         _ = await cache.objects(scope)
         try await synced(cache, [scope])
@@ -116,6 +115,7 @@ struct SharedCacheTests {
             if !seen { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(seen)
+        await cache.stop()  // before the server stops: no watch reconnects while it does
     }
 
     @Test("faults: a dropped watch resumes without listing; after compaction it lists again; a frozen server leaves the pass unavailable, then it syncs")
@@ -124,7 +124,6 @@ struct SharedCacheTests {
         defer { Task { await fixture.stop() } }
         let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
         let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector)
-        defer { Task { await cache.stop() } }
         let plain = fixture.reconciler()
         let reconciler = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit,
                                     cache: cache)
@@ -172,5 +171,6 @@ struct SharedCacheTests {
         try await Task.sleep(for: .seconds(3))
         let thawed = await impatient.sync(revision: second)
         #expect(thawed.errors == [] && thawed.synced && thawed.applied)
+        await cache.stop()  // before the server stops: no watch reconnects while it does
     }
 }
