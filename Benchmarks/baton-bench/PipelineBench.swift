@@ -112,7 +112,12 @@ enum PipelineBench {
     static func app(image: String) -> [String: String] {
         ["app/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: app}\n",
          "app/service.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n",
-         "app/deployment.yaml": """
+         "app/deployment.yaml": deployment(image: image)]
+    }
+
+    /// One replica of `image`, named web.
+    static func deployment(image: String) -> String {
+        """
             apiVersion: apps/v1
             kind: Deployment
             metadata: {name: web}
@@ -122,7 +127,7 @@ enum PipelineBench {
               template:
                 metadata: {labels: {app: web}}
                 spec: {containers: [{name: web, image: "\(image)"}]}
-            """]
+            """
     }
 
     /// `kubectl apply --server-side` of `folder` into `namespace` and `rollout status` of the

@@ -38,17 +38,7 @@ enum ScaleBench {
     static func manifests(_ index: Int, image: String) -> [String: String] {
         ["repo/apps/p\(index)/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: p\(index)}\n",
          "repo/apps/p\(index)/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: bench}\n",
-         "repo/apps/p\(index)/deployment.yaml": """
-            apiVersion: apps/v1
-            kind: Deployment
-            metadata: {name: web}
-            spec:
-              replicas: 1
-              selector: {matchLabels: {app: web}}
-              template:
-                metadata: {labels: {app: web}}
-                spec: {containers: [{name: web, image: "\(image)"}]}
-            """]
+         "repo/apps/p\(index)/deployment.yaml": PipelineBench.deployment(image: image)]
     }
 
     static func run(_ setup: PipelineBench.Setup, count: Int) async throws -> Figures {

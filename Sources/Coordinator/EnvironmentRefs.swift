@@ -60,12 +60,7 @@ public struct EnvironmentRefs: Sendable {
     static func mirrorName(_ url: String) -> String {
         let last = url.split(whereSeparator: { "/:".contains($0) }).last.map(String.init) ?? "repo"
         let base = String(last.replacingOccurrences(of: ".git", with: "").filter { $0.isLetter || $0.isNumber || "-_.".contains($0) }.prefix(40))
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in url.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01B3
-        }
-        return (base.isEmpty ? "repo" : base) + "-" + String(String(hash, radix: 16).suffix(8))
+        return (base.isEmpty ? "repo" : base) + "-" + String(String(FNV1a.hash(url.utf8), radix: 16).suffix(8))
     }
 
     /// Fetches every branch of the remote into the mirror (nothing for a local repository).

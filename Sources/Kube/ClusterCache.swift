@@ -52,15 +52,30 @@ public actor ClusterCache {
     /// The objects of `scope` by name when its watch is synced; nil while it is not (the watch
     /// is started on first use: ask the cluster directly meanwhile).
     public func objects(_ scope: Scope) -> [String: JSONValue]? {
-        let watched = watchScope(scope)
-        guard let watched else { return nil }  // still deciding how to watch this kind
-        if informers[watched] == nil { start(watched) }
-        guard let informer = informers[watched], informer.synced else { return nil }
+        guard let (watched, informer) = synced(scope) else { return nil }
         var byName: [String: JSONValue] = [:]
         for object in informer.objects.values where watched == scope || object[path: ["metadata", "namespace"]]?.string == scope.namespace {
             byName[object[path: ["metadata", "name"]]?.string ?? ""] = object
         }
         return byName
+    }
+
+    /// The objects of `scope` among `names`, by name, when its watch is synced; nil while it is
+    /// not. Looks each up directly: what a plan asks for, on every pass.
+    public func objects(_ scope: Scope, named names: [String]) -> [String: JSONValue]? {
+        guard let (_, informer) = synced(scope) else { return nil }
+        var byName: [String: JSONValue] = [:]
+        for name in names { byName[name] = informer.objects[scope.namespace + "/" + name] }
+        return byName
+    }
+
+    /// The informer serving `scope` when it is synced (started on first use; nil while a
+    /// review still decides how to watch the kind, or while its watch is not synced).
+    private func synced(_ scope: Scope) -> (Scope, Informer)? {
+        guard let watched = watchScope(scope) else { return nil }
+        if informers[watched] == nil { start(watched) }
+        guard let informer = informers[watched], informer.synced else { return nil }
+        return (watched, informer)
     }
 
     /// Whether `scope` is watched and synced now.

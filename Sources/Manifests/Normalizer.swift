@@ -115,12 +115,7 @@ public struct Normalizer: Sendable {
 
     /// FNV-1a (64 bits) of the object's canonical JSON (keys sorted), as 16 hex digits.
     public static func hash(_ object: JSONValue) -> String {
-        var value: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in object.encoded() {
-            value ^= UInt64(byte)
-            value = value &* 0x0000_0100_0000_01B3
-        }
-        let hex = String(value, radix: 16)
+        let hex = String(FNV1a.hash(object.encoded()), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 

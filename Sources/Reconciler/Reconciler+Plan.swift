@@ -150,7 +150,7 @@ extension Reconciler {
         var remaining: [Lookup] = []
         let scopes = Dictionary(grouping: lookups) { Self.scope($0.apiVersion, $0.key) }
         for (scope, members) in scopes {
-            guard let objects = await cache.objects(scope) else {
+            guard let objects = await cache.objects(scope, named: members.map(\.key.name)) else {
                 remaining += members
                 continue
             }

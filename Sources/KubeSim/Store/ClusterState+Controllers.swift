@@ -146,11 +146,7 @@ extension ClusterState {
 
     /// A short, stable hash of a pod template, as the `pod-template-hash` label.
     static func podTemplateHash(_ template: JSONValue) -> String {
-        var value: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in template.encoded() {
-            value ^= UInt64(byte)
-            value = value &* 0x0000_0100_0000_01B3
-        }
+        var value = FNV1a.hash(template.encoded())
         let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
         var out = ""
         for _ in 0..<10 {

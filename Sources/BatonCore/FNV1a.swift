@@ -1,0 +1,13 @@
+/// FNV-1a, 64 bits: a fast, stable, non-cryptographic hash for names and cache keys (content
+/// hashes of objects, mirror folder names, pod-template hashes). Never for anything an attacker
+/// must not be able to collide.
+public enum FNV1a {
+    public static func hash<Bytes: Sequence>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
+        var value: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            value ^= UInt64(byte)
+            value = value &* 0x0000_0100_0000_01B3
+        }
+        return value
+    }
+}
