@@ -57,6 +57,7 @@ public final class AuditStore: Sendable {
         }
         migrator.registerMigration("v2: head, state and records", migrate: migrateRecords)
         migrator.registerMigration("v3: inventories", migrate: migrateInventories)
+        migrator.registerMigration("v4: inbox", migrate: migrateInbox)
         return migrator
     }
 
@@ -112,6 +113,52 @@ public final class AuditStore: Sendable {
             }
         } catch {
             if let failure { throw failure }
+            throw AuditError(path: path, message: "cannot write to the audit log: \(error)")
+        }
+    }
+
+    /// Writes what one input to a driver produced, in one transaction that holds the write
+    /// lock: the state blob under `key` (when it changed), `drafts` as events, and the inbox
+    /// items it handled. The stored blob must still be `previous` (compare-and-swap): when
+    /// another process changed it meanwhile, nothing is written and `StateConflict` is thrown.
+    @discardableResult
+    public func save(state key: String, replacing previous: Data?, with state: Data, events drafts: [EventDraft],
+                     handled: [Int64: InboxOutcome] = [:], at time: Date = Date()) throws -> [AuditEvent] {
+        try transact(events: drafts, handled: handled, at: time) { db in
+            let current: Data? = try Data.fetchOne(db, sql: "SELECT state FROM state WHERE key = ?", arguments: [key])
+            guard current == previous else { throw StateConflict(key: key) }
+            if state != current {
+                try db.execute(sql: "INSERT OR REPLACE INTO state (key, state, updated) VALUES (?, ?, ?)",
+                               arguments: [key, state, Self.timeFormat.format(time)])
+            }
+        }
+    }
+
+    /// Marks inbox items handled and writes the events that say so (a refusal), in one
+    /// transaction.
+    @discardableResult
+    public func handle(inbox handled: [Int64: InboxOutcome], events drafts: [EventDraft], at time: Date = Date()) throws -> [AuditEvent] {
+        try transact(events: drafts, handled: handled, at: time) { _ in }
+    }
+
+    private func transact(events drafts: [EventDraft], handled: [Int64: InboxOutcome], at time: Date,
+                          _ body: (Database) throws -> Void) throws -> [AuditEvent] {
+        do {
+            return try pool.writeWithoutTransaction { db in
+                var stored: [AuditEvent] = []
+                try db.inTransaction(.immediate) {
+                    try body(db)
+                    try markHandled(handled, at: time, in: db)
+                    for draft in drafts { stored.append(try self.insert(draft, at: time, in: db)) }
+                    return .commit
+                }
+                return stored
+            }
+        } catch let error as StateConflict {
+            throw error
+        } catch let error as InboxConflict {
+            throw error
+        } catch {
             throw AuditError(path: path, message: "cannot write to the audit log: \(error)")
         }
     }

@@ -110,44 +110,61 @@ struct PipelineSession {
         }
     }
 
-    /// Carries out the ref moves a command decided. When `baton run` is running on this
-    /// database (it holds the run lock), it is the only process that moves refs: the command
-    /// waits until it has (so two processes never race to move the same ref); otherwise the
-    /// command moves them itself, holding the run lock meanwhile.
-    func settle(_ refs: EnvironmentRefs, actor: String, timeout: Duration = .seconds(60)) async throws {
-        let lockPath = audit.path + ".run.lock"
-        let fd = Glibc.open(lockPath, O_CREAT | O_RDWR, 0o644)
-        if fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 {
-            defer { close(fd) }
-            try await Promoter(ledger: ledger, refs: refs, environments: config.environments).settle(actor: actor)
-            return
-        }
-        if fd >= 0 { close(fd) }
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try ledger.load().stages.allSatisfy({ $0.candidate?.phase != .promoting }) { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        Terminal.error("baton: baton run has not moved the ref yet; it will (see baton status \(pipeline.name))")
-    }
-
-    /// Applies a CLI input as `actor`; a refusal is recorded in the audit log (who tried what,
-    /// and why it was refused), printed, and exits 1.
-    @discardableResult
-    func update(actor: String, attempt kind: String, environment: String?, revision: String?, details: [String: JSONValue] = [:],
-                _ input: (inout PromotionMachine) throws -> [PromotionEffect]) throws -> (machine: PromotionMachine, events: [AuditEvent]) {
+    /// Hands `decision` to the pipeline's driver through the inbox and waits for what it made
+    /// of it; returns the machine after it. While `baton run` runs on this database (it holds
+    /// the run lock) it is the driver and moves the refs; otherwise the command drives the
+    /// pipeline itself for as long as it takes, holding the lock, so two processes never move
+    /// the same ref. A refusal is recorded (who tried what, and why not), printed, and exits 1.
+    func decide(_ decision: Decision, actor: String, refs: EnvironmentRefs, timeout: Duration = .seconds(60)) async throws -> PromotionMachine {
+        let id: Int64
         do {
-            return try ledger.update(actor: actor, input)
-        } catch let refusal as Refusal {
-            var details = details
-            details["reason"] = .string(refusal.message)
-            _ = try? audit.append(EventDraft(kind: kind + "-refused", actor: actor, pipeline: pipeline.name, environment: environment,
-                                             revision: revision, details: .object(details)))
-            throw EnvironmentSession.fail("refused: \(refusal.message)")
-        } catch let error as ExitCode {
-            throw error
+            id = try audit.enqueue(pipeline: pipeline.name, actor: actor, body: decision.encoded())
         } catch {
             throw EnvironmentSession.fail("\(error)")
         }
+        if let lock = Self.takeRunLock(audit.path) {
+            defer { close(lock) }
+            do {
+                let driver = try PipelineDriver(ledger: ledger, refs: refs, environments: config.environments, gates: nil, log: { _ in })
+                await driver.recover()
+            } catch {
+                throw EnvironmentSession.fail("\(error)")
+            }
+        }
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let outcome = try? audit.inboxItem(id)?.outcome {
+                if case .refused(let reason) = outcome { throw EnvironmentSession.fail("refused: \(reason)") }
+                break
+            }
+            guard ContinuousClock.now < deadline else {
+                Terminal.error("baton: baton run has not taken the \(decision.attempt) yet (inbox item \(id)); it will when it can")
+                throw ExitCode(1)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        // The ref moves the decision asked for are carried out by the driver after it saved
+        // them: wait for them, so the command reports what happened.
+        while true {
+            let machine = try self.machine()
+            if machine.stages.allSatisfy({ $0.candidate?.phase != .promoting }) { return machine }
+            guard ContinuousClock.now < deadline else {
+                Terminal.error("baton: baton run has not moved the ref yet; it will (see baton status \(pipeline.name))")
+                return machine
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Takes the run lock beside the database when no `baton run` holds it; the kernel drops
+    /// it when the process dies, however it dies.
+    static func takeRunLock(_ databasePath: String) -> Int32? {
+        let fd = Glibc.open(databasePath + ".run.lock", O_CREAT | O_RDWR, 0o644)
+        guard fd >= 0 else { return nil }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
     }
 }

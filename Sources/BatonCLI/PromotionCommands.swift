@@ -49,17 +49,14 @@ struct Approve: AsyncParsableCommand {
                 + "to \(revision.prefix(8)) to check who wrote them: \(error)")
         }
         let isAuthor = authors.contains { $0.caseInsensitiveCompare(actor) == .orderedSame }
-        let result = try session.update(actor: actor, attempt: "approval", environment: environment, revision: revision,
-                                        details: ["comment": comment.map(JSONValue.string) ?? .null]) { machine in
-            try machine.approve(stage: stage, revision: revision, actor: actor, isCommitAuthor: isAuthor, comment: comment, now: Date())
-        }
-        let candidate = result.machine.stages[stage].candidate
+        let after = try await session.decide(.approve(environment: environment, revision: revision, isCommitAuthor: isAuthor, comment: comment),
+                                             actor: actor, refs: refs)
+        let candidate = after.stages[stage].candidate
         let required = session.pipeline.stages[stage].effectiveApproval?.required ?? 1
         let count = candidate?.revision == revision ? candidate?.approvals.count ?? 0 : required
         Terminal.out("approved \(revision.prefix(8)) for \(environment) as \(actor) (\(min(count, required)) of \(required))")
         if count >= required {
             Terminal.out("the approvals are complete: \(environment) is being promoted to \(revision.prefix(8))")
-            try? await session.settle(refs, actor: actor)
         }
     }
 }
@@ -86,17 +83,16 @@ struct Reject: AsyncParsableCommand {
         let stage = try session.stage(environment)
         let machine = try session.machine()
         let actor = await Actor.current()
+        let refs = try await session.refs()
         let revision: String
         if let requested = self.revision {
-            revision = try await session.resolve(requested, in: try await session.refs())
+            revision = try await session.resolve(requested, in: refs)
         } else if let candidate = machine.stages[stage].candidate, !candidate.phase.isFinal {
             revision = candidate.revision
         } else {
             throw EnvironmentSession.fail("refused: no revision is waiting in \(environment)")
         }
-        try session.update(actor: actor, attempt: "rejection", environment: environment, revision: revision) { machine in
-            try machine.reject(stage: stage, revision: revision, actor: actor, reason: reason, now: Date())
-        }
+        _ = try await session.decide(.reject(environment: environment, revision: revision, reason: reason), actor: actor, refs: refs)
         Terminal.out("rejected \(revision.prefix(8)) for \(environment) as \(actor): \(reason)")
     }
 }
@@ -147,17 +143,12 @@ struct Promote: AsyncParsableCommand {
         }
         let verifiedBefore = stage > 0 && ((try? session.audit.promotions(pipeline: pipeline, environment: session.pipeline.chain[stage - 1],
                                                                            revision: revision))?.contains { $0.phase == "verified" } ?? false)
-        let result = try session.update(actor: actor, attempt: "promotion", environment: to, revision: revision,
-                                        details: ["force": .bool(force)]) { machine in
-            try machine.promote(stage: stage, revision: revision, actor: actor, verifiedBefore: verifiedBefore, force: force,
-                                reason: reason, now: Date())
-        }
-        let phase = result.machine.stages[stage].candidate?.phase
-        if phase == .awaitingApproval {
+        let after = try await session.decide(.promote(environment: to, revision: revision, verifiedBefore: verifiedBefore, force: force,
+                                                      reason: reason), actor: actor, refs: refs)
+        if after.stages[stage].candidate?.phase == .awaitingApproval {
             Terminal.out("\(revision.prefix(8)) waits for approval to enter \(to) (baton approve \(pipeline) \(to))")
             return
         }
-        try? await session.settle(refs, actor: actor)
         Terminal.out("promoting \(revision.prefix(8)) to \(to)\(force ? " (forced: \(reason ?? ""))" : ""); baton run syncs it and checks its gates")
     }
 }
@@ -186,16 +177,8 @@ struct Rollback: AsyncParsableCommand {
         let refs = try await session.refs()
         let revision = try await session.resolve(to, in: refs)
         let actor = await Actor.current()
-        let result = try session.update(actor: actor, attempt: "rollback", environment: environment, revision: revision) { machine in
-            try machine.rollback(stage: stage, to: revision, actor: actor, reason: reason, now: Date())
-        }
-        let replaced = result.machine.stages[stage].candidate?.from ?? ""
-        do {
-            try await session.settle(refs, actor: actor)
-        } catch {
-            Terminal.error("baton: the rollback is recorded; the ref will move when baton run next settles it: \(error)")
-        }
-        let machine = try session.machine()
+        let machine = try await session.decide(.rollback(environment: environment, revision: revision, reason: reason), actor: actor, refs: refs)
+        let replaced = machine.stages[stage].candidate.flatMap { $0.revision == revision ? $0.from : nil } ?? ""
         if machine.stages[stage].candidate?.phase == .failed {
             throw EnvironmentSession.fail("the rollback failed: \(machine.stages[stage].candidate?.reason ?? "")")
         }
@@ -220,10 +203,7 @@ struct Release: AsyncParsableCommand {
         let refs = try await session.refs()
         let revision = try await session.resolve(self.revision, in: refs)
         let actor = await Actor.current()
-        try session.update(actor: actor, attempt: "release", environment: nil, revision: revision) { machine in
-            try machine.release(revision, actor: actor, now: Date())
-        }
-        try? await session.settle(refs, actor: actor)
+        _ = try await session.decide(.release(revision: revision), actor: actor, refs: refs)
         Terminal.out("released \(revision.prefix(8)) in \(pipeline)")
     }
 }

@@ -8,6 +8,7 @@ import HTTP
 import Kube
 import Manifests
 import Reconciler
+import Synchronization
 
 /// `baton run`: the coordinator and the reconcilers of every pipeline, until interrupted.
 struct Run: AsyncParsableCommand {
@@ -26,6 +27,17 @@ struct Run: AsyncParsableCommand {
     var tick: String = "1s"
 
     func run() async throws {
+        // Caught from the first instant: a stop asked for while starting ends the run as soon
+        // as it has started, cleanly.
+        let stop = StopRequest()
+        let signals = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stop.stop() }
+            source.resume()
+            return source
+        }
+        defer { signals.forEach { $0.cancel() } }
         let config = try PipelineSession.loadConfig(location.dir)
         guard let tick = TimeSpan(parsing: self.tick), tick.duration > .zero else {
             Terminal.error("baton: --tick: \"\(self.tick)\" is not a duration such as 1s or 500ms")
@@ -41,7 +53,7 @@ struct Run: AsyncParsableCommand {
         }
         let http = HTTPClient()
         defer { http.shutdown() }
-        var runners: [PipelineRunner] = []
+        var drivers: [(driver: PipelineDriver, reconcilers: [Reconciler])] = []
         // One client per cluster and credentials (kubeconfig files and context), shared by every
         // environment on it: one set of connections, one discovery, one credential refresh.
         var clients: [String: (client: KubeClient, cache: ClusterCache)] = [:]
@@ -79,29 +91,29 @@ struct Run: AsyncParsableCommand {
                 reconcilers.append(Reconciler(environment: environment, client: client, renderer: renderer, inventory: audit, cache: cache))
             }
             let ledger = PromotionLedger(pipeline: pipeline, environments: config.environments, audit: audit)
-            runners.append(PipelineRunner(promoter: Promoter(ledger: ledger, refs: refs, environments: config.environments),
-                                          reconcilers: reconcilers, gates: GateRunner(client: http), tick: tick.duration,
-                                          log: { Terminal.out($0) }))
+            do {
+                let driver = try PipelineDriver(ledger: ledger, refs: refs, environments: config.environments, gates: GateRunner(client: http),
+                                                log: { Terminal.out($0) })
+                drivers.append((driver, reconcilers))
+            } catch {
+                throw EnvironmentSession.fail("\(error)")
+            }
             Terminal.out("baton run: pipeline \(pipeline.name): \(pipeline.chain.joined(separator: " → ")) from \(pipeline.repo.url) "
                 + "(\(pipeline.repo.branch), polled every \(pipeline.repo.poll))")
         }
         Terminal.out("baton run: audit log \(dbPath); stop with Ctrl-C")
 
+        let inbox = InboxDispatcher(audit: audit, drivers: drivers.map(\.driver))
         let work = Task {
             await withTaskGroup(of: Void.self) { group in
-                for runner in runners { group.addTask { await runner.run() } }
+                for (driver, reconcilers) in drivers { group.addTask { await driver.run(reconcilers: reconcilers, tick: tick.duration) } }
+                // Decisions from CLI commands, looked for every 200 ms (one query for all pipelines).
+                group.addTask { await inbox.run(every: .milliseconds(200), clock: ContinuousClock()) { Terminal.out($0) } }
             }
         }
-        let signals = [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { work.cancel() }
-            source.resume()
-            return source
-        }
+        stop.attach(work)
         await work.value
         for (_, cache) in clients.values { await cache.stop() }
-        signals.forEach { $0.cancel() }
         Terminal.out("baton run: stopped")
     }
 
@@ -115,5 +127,26 @@ struct Run: AsyncParsableCommand {
             throw EnvironmentSession.fail("another baton run is using this audit database (\(path) is locked)")
         }
         return fd
+    }
+}
+
+/// A stop asked for by a signal: cancels the run's work, at once if it has started, else as
+/// soon as it does.
+final class StopRequest: Sendable {
+    private let state = Mutex<(stopped: Bool, work: Task<Void, Never>?)>((false, nil))
+
+    func stop() {
+        state.withLock { state in
+            state.stopped = true
+            return state.work
+        }?.cancel()
+    }
+
+    func attach(_ work: Task<Void, Never>) {
+        let stopped = state.withLock { state in
+            state.work = work
+            return state.stopped
+        }
+        if stopped { work.cancel() }
     }
 }

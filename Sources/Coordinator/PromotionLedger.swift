@@ -2,11 +2,9 @@ import AuditStore
 import BatonCore
 import Foundation
 
-/// A pipeline's promotion machine kept in the audit database: every change loads the machine,
-/// applies one input, appends the events it produced and saves it, all in one transaction
-/// that holds the write lock. `baton run` and CLI commands (an approval, a rollback) can
-/// therefore change the same pipeline at the same moment without losing either change, and
-/// a process killed at any instant leaves the machine and the log consistent with each other.
+/// Where a pipeline's promotion machine is kept: a state blob in the audit database, saved by
+/// the pipeline's driver together with the events each input produced (one transaction), so a
+/// process killed at any instant leaves the machine and the log consistent with each other.
 public struct PromotionLedger: Sendable {
     public let pipeline: PipelineConfig
     public let syncTimeouts: [String: Duration]
@@ -29,6 +27,12 @@ public struct PromotionLedger: Sendable {
         try machine(from: try audit.state(key))
     }
 
+    /// The machine as last saved, and the saved bytes (what a compare-and-swap save expects).
+    func loadSaved() throws -> (PromotionMachine, Data?) {
+        let data = try audit.state(key)
+        return (try machine(from: data), data)
+    }
+
     /// A saved state that cannot be read is an error, never an empty machine: starting over
     /// would forget holds, approvals and ref moves under way.
     private func machine(from data: Data?) throws -> PromotionMachine {
@@ -44,25 +48,8 @@ public struct PromotionLedger: Sendable {
         return PromotionMachine(pipeline: pipeline, syncTimeouts: syncTimeouts, snapshot: snapshot)
     }
 
-    /// Applies `input` to the saved machine as `actor` and records what it produced, plus
-    /// `extra` events; returns the machine after it and the events written. An error thrown
-    /// by `input` (a `Refusal`) changes nothing.
-    @discardableResult
-    public func update(actor: String, now: Date = Date(), extra: [EventDraft] = [],
-                       _ input: (inout PromotionMachine) throws -> [PromotionEffect]) throws -> (machine: PromotionMachine, events: [AuditEvent]) {
-        var result: PromotionMachine?
-        let events = try audit.update(state: key, at: now) { data in
-            var machine = try machine(from: data)
-            let effects = try input(&machine)
-            let encoded = try JSONEncoder.ledger.encode(machine.snapshot)
-            if encoded != data { data = encoded }
-            result = machine
-            return extra + effects.compactMap { drafts(for: $0, actor: actor) }
-        }
-        return (result!, events)
-    }
-
-    private func drafts(for effect: PromotionEffect, actor: String) -> EventDraft? {
+    /// The audit event a `record` effect asks for, as `actor`.
+    func draft(for effect: PromotionEffect, actor: String) -> EventDraft? {
         guard case .record(let kind, let stage, let revision, let details, let records) = effect else { return nil }
         return EventDraft(kind: kind, actor: actor, pipeline: pipeline.name, environment: stage.map { pipeline.stages[$0].environment },
                           revision: revision, details: details, records: records)

@@ -20,7 +20,8 @@ final class WakeFlag: Sendable {
 public struct ReconcileLoop: Sendable {
     public let reconciler: Reconciler
     public let store: GitStore
-    /// How often the ref is looked at (a local read of the repository).
+    /// How often the ref is looked at (a local read of the repository) when nothing wakes
+    /// the loop: a driver that moves the ref wakes it at once, so then this is only a fallback.
     public let refPoll: Duration
 
     /// How often an environment that is not yet synced and Healthy is looked at.
@@ -38,7 +39,9 @@ public struct ReconcileLoop: Sendable {
     /// passes keep healing drift that something else keeps making, wakes back off (doubling, up
     /// to `sync.interval`). Passes are spread with jitter: the first within half a second of
     /// start, then every `sync.interval` ± 10 %.
-    public func run(report: @Sendable (StatusReport) async -> Void) async {
+    ///
+    /// `wakeup` ends a wait at once: the driver signals it when it moves the environment's ref.
+    public func run(wakeup: Wakeup = Wakeup(), report: @Sendable (StatusReport) async -> Void) async {
         let environment = reconciler.environment
         let interval = environment.sync.interval.duration
         let woken = WakeFlag()
@@ -47,13 +50,21 @@ public struct ReconcileLoop: Sendable {
             let reconciler = self.reconciler
             listener = await cache.addListener { scope, name in
                 let key = ResourceKey(group: ResourceKey.group(ofAPIVersion: scope.apiVersion), kind: scope.kind, namespace: scope.namespace, name: name)
-                if reconciler.tracks(key) { woken.set() }
+                if reconciler.tracks(key) {
+                    woken.set()
+                    wakeup.signal()
+                }
             }
         }
         defer {
             if let listener, let cache = reconciler.cache { Task { await cache.removeListener(listener) } }
         }
         var healStreak = 0          // passes in a row that healed drift
+        // How long after the last woken pass a wake is honoured: at once, or after a back-off
+        // (doubling, up to the interval) while passes keep healing drift.
+        func backoff() -> Duration {
+            healStreak == 0 ? .zero : min(interval, .seconds(1) * Int(pow(2.0, Double(min(healStreak, 10)))))
+        }
         var lastWokenPass = ContinuousClock.now - interval
         var jitter = interval * Double.random(in: -0.1...0.1)
         try? await Task.sleep(for: .milliseconds(Int.random(in: 0...500)))
@@ -80,9 +91,7 @@ public struct ReconcileLoop: Sendable {
                 }
             }
             let wait = settled ? interval + jitter : min(interval, settlingInterval)
-            // A wake is honoured at once, or after a back-off while passes keep healing drift.
-            let backoff = healStreak == 0 ? Duration.zero : min(interval, .seconds(1) * Int(pow(2.0, Double(min(healStreak, 10)))))
-            let wake = woken.isSet && ContinuousClock.now - lastWokenPass >= backoff
+            let wake = woken.isSet && ContinuousClock.now - lastWokenPass >= backoff()
             if let revision, revision != seen || ContinuousClock.now - lastPass >= wait || wake {
                 if wake { lastWokenPass = .now }
                 woken.clear()
@@ -104,7 +113,11 @@ public struct ReconcileLoop: Sendable {
                 jitter = interval * Double.random(in: -0.1...0.1)
                 await report(status)
             }
-            try? await Task.sleep(for: refPoll)
+            // Until the next pass is due, the next wake, or the next look at the ref.
+            var due = lastPass + (settled ? interval + jitter : min(interval, settlingInterval))
+            // A wake held back by the back-off is due when the back-off ends.
+            if woken.isSet { due = min(due, lastWokenPass + backoff()) }
+            await wakeup.wait(upTo: max(.milliseconds(10), min(refPoll, due - ContinuousClock.now)))
         }
     }
 }

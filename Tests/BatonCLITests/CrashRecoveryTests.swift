@@ -30,7 +30,8 @@ struct CrashRecoveryTests {
         try await flow.wait("the last release verified in production after the crashes", seconds: 120) {
             flow.phase("production", head) == "verified"
         }
-        #expect(await flow.stop(SIGTERM) == 0)
+        let status = await flow.stop(SIGTERM)
+        #expect(status == 0, "baton run did not stop cleanly: \(flow.runOutput().suffix(2000))")
 
         let audit = try flow.audit()
         let events = try audit.events()

@@ -14,6 +14,7 @@ final class PromotionFlow: @unchecked Sendable {
     let servers: [String: KubeSimServer]
     private var run: Process?
     private var runLog: FileHandle?
+    private var startsBefore = 0
     var runLogPath: String { dir.path + "/run.log" }
 
     struct Options {
@@ -143,15 +144,27 @@ final class PromotionFlow: @unchecked Sendable {
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
+        startsBefore = runOutput().components(separatedBy: Self.started).count
         try process.run()
         run = process
         runLog = log
     }
 
+    /// What `baton run` prints once it is running (its signal handlers in place).
+    static let started = "stop with Ctrl-C"
+
     /// Stops `baton run` with `signal` and waits for it; returns its exit status.
     @discardableResult
     func stop(_ signal: Int32 = SIGTERM) async -> Int32 {
         guard let run else { return 0 }
+        if signal != SIGKILL {
+            // A graceful stop is asked of a running baton run: before its handlers are in place
+            // (the first instants of the process) a signal ends it the default way.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while run.isRunning, runOutput().components(separatedBy: Self.started).count <= startsBefore, ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
         kill(run.processIdentifier, signal)
         while run.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
         self.run = nil

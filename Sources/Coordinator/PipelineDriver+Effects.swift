@@ -1,0 +1,130 @@
+import AuditStore
+import BatonCore
+import Foundation
+import Gates
+import GitStore
+
+extension PipelineDriver {
+    /// Carries out every effect given (records were written with the state).
+    func carryOut(_ effects: [PromotionEffect]) async {
+        for effect in effects {
+            switch effect {
+            case .moveRef(let stage, _, _, _):
+                await move(stage)
+            case .evaluateGates(let stage, let revision):
+                startGates(stage: stage, revision: revision)
+            case .record:
+                continue
+            }
+        }
+    }
+
+    /// Moves `stage`'s ref to its candidate (saved as `promoting`), compare-and-swap from where
+    /// the ref was when the move was decided, and feeds back what happened. A ref already
+    /// there (an earlier attempt, before a crash) counts as moved; a ref found elsewhere fails
+    /// the candidate (someone moved it outside Baton); a failure that may pass (the network, a
+    /// lock) leaves the intent for `retryMoves`.
+    func move(_ stage: Int) async {
+        guard let candidate = machine.stages[stage].candidate, candidate.phase == .promoting,
+              let environment = environments[machine.stages[stage].environment], moving.insert(stage).inserted else { return }
+        defer { moving.remove(stage) }
+        let revision = candidate.revision
+        let ref = environment.fullRef
+        do {
+            let current = try await refs.current(ref)
+            if current != revision {
+                guard current == candidate.from else {
+                    let reason = "\(environment.ref) was moved outside Baton to \(current.map { String($0.prefix(8)) } ?? "nothing"), "
+                        + "not \(candidate.from.map { String($0.prefix(8)) } ?? "absent") as expected"
+                    await feed(.refMoveFailed(stage: stage, revision: revision, reason: reason))
+                    return
+                }
+                // A decision may have replaced the candidate while the ref was read.
+                guard machine.stages[stage].candidate == candidate else { return }
+                try await refs.move(ref, from: candidate.from, to: revision, anywhere: candidate.kind == "rollback",
+                                    reason: "baton: \(candidate.kind) promotion of \(pipeline.name) to \(environment.name)")
+            }
+        } catch let error as GitStoreError where [.notFastForward, .refMoved, .pushRejected, .notFound, .invalidInput].contains(error.code) {
+            await feed(.refMoveFailed(stage: stage, revision: revision, reason: "cannot move \(environment.ref) to \(revision.prefix(8)): \(error)"))
+            return
+        } catch {
+            log("\(Self.stamp(now())) \(pipeline.name)/\(environment.name): cannot move \(environment.ref) yet, will try again: \(error)")
+            return
+        }
+        let authors = await refs.authors(from: candidate.from, to: revision)
+        await feed(.refMoved(stage: stage, revision: revision, authors: authors))
+        wakeups[environment.name]?.signal()
+    }
+
+    /// Moves that were decided and not made (the last attempt failed for a reason that may
+    /// pass, or the process stopped before): tried again.
+    func retryMoves() async {
+        for stage in machine.stages.indices where machine.stages[stage].candidate?.phase == .promoting && !moving.contains(stage) {
+            await move(stage)
+        }
+    }
+
+    /// Starts the stage's HTTP and Prometheus gates for `revision`, once at a time; the verdicts
+    /// come back as an input.
+    func startGates(stage: Int, revision: String) {
+        guard let gates else { return }
+        let key = "\(stage) \(revision)"
+        guard evaluations[key] == nil else { return }
+        let definition = pipeline.stages[stage]
+        evaluations[key] = Task {
+            let outcomes = await gates.evaluate(definition)
+            guard !Task.isCancelled else { return }
+            await self.gatesDone(key, stage: stage, revision: revision, outcomes: outcomes)
+        }
+    }
+
+    private func gatesDone(_ key: String, stage: Int, revision: String, outcomes: [GateOutcome]) async {
+        evaluations[key] = nil
+        await feed(.gatesEvaluated(stage: stage, revision: revision, outcomes: outcomes))
+    }
+
+    /// Stops the gate evaluations under way (their requests stay saved for the next start).
+    func stopGates() {
+        for task in evaluations.values { task.cancel() }
+        evaluations.removeAll()
+    }
+
+    /// Looks at where each environment ref is: a ref that is not where the machine has it,
+    /// with no move of Baton's under way, was moved outside Baton and is taken as the stage's
+    /// revision. Throws when a ref cannot be read (the next look tries again).
+    func observeRefs() async throws {
+        for stage in machine.stages.indices {
+            let state = machine.stages[stage]
+            guard state.candidate?.phase != .promoting, !moving.contains(stage), let environment = environments[state.environment] else { continue }
+            let current = try await refs.current(environment.fullRef)
+            // Read again after the await: the stage may have moved meanwhile.
+            guard let current, current != machine.stages[stage].deployed, machine.stages[stage].candidate?.phase != .promoting,
+                  !moving.contains(stage) else { continue }
+            let authors = await refs.authors(from: machine.stages[stage].deployed, to: current)
+            await feed(.refMoved(stage: stage, revision: current, authors: authors))
+            wakeups[environment.name]?.signal()
+        }
+    }
+
+    /// On start: carries out what was saved as intended and may not have been done (ref moves
+    /// decided, gate evaluations asked for), learns where the refs are, and applies decisions
+    /// waiting in the inbox. The only place the driver looks for work in the saved state.
+    public func recover() async {
+        await retryMoves()
+        do {
+            try await observeRefs()
+        } catch {
+            log("\(Self.stamp(now())) \(pipeline.name): cannot read the environment refs yet: \(error)")
+        }
+        for (stage, state) in machine.stages.enumerated() {
+            guard let candidate = state.candidate, candidate.phase == .verifying, candidate.checksRequestedAt != nil,
+                  candidate.checks == nil else { continue }
+            startGates(stage: stage, revision: candidate.revision)
+        }
+        do {
+            await handle(try ledger.audit.waitingInbox(pipeline: pipeline.name))
+        } catch {
+            log("\(Self.stamp(now())) \(pipeline.name): cannot read the inbox: \(error)")
+        }
+    }
+}

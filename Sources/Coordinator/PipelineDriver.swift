@@ -1,0 +1,197 @@
+import AuditStore
+import BatonCore
+import Foundation
+import Gates
+import GitStore
+
+/// What a pipeline's driver feeds its promotion machine.
+public enum DriverInput: Sendable {
+    /// The head of the source branch.
+    case commit(String)
+    /// A reconciler pass of one of the pipeline's environments.
+    case report(StatusReport)
+    case gatesEvaluated(stage: Int, revision: String, outcomes: [GateOutcome])
+    case refMoved(stage: Int, revision: String, authors: [String])
+    case refMoveFailed(stage: Int, revision: String, reason: String)
+    /// Time passing.
+    case tick
+}
+
+/// Drives one pipeline's promotion machine (DESIGN.md §2): it keeps the machine in memory,
+/// feeds it one input at a time, saves the new state with the events it produced in one
+/// transaction, and then carries out every effect it was given: moves refs (compare-and-swap),
+/// wakes the environment's reconcile loop, starts gate evaluations whose verdicts come back as
+/// inputs. Decisions from CLI commands arrive through the database inbox. Only `recover`, on
+/// start, looks for work in the saved state (intents saved whose effects may not have been
+/// carried out); nothing else reads it back.
+///
+/// One writer at a time: `baton run` holds the run lock while it drives, and a CLI command
+/// drives only while it holds that lock. The save is a compare-and-swap on the stored state,
+/// so a writer that breaks the rule is detected (the state is read again) rather than lost.
+public actor PipelineDriver {
+    public nonisolated let pipeline: PipelineConfig
+    let ledger: PromotionLedger
+    let refs: EnvironmentRefs
+    let environments: [String: EnvironmentConfig]
+    /// Evaluates HTTP and Prometheus gates; nil in a CLI command (`baton run` evaluates them).
+    let gates: GateRunner?
+    let log: @Sendable (String) -> Void
+    let now: @Sendable () -> Date
+    /// Who the driver's own inputs are recorded as.
+    let actor = "baton"
+
+    private(set) var machine: PromotionMachine
+    /// The state as last saved (what the next save expects to replace).
+    private var saved: Data?
+    /// Per environment, what wakes its reconcile loop.
+    var wakeups: [String: Wakeup] = [:]
+    /// Stages whose ref move is under way.
+    var moving: Set<Int> = []
+    /// Gate evaluations under way, by stage and revision.
+    var evaluations: [String: Task<Void, Never>] = [:]
+    /// Counts, for the benchmark: write transactions and state reads.
+    public private(set) var transactions = 0
+    public private(set) var stateReads = 0
+
+    public init(ledger: PromotionLedger, refs: EnvironmentRefs, environments: [EnvironmentConfig], gates: GateRunner?,
+                now: @escaping @Sendable () -> Date = { Date() }, log: @escaping @Sendable (String) -> Void) throws {
+        pipeline = ledger.pipeline
+        self.ledger = ledger
+        self.refs = refs
+        var byName: [String: EnvironmentConfig] = [:]
+        for environment in environments where ledger.pipeline.chain.contains(environment.name) { byName[environment.name] = environment }
+        self.environments = byName
+        self.gates = gates
+        self.now = now
+        self.log = log
+        (machine, saved) = try ledger.loadSaved()
+        stateReads = 1
+    }
+
+    /// What wakes `environment`'s reconcile loop when its ref moves.
+    public func wakeup(for environment: String) -> Wakeup {
+        if let wakeup = wakeups[environment] { return wakeup }
+        let wakeup = Wakeup()
+        wakeups[environment] = wakeup
+        return wakeup
+    }
+
+    // MARK: Inputs
+
+    /// Feeds one input, saves what it produced and carries out its effects.
+    public func feed(_ input: DriverInput, extra: [EventDraft] = []) async {
+        var next = machine
+        let time = now()
+        let effects: [PromotionEffect]
+        var quiet = false
+        switch input {
+        case .commit(let head):
+            guard head != machine.head else { return }
+            effects = next.commit(head, now: time)
+        case .report(let report):
+            guard let stage = pipeline.chain.firstIndex(of: report.environment) else { return }
+            let before = machine.stages[stage].lastReport
+            effects = next.report(stage: stage, report, now: time)
+            // A pass that saw what the last one saw changes only its time: kept in memory, not
+            // written (a quiet cluster costs no write per pass).
+            if let before, let after = next.stages[stage].lastReport, before.revision == after.revision, before.synced == after.synced,
+               before.health == after.health, before.errors == after.errors {
+                quiet = true
+            }
+        case .gatesEvaluated(let stage, let revision, let outcomes):
+            effects = next.gatesEvaluated(stage: stage, revision: revision, outcomes: outcomes, now: time)
+        case .refMoved(let stage, let revision, let authors):
+            effects = next.refMoved(stage: stage, revision: revision, authors: authors, now: time)
+        case .refMoveFailed(let stage, let revision, let reason):
+            effects = next.refMoveFailed(stage: stage, revision: revision, reason: reason, now: time)
+        case .tick:
+            effects = next.tick(now: time)
+        }
+        await commit(next, effects: effects, extra: extra, quiet: quiet, at: time)
+    }
+
+    /// Applies decisions from the inbox, oldest first: each is accepted (its effects saved and
+    /// carried out) or refused (the refusal recorded), and marked handled in the same
+    /// transaction. Items of other pipelines are left alone.
+    public func handle(_ items: [InboxItem]) async {
+        for item in items where item.pipeline == pipeline.name {
+            let time = now()
+            let decision: Decision
+            do {
+                decision = try JSONDecoder.ledger.decode(Decision.self, from: item.body)
+            } catch {
+                refuse(item, reason: "the decision cannot be read (\(error)); written by a newer Baton?", environment: nil, revision: nil,
+                       details: [:], at: time)
+                continue
+            }
+            var next = machine
+            do {
+                let effects = try decision.apply(to: &next, actor: item.actor, now: time)
+                await commit(next, effects: effects, extra: [], handled: [item.id: .accepted], actor: item.actor, at: time)
+            } catch {
+                refuse(item, reason: error.message, environment: decision.environment, revision: decision.revision,
+                       details: decision.refusalDetails, kind: decision.attempt, at: time)
+            }
+        }
+    }
+
+    /// Records a refused decision (who tried what, and why not) and marks it handled.
+    private func refuse(_ item: InboxItem, reason: String, environment: String?, revision: String?, details: [String: JSONValue],
+                        kind: String = "decision", at time: Date) {
+        var details = details
+        details["reason"] = .string(reason)
+        let draft = EventDraft(kind: kind + "-refused", actor: item.actor, pipeline: pipeline.name, environment: environment,
+                               revision: revision, details: .object(details))
+        do {
+            let events = try save(machine, drafts: [draft], handled: [item.id: .refused(reason)], at: time)
+            for event in events { log(Self.line(event)) }
+        } catch {
+            log("\(Self.stamp(time)) \(pipeline.name): cannot record the refusal of inbox item \(item.id): \(error)")
+        }
+    }
+
+    /// Saves `next` and what it produced, adopts it, logs the events and carries out the
+    /// effects. Nothing changed and nothing to record: nothing is written. A quiet change (a
+    /// report's time) is adopted without a write; the next save carries it.
+    private func commit(_ next: PromotionMachine, effects: [PromotionEffect], extra: [EventDraft], quiet: Bool = false,
+                        handled: [Int64: InboxOutcome] = [:], actor: String? = nil, at time: Date) async {
+        let drafts = extra + effects.compactMap { ledger.draft(for: $0, actor: actor ?? self.actor) }
+        if drafts.isEmpty, handled.isEmpty, quiet || next.snapshot == machine.snapshot {
+            machine = next
+            return
+        }
+        do {
+            let events = try save(next, drafts: drafts, handled: handled, at: time)
+            for event in events { log(Self.line(event)) }
+        } catch {
+            log("\(Self.stamp(time)) \(pipeline.name): cannot save the promotion state, the input is dropped and will come again: \(error)")
+            return
+        }
+        await carryOut(effects)
+    }
+
+    /// One write transaction: the state (compare-and-swap against the last save), the events
+    /// and the inbox items handled. On a conflict the saved state is read again, and the
+    /// caller's input is dropped (it comes again: heads and reports are fed again, ticks keep
+    /// coming, decisions stay in the inbox).
+    private func save(_ next: PromotionMachine, drafts: [EventDraft], handled: [Int64: InboxOutcome], at time: Date) throws -> [AuditEvent] {
+        let encoded = try JSONEncoder.ledger.encode(next.snapshot)
+        do {
+            transactions += 1
+            let events = try ledger.audit.save(state: ledger.key, replacing: saved, with: encoded, events: drafts, handled: handled, at: time)
+            saved = encoded
+            machine = next
+            return events
+        } catch is StateConflict {
+            (machine, saved) = try ledger.loadSaved()
+            stateReads += 1
+            throw DriverError(message: "another process changed the saved state of \(pipeline.name); read it again")
+        }
+    }
+}
+
+/// Why the driver could not do what it was asked.
+public struct DriverError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
