@@ -1,0 +1,178 @@
+import AuditStore
+import BatonCore
+import BatonTestSupport
+import Coordinator
+import Foundation
+import GitStore
+import Synchronization
+import Testing
+
+/// The pipeline driver on a real git repository and a real audit database, its time given by
+/// the test; no reconcile loops (the tests feed the reports a loop would).
+@Suite("Coordinator: the pipeline driver")
+struct DriverTests {
+    static let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: "./repo"), stages: [
+        Stage(environment: "dev", gates: [.health(HealthGate(soak: .seconds(0)))]),
+        Stage(environment: "production", promote: .manual, gates: [.health(HealthGate(soak: .seconds(0)))],
+              approval: ApprovalPolicy(required: 1, approvers: ["alice@x"], allowCommitAuthors: true)),
+    ])
+    static let environments = ["dev", "production"].map { EnvironmentConfig(name: $0, source: ManifestSource(path: "app")) }
+
+    /// Time as the test sets it.
+    final class TestTime: Sendable {
+        private let time = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+        var now: Date { time.withLock { $0 } }
+        func advance(_ seconds: Double) { time.withLock { $0 = $0.addingTimeInterval(seconds) } }
+    }
+
+    struct Setup {
+        let dir: TemporaryDirectory
+        let git: GitCLI
+        let audit: AuditStore
+        let time = TestTime()
+
+        init(_ label: String) throws {
+            dir = try TemporaryDirectory(label)
+            try FileManager.default.createDirectory(atPath: dir.path + "/home", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dir.path + "/repo", withIntermediateDirectories: true)
+            git = GitCLI(directory: dir.path + "/repo", home: dir.path + "/home")
+            try git.run(["init", "-q", "-b", "main"])
+            audit = try AuditStore(path: dir.path + "/.baton/baton.db")
+        }
+
+        func driver() async throws -> PipelineDriver {
+            let refs = EnvironmentRefs(store: try await GitStore.open(dir.path + "/repo"), remote: nil)
+            let time = self.time
+            return try PipelineDriver(ledger: PromotionLedger(pipeline: DriverTests.pipeline, environments: DriverTests.environments, audit: audit),
+                                      refs: refs, environments: DriverTests.environments, gates: nil, now: { time.now }, log: { _ in })
+        }
+
+        func ref(_ environment: String) -> String? {
+            try? git.line("rev-parse", "--verify", "-q", "refs/heads/env/\(environment)")
+        }
+
+        func kinds(after sequence: Int64 = 0) throws -> [String] {
+            try audit.events(after: sequence).map { "\($0.kind) \($0.environment ?? "-")" }
+        }
+
+        func report(_ environment: String, _ revision: String, health: HealthStatus = .healthy) -> StatusReport {
+            StatusReport(environment: environment, revision: revision, synced: true, health: health, objects: [], driftFound: false,
+                         applied: true, errors: [], startedAt: time.now, duration: .seconds(0))
+        }
+    }
+
+    @Test("an input is one transaction and its ref move is carried out at once, waking the loop; ticks and repeated passes write nothing")
+    func effectsCarriedOut() async throws {
+        let setup = try Setup("driver-effects")
+        defer { setup.dir.remove() }
+        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let driver = try await setup.driver()
+        let devWakeup = await driver.wakeup(for: "dev")
+        await driver.recover()
+        #expect(await driver.transactions == 0, "recovering an empty pipeline wrote something")
+
+        await driver.feed(.commit(c1))
+        #expect(setup.ref("dev") == c1, "the moveRef effect was not carried out")
+        #expect(devWakeup.take(), "the dev reconcile loop was not woken when its ref moved")
+        #expect(try setup.kinds() == ["entered dev", "promoting dev", "ref-moved dev"])
+        // The commit (entered, promoting: the intent) and the move it led to: two transactions.
+        #expect(await driver.transactions == 2)
+
+        await driver.feed(.report(setup.report("dev", c1)))
+        #expect(try setup.kinds().suffix(3) == ["verifying dev", "verified dev", "awaiting-approval production"])
+        let written = await driver.transactions
+        for _ in 0..<5 {
+            setup.time.advance(1)
+            await driver.feed(.tick)
+        }
+        setup.time.advance(30)
+        await driver.feed(.report(setup.report("dev", c1)))
+        await driver.feed(.commit(c1))
+        #expect(await driver.transactions == written, "ticks, a pass that saw what the last one saw, or the same head were written")
+        #expect(await driver.stateReads == 1, "the driver read its saved state again")
+        // A pass that sees something new is written.
+        await driver.feed(.report(setup.report("dev", c1, health: .progressing)))
+        #expect(await driver.transactions == written + 1)
+    }
+
+    @Test("decisions come through the inbox: a refused one is recorded with why, an accepted one applied and its ref moved, neither twice")
+    func inboxDecisions() async throws {
+        let setup = try Setup("driver-inbox")
+        defer { setup.dir.remove() }
+        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let driver = try await setup.driver()
+        await driver.feed(.commit(c1))
+        await driver.feed(.report(setup.report("dev", c1)))
+        let before = try setup.audit.lastSequence()
+
+        let approve = Decision.approve(environment: "production", revision: c1, isCommitAuthor: false, comment: "ok")
+        let refused = try setup.audit.enqueue(pipeline: "shop", actor: "mallory@x", body: approve.encoded())
+        let accepted = try setup.audit.enqueue(pipeline: "shop", actor: "alice@x", body: approve.encoded())
+        let other = try setup.audit.enqueue(pipeline: "blog", actor: "alice@x", body: approve.encoded())
+        let waiting = try setup.audit.waitingInbox()
+        #expect(waiting.map(\.id) == [refused, accepted, other])
+        await driver.handle(waiting)
+
+        #expect(try setup.audit.inboxItem(refused)?.outcome == .refused("mallory@x may not approve production (approvers: alice@x)"))
+        #expect(try setup.audit.inboxItem(accepted)?.outcome == .accepted)
+        #expect(try setup.audit.inboxItem(other)?.outcome == nil, "another pipeline's decision was handled")
+        #expect(setup.ref("production") == c1)
+        let events = try setup.audit.events(after: before)
+        #expect(events.map { "\($0.kind) \($0.actor)" } == ["approval-refused mallory@x", "approved-by alice@x", "approved alice@x",
+                                                             "promoting alice@x", "ref-moved baton"])
+
+        // The same items handed over again (a stale list): nothing is applied twice.
+        let written = try setup.audit.lastSequence()
+        await driver.handle(waiting)
+        #expect(try setup.audit.lastSequence() == written)
+        #expect(try setup.audit.waitingInbox().map(\.id) == [other])
+    }
+
+    @Test("a move decided and not made (the ref was locked, then the process stopped) is made once by the next driver's recover")
+    func recoverMakesTheMove() async throws {
+        let setup = try Setup("driver-recover")
+        defer { setup.dir.remove() }
+        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let lock = setup.dir.path + "/repo/.git/refs/heads/env/dev.lock"
+        try FileManager.default.createDirectory(atPath: setup.dir.path + "/repo/.git/refs/heads/env", withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: lock, contents: Data()))
+        do {
+            let first = try await setup.driver()
+            await first.feed(.commit(c1))
+            #expect(setup.ref("dev") == nil, "the ref moved although git's lock was held")
+            #expect(try setup.kinds() == ["entered dev", "promoting dev"])
+        }
+        try FileManager.default.removeItem(atPath: lock)
+        let second = try await setup.driver()
+        await second.recover()
+        #expect(setup.ref("dev") == c1)
+        await second.recover()
+        #expect(try setup.kinds() == ["entered dev", "promoting dev", "ref-moved dev"], "the move was recorded other than once")
+        let reflog = try setup.git.run(["reflog", "show", "--format=%H", "refs/heads/env/dev"]).split(separator: "\n")
+        #expect(reflog == [Substring(c1)])
+    }
+
+    @Test("a change another process made to the saved state is read again, never overwritten; the input is taken on its next coming")
+    func conflictReadsAgain() async throws {
+        let setup = try Setup("driver-conflict")
+        defer { setup.dir.remove() }
+        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let driver = try await setup.driver()
+        await driver.feed(.tick)
+        // Another process (breaking the one-driver rule) saves a hold.
+        try setup.audit.update(state: "pipeline:shop") { data in
+            let saved = try data.map { try JSONValue.parse($0) } ?? ["stages": [], "holds": []]
+            var fields = saved.object ?? [:]
+            fields["holds"] = ["0123456789abcdef0123456789abcdef01234567"]
+            data = JSONValue.object(fields).encoded()
+            return []
+        }
+        await driver.feed(.commit(c1))
+        #expect(setup.ref("dev") == nil, "the input was applied over a state it had not read")
+        await driver.feed(.commit(c1))
+        #expect(setup.ref("dev") == c1)
+        let ledger = PromotionLedger(pipeline: Self.pipeline, environments: Self.environments, audit: setup.audit)
+        #expect(try ledger.load().holds == ["0123456789abcdef0123456789abcdef01234567"], "the other process's hold was overwritten")
+        #expect(await driver.stateReads == 2)
+    }
+}
