@@ -1,6 +1,7 @@
 import BatonCore
 import Foundation
 import GRDB
+import Synchronization
 
 /// The audit log in one SQLite file (WAL): append-only, hash-chained events. Several
 /// processes may append at once (a CLI command while `baton run` writes): each append takes
@@ -11,6 +12,8 @@ public final class AuditStore: Sendable {
     private let pool: DatabasePool
     var reader: DatabasePool { pool }
     private let identity: (osUser: String, host: String)
+    /// The newest inventory row of each environment read so far, decoded (by row id).
+    let inventories = Mutex<[String: (id: Int64, inventory: Inventory)]>([:])
 
     /// Opens (creating it and its folder when missing) and migrates the database at `path`.
     public init(path: String) throws(AuditError) {

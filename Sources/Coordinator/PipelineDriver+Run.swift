@@ -43,7 +43,11 @@ extension PipelineDriver {
                 if lastLook.map({ $0.duration(to: clock.now) >= poll }) ?? true {
                     lastLook = clock.now
                     try await refs.refresh(maxAge: poll)
-                    let head = try await refs.store.resolve(GitStore.fullRefName(pipeline.repo.branch)).hex
+                    // The ref only, no object read (the render reads the commit).
+                    let branch = GitStore.fullRefName(pipeline.repo.branch)
+                    guard let head = try await refs.store.reference(branch)?.hex else {
+                        throw GitStoreError(.notFound, "\(pipeline.repo.url) has no branch \(pipeline.repo.branch)", function: "git_reference_lookup")
+                    }
                     await feed(.commit(head))
                     try await observeRefs()
                 }

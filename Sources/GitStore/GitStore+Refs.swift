@@ -11,7 +11,7 @@ extension GitStore {
     /// The commit a ref points at (symbolic refs followed), or nil when there is no such ref.
     /// Short names are found as git finds them (`main`, `origin/main`, `v1.0`).
     public func reference(_ name: String) async throws -> ObjectID? {
-        try await perform { repo in
+        try await perform(readsObjects: false) { repo in
             var ref: OpaquePointer?
             let rc = name.hasPrefix("refs/") || name == "HEAD"
                 ? git_reference_lookup(&ref, repo, name) : git_reference_dwim(&ref, repo, name)

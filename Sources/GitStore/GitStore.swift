@@ -79,11 +79,14 @@ public final class GitStore: @unchecked Sendable {
     }
 
     /// Runs `body` with the repository handle on this store's queue.
-    func perform<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
+    /// `readsObjects: false` is for work that reads refs only (no object is inflated, so the
+    /// loose-object check, a stat of every fan-out folder, is not needed): what a loop that
+    /// looks at refs every second does.
+    func perform<T: Sendable>(readsObjects: Bool = true, _ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
         let handle = UncheckedHandle(pointer: self.handle)
         return try await Blocking.run(on: queue) {
             git_error_clear()
-            try self.looseObjects.verify()
+            if readsObjects { try self.looseObjects.verify() }
             return try withExtendedLifetime(self) { try body(handle.pointer) }
         }
     }

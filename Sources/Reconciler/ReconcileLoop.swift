@@ -79,7 +79,11 @@ public struct ReconcileLoop: Sendable {
         while !Task.isCancelled {
             let revision: String?
             do {
-                revision = try await store.resolve(environment.fullRef).hex
+                // The ref only (no object read): what every wake and every refPoll costs.
+                guard let target = try await store.reference(environment.fullRef) else {
+                    throw GitStoreError(.notFound, "\(environment.fullRef) does not exist", function: "git_reference_lookup")
+                }
+                revision = target.hex
                 refProblem = nil
             } catch {
                 revision = nil

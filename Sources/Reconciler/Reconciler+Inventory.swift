@@ -45,22 +45,34 @@ final class VerdictCache: Sendable {
         var discovery: Int
     }
 
-    private let entries = Mutex<[Key: JSONValue]>([:])
+    /// The server's answer in stored form, and the resourceVersion of the live object last
+    /// found equal to it (an object whose resourceVersion is unchanged is unchanged: no
+    /// comparison needed).
+    private struct Entry {
+        var form: JSONValue
+        var version: String?
+    }
+
+    private let entries = Mutex<[Key: Entry]>([:])
     /// The context the newest plan saw each object hash under, for `remember`.
     private let context = Mutex<[String: Key]>([:])
     private let limit = 20_000
 
     /// The answer kept for `key`, when `live` still equals it.
     func answer(_ key: Key, live: JSONValue) -> JSONValue? {
-        guard let stored = entries.withLock({ $0[key] }), Diff.same(stored, live) else { return nil }
-        return stored
+        guard let entry = entries.withLock({ $0[key] }) else { return nil }
+        let version = live[path: ["metadata", "resourceVersion"]]?.string
+        if let version, version == entry.version { return entry.form }
+        guard Diff.storedForm(live) == entry.form else { return nil }
+        if let version { entries.withLock { $0[key]?.version = version } }
+        return entry.form
     }
 
     func put(_ key: Key, _ stored: JSONValue) {
         let form = Diff.storedForm(stored)
         entries.withLock { map in
             if map.count >= limit { map.removeAll(keepingCapacity: true) }
-            map[key] = form
+            map[key] = Entry(form: form, version: nil)
         }
         note(key)
     }
