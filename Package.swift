@@ -1,8 +1,7 @@
 // swift-tools-version: 6.2
 //
 // Baton's targets, grouped by the layers of DESIGN.md §3. A module imports only modules of a
-// lower layer; modules of one layer never import each other. Later layers (GitStore, HTTP,
-// AuditStore, Kube, Manifests, Reconciler, Gates, Coordinator, KubeSim) join as they are built.
+// lower layer; modules of one layer never import each other.
 import PackageDescription
 
 /// Every Swift target of ours: Swift 6 language mode (strict concurrency) and no warnings.
@@ -108,27 +107,28 @@ let package = Package(
         // Render, diff, apply in order, prune, health, status report for one environment.
         .target(
             name: "Reconciler",
-            dependencies: ["BatonCore", "Kube", "Manifests"],
+            dependencies: ["BatonCore", "GitStore", "Kube", "Manifests"],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
 
         // MARK: Layer 5 — orchestration and the simulator
 
-        // The promotion state machine (pure) and, to come, the driver of `baton run`.
+        // Health, HTTP and Prometheus gates, and deploy windows.
         .target(
             name: "Gates",
             dependencies: ["BatonCore", "HTTP"],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
+        // The promotion state machine (pure), the pipeline driver of `baton run` that carries out
+        // its effects, the decisions inbox, and the environment refs.
         .target(
             name: "Coordinator",
-            dependencies: ["BatonCore", "AuditStore", "GitStore", "Gates", "Reconciler"],
+            dependencies: ["BatonCore", "AuditStore", "GitStore", "Gates", "Reconciler", .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
-
 
         // A local Kubernetes-API-compatible server with simulated controllers, for trying Baton
         // and for tests. Never imports Kube: the two sides of the protocol stay independent.
@@ -170,6 +170,8 @@ let package = Package(
                 "Reconciler",
                 "KubeSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["README.md"],
             swiftSettings: strict
@@ -233,7 +235,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CoordinatorTests",
-            dependencies: ["Coordinator", "AuditStore", "BatonCore", "GitStore", "BatonTestSupport"],
+            dependencies: ["Coordinator", "AuditStore", "BatonCore", "GitStore", "BatonTestSupport",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -50,14 +50,19 @@ public struct AuditEvent: Sendable, Hashable, Codable {
     /// SHA-256 (hex) of the fields, each length-prefixed so that no two rows hash alike by
     /// moving text from one field into the next.
     public var computedHash: String {
-        var text = ""
+        // Each field as `LENGTH:FIELD|` (length in UTF-8 bytes), written straight into bytes.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(320 + details.utf8.count)
         for field in [String(sequence), time, actor, osUser, host, kind, pipeline ?? "\u{0}", environment ?? "\u{0}", revision ?? "\u{0}",
                       details, previousHash] {
-            text += "\(field.utf8.count):\(field)|"
+            bytes.append(contentsOf: String(field.utf8.count).utf8)
+            bytes.append(UInt8(ascii: ":"))
+            bytes.append(contentsOf: field.utf8)
+            bytes.append(UInt8(ascii: "|"))
         }
         var hex: [UInt8] = []
         hex.reserveCapacity(64)
-        for byte in SHA256.hash(data: Data(text.utf8)) {
+        for byte in SHA256.hash(data: bytes) {
             hex.append(Self.hexDigits[Int(byte >> 4)])
             hex.append(Self.hexDigits[Int(byte & 0x0f)])
         }

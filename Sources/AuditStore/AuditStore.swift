@@ -245,29 +245,37 @@ public final class AuditStore: Sendable {
     /// file consistently can still hide that, which only a copy of the head kept elsewhere
     /// would reveal.
     public func verify() throws(AuditError) -> Verification {
-        let rows: [AuditEvent]
+        // Streamed: one row at a time through a cursor, never the whole log in memory.
+        let walked: (broken: Verification?, previous: String, expected: Int64)
         do {
-            rows = try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM event ORDER BY sequence").map(Self.event) }
+            walked = try pool.read { db in
+                var previous = AuditEvent.genesis
+                var expected: Int64 = 1
+                let rows = try Row.fetchCursor(db, sql: "SELECT * FROM event ORDER BY sequence")
+                while let next = try rows.next() {
+                    let row = Self.event(next)
+                    if row.sequence != expected {
+                        return (row.sequence > expected
+                            ? .broken(sequence: expected, reason: "row \(expected) is missing (deleted); the next row is \(row.sequence)")
+                            : .broken(sequence: row.sequence, reason: "row \(row.sequence) is out of order"), previous, expected)
+                    }
+                    if row.previousHash != previous {
+                        return (.broken(sequence: row.sequence, reason: "it does not follow row \(row.sequence - 1) (inserted, or the chain was rewritten)"),
+                                previous, expected)
+                    }
+                    if row.computedHash != row.hash {
+                        return (.broken(sequence: row.sequence, reason: "its contents do not match its hash (changed)"), previous, expected)
+                    }
+                    previous = row.hash
+                    expected += 1
+                }
+                return (nil, previous, expected)
+            }
         } catch {
             throw AuditError(path: path, message: "cannot read the audit log: \(error)")
         }
-        var previous = AuditEvent.genesis
-        var expected: Int64 = 1
-        for row in rows {
-            if row.sequence != expected {
-                return row.sequence > expected
-                    ? .broken(sequence: expected, reason: "row \(expected) is missing (deleted); the next row is \(row.sequence)")
-                    : .broken(sequence: row.sequence, reason: "row \(row.sequence) is out of order")
-            }
-            if row.previousHash != previous {
-                return .broken(sequence: row.sequence, reason: "it does not follow row \(row.sequence - 1) (inserted, or the chain was rewritten)")
-            }
-            if row.computedHash != row.hash {
-                return .broken(sequence: row.sequence, reason: "its contents do not match its hash (changed)")
-            }
-            previous = row.hash
-            expected += 1
-        }
+        if let broken = walked.broken { return broken }
+        let previous = walked.previous, expected = walked.expected
         let head: Row?
         do {
             head = try pool.read { db in try Row.fetchOne(db, sql: "SELECT sequence, hash FROM head WHERE id = 1") }
@@ -284,10 +292,10 @@ public final class AuditStore: Sendable {
             if sequence < expected - 1 {
                 return .broken(sequence: sequence + 1, reason: "the log was written up to row \(sequence); rows from \(sequence + 1) were added behind its back")
             }
-        } else if !rows.isEmpty {
-            return .broken(sequence: Int64(rows.count), reason: "the record of the last row written is missing")
+        } else if expected > 1 {
+            return .broken(sequence: expected - 1, reason: "the record of the last row written is missing")
         }
-        return .intact(rows: rows.count)
+        return .intact(rows: Int(expected - 1))
     }
 
     /// Every event as one JSON object per line.

@@ -20,7 +20,7 @@ struct ConfigSummary {
                 lines.append("  \(label)  promote \(stage.promote.rawValue)" + target(stage.environment))
                 var details: [(String, String)] = []
                 if let approval = stage.effectiveApproval { details.append(("approval", Self.describe(approval))) }
-                for window in stage.windows { details.append(("window", Self.describe(window))) }
+                for window in stage.windows { details.append(("window", "\(window.effect.rawValue) \(window)")) }
                 for gate in stage.gates { details.append(("gate", Self.describe(gate))) }
                 if stage.gates.isEmpty { details.append(("gate", "none: verified once synced")) }
                 for (key, value) in details {
@@ -49,12 +49,6 @@ struct ConfigSummary {
         text += approval.approvers.isEmpty ? "anyone" : approval.approvers.joined(separator: ", ")
         text += approval.allowCommitAuthors ? "" : "; commit authors may not approve"
         return text
-    }
-
-    static func describe(_ window: DeployWindow) -> String {
-        let days = window.days.count == 7 ? "every day" : window.days.map(\.rawValue).joined(separator: ", ")
-        let hours = window.from == .startOfDay && window.to == .endOfDay ? "all day" : "\(window.from)–\(window.to)"
-        return "\(window.effect.rawValue) \(days) \(hours) (\(window.timezone))"
     }
 
     static func describe(_ gate: Gate) -> String {

@@ -3,6 +3,7 @@ import AuditStore
 import BatonCore
 import Coordinator
 import Foundation
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -125,7 +126,8 @@ struct PipelineSession {
         if let lock = Self.takeRunLock(audit.path) {
             defer { close(lock) }
             do {
-                let driver = try PipelineDriver(ledger: ledger, refs: refs, environments: config.environments, gates: nil, log: { _ in })
+                let driver = try PipelineDriver(ledger: ledger, refs: refs, environments: config.environments, gates: nil,
+                                                logger: Logger(label: "baton") { _ in SwiftLogNoOpLogHandler() })
                 await driver.recover()
             } catch {
                 throw EnvironmentSession.fail("\(error)")

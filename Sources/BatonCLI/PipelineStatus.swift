@@ -87,7 +87,7 @@ extension PipelineStatusView {
                         }
                     }
                 }
-                var view2 = CandidateView(revision: candidate.revision, summary: await summary(candidate.revision), kind: candidate.kind,
+                var view2 = CandidateView(revision: candidate.revision, summary: await summary(candidate.revision), kind: candidate.kind.rawValue,
                                           phase: candidate.phase.rawValue, since: candidate.since.formatted(.iso8601), reason: candidate.reason,
                                           approvals: candidate.approvals.map(\.actor), gates: gates, held: machine.holds.contains(candidate.revision),
                                           supersedes: candidate.supersedes)
@@ -107,8 +107,7 @@ extension PipelineStatusView {
                 view2.blockedBy = candidate.blockedBy
                 if candidate.phase == .pending || candidate.phase == .approved || candidate.phase == .awaitingApproval,
                    let window = stage.blockingWindow(at: now) {
-                    view2.blockedBy = "blocked by the \(window.effect.rawValue) window \(window.days.map(\.rawValue).joined(separator: ",")) "
-                        + "\(window.from)–\(window.to) (\(window.timezone))"
+                    view2.blockedBy = "blocked by the \(window.effect.rawValue) window \(window)"
                         + (stage.windowOpens(after: now).map { " until \($0.formatted(.iso8601))" } ?? " for at least the next 8 days")
                 }
                 view.candidate = view2

@@ -7,7 +7,9 @@ import Gates
 import HTTP
 import Kube
 import Manifests
+import Logging
 import Reconciler
+import ServiceLifecycle
 import Synchronization
 
 /// `baton run`: the coordinator and the reconcilers of every pipeline, until interrupted.
@@ -51,6 +53,7 @@ struct Run: AsyncParsableCommand {
             Terminal.error("baton: no pipelines in \(location.dir)/Pipelines: nothing to run")
             throw ExitCode(2)
         }
+        let logger = Logger(label: "baton.run") { ConsoleLogHandler(label: $0) }
         let http = HTTPClient()
         defer { http.shutdown() }
         var drivers: [(driver: PipelineDriver, reconcilers: [Reconciler])] = []
@@ -93,7 +96,7 @@ struct Run: AsyncParsableCommand {
             let ledger = PromotionLedger(pipeline: pipeline, environments: config.environments, audit: audit)
             do {
                 let driver = try PipelineDriver(ledger: ledger, refs: refs, environments: config.environments, gates: GateRunner(client: http),
-                                                log: { Terminal.out($0) })
+                                                logger: logger)
                 drivers.append((driver, reconcilers))
             } catch {
                 throw EnvironmentSession.fail("\(error)")
@@ -103,17 +106,21 @@ struct Run: AsyncParsableCommand {
         }
         Terminal.out("baton run: audit log \(dbPath); stop with Ctrl-C")
 
-        let inbox = InboxDispatcher(audit: audit, drivers: drivers.map(\.driver))
-        let work = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for (driver, reconcilers) in drivers { group.addTask { await driver.run(reconcilers: reconcilers, tick: tick.duration) } }
-                // Decisions from CLI commands, looked for every 200 ms (one query for all pipelines).
-                group.addTask { await inbox.run(every: .milliseconds(200), clock: ContinuousClock()) { Terminal.out($0) } }
-            }
+        // One service group: the caches (stopped last, once every driver has), each pipeline's
+        // driver with its reconcile loops, and the inbox. A signal shuts it down gracefully.
+        var services: [any Service] = [CacheService(caches: clients.values.map(\.cache))]
+        services += drivers.map { DriverService(driver: $0.driver, reconcilers: $0.reconcilers, tick: tick.duration) }
+        services.append(InboxService(dispatcher: InboxDispatcher(audit: audit, drivers: drivers.map(\.driver)), logger: logger))
+        var groupLogger = logger
+        groupLogger.logLevel = .warning
+        let group = ServiceGroup(services: services, logger: groupLogger)
+        stop.attach { Task { await group.triggerGracefulShutdown() } }
+        do {
+            try await group.run()
+        } catch {
+            Terminal.error("baton run: \(error)")
+            throw ExitCode(1)
         }
-        stop.attach(work)
-        await work.value
-        for (_, cache) in clients.values { await cache.stop() }
         Terminal.out("baton run: stopped")
     }
 
@@ -130,23 +137,55 @@ struct Run: AsyncParsableCommand {
     }
 }
 
-/// A stop asked for by a signal: cancels the run's work, at once if it has started, else as
+/// A stop asked for by a signal: stops the run's work, at once if it has started, else as
 /// soon as it does.
 final class StopRequest: Sendable {
-    private let state = Mutex<(stopped: Bool, work: Task<Void, Never>?)>((false, nil))
+    private let state = Mutex<(stopped: Bool, action: (@Sendable () -> Void)?)>((false, nil))
 
     func stop() {
         state.withLock { state in
             state.stopped = true
-            return state.work
-        }?.cancel()
+            return state.action
+        }?()
     }
 
-    func attach(_ work: Task<Void, Never>) {
+    func attach(_ action: @escaping @Sendable () -> Void) {
         let stopped = state.withLock { state in
-            state.work = work
+            state.action = action
             return state.stopped
         }
-        if stopped { work.cancel() }
+        if stopped { action() }
+    }
+}
+
+/// A pipeline's driver and its environments' reconcile loops, until the group shuts down.
+struct DriverService: Service {
+    let driver: PipelineDriver
+    let reconcilers: [Reconciler]
+    let tick: Duration
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await driver.run(reconcilers: reconcilers, tick: tick) }
+    }
+}
+
+/// Decisions from CLI commands, looked for every 200 ms (one query for every pipeline).
+struct InboxService: Service {
+    let dispatcher: InboxDispatcher
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await dispatcher.run(every: .milliseconds(200), clock: ContinuousClock(), logger: logger) }
+    }
+}
+
+/// The clusters' caches: stopped when the group shuts down, after every service listed after
+/// this one (the drivers and their loops) has stopped, so that no watch reconnects meanwhile.
+struct CacheService: Service {
+    let caches: [ClusterCache]
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        for cache in caches { await cache.stop() }
     }
 }

@@ -41,14 +41,14 @@ extension PipelineDriver {
                 }
                 // A decision may have replaced the candidate while the ref was read.
                 guard machine.stages[stage].candidate == candidate else { return }
-                try await refs.move(ref, from: candidate.from, to: revision, anywhere: candidate.kind == "rollback",
+                try await refs.move(ref, from: candidate.from, to: revision, anywhere: candidate.kind == .rollback,
                                     reason: "baton: \(candidate.kind) promotion of \(pipeline.name) to \(environment.name)")
             }
         } catch let error as GitStoreError where [.notFastForward, .refMoved, .pushRejected, .notFound, .invalidInput].contains(error.code) {
             await feed(.refMoveFailed(stage: stage, revision: revision, reason: "cannot move \(environment.ref) to \(revision.prefix(8)): \(error)"))
             return
         } catch {
-            log("\(Self.stamp(now())) \(pipeline.name)/\(environment.name): cannot move \(environment.ref) yet, will try again: \(error)")
+            logger.warning("cannot move \(environment.ref) yet, will try again: \(error)", metadata: ["environment": .string(environment.name)])
             return
         }
         let authors = await refs.authors(from: candidate.from, to: revision)
@@ -114,7 +114,7 @@ extension PipelineDriver {
         do {
             try await observeRefs()
         } catch {
-            log("\(Self.stamp(now())) \(pipeline.name): cannot read the environment refs yet: \(error)")
+            logger.warning("cannot read the environment refs yet: \(error)")
         }
         for (stage, state) in machine.stages.enumerated() {
             guard let candidate = state.candidate, candidate.phase == .verifying, candidate.checksRequestedAt != nil,
@@ -124,7 +124,7 @@ extension PipelineDriver {
         do {
             await handle(try ledger.audit.waitingInbox(pipeline: pipeline.name))
         } catch {
-            log("\(Self.stamp(now())) \(pipeline.name): cannot read the inbox: \(error)")
+            logger.warning("cannot read the inbox: \(error)")
         }
     }
 }

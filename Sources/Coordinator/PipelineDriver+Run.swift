@@ -2,6 +2,7 @@ import AuditStore
 import BatonCore
 import Foundation
 import GitStore
+import Logging
 import Reconciler
 
 extension PipelineDriver {
@@ -58,7 +59,7 @@ extension PipelineDriver {
                 let text = "\(error)"
                 if text != problem {
                     problem = text
-                    log("\(Self.stamp(now())) \(pipeline.name): \(text) (retrying every \(TimeSpan(tick)))")
+                    logger.warning("\(text) (retrying every \(TimeSpan(tick)))")
                 }
             }
             try? await clock.sleep(for: tick)
@@ -81,8 +82,6 @@ extension PipelineDriver {
         }
         await feed(.report(report), extra: extra)
     }
-
-    static func stamp(_ date: Date) -> String { date.formatted(.iso8601) }
 
     /// One readable line for a transition: time, pipeline/environment, revision, what happened.
     public static func line(_ event: AuditEvent) -> String {
@@ -128,7 +127,7 @@ public struct InboxDispatcher: Sendable {
         self.drivers = Dictionary(drivers.map { ($0.pipeline.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    public func run<C: Clock>(every interval: Duration, clock: C, log: @Sendable (String) -> Void) async where C.Duration == Duration {
+    public func run<C: Clock>(every interval: Duration, clock: C, logger: Logger) async where C.Duration == Duration {
         var seen: Int64 = 0
         var problem: String?
         while !Task.isCancelled {
@@ -153,7 +152,7 @@ public struct InboxDispatcher: Sendable {
             } catch {
                 if "\(error)" != problem {
                     problem = "\(error)"
-                    log("\(PipelineDriver.stamp(Date())) baton run: cannot read the inbox: \(error)")
+                    logger.warning("cannot read the inbox: \(error)")
                 }
             }
             try? await clock.sleep(for: interval)

@@ -3,6 +3,7 @@ import BatonCore
 import Foundation
 import Gates
 import GitStore
+import Logging
 
 /// What a pipeline's driver feeds its promotion machine.
 public enum DriverInput: Sendable {
@@ -35,7 +36,9 @@ public actor PipelineDriver {
     let environments: [String: EnvironmentConfig]
     /// Evaluates HTTP and Prometheus gates; nil in a CLI command (`baton run` evaluates them).
     let gates: GateRunner?
-    let log: @Sendable (String) -> Void
+    /// Transitions at `info` (one line each, metadata: pipeline, environment, revision, event),
+    /// problems at `warning`.
+    let logger: Logger
     let now: @Sendable () -> Date
     /// Who the driver's own inputs are recorded as.
     let actor = "baton"
@@ -54,7 +57,7 @@ public actor PipelineDriver {
     public private(set) var stateReads = 0
 
     public init(ledger: PromotionLedger, refs: EnvironmentRefs, environments: [EnvironmentConfig], gates: GateRunner?,
-                now: @escaping @Sendable () -> Date = { Date() }, log: @escaping @Sendable (String) -> Void) throws {
+                now: @escaping @Sendable () -> Date = { Date() }, logger: Logger) throws {
         pipeline = ledger.pipeline
         self.ledger = ledger
         self.refs = refs
@@ -63,7 +66,9 @@ public actor PipelineDriver {
         self.environments = byName
         self.gates = gates
         self.now = now
-        self.log = log
+        var logger = logger
+        logger[metadataKey: "pipeline"] = .string(ledger.pipeline.name)
+        self.logger = logger
         (machine, saved) = try ledger.loadSaved()
         stateReads = 1
     }
@@ -144,9 +149,9 @@ public actor PipelineDriver {
                                revision: revision, details: .object(details))
         do {
             let events = try save(machine, drafts: [draft], handled: [item.id: .refused(reason)], at: time)
-            for event in events { log(Self.line(event)) }
+            logTransitions(events)
         } catch {
-            log("\(Self.stamp(time)) \(pipeline.name): cannot record the refusal of inbox item \(item.id): \(error)")
+            logger.warning("cannot record the refusal of inbox item \(item.id): \(error)")
         }
     }
 
@@ -162,12 +167,21 @@ public actor PipelineDriver {
         }
         do {
             let events = try save(next, drafts: drafts, handled: handled, at: time)
-            for event in events { log(Self.line(event)) }
+            logTransitions(events)
         } catch {
-            log("\(Self.stamp(time)) \(pipeline.name): cannot save the promotion state, the input is dropped and will come again: \(error)")
+            logger.warning("cannot save the promotion state, the input is dropped and will come again: \(error)")
             return
         }
         await carryOut(effects)
+    }
+
+    func logTransitions(_ events: [AuditEvent]) {
+        for event in events {
+            var metadata: Logger.Metadata = ["event": .string(event.kind)]
+            if let environment = event.environment { metadata["environment"] = .string(environment) }
+            if let revision = event.revision { metadata["revision"] = .string(revision) }
+            logger.info("\(Self.line(event))", metadata: metadata)
+        }
     }
 
     /// One write transaction: the state (compare-and-swap against the last save), the events

@@ -233,7 +233,7 @@ struct PromotionFlowTests {
         let status = try await flow.baton(["status", "guestbook"])
         let opens = utc.date(bySettingHour: end, minute: 0, second: 0, of: Date().addingTimeInterval(end < hour ? 86_400 : 0))!
         #expect(status.stdout.contains("production: \(v1.prefix(8)) \"guestbook guestbook:1.0.0\" is pending since"), "\(status.stdout)")
-        #expect(status.stdout.contains(String(format: "  waiting: blocked by the deny window mon,tue,wed,thu,fri,sat,sun %02d:00–%02d:00 (UTC) until ", hour, end)
+        #expect(status.stdout.contains(String(format: "  waiting: blocked by the deny window every day %02d:00–%02d:00 (UTC) until ", hour, end)
                                        + opens.formatted(.iso8601)), "\(status.stdout)")
         #expect(flow.ref("production") == nil)
     }

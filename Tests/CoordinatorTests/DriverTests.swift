@@ -4,6 +4,7 @@ import BatonTestSupport
 import Coordinator
 import Foundation
 import GitStore
+import Logging
 import Synchronization
 import Testing
 
@@ -40,11 +41,12 @@ struct DriverTests {
             audit = try AuditStore(path: dir.path + "/.baton/baton.db")
         }
 
-        func driver() async throws -> PipelineDriver {
+        func driver(_ pipeline: PipelineConfig = DriverTests.pipeline, now: (@Sendable () -> Date)? = nil) async throws -> PipelineDriver {
             let refs = EnvironmentRefs(store: try await GitStore.open(dir.path + "/repo"), remote: nil)
             let time = self.time
-            return try PipelineDriver(ledger: PromotionLedger(pipeline: DriverTests.pipeline, environments: DriverTests.environments, audit: audit),
-                                      refs: refs, environments: DriverTests.environments, gates: nil, now: { time.now }, log: { _ in })
+            return try PipelineDriver(ledger: PromotionLedger(pipeline: pipeline, environments: DriverTests.environments, audit: audit),
+                                      refs: refs, environments: DriverTests.environments, gates: nil, now: now ?? { time.now },
+                                      logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         }
 
         func ref(_ environment: String) -> String? {
@@ -174,5 +176,43 @@ struct DriverTests {
         let ledger = PromotionLedger(pipeline: Self.pipeline, environments: Self.environments, audit: setup.audit)
         #expect(try ledger.load().holds == ["0123456789abcdef0123456789abcdef01234567"], "the other process's hold was overwritten")
         #expect(await driver.stateReads == 2)
+    }
+
+    @Test("on a test clock: the branch is looked at every poll, and a 60 s soak passes at 60 s, not a tick before")
+    func soakOnTheTestClock() async throws {
+        let setup = try Setup("driver-clock")
+        defer { setup.dir.remove() }
+        let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: "./repo", poll: .seconds(5)),
+                                      stages: [Stage(environment: "dev", gates: [.health(HealthGate(soak: .seconds(60)))])])
+        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let clock = ManualClock()
+        let driver = try await setup.driver(pipeline, now: { clock.date })
+        let running = Task { await driver.run(reconcilers: [], tick: .seconds(1), clock: clock) }
+        defer { running.cancel() }
+        #expect(await clock.waitForSleepers(1))
+        #expect(setup.ref("dev") == c1, "the first look at the branch did not promote its head")
+
+        // A commit between two looks waits for the next one, five seconds after the last.
+        let c2 = try setup.git.commit("two", files: ["app/cm.yaml": "kind: ConfigMap\ndata: {}\n"])
+        for _ in 0..<4 {
+            clock.advance(by: .seconds(1))
+            #expect(await clock.waitForSleepers(1))
+        }
+        #expect(setup.ref("dev") == c1, "the branch was looked at before its poll")
+        clock.advance(by: .seconds(1))
+        #expect(await clock.waitForSleepers(1))
+        #expect(setup.ref("dev") == c2)
+
+        await driver.feed(.report(setup.report("dev", c2)))
+        for _ in 0..<59 {
+            clock.advance(by: .seconds(1))
+            #expect(await clock.waitForSleepers(1))
+        }
+        #expect(try !setup.kinds().contains("verified dev"), "the soak passed before its 60 s")
+        clock.advance(by: .seconds(1))
+        #expect(await clock.waitForSleepers(1))
+        #expect(try setup.kinds().last == "verified dev")
+        running.cancel()
+        await running.value
     }
 }

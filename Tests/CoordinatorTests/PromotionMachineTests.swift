@@ -206,7 +206,7 @@ struct PromotionMachineTests {
         _ = try machine.approve(stage: 2, revision: "A", actor: "bob@x", isCommitAuthor: false, comment: nil, now: at(900))
         let blocked = try machine.approve(stage: 2, revision: "A", actor: "carol@x", isCommitAuthor: false, comment: nil, now: at(901))
         #expect(kinds(blocked) == ["approved-by production A", "approved production A", "blocked-by-window production A"])
-        #expect(moves(blocked) == [] && machine.stages[2].candidate?.blockedBy == "blocked by the deny window sat, sun 00:00–24:00 (UTC)")
+        #expect(moves(blocked) == [] && machine.stages[2].candidate?.blockedBy == "blocked by the deny window sat, sun all day (UTC)")
         #expect(kinds(machine.tick(now: at(3600))) == [], "the block was recorded twice")
         let monday = machine.tick(now: at(2 * 86_400 + 600))
         #expect(moves(monday) == ["production: - → A"])
@@ -250,7 +250,7 @@ struct PromotionMachineTests {
         }
         let forced = try machine.promote(stage: 1, revision: "A", actor: "bob@x", verifiedBefore: false, force: true, reason: "hotfix", now: at(2))
         #expect(kinds(forced) == ["entered staging A", "promoting staging A"])
-        #expect(machine.stages[1].candidate?.kind == "forced" && machine.stages[1].candidate?.actor == "bob@x")
+        #expect(machine.stages[1].candidate?.kind == .forced && machine.stages[1].candidate?.actor == "bob@x")
         let data = try JSONEncoder().encode(machine.snapshot)
         let restored = PromotionMachine(pipeline: Self.pipeline, snapshot: try JSONDecoder().decode(PromotionSnapshot.self, from: data))
         #expect(restored.snapshot == machine.snapshot)

@@ -95,3 +95,14 @@ public struct TimeOfDay: Sendable, Hashable, Comparable, Codable, CustomStringCo
         try container.encode(description)
     }
 }
+
+extension DeployWindow: CustomStringConvertible {
+    /// The days, the hours and the time zone, as Baton writes a window everywhere (logs, the
+    /// audit log, `baton status`, `baton config`): `sat, sun all day (UTC)`,
+    /// `every day 09:00–17:00 (Europe/Berlin)`. The effect is the caller's to say.
+    public var description: String {
+        let days = days.count == 7 ? "every day" : days.map(\.rawValue).joined(separator: ", ")
+        let hours = from == .startOfDay && to == .endOfDay ? "all day" : "\(from)–\(to)"
+        return "\(days) \(hours) (\(timezone))"
+    }
+}
