@@ -110,6 +110,16 @@ struct Run: AsyncParsableCommand {
         // driver with its reconcile loops, and the inbox. A signal shuts it down gracefully.
         var services: [any Service] = [CacheService(caches: clients.values.map(\.cache))]
         services += drivers.map { DriverService(driver: $0.driver, reconcilers: $0.reconcilers, tick: tick.duration) }
+        // One poller per repository, for every pipeline on it (a handle of its own).
+        for (location, group) in Dictionary(grouping: drivers.map(\.driver), by: \.pipeline.repo.location) {
+            guard let first = group.first else { continue }
+            do {
+                let refs = try await EnvironmentRefs.open(first.pipeline, cacheRoot: config.directory + "/.baton/cache", fetches: fetches[location] ?? FetchCoalescer())
+                services.append(PollerService(poller: RefPoller(refs: refs, drivers: group), logger: logger))
+            } catch {
+                throw EnvironmentSession.fail("cannot read the repository \(first.pipeline.repo.url): \(error)")
+            }
+        }
         services.append(InboxService(dispatcher: InboxDispatcher(audit: audit, drivers: drivers.map(\.driver)), logger: logger))
         var groupLogger = logger
         groupLogger.logLevel = .warning
@@ -121,7 +131,12 @@ struct Run: AsyncParsableCommand {
             Terminal.error("baton run: \(error)")
             throw ExitCode(1)
         }
-        Terminal.out("baton run: stopped")
+        var transactions = 0, reads = 0
+        for (driver, _) in drivers {
+            transactions += await driver.transactions
+            reads += await driver.stateReads
+        }
+        Terminal.out("baton run: stopped (\(transactions) write transactions of promotion state, \(reads) reads of it)")
     }
 
     /// Takes the run lock beside the database, so that two `baton run` never drive the same
@@ -166,6 +181,16 @@ struct DriverService: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown { await driver.run(reconcilers: reconcilers, tick: tick) }
+    }
+}
+
+/// One repository's refs, looked at every poll for the pipelines on it.
+struct PollerService: Service {
+    let poller: RefPoller
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await poller.run(clock: ContinuousClock(), logger: logger) }
     }
 }
 

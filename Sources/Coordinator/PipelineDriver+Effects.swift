@@ -27,7 +27,12 @@ extension PipelineDriver {
     func move(_ stage: Int) async {
         guard let candidate = machine.stages[stage].candidate, candidate.phase == .promoting,
               let environment = environments[machine.stages[stage].environment], moving.insert(stage).inserted else { return }
-        defer { moving.remove(stage) }
+        // Reads of the refs begun before now are stale once this move starts or ends.
+        moveEpoch += 1
+        defer {
+            moving.remove(stage)
+            moveEpoch += 1
+        }
         let revision = candidate.revision
         let ref = environment.fullRef
         do {
@@ -89,21 +94,33 @@ extension PipelineDriver {
         evaluations.removeAll()
     }
 
-    /// Looks at where each environment ref is: a ref that is not where the machine has it,
-    /// with no move of Baton's under way, was moved outside Baton and is taken as the stage's
-    /// revision. Throws when a ref cannot be read (the next look tries again).
+    /// Reads the branch head and the environment refs (one trip to the repository) and takes
+    /// what it finds (`observe`).
     func observeRefs() async throws {
+        let epoch = moveEpoch
+        let found = try await refs.store.references(watchedRefs).mapValues(\.hex)
+        await observe(found, epoch: epoch)
+    }
+
+    /// What the refs were seen at (full ref name → commit; an absent ref is left out), read
+    /// while `moveEpoch` was `epoch`. A new head is fed in. An environment ref that is not where
+    /// the machine has it, with no move of Baton's under way or made since the read, was moved
+    /// outside Baton and is taken as the stage's revision (a read from before one of Baton's own
+    /// moves is not evidence of anything: it is dropped).
+    /// Environment refs are taken before the head: a first promotion moves from where a ref
+    /// already is.
+    public func observe(_ found: [String: String], epoch: Int) async {
         for stage in machine.stages.indices {
-            let state = machine.stages[stage]
-            guard state.candidate?.phase != .promoting, !moving.contains(stage), let environment = environments[state.environment] else { continue }
-            let current = try await refs.current(environment.fullRef)
-            // Read again after the await: the stage may have moved meanwhile.
-            guard let current, current != machine.stages[stage].deployed, machine.stages[stage].candidate?.phase != .promoting,
-                  !moving.contains(stage) else { continue }
+            guard let environment = environments[machine.stages[stage].environment], let current = found[environment.fullRef],
+                  epoch == moveEpoch, moving.isEmpty, current != machine.stages[stage].deployed,
+                  machine.stages[stage].candidate?.phase != .promoting else { continue }
             let authors = await refs.authors(from: machine.stages[stage].deployed, to: current)
+            // Read again after the await: a move of Baton's may have begun or ended meanwhile.
+            guard epoch == moveEpoch, moving.isEmpty, current != machine.stages[stage].deployed else { continue }
             await feed(.refMoved(stage: stage, revision: current, authors: authors))
             wakeups[environment.name]?.signal()
         }
+        if let head = found[GitStore.fullRefName(pipeline.repo.branch)] { await feed(.commit(head)) }
     }
 
     /// On start: carries out what was saved as intended and may not have been done (ref moves

@@ -31,38 +31,20 @@ extension PipelineDriver {
         await run(reconcilers: reconcilers, tick: tick, clock: ContinuousClock())
     }
 
-    /// The source branch and time: after `recover`, the branch is fetched (one fetch per poll
-    /// shared by the pipelines on one repository) and its head fed in every `poll`, refs moved
-    /// outside Baton are picked up, and time is fed in every `tick`.
+    /// Time: after `recover`, while a revision is on its way somewhere (waiting for a deploy
+    /// window, promoting, syncing, soaking) time is fed in every `tick` and moves that could not
+    /// be made are tried again; a pipeline at rest waits for its next input instead, costing
+    /// nothing. The repository is looked at by a `RefPoller`, shared by the pipelines on it.
     func coordinate<C: Clock>(tick: Duration, clock: C) async where C.Duration == Duration {
         await recover()
-        let poll = pipeline.repo.poll.duration
-        var lastLook: C.Instant?
-        var problem: String?
         while !Task.isCancelled {
-            do {
-                if lastLook.map({ $0.duration(to: clock.now) >= poll }) ?? true {
-                    lastLook = clock.now
-                    try await refs.refresh(maxAge: poll)
-                    // The ref only, no object read (the render reads the commit).
-                    let branch = GitStore.fullRefName(pipeline.repo.branch)
-                    guard let head = try await refs.store.reference(branch)?.hex else {
-                        throw GitStoreError(.notFound, "\(pipeline.repo.url) has no branch \(pipeline.repo.branch)", function: "git_reference_lookup")
-                    }
-                    await feed(.commit(head))
-                    try await observeRefs()
-                }
+            if machine.needsTime {
                 await feed(.tick)
                 await retryMoves()
-                problem = nil
-            } catch {
-                let text = "\(error)"
-                if text != problem {
-                    problem = text
-                    logger.warning("\(text) (retrying every \(TimeSpan(tick)))")
-                }
+                try? await clock.sleep(for: tick)
+            } else {
+                await changed.wait(upTo: .seconds(600), on: clock)
             }
-            try? await clock.sleep(for: tick)
         }
     }
 

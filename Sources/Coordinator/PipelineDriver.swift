@@ -50,6 +50,13 @@ public actor PipelineDriver {
     var wakeups: [String: Wakeup] = [:]
     /// Stages whose ref move is under way.
     var moving: Set<Int> = []
+    /// Counts the starts and ends of ref moves: a read of the refs made under another count
+    /// may predate one of Baton's own moves.
+    public internal(set) var moveEpoch = 0
+    /// The refs the driver follows: the source branch and each environment's ref.
+    public nonisolated let watchedRefs: [String]
+    /// Signalled whenever the machine changes: an idle driver waits on it instead of ticking.
+    let changed = Wakeup()
     /// Gate evaluations under way, by stage and revision.
     var evaluations: [String: Task<Void, Never>] = [:]
     /// Counts, for the benchmark: write transactions and state reads.
@@ -64,6 +71,7 @@ public actor PipelineDriver {
         var byName: [String: EnvironmentConfig] = [:]
         for environment in environments where ledger.pipeline.chain.contains(environment.name) { byName[environment.name] = environment }
         self.environments = byName
+        watchedRefs = [GitStore.fullRefName(ledger.pipeline.repo.branch)] + ledger.pipeline.chain.compactMap { byName[$0]?.fullRef }
         self.gates = gates
         self.now = now
         var logger = logger
@@ -165,6 +173,7 @@ public actor PipelineDriver {
             machine = next
             return
         }
+        defer { changed.signal() }
         do {
             let events = try save(next, drafts: drafts, handled: handled, at: time)
             logTransitions(events)

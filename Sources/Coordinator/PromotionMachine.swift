@@ -49,6 +49,13 @@ public struct PromotionMachine: Sendable {
         }
     }
 
+    /// Whether time passing can change something: a revision waits to enter a stage (deploy
+    /// windows), is being promoted, synced or soaked. Stages with nothing under way (or only a
+    /// revision waiting for approval) need no ticks.
+    public var needsTime: Bool {
+        stages.contains { [.pending, .approved, .promoting, .syncing, .verifying].contains($0.candidate?.phase) }
+    }
+
     public var snapshot: PromotionSnapshot { PromotionSnapshot(stages: stages, holds: holds, head: head) }
 
     /// The stage of `environment`.

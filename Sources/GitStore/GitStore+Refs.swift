@@ -11,20 +11,32 @@ extension GitStore {
     /// The commit a ref points at (symbolic refs followed), or nil when there is no such ref.
     /// Short names are found as git finds them (`main`, `origin/main`, `v1.0`).
     public func reference(_ name: String) async throws -> ObjectID? {
+        try await perform(readsObjects: false) { repo in try Self.lookup(repo, name) }
+    }
+
+    /// Several refs read at once (one trip to the store's queue): what each points at; a ref
+    /// that does not exist is absent from the answer.
+    public func references(_ names: [String]) async throws -> [String: ObjectID] {
         try await perform(readsObjects: false) { repo in
-            var ref: OpaquePointer?
-            let rc = name.hasPrefix("refs/") || name == "HEAD"
-                ? git_reference_lookup(&ref, repo, name) : git_reference_dwim(&ref, repo, name)
-            if rc == GIT_ENOTFOUND.rawValue || rc == GIT_EUNBORNBRANCH.rawValue { return nil }
-            try check(rc, "git_reference_lookup")
-            defer { git_reference_free(ref) }
-            var resolved: OpaquePointer?
-            let resolveRC = git_reference_resolve(&resolved, ref)
-            if resolveRC == GIT_ENOTFOUND.rawValue { return nil } // symbolic ref to an unborn branch
-            try check(resolveRC, "git_reference_resolve")
-            defer { git_reference_free(resolved) }
-            return git_reference_target(resolved).map(ObjectID.init)
+            var found: [String: ObjectID] = [:]
+            for name in Set(names) { found[name] = try Self.lookup(repo, name) }
+            return found
         }
+    }
+
+    private static func lookup(_ repo: OpaquePointer, _ name: String) throws -> ObjectID? {
+        var ref: OpaquePointer?
+        let rc = name.hasPrefix("refs/") || name == "HEAD"
+            ? git_reference_lookup(&ref, repo, name) : git_reference_dwim(&ref, repo, name)
+        if rc == GIT_ENOTFOUND.rawValue || rc == GIT_EUNBORNBRANCH.rawValue { return nil }
+        try check(rc, "git_reference_lookup")
+        defer { git_reference_free(ref) }
+        var resolved: OpaquePointer?
+        let resolveRC = git_reference_resolve(&resolved, ref)
+        if resolveRC == GIT_ENOTFOUND.rawValue { return nil } // symbolic ref to an unborn branch
+        try check(resolveRC, "git_reference_resolve")
+        defer { git_reference_free(resolved) }
+        return git_reference_target(resolved).map(ObjectID.init)
     }
 
     /// Creates `name` at `target`; fails with `.exists` when the ref is already there.

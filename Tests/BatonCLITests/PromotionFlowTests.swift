@@ -59,7 +59,9 @@ struct PromotionFlowTests {
         let refused = try flow.audit().events().filter { $0.kind == "approval-refused" }.map(\.actor)
         #expect(refused == ["alice@example.com", "mallory@example.com", "bob@example.com"])
         #expect(await flow.stop(SIGTERM) == 0)
-        #expect(flow.runOutput().hasSuffix("baton run: stopped\n"))
+        // Stopped cleanly, and the driver read the saved state once (at start), never while it ran.
+        #expect(flow.runOutput().hasSuffix(" reads of it)\n"), "\(flow.runOutput().suffix(300))")
+        #expect(flow.runOutput().contains("write transactions of promotion state, 1 reads of it)"), "\(flow.runOutput().suffix(300))")
         #expect(flow.runOutput().contains("guestbook/production \(v1.prefix(8)) approved-by (actor bob@example.com; 1 of 2 approvals)"))
     }
 

@@ -67,11 +67,11 @@ struct DriverTests {
     func effectsCarriedOut() async throws {
         let setup = try Setup("driver-effects")
         defer { setup.dir.remove() }
-        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         let driver = try await setup.driver()
         let devWakeup = await driver.wakeup(for: "dev")
         await driver.recover()
-        #expect(await driver.transactions == 0, "recovering an empty pipeline wrote something")
+        #expect(await driver.transactions == 0, "recovering a pipeline on an empty repository wrote something")
+        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
 
         await driver.feed(.commit(c1))
         #expect(setup.ref("dev") == c1, "the moveRef effect was not carried out")
@@ -187,31 +187,45 @@ struct DriverTests {
         let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         let clock = ManualClock()
         let driver = try await setup.driver(pipeline, now: { clock.date })
-        let running = Task { await driver.run(reconcilers: [], tick: .seconds(1), clock: clock) }
+        let poller = RefPoller(refs: EnvironmentRefs(store: try await GitStore.open(setup.dir.path + "/repo"), remote: nil), drivers: [driver])
+        let running = Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await driver.run(reconcilers: [], tick: .seconds(1), clock: clock) }
+                group.addTask { await poller.run(clock: clock, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) }
+            }
+        }
         defer { running.cancel() }
-        #expect(await clock.waitForSleepers(1))
+        // The poller and the driver (ticking while the first revision is on its way) asleep.
+        #expect(await clock.waitForSleepers(2))
         #expect(setup.ref("dev") == c1, "the first look at the branch did not promote its head")
 
         // A commit between two looks waits for the next one, five seconds after the last.
         let c2 = try setup.git.commit("two", files: ["app/cm.yaml": "kind: ConfigMap\ndata: {}\n"])
         for _ in 0..<4 {
             clock.advance(by: .seconds(1))
-            #expect(await clock.waitForSleepers(1))
+            #expect(await clock.waitForSleepers(2))
         }
         #expect(setup.ref("dev") == c1, "the branch was looked at before its poll")
         clock.advance(by: .seconds(1))
-        #expect(await clock.waitForSleepers(1))
+        #expect(await clock.waitForSleepers(2))
         #expect(setup.ref("dev") == c2)
 
         await driver.feed(.report(setup.report("dev", c2)))
         for _ in 0..<59 {
             clock.advance(by: .seconds(1))
-            #expect(await clock.waitForSleepers(1))
+            #expect(await clock.waitForSleepers(2))
         }
         #expect(try !setup.kinds().contains("verified dev"), "the soak passed before its 60 s")
         clock.advance(by: .seconds(1))
-        #expect(await clock.waitForSleepers(1))
+        #expect(await clock.waitForSleepers(2))
         #expect(try setup.kinds().last == "verified dev")
+        // At rest, the driver stops ticking: it waits for its next input (and the poller polls).
+        let written = await driver.transactions
+        for _ in 0..<30 {
+            clock.advance(by: .seconds(1))
+            #expect(await clock.waitForSleepers(2))
+        }
+        #expect(await driver.transactions == written)
         running.cancel()
         await running.value
     }

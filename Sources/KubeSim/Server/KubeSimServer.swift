@@ -83,7 +83,7 @@ public final class KubeSimServer: Sendable {
             builder = configuration.http2 ? try .http2Upgrade(tlsConfiguration: tls) : try .tls(.http1(), tlsConfiguration: tls)
             caPEM = certificates.caPEM
         }
-        let listener = Listener(responder: responder, builder: builder)
+        let listener = Listener(responder: responder, builder: builder, endStreams: { await state.dropWatches() })
         let port = try await listener.start(port: configuration.port)
         await simulation.faults.onRefuse { [listener] duration in
             await listener.refuse(for: duration, port: port)
@@ -115,13 +115,16 @@ public final class KubeSimServer: Sendable {
 actor Listener {
     let responder: HTTPAdapter
     let builder: HTTPServerBuilder
+    /// Ends the responses that would stay open for ever (watches), so a graceful shutdown ends.
+    let endStreams: @Sendable () async -> Void
     private var task: Task<Void, any Error>?
     private var group: ServiceGroup?
     private var stopped = false
 
-    init(responder: HTTPAdapter, builder: HTTPServerBuilder) {
+    init(responder: HTTPAdapter, builder: HTTPServerBuilder, endStreams: @escaping @Sendable () async -> Void) {
         self.responder = responder
         self.builder = builder
+        self.endStreams = endStreams
     }
 
     /// Starts listening on `port` (0: a free one) and returns the port once it listens.
@@ -162,13 +165,21 @@ actor Listener {
         await halt()
     }
 
-    /// Graceful shutdown (the listening socket closes at once), then cancellation after a
-    /// quarter second for connections that stay open (watches, idle keep-alive).
+    /// Graceful shutdown: the listening socket closes at once, idle connections close, requests
+    /// under way are answered, and watches are ended (again every 100 ms while it lasts, for one
+    /// that began meanwhile), so the server stops by itself. Cancelling it instead races with
+    /// connections accepted and not yet served, which trips NIO's "Deinited NIOAsyncWriter
+    /// without calling finish()" (apple/swift-nio#3481); it is done only after 5 s, for a
+    /// request held longer (a freeze fault).
     private func halt() async {
         guard let task else { return }
         await group?.triggerGracefulShutdown()
+        let endStreams = self.endStreams
         let deadline = Task {
-            try await Task.sleep(for: .milliseconds(250))
+            for _ in 0..<50 {
+                await endStreams()
+                try await Task.sleep(for: .milliseconds(100))
+            }
             task.cancel()
         }
         _ = await task.result
