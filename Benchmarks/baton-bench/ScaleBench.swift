@@ -5,7 +5,8 @@ import KubeSim
 
 /// N small pipelines (dev → staging → production, each a Namespace, a ConfigMap and a
 /// Deployment) in one real `baton run` against the three KubeSim clusters, all from one
-/// repository polled every second, every sync interval 30 s, `baton run`'s default tick (1 s): how long until every pipeline's
+/// repository polled every second (each pipeline's `repo.paths` its own folder), every sync
+/// interval 30 s, `baton run`'s default tick (1 s): how long until every pipeline's
 /// first revision is verified in production, how many failed, commit → dev verified for one
 /// pipeline while all run, API requests per minute and CPU of `baton run` at rest, and the peak
 /// memory of `baton run` and of this process (which holds the three KubeSim servers).
@@ -68,7 +69,7 @@ enum ScaleBench {
                 apiVersion: baton/v1
                 kind: Pipeline
                 name: p\(index)
-                repo: {url: ./repo, branch: main, poll: 1s}
+                repo: {url: ./repo, branch: main, poll: 1s, paths: [apps/p\(index)]}
                 stages:
                   - environment: p\(index)-dev
                   - environment: p\(index)-staging
@@ -102,8 +103,14 @@ enum ScaleBench {
             try await setup.waitFor("p0 dev verified", timeout: 120) { setup.phase("p0-dev", revision) == "verified" }
             toDev.append((ContinuousClock.now - commit).seconds)
         }
-        // Let p0's last commit walk on, then measure at rest.
-        try await Task.sleep(for: .seconds(5))
+        // Let p0's last commit walk on to production, then measure at rest.
+        let last = String(decoding: try Data(contentsOf: URL(fileURLWithPath: setup.dir + "/repo/.git/refs/heads/main")), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try await setup.waitFor("p0's last commit verified in production", timeout: 300) {
+            try await Task.sleep(for: .milliseconds(250))
+            return setup.phase("p0-production", last) == "verified"
+        }
+        try await Task.sleep(for: .seconds(2))
         let pid = setup.run?.processIdentifier ?? 0
         func total() -> (all: Int, lists: Int) {
             var all = 0, lists = 0

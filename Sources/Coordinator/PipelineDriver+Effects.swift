@@ -120,7 +120,27 @@ extension PipelineDriver {
             await feed(.refMoved(stage: stage, revision: current, authors: authors))
             wakeups[environment.name]?.signal()
         }
-        if let head = found[GitStore.fullRefName(pipeline.repo.branch)] { await feed(.commit(head)) }
+        if let head = found[GitStore.fullRefName(pipeline.repo.branch)] { await offer(head) }
+    }
+
+    /// A new head of the source branch. With `repo.paths`, a head whose commits since the last
+    /// one promoted change nothing under those paths is passed over (once: it is remembered);
+    /// its changes come with the next head that does. A range that cannot be read is promoted.
+    func offer(_ head: String) async {
+        guard head != machine.head, head != passedOver else { return }
+        if !pipeline.repo.paths.isEmpty, let last = machine.head {
+            do {
+                let changes = try await refs.store.changedPaths(from: last, to: head)
+                if !changes.contains(where: { pipeline.repo.includes($0.path) || $0.oldPath.map(pipeline.repo.includes) == true }) {
+                    passedOver = head
+                    return
+                }
+            } catch {
+                logger.warning("cannot read what \(head.prefix(8)) changes, so it is promoted whatever it touches: \(error)")
+            }
+            guard head != machine.head else { return }
+        }
+        await feed(.commit(head))
     }
 
     /// On start: carries out what was saved as intended and may not have been done (ref moves

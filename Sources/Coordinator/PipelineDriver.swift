@@ -55,6 +55,8 @@ public actor PipelineDriver {
     public internal(set) var moveEpoch = 0
     /// The refs the driver follows: the source branch and each environment's ref.
     public nonisolated let watchedRefs: [String]
+    /// The last head passed over because it changes nothing under `repo.paths`.
+    var passedOver: String?
     /// Signalled whenever the machine changes: an idle driver waits on it instead of ticking.
     let changed = Wakeup()
     /// Gate evaluations under way, by stage and revision.

@@ -60,6 +60,16 @@ struct ConfigLoadingTests {
         #expect(config.environment(named: "dev")?.cluster.kubeconfig == ["/home/t/kube/dev.yaml", "/config/extra.yaml"])
     }
 
+    @Test("repo.paths: folders or files of the repository; only changes under them concern the pipeline")
+    func repoPaths() throws {
+        let config = try load([.replace("Pipelines/app.yaml", "poll: 15s", with: "poll: 15s\n  paths: [apps/shop, base/]")])
+        let repo = try #require(config.pipeline(named: "app")?.repo)
+        #expect(repo.paths == ["apps/shop", "base"])
+        #expect(repo.includes("apps/shop/deployment.yaml") && repo.includes("base") && repo.includes("base/kustomization.yaml"))
+        #expect(!repo.includes("apps/shopping/deployment.yaml") && !repo.includes("apps/blog/x.yaml") && !repo.includes("README.md"))
+        #expect(try load([]).pipeline(named: "app")?.repo.includes("anything/at/all") == true, "without paths every change concerns it")
+    }
+
     @Test("the example pipeline reads into the model exactly")
     func pipelineModel() throws {
         let pipeline = try #require(try load([]).pipeline(named: "app"))

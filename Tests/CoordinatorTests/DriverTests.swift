@@ -229,4 +229,26 @@ struct DriverTests {
         running.cancel()
         await running.value
     }
+
+    @Test("with repo.paths, a head that changes nothing under them is passed over; the next one that does brings both")
+    func pathsFilterHeads() async throws {
+        let setup = try Setup("driver-paths")
+        defer { setup.dir.remove() }
+        let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: "./repo", paths: ["app"]), stages: [Stage(environment: "dev")])
+        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let driver = try await setup.driver(pipeline)
+        func head(_ commit: String) async { await driver.observe(["refs/heads/main": commit], epoch: await driver.moveEpoch) }
+        await head(c1)
+        #expect(setup.ref("dev") == c1, "the first head is promoted whatever it touches")
+        let c2 = try setup.git.commit("another app", files: ["blog/cm.yaml": "kind: ConfigMap\n", "apps/x.yaml": "kind: ConfigMap\n"])
+        await head(c2)
+        await head(c2)
+        #expect(setup.ref("dev") == c1, "a head that changes nothing under app was promoted")
+        #expect(try setup.kinds().filter { $0.hasPrefix("entered") }.count == 1)
+        let c3 = try setup.git.commit("this app", files: ["app/cm.yaml": "kind: ConfigMap\ndata: {}\n"])
+        await head(c3)
+        #expect(setup.ref("dev") == c3)
+        let promotions = try setup.audit.promotions(pipeline: "shop")
+        #expect(promotions.map(\.revision) == [c1, c3] && promotions.last?.from == c1, "\(promotions.map { ($0.revision.prefix(8), $0.from?.prefix(8)) })")
+    }
 }

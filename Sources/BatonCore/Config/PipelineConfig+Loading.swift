@@ -30,7 +30,7 @@ extension PipelineConfig {
 
 extension RepoSource {
     static func decode(_ value: ValueReader, _ context: LoadContext) -> RepoSource? {
-        guard let map = value.mapping(keys: ["url", "branch", "poll"]) else { return nil }
+        guard let map = value.mapping(keys: ["url", "branch", "poll", "paths"]) else { return nil }
         var source: RepoSource?
         if let raw = map.required("url"), let url = raw.nonEmptyString() {
             if url.contains("://") {
@@ -54,6 +54,22 @@ extension RepoSource {
         }
         if let poll = map.optional("poll")?.duration() {
             source?.poll = poll
+        }
+        if let list = map.optional("paths")?.list() {
+            var paths: [String] = []
+            for element in list {
+                guard let raw = element.nonEmptyString() else { continue }
+                let path = raw.hasSuffix("/") ? String(raw.dropLast()) : raw
+                let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+                if path.hasPrefix("/") || path.isEmpty || parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+                    element.fail("\(ValueReader.quote(raw)) is not a path inside the repository (relative, no \".\" or \"..\" parts)")
+                } else if paths.contains(path) {
+                    element.fail("\(ValueReader.quote(raw)) is listed twice")
+                } else {
+                    paths.append(path)
+                }
+            }
+            source?.paths = paths
         }
         return source
     }

@@ -30,14 +30,25 @@ public struct RepoSource: Sendable, Hashable, Codable {
     public var branch: String
     /// How often the branch is fetched.
     public var poll: TimeSpan
+    /// When not empty, only a new head that changes a file under one of these folders or files
+    /// (repository paths) is promoted, as Kargo's `includePaths`: in a repository shared by
+    /// many applications, a commit to one does not walk every other pipeline. Empty: every new
+    /// head is promoted.
+    public var paths: [String]
 
     public init(url: String, location: String? = nil, isLocal: Bool = false, branch: String = "main",
-                poll: TimeSpan = .minutes(1)) {
+                poll: TimeSpan = .minutes(1), paths: [String] = []) {
         self.url = url
         self.location = location ?? url
         self.isLocal = isLocal
         self.branch = branch
         self.poll = poll
+        self.paths = paths
+    }
+
+    /// Whether a change to `path` (a repository path) concerns this pipeline.
+    public func includes(_ path: String) -> Bool {
+        paths.isEmpty || paths.contains { path == $0 || path.hasPrefix($0 + "/") }
     }
 }
 
