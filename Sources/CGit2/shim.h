@@ -32,4 +32,9 @@ static inline int cgit2_set_user_agent(const char *agent) {
     return git_libgit2_opts(GIT_OPT_SET_USER_AGENT, agent);
 }
 
+/// Sets the most memory all repositories' object caches may hold together, in bytes.
+static inline int cgit2_set_cache_max_size(ssize_t bytes) {
+    return git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, bytes);
+}
+
 #endif

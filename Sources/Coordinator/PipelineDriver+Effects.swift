@@ -130,8 +130,9 @@ extension PipelineDriver {
         guard head != machine.head, head != passedOver else { return }
         if !pipeline.repo.paths.isEmpty, let last = machine.head {
             do {
-                let changes = try await refs.store.changedPaths(from: last, to: head)
-                if !changes.contains(where: { pipeline.repo.includes($0.path) || $0.oldPath.map(pipeline.repo.includes) == true }) {
+                // The same trees and files under every path: nothing there changed.
+                let paths = pipeline.repo.paths
+                if try await refs.store.entryIDs(at: last, paths: paths) == refs.store.entryIDs(at: head, paths: paths) {
                     passedOver = head
                     return
                 }

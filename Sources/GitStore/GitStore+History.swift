@@ -43,6 +43,26 @@ extension GitStore {
         }
     }
 
+    /// What each of `paths` (a folder or a file) is at `revision`: its tree or blob id; a path
+    /// the commit does not have is absent. Two commits with the same answer have the same
+    /// content under those paths, read without diffing the whole tree.
+    public func entryIDs(at revision: String, paths: [String]) async throws -> [String: ObjectID] {
+        try await perform { repo in
+            let tree = try Self.commitTree(repo, revision).1
+            defer { git_tree_free(tree) }
+            var found: [String: ObjectID] = [:]
+            for path in Set(paths) {
+                var entry: OpaquePointer?
+                let rc = git_tree_entry_bypath(&entry, tree, path)
+                if rc == GIT_ENOTFOUND.rawValue { continue }
+                try check(rc, "git_tree_entry_bypath")
+                defer { git_tree_entry_free(entry) }
+                found[path] = git_tree_entry_id(entry).map(ObjectID.init)
+            }
+            return found
+        }
+    }
+
     /// The paths that differ between two commits (from the empty tree when `base` is nil),
     /// with renames detected as git does by default (50% similar).
     public func changedPaths(from base: String?, to tip: String) async throws -> [PathChange] {
