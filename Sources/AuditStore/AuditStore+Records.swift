@@ -139,12 +139,7 @@ extension AuditStore {
             if let pipeline { sql += " AND pipeline = ?"; arguments.append(pipeline) }
             if let environment { sql += " AND environment = ?"; arguments.append(environment) }
             if let revision { sql += " AND revision = ?"; arguments.append(revision) }
-            return try Row.fetchAll(db, sql: sql + " ORDER BY id", arguments: StatementArguments(arguments)).map { row in
-                PromotionRecord(id: row["id"], pipeline: row["pipeline"], environment: row["environment"], revision: row["revision"],
-                                from: row["fromRevision"], kind: row["kind"], phase: row["phase"], reason: row["reason"],
-                                actor: row["actor"], authors: Self.strings(row["authors"]), startedAt: row["startedAt"],
-                                updatedAt: row["updatedAt"], sequence: row["sequence"])
-            }
+            return try Row.fetchAll(db, sql: sql + " ORDER BY id", arguments: StatementArguments(arguments)).map(Self.promotion)
         }
     }
 
@@ -152,11 +147,7 @@ extension AuditStore {
     public func decisions(environment: String, revision: String) throws(AuditError) -> [DecisionRecord] {
         try query { db in
             try Row.fetchAll(db, sql: "SELECT * FROM decision WHERE environment = ? AND revision = ? ORDER BY sequence",
-                             arguments: [environment, revision]).map { row in
-                DecisionRecord(pipeline: row["pipeline"], environment: row["environment"], revision: row["revision"],
-                               decision: row["decision"], actor: row["actor"], osUser: row["osUser"], comment: row["comment"],
-                               time: row["time"], sequence: row["sequence"])
-            }
+                             arguments: [environment, revision]).map(Self.decision)
         }
     }
 
@@ -178,11 +169,7 @@ extension AuditStore {
     /// Gate results for `revision` (in every environment), oldest first.
     public func gateResults(revision: String) throws(AuditError) -> [GateRecord] {
         try query { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM gateResult WHERE revision = ? ORDER BY sequence", arguments: [revision]).map { row in
-                let evidence = (row["evidence"] as String?).flatMap { try? JSONValue.parse(Data($0.utf8)) } ?? .null
-                return GateRecord(pipeline: row["pipeline"], environment: row["environment"], revision: row["revision"], gate: row["gate"],
-                                  passed: row["passed"], evidence: evidence, time: row["time"], sequence: row["sequence"])
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM gateResult WHERE revision = ? ORDER BY sequence", arguments: [revision]).map(Self.gate)
         }
     }
 
@@ -204,7 +191,26 @@ extension AuditStore {
         }
     }
 
-    private func query<T>(_ body: @Sendable (Database) throws -> T) throws(AuditError) -> T {
+    static func promotion(_ row: Row) -> PromotionRecord {
+        PromotionRecord(id: row["id"], pipeline: row["pipeline"], environment: row["environment"], revision: row["revision"],
+                        from: row["fromRevision"], kind: row["kind"], phase: row["phase"], reason: row["reason"],
+                        actor: row["actor"], authors: strings(row["authors"]), startedAt: row["startedAt"],
+                        updatedAt: row["updatedAt"], sequence: row["sequence"])
+    }
+
+    static func decision(_ row: Row) -> DecisionRecord {
+        DecisionRecord(pipeline: row["pipeline"], environment: row["environment"], revision: row["revision"],
+                       decision: row["decision"], actor: row["actor"], osUser: row["osUser"], comment: row["comment"],
+                       time: row["time"], sequence: row["sequence"])
+    }
+
+    static func gate(_ row: Row) -> GateRecord {
+        let evidence = (row["evidence"] as String?).flatMap { try? JSONValue.parse(Data($0.utf8)) } ?? .null
+        return GateRecord(pipeline: row["pipeline"], environment: row["environment"], revision: row["revision"], gate: row["gate"],
+                          passed: row["passed"], evidence: evidence, time: row["time"], sequence: row["sequence"])
+    }
+
+    func query<T>(_ body: @Sendable (Database) throws -> T) throws(AuditError) -> T {
         do {
             return try reader.read(body)
         } catch {

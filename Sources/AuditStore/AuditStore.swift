@@ -61,6 +61,7 @@ public final class AuditStore: Sendable {
         migrator.registerMigration("v2: head, state and records", migrate: migrateRecords)
         migrator.registerMigration("v3: inventories", migrate: migrateInventories)
         migrator.registerMigration("v4: inbox", migrate: migrateInbox)
+        migrator.registerMigration("v5: events by revision", migrate: migrateRevisionIndex)
         return migrator
     }
 

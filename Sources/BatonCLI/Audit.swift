@@ -116,12 +116,10 @@ struct Audit: AsyncParsableCommand {
             let kind = parts[0].split(separator: ".").first.map(String.init) ?? parts[0]
             var changes: [Change] = []
             do {
-                for change in try store.objectChanges(environment: env, kind: kind, name: parts[1]) {
-                    let promotion = try store.promotions(environment: env, revision: change.revision).last { $0.sequence < change.sequence }
-                    let approvals = try promotion.map { try store.approvals(for: $0) } ?? []
-                    let gates = try store.gateResults(revision: change.revision).filter { $0.sequence < change.sequence }
+                for entry in try store.objectHistory(environment: env, kind: kind, name: parts[1]) {
+                    let change = entry.change
                     changes.append(Change(time: change.time, action: change.action, error: change.error, revision: change.revision,
-                                          by: change.actor, promotion: promotion, approvals: approvals, gates: gates))
+                                          by: change.actor, promotion: entry.promotion, approvals: entry.approvals, gates: entry.gates))
                 }
             } catch {
                 Terminal.error("baton: \(error)")
