@@ -13,6 +13,7 @@ struct ConfigSummary {
             lines.append("")
             lines.append("pipeline \(pipeline.name): \(pipeline.chain.joined(separator: " → "))")
             lines.append("  source  \(pipeline.repo.url), branch \(pipeline.repo.branch), polled every \(pipeline.repo.poll)")
+            if !pipeline.repo.paths.isEmpty { lines.append("  paths   only changes under " + pipeline.repo.paths.joined(separator: ", ")) }
             let width = pipeline.stages.map(\.environment.count).max() ?? 0
             for (index, stage) in pipeline.stages.enumerated() {
                 let label = "\(index + 1). " + stage.environment.padding(width)

@@ -128,7 +128,7 @@ struct PipelineSession {
             do {
                 let driver = try PipelineDriver(ledger: ledger, refs: refs, environments: config.environments, gates: nil,
                                                 logger: Logger(label: "baton") { _ in SwiftLogNoOpLogHandler() })
-                await driver.recover()
+                await driver.recover(takingHead: false)
             } catch {
                 throw EnvironmentSession.fail("\(error)")
             }

@@ -96,9 +96,10 @@ extension PipelineDriver {
 
     /// Reads the branch head and the environment refs (one trip to the repository) and takes
     /// what it finds (`observe`).
-    func observeRefs() async throws {
+    func observeRefs(takingHead: Bool = true) async throws {
         let epoch = moveEpoch
-        let found = try await refs.store.references(watchedRefs).mapValues(\.hex)
+        var found = try await refs.store.references(watchedRefs).mapValues(\.hex)
+        if !takingHead { found[GitStore.fullRefName(pipeline.repo.branch)] = nil }
         await observe(found, epoch: epoch)
     }
 
@@ -147,10 +148,13 @@ extension PipelineDriver {
     /// On start: carries out what was saved as intended and may not have been done (ref moves
     /// decided, gate evaluations asked for), learns where the refs are, and applies decisions
     /// waiting in the inbox. The only place the driver looks for work in the saved state.
-    public func recover() async {
+    ///
+    /// `takingHead: false` (a CLI command driving for a moment) leaves a new head of the source
+    /// branch for `baton run`: a decision about production does not also promote into dev.
+    public func recover(takingHead: Bool = true) async {
         await retryMoves()
         do {
-            try await observeRefs()
+            try await observeRefs(takingHead: takingHead)
         } catch {
             logger.warning("cannot read the environment refs yet: \(error)")
         }

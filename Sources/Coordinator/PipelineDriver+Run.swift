@@ -128,7 +128,8 @@ public struct InboxDispatcher: Sendable {
                             }
                         }
                     }
-                    seen = last
+                    // Items a driver could not handle (its save failed) are looked at again.
+                    if try audit.waitingInbox().isEmpty { seen = last }
                 }
                 problem = nil
             } catch {

@@ -107,11 +107,12 @@ public actor PipelineDriver {
             guard let stage = pipeline.chain.firstIndex(of: report.environment) else { return }
             let before = machine.stages[stage].lastReport
             effects = next.report(stage: stage, report, now: time)
-            // A pass that saw what the last one saw changes only its time: kept in memory, not
+            // A pass that changed nothing but the time of the last report is kept in memory, not
             // written (a quiet cluster costs no write per pass).
-            if let before, let after = next.stages[stage].lastReport, before.revision == after.revision, before.synced == after.synced,
-               before.health == after.health, before.errors == after.errors {
-                quiet = true
+            if let before {
+                var probe = next.snapshot
+                probe.stages[stage].lastReport?.at = before.at
+                quiet = probe == machine.snapshot
             }
         case .gatesEvaluated(let stage, let revision, let outcomes):
             effects = next.gatesEvaluated(stage: stage, revision: revision, outcomes: outcomes, now: time)

@@ -251,4 +251,18 @@ struct DriverTests {
         let promotions = try setup.audit.promotions(pipeline: "shop")
         #expect(promotions.map(\.revision) == [c1, c3] && promotions.last?.from == c1, "\(promotions.map { ($0.revision.prefix(8), $0.from?.prefix(8)) })")
     }
+
+    @Test("a CLI command driving for a moment (recover without the head) moves no ref for a new head; baton run's recover does")
+    func recoverWithoutHead() async throws {
+        let setup = try Setup("driver-recover-head")
+        defer { setup.dir.remove() }
+        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let command = try await setup.driver()
+        await command.recover(takingHead: false)
+        let kinds = try setup.kinds()
+        #expect(setup.ref("dev") == nil && kinds.isEmpty, "a decision's command promoted the branch head: \(kinds)")
+        let run = try await setup.driver()
+        await run.recover()
+        #expect(setup.ref("dev") == c1)
+    }
 }
