@@ -76,10 +76,25 @@ enum PipelineBench {
             process.executableURL = URL(fileURLWithPath: PipelineBench.baton)
             process.arguments = ["run", "--dir", dir, "--tick", tick]
             process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": dir + "/tmp"]) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
+            _ = FileManager.default.createFile(atPath: dir + "/run.log", contents: nil)
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/run.log"))
+            process.standardOutput = log
+            process.standardError = log
             try process.run()
             run = process
+        }
+
+        /// Stops `baton run` (SIGTERM) and returns the counts it prints when it stops: write
+        /// transactions of promotion state and reads of it.
+        func stopRun() -> (transactions: Int, reads: Int)? {
+            guard let run, run.isRunning else { return nil }
+            kill(run.processIdentifier, SIGTERM)
+            run.waitUntilExit()
+            self.run = nil
+            let text = (try? String(contentsOfFile: dir + "/run.log", encoding: .utf8)) ?? ""
+            guard let line = text.split(separator: "\n").last(where: { $0.contains("write transactions of promotion state") }) else { return nil }
+            let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+            return numbers.count >= 2 ? (numbers[0], numbers[1]) : nil
         }
 
         func phase(_ environment: String, _ revision: String) -> String? {
@@ -207,13 +222,26 @@ enum PipelineBench {
             print(String(format: "round %d: commit → dev Healthy %.2f s, → production Healthy %.2f s; kubectl dev %.2f s, three clusters %.2f s",
                          round, dev.seconds, production.seconds, byHandDev.seconds, byHandAll.seconds))
         }
+        // What the driver wrote and read: per promotion step (a revision's promotion into one
+        // stage, from entering to verified), and reads of the saved state after the start.
+        var counts: [ResultRow] = []
+        let steps = (try? AuditStore(path: setup.dir + "/.baton/baton.db").promotions().count) ?? 0
+        if let (transactions, reads) = setup.stopRun(), steps > 0 {
+            print("baton run: \(transactions) write transactions for \(steps) promotion steps; \(reads) reads of the saved state (1 at start)")
+            counts = [
+                ResultRow(benchmark: "pipeline", figure: "SQLite write transactions per promotion step", baton: Double(transactions) / Double(steps),
+                          peerName: nil, peer: nil, unit: "", repetitions: 1),
+                ResultRow(benchmark: "pipeline", figure: "reads of the saved state after start (one pipeline)", baton: Double(reads - 1),
+                          peerName: "goal", peer: 0, unit: "", repetitions: 1),
+            ]
+        }
         return [
             ResultRow(benchmark: "pipeline", figure: "commit → dev Healthy (1 s poll, 300 ms rollout)", baton: median(toDev),
                       peerName: "kubectl apply --server-side + rollout status (dev)", peer: median(kubectlDev), unit: "s", repetitions: repetitions),
             ResultRow(benchmark: "pipeline", figure: "commit → production Healthy (3 stages, zero soak, approval given at once)",
                       baton: median(toProduction), peerName: "the same, to the three clusters in turn", peer: median(kubectlAll), unit: "s",
                       repetitions: repetitions),
-        ]
+        ] + counts
     }
 
     static func memory(kubectlRepetitions: Int) async throws -> [ResultRow] {
