@@ -63,10 +63,15 @@ public final class Wakeup: Sendable {
         timer.cancel()
     }
 
-    /// The timer of wait `generation`: wakes it if it is still the one waiting.
+    /// The timer of wait `generation`: wakes it if it is still the latest wait, also when the
+    /// timer fires before the wait has registered (else that wait would outlast its timeout).
     private func wake(_ generation: Int) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.generation == generation, let waiter = state.waiter else { return nil }
+            guard state.generation == generation else { return nil }
+            guard let waiter = state.waiter else {
+                state.signalled = true
+                return nil
+            }
             state.waiter = nil
             return waiter
         }
