@@ -15,17 +15,7 @@ public final class Wakeup: Sendable {
     public init() {}
 
     /// Ends the wait under way, or the next one if none is.
-    public func signal() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard let waiter = state.waiter else {
-                state.signalled = true
-                return nil
-            }
-            state.waiter = nil
-            return waiter
-        }
-        waiter?.resume()
-    }
+    public func signal() { resume(ifLatest: nil) }
 
     /// Whether a signal came since the last wait, without waiting (and taking it).
     public func take() -> Bool {
@@ -65,9 +55,13 @@ public final class Wakeup: Sendable {
 
     /// The timer of wait `generation`: wakes it if it is still the latest wait, also when the
     /// timer fires before the wait has registered (else that wait would outlast its timeout).
-    private func wake(_ generation: Int) {
+    private func wake(_ generation: Int) { resume(ifLatest: generation) }
+
+    /// Resumes the waiter, or marks the next wait as woken; with a generation, only while that
+    /// is still the latest wait.
+    private func resume(ifLatest generation: Int?) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.generation == generation else { return nil }
+            if let generation, state.generation != generation { return nil }
             guard let waiter = state.waiter else {
                 state.signalled = true
                 return nil
