@@ -123,7 +123,7 @@ struct PipelineSession {
         } catch {
             throw EnvironmentSession.fail("\(error)")
         }
-        if let lock = Self.takeRunLock(audit.path) {
+        if let lock = try? Self.takeRunLock(audit.path) {
             defer { close(lock) }
             do {
                 let driver = try PipelineDriver(ledger: ledger, refs: refs, environments: config.environments, gates: nil,
@@ -158,11 +158,13 @@ struct PipelineSession {
         }
     }
 
-    /// Takes the run lock beside the database when no `baton run` holds it; the kernel drops
-    /// it when the process dies, however it dies.
-    static func takeRunLock(_ databasePath: String) -> Int32? {
-        let fd = Glibc.open(databasePath + ".run.lock", O_CREAT | O_RDWR, 0o644)
-        guard fd >= 0 else { return nil }
+    /// Takes the run lock beside the database, or nil when another process (a `baton run`)
+    /// holds it; the kernel drops it when the process dies, however it dies. Throws when the
+    /// lock file cannot be opened.
+    static func takeRunLock(_ databasePath: String) throws -> Int32? {
+        let path = databasePath + ".run.lock"
+        let fd = Glibc.open(path, O_CREAT | O_RDWR, 0o644)
+        guard fd >= 0 else { throw EnvironmentSession.fail("cannot open \(path): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
             return nil

@@ -47,7 +47,10 @@ struct Run: AsyncParsableCommand {
         }
         let dbPath = location.path(config)
         let audit = try PipelineSession.openAudit(dbPath)
-        let lock = try Self.lock(dbPath + ".run.lock")
+        // So that two `baton run` never drive the same pipelines.
+        guard let lock = try PipelineSession.takeRunLock(dbPath) else {
+            throw EnvironmentSession.fail("another baton run is using this audit database (\(dbPath).run.lock is locked)")
+        }
         defer { close(lock) }
         if config.pipelines.isEmpty {
             Terminal.error("baton: no pipelines in \(location.dir)/Pipelines: nothing to run")
@@ -139,17 +142,6 @@ struct Run: AsyncParsableCommand {
         Terminal.out("baton run: stopped (\(transactions) write transactions of promotion state, \(reads) reads of it)")
     }
 
-    /// Takes the run lock beside the database, so that two `baton run` never drive the same
-    /// pipelines; the kernel drops it when the process dies, however it dies.
-    static func lock(_ path: String) throws -> Int32 {
-        let fd = open(path, O_CREAT | O_RDWR, 0o644)
-        guard fd >= 0 else { throw EnvironmentSession.fail("cannot open \(path): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw EnvironmentSession.fail("another baton run is using this audit database (\(path) is locked)")
-        }
-        return fd
-    }
 }
 
 /// A stop asked for by a signal: stops the run's work, at once if it has started, else as

@@ -7,9 +7,8 @@ import Reconciler
 
 extension PipelineDriver {
     /// Runs the pipeline until the task is cancelled: a reconcile loop per environment (its
-    /// passes fed in as reports, woken when the driver moves its ref), the source branch looked
-    /// at every `poll`, and time fed in every `tick` (a tick that changes nothing writes
-    /// nothing).
+    /// passes fed in as reports, woken when the driver moves its ref) and time (`coordinate`).
+    /// The source branch and the refs come from a `RefPoller` through `observe`.
     public func run<C: Clock>(reconcilers: [Reconciler], tick: Duration, clock: C) async where C.Duration == Duration {
         await withTaskGroup(of: Void.self) { group in
             for reconciler in reconcilers {

@@ -20,7 +20,7 @@ public struct RefPoller: Sendable {
     public func run<C: Clock>(clock: C, logger: Logger) async where C.Duration == Duration {
         guard let poll = drivers.map(\.pipeline.repo.poll.duration).min() else { return }
         let names = Array(Set(drivers.flatMap(\.watchedRefs)))
-        var seen: [String: String]?
+        var seen: [String: ObjectID]?
         var problem: String?
         while !Task.isCancelled {
             do {
@@ -29,9 +29,10 @@ public struct RefPoller: Sendable {
                 // overtook is dropped by the driver.
                 var epochs: [Int] = []
                 for driver in drivers { epochs.append(await driver.moveEpoch) }
-                let found = try await refs.store.references(names).mapValues(\.hex)
+                // Compared as ids; spelled out in hex only for the drivers whose refs changed.
+                let found = try await refs.store.references(names)
                 for (driver, epoch) in zip(drivers, epochs) where seen == nil || driver.watchedRefs.contains(where: { found[$0] != seen?[$0] }) {
-                    await driver.observe(found.filter { driver.watchedRefs.contains($0.key) }, epoch: epoch)
+                    await driver.observe(found.filter { driver.watchedRefs.contains($0.key) }.mapValues(\.hex), epoch: epoch)
                 }
                 seen = found
                 problem = nil
