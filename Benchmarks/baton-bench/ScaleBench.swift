@@ -22,11 +22,24 @@ enum ScaleBench {
         var idleCPU: Double
         var batonRSS: Double
         var simRSS: Double
-        /// With BATON_BENCH_FREEZE: after the three clusters answered nothing for 30 s (a commit
-        /// to every pipeline landed meanwhile), seconds from their return until every pipeline's
-        /// dev verified that commit, and the revisions that failed.
-        var afterFreeze: Double?
-        var failedAfterFreeze: Int?
+        /// At the sizes BATON_BENCH_OUTAGES lists (default 100): for each fault, seconds from
+        /// the clusters' return until every pipeline's dev verified the commit made to every
+        /// pipeline meanwhile, and the revisions that failed.
+        var outages: [OutageFigures] = []
+    }
+
+    /// What the three clusters do for 30 s.
+    enum Outage: String, CaseIterable {
+        /// Connections accepted, nothing answered (answers held until it ends).
+        case frozen
+        /// Every byte lost; connections that carried one meanwhile stay half-open.
+        case blackHoled = "black-holed"
+    }
+
+    struct OutageFigures {
+        var outage: Outage
+        var secondsAfterReturn: Double
+        var failed: Int
     }
 
     static func run(pipelines count: Int) async throws -> Figures {
@@ -129,30 +142,40 @@ enum ScaleBench {
         for (reason, count) in Dictionary(grouping: failures, by: { $0.reason ?? "" }).mapValues(\.count).sorted(by: { $0.value > $1.value }).prefix(5) {
             print("failed \(count)×: \(reason)")
         }
-        var afterFreeze: Double?, failedAfterFreeze: Int?
-        if ProcessInfo.processInfo.environment["BATON_BENCH_FREEZE"] != nil {
-            for server in setup.servers.values { await server.simulation.faults.freeze(for: .seconds(30)) }
-            let frozen = ContinuousClock.now
-            for index in 0..<count {
-                try setup.write("repo/apps/p\(index)/config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: frozen}\n")
+        var outages: [OutageFigures] = []
+        let outageSizes = (ProcessInfo.processInfo.environment["BATON_BENCH_OUTAGES"] ?? "100").split(separator: ",").compactMap { Int($0) }
+        if outageSizes.contains(count) {
+            for outage in Outage.allCases {
+                let failedBefore = promotions().filter { $0.phase == "failed" }.count
+                for server in setup.servers.values {
+                    switch outage {
+                    case .frozen: await server.simulation.faults.freeze(for: .seconds(30))
+                    case .blackHoled: server.simulation.faults.blackHole.open(for: .seconds(30))
+                    }
+                }
+                let began = ContinuousClock.now
+                for index in 0..<count {
+                    try setup.write("repo/apps/p\(index)/config.yaml",
+                                    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: \(outage.rawValue)}\n")
+                }
+                try await setup.git(["commit", "-q", "-am", "every pipeline, while the clusters are \(outage.rawValue)"])
+                let revision = String(decoding: try Data(contentsOf: URL(fileURLWithPath: setup.dir + "/repo/.git/refs/heads/main")), as: UTF8.self)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                try await Task.sleep(until: began + .seconds(30))
+                let back = ContinuousClock.now
+                try await setup.waitFor("every pipeline's dev verified after the clusters were \(outage.rawValue)", timeout: 300) {
+                    try await Task.sleep(for: .milliseconds(250))
+                    return promotions().filter { $0.environment.hasSuffix("-dev") && $0.revision == revision && $0.phase == "verified" }.count >= count
+                }
+                outages.append(OutageFigures(outage: outage, secondsAfterReturn: (ContinuousClock.now - back).seconds,
+                                             failed: promotions().filter { $0.phase == "failed" }.count - failedBefore))
             }
-            try await setup.git(["commit", "-q", "-am", "every pipeline, while the clusters are frozen"])
-            let revision = String(decoding: try Data(contentsOf: URL(fileURLWithPath: setup.dir + "/repo/.git/refs/heads/main")), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            try await Task.sleep(until: frozen + .seconds(30))
-            let back = ContinuousClock.now
-            try await setup.waitFor("every pipeline's dev verified after the freeze", timeout: 300) {
-                try await Task.sleep(for: .milliseconds(250))
-                return promotions().filter { $0.environment.hasSuffix("-dev") && $0.revision == revision && $0.phase == "verified" }.count >= count
-            }
-            afterFreeze = (ContinuousClock.now - back).seconds
-            failedAfterFreeze = promotions().filter { $0.phase == "failed" }.count - failed
         }
         let sorted = toDev.sorted()
         return Figures(pipelines: count, allInProduction: allInProduction, failed: failed, devP50: sorted[sorted.count / 2],
                        devMax: sorted.last ?? 0, requestsPerMinute: Double(after.all - before.all) * 60 / rest,
                        listsPerMinute: Double(after.lists - before.lists) * 60 / rest, idleCPU: (cpuAfter - cpuBefore) / rest,
-                       batonRSS: peakRSS(pid), simRSS: peakRSS(getpid()), afterFreeze: afterFreeze, failedAfterFreeze: failedAfterFreeze)
+                       batonRSS: peakRSS(pid), simRSS: peakRSS(getpid()), outages: outages)
     }
 
     /// User and system CPU seconds of `pid` so far (/proc/PID/stat).
@@ -181,9 +204,11 @@ enum ScaleBench {
                                 row.listsPerMinute, row.idleCPU * 100, row.batonRSS, row.simRSS))
         }
         for row in rows {
-            guard let seconds = row.afterFreeze, let failed = row.failedAfterFreeze else { continue }
-            lines.append(String(format: "\n%d pipelines, the three clusters frozen for 30 s with a commit to every pipeline meanwhile: every dev "
-                + "verified %.1f s after they answered again; %d revisions failed", row.pipelines, seconds, failed))
+            for outage in row.outages {
+                lines.append(String(format: "\n%d pipelines, the three clusters %@ for 30 s with a commit to every pipeline meanwhile: every dev "
+                    + "verified %.1f s after they came back; %d revisions failed", row.pipelines, outage.outage.rawValue,
+                    outage.secondsAfterReturn, outage.failed))
+            }
         }
         return lines.joined(separator: "\n")
     }

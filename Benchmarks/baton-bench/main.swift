@@ -83,9 +83,10 @@ if wanted("scale") {
                               peerName: large ? "goal" : nil, peer: large ? 0 : nil, unit: "", repetitions: 1))
         rows.append(ResultRow(benchmark: "scale", figure: "\(row.pipelines) pipelines: commit → dev verified for one of them, slowest of 5",
                               baton: row.devMax, peerName: large ? "goal (p99)" : nil, peer: large ? 3 : nil, unit: "s", repetitions: 5))
-        if let seconds = row.afterFreeze, let failed = row.failedAfterFreeze {
-            rows.append(ResultRow(benchmark: "scale", figure: "\(row.pipelines) pipelines: every dev verified after 30 s frozen (\(failed) failed)",
-                                  baton: seconds, peerName: "goal", peer: 10, unit: "s", repetitions: 1))
+        for outage in row.outages {
+            rows.append(ResultRow(benchmark: "scale",
+                                  figure: "\(row.pipelines) pipelines: every dev verified after 30 s \(outage.outage.rawValue) (\(outage.failed) failed)",
+                                  baton: outage.secondsAfterReturn, peerName: "goal", peer: 10, unit: "s", repetitions: 1))
         }
     }
 }

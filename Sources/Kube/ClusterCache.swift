@@ -4,10 +4,11 @@ import Foundation
 /// One watch-fed cache of live objects per cluster and credentials, shared by every environment
 /// on it, as Argo CD's cluster cache and client-go's informers are: each kind in use is listed
 /// once and then watched — in every namespace at once when a SelfSubjectAccessReview says the
-/// identity may list and watch it cluster-wide, else per namespace in use — — resuming from the last resourceVersion, with bookmarks,
-/// listing again only after `410 Gone` — filtered by a label selector (Baton's), with
-/// `managedFields` dropped. A scope whose watch is down is unsynced and not trusted: callers
-/// read the cluster directly then. Baton's own writes go in through `observe`, so a reader never
+/// identity may list and watch it cluster-wide, else per namespace in use — resuming from the
+/// last resourceVersion, with bookmarks, listing again only after `410 Gone` — filtered by a
+/// label selector (Baton's), with `managedFields` dropped. A scope whose watch is down (broken,
+/// or silent for `watchSilence`: a dead connection) is unsynced and not trusted until the watch
+/// is back: callers read the cluster directly then. Baton's own writes go in through `observe`, so a reader never
 /// sees its own write missing.
 public actor ClusterCache {
     /// What is watched: one kind in one namespace ("" for a cluster-scoped kind).
@@ -34,6 +35,8 @@ public actor ClusterCache {
     public let labelSelector: String
     /// How long one watch request stays open before the server ends it (and it is resumed).
     public let watchTimeout: Duration
+    /// How long a watch may hear nothing before it is taken for dead and replaced.
+    public let watchSilence: Duration
     private var informers: [Scope: Informer] = [:]
     /// Per namespaced kind ("apiVersion|kind"): whether it is watched cluster-wide (one watch for
     /// every namespace, when the identity may list and watch it so), or per namespace; absent
@@ -43,10 +46,12 @@ public actor ClusterCache {
     /// writes): the reconcile loops of the environments that own it are woken.
     private var listeners: [UUID: @Sendable (Scope, String) -> Void] = [:]
 
-    public init(client: KubeClient, labelSelector: String, watchTimeout: Duration = .seconds(300)) {
+    public init(client: KubeClient, labelSelector: String, watchTimeout: Duration = .seconds(300),
+                watchSilence: Duration = KubeClient.defaultWatchSilence) {
         self.client = client
         self.labelSelector = labelSelector
         self.watchTimeout = watchTimeout
+        self.watchSilence = watchSilence
     }
 
     /// The objects of `scope` by name when its watch is synced; nil while it is not (the watch
@@ -168,13 +173,13 @@ public actor ClusterCache {
 
     private func start(_ scope: Scope) {
         informers[scope] = Informer()
-        let client = self.client, selector = labelSelector, timeout = watchTimeout
+        let client = self.client, selector = labelSelector, timeout = watchTimeout, silence = watchSilence
         informers[scope]?.task = Task { [weak self] in
             var failures = 0
             while !Task.isCancelled {
                 let events = client.watch(apiVersion: scope.apiVersion, kind: scope.kind,
                                           namespace: scope.namespace.isEmpty || scope.namespace == "*" ? nil : scope.namespace,
-                                          labelSelector: selector, serverTimeout: timeout)
+                                          labelSelector: selector, serverTimeout: timeout, silence: silence)
                 do {
                     for try await event in events {
                         failures = 0
@@ -215,6 +220,12 @@ public actor ClusterCache {
             let key = Self.key(object)
             informers[scope]?.objects[key] = nil
             changed.append(key)
+        case .interrupted:
+            // Changes may be missed from here: readers ask the cluster until the watch is back.
+            informers[scope]?.synced = false
+        case .resumed:
+            // Open again from the last version held; what was missed follows at once.
+            if informers[scope] != nil { informers[scope]?.synced = true }
         }
         for key in changed {
             let parts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)

@@ -65,6 +65,7 @@ extension KubeClient {
             do {
                 outcome = try await attempt(request)
             } catch {
+                if error.isTransient { troubleSince.withLock { $0 = .now } }
                 if error.isTransient, let wait = retry.delay(afterAttempt: attempts, elapsed: ContinuousClock.now - started) {
                     try await pause(wait, url: request.url)
                     continue

@@ -1,6 +1,7 @@
 import BatonCore
 import Foundation
 import HTTP
+import Synchronization
 
 /// The server's `/version`.
 public struct ServerVersion: Sendable, Hashable {
@@ -44,6 +45,9 @@ public final class KubeClient: Sendable {
     let credentials: Credentials
     let discovery = DiscoveryCache()
     let tls: TLSConfiguration
+    /// When a request last failed to get through (a transport failure): watches that heard
+    /// nothing since are suspected dead sooner (`suspectSilence`).
+    let troubleSince = Mutex<ContinuousClock.Instant?>(nil)
 
     public init(_ config: Kubeconfig.Resolved, retry: RetryPolicy = RetryPolicy(),
                 http configuration: HTTPClient.Configuration = HTTPClient.Configuration(),

@@ -102,4 +102,79 @@ struct SimulationHTTPTests {
         }
         #expect(code == 200, "the server did not listen again")
     }
+
+    /// What curl received on `path` within `seconds` (a watch is cut off then), and curl's exit
+    /// status; `connectTimeout` bounds the connect and TLS handshake.
+    func stream(_ server: KubeSimServer, _ path: String, seconds: Double, connectTimeout: Double = 5,
+                dir: TemporaryDirectory) async throws -> (status: Int32, body: String) {
+        try dir.write("ca.pem", server.caPEM ?? "")
+        let run = try await CommandRun.runAsync("/usr/bin/curl", [
+            "-s", "-N", "--cacert", dir.path + "/ca.pem", "-H", "Authorization: Bearer \(server.token ?? "")",
+            "--connect-timeout", String(connectTimeout), "--max-time", String(seconds), server.url + path,
+        ])
+        return (run.status, run.stdout)
+    }
+
+    static let configMaps = ResourceType.builtIn.first { $0.kind == "ConfigMap" }!
+
+    static func configMap(_ name: String) -> JSONValue {
+        ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": .string(name)], "data": ["a": "1"]]
+    }
+
+    @Test("a watch that allows bookmarks gets one every interval with the current resourceVersion; one that does not gets none")
+    func bookmarks() async throws {
+        var configuration = KubeSimServer.Configuration()
+        configuration.bookmarkInterval = .milliseconds(500)
+        let server = try await KubeSimServer.start(configuration)
+        let dir = try TemporaryDirectory("kubesim-http")
+        defer { Task { await server.stop(); dir.remove() } }
+        _ = try await server.state.create(Self.configMaps, namespace: "default", body: Self.configMap("one"), manager: "test")
+        let now = await server.state.revision
+        async let with = stream(server, "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=\(now)&allowWatchBookmarks=true",
+                                seconds: 2.6, dir: dir)
+        async let without = stream(server, "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=\(now)", seconds: 2.6, dir: dir)
+        try await Task.sleep(for: .milliseconds(1200))
+        _ = try await server.state.create(Self.configMaps, namespace: "default", body: Self.configMap("two"), manager: "test")
+        let later = await server.state.revision
+        let (bookmarked, plain) = try await (with, without)
+        let events = bookmarked.body.split(separator: "\n").compactMap { try? JSONValue.parse(Data($0.utf8)) }
+        let marks = events.filter { $0["type"]?.string == "BOOKMARK" }
+        // About five in 2.6 s at 0.5 s; a loaded machine may send fewer.
+        #expect(marks.count >= 3, "\(bookmarked.body)")
+        #expect(marks.allSatisfy { $0[path: ["object", "kind"]]?.string == "ConfigMap" && $0[path: ["object", "apiVersion"]]?.string == "v1" })
+        // Each names the version reached, in order with the events: never behind one already sent.
+        let versions = events.compactMap { Int64($0[path: ["object", "metadata", "resourceVersion"]]?.string ?? "") }
+        #expect(versions == versions.sorted(), "\(versions)")
+        #expect(marks.last.flatMap { Int64($0[path: ["object", "metadata", "resourceVersion"]]?.string ?? "") } == later)
+        #expect(events.contains { $0["type"]?.string == "ADDED" && $0[path: ["object", "metadata", "name"]]?.string == "two" })
+        #expect(!plain.body.contains("BOOKMARK") && plain.body.contains(#""name":"two""#), "\(plain.body)")
+    }
+
+    @Test("a black hole: a new connection never gets through its TLS handshake; a watch it caught stays silent after it; new connections work again")
+    func blackHole() async throws {
+        var configuration = KubeSimServer.Configuration()
+        configuration.bookmarkInterval = .milliseconds(300)
+        let server = try await KubeSimServer.start(configuration)
+        let dir = try TemporaryDirectory("kubesim-http")
+        defer { Task { await server.stop(); dir.remove() } }
+        let start = await server.state.revision
+        // A watch open across the hole: the bookmarks written meanwhile are lost and catch it.
+        async let caught = stream(server, "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=\(start)&allowWatchBookmarks=true",
+                                  seconds: 6, dir: dir)
+        try await Task.sleep(for: .milliseconds(800))
+        #expect(try await curl(server, "/sim/faults", method: "POST", body: #"{"blackHoleSeconds": 2}"#, dir: dir).code == 200)
+        for _ in 0..<40 where !server.simulation.faults.blackHole.isOpen { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(server.simulation.faults.blackHole.isOpen)
+        let during = try await stream(server, "/version", seconds: 1.5, connectTimeout: 1, dir: dir)
+        #expect(during.status == 28, "curl should time out (28), got \(during.status): \(during.body)")
+        _ = try await server.state.create(Self.configMaps, namespace: "default", body: Self.configMap("during"), manager: "test")
+        for _ in 0..<60 where server.simulation.faults.blackHole.isOpen { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try await curl(server, "/version", dir: dir).code == 200, "a new connection after the hole")
+        _ = try await server.state.create(Self.configMaps, namespace: "default", body: Self.configMap("after"), manager: "test")
+        let watched = try await caught
+        #expect(watched.status == 28)
+        #expect(watched.body.contains("BOOKMARK"), "the watch heard nothing before the hole: \(watched.body)")
+        #expect(!watched.body.contains(#""name":"during""#) && !watched.body.contains(#""name":"after""#),
+                "a half-open connection delivered: \(watched.body)")
+    }
 }

@@ -1,5 +1,6 @@
 import BatonCore
 import Foundation
+import HTTP
 import Kube
 import KubeSim
 import Testing
@@ -32,6 +33,8 @@ struct WatchTests {
         case .modified(let object)?: "modified \(object[path: ["metadata", "name"]]?.string ?? "?") a=\(object[path: ["data", "a"]]?.string ?? "-")"
         case .deleted(let object)?: "deleted \(object[path: ["metadata", "name"]]?.string ?? "?")"
         case .relisted(let objects)?: "relisted \(names(objects).joined(separator: ","))"
+        case .interrupted?: "interrupted"
+        case .resumed?: "resumed"
         case nil: "nothing"
         }
     }
@@ -71,6 +74,56 @@ struct WatchTests {
         guard case .relisted(let objects)? = event else { Issue.record("expected a relist, got \(describe(event))"); return }
         #expect(objects.count == 21)
         try await client.apply(configMap("after"))
+        #expect(describe(try await events.next()) == "added after")
+    }
+
+    @Test("a black hole leaves the watch's connection half-open: after a request failed to get through it is replaced within seconds and resumes without a list")
+    func silentConnectionReplaced() async throws {
+        let cluster = try await SimCluster.start { $0.bookmarkInterval = .milliseconds(300) }
+        defer { Task { await cluster.stop() } }
+        let resolved = try Kubeconfig.load(paths: [cluster.folder.path + "/kubeconfig"]).resolve()
+        // A short connect timeout so that the request made in the hole fails quickly; the
+        // silence limit is long, so only that failure can make the watch be replaced this soon.
+        let client = try KubeClient(resolved, retry: RetryPolicy(maxAttempts: 30, maxDelay: .milliseconds(500), maxElapsed: .seconds(30)),
+                                    http: HTTPClient.Configuration(connectTimeout: .seconds(1), requestTimeout: .seconds(2), stallTimeout: .seconds(1)))
+        let events = Events(client.watch(apiVersion: "v1", kind: "ConfigMap", namespace: "default", silence: .seconds(60)))
+        #expect(describe(try await events.next()) == "relisted ")
+        let path = "/api/v1/namespaces/default/configmaps"
+        while cluster.server.requests.count("WATCH", path) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        let lists = cluster.server.requests.count("GET", path), watches = cluster.server.requests.count("WATCH", path)
+        cluster.server.simulation.faults.blackHole.open(for: .seconds(4))
+        let started = ContinuousClock.now
+        // Made in the hole: the event written to the watch's connection is lost with it.
+        _ = try await cluster.server.state.create(ResourceType.builtIn.first { $0.kind == "ConfigMap" }!, namespace: "default",
+                                                  body: configMap("during"), manager: "test")
+        try #require(cluster.server.simulation.faults.blackHole.isOpen, "the machine was too slow to make the change in the hole")
+        // Its first attempt fails in the hole (the client notes the trouble); a retry gets through after.
+        async let probe = client.version()
+        #expect(describe(try await events.next(within: .seconds(15))) == "interrupted")
+        #expect(describe(try await events.next(within: .seconds(15))) == "resumed")
+        #expect(describe(try await events.next(within: .seconds(5))) == "added during")
+        #expect(ContinuousClock.now - started < .seconds(12), "the dead watch was noticed only after \(ContinuousClock.now - started)")
+        #expect(cluster.server.requests.count("GET", path) == lists, "the watch listed again")
+        #expect(cluster.server.requests.count("WATCH", path) > watches)
+        _ = try await probe
+    }
+
+    @Test("a quiet watch kept alive by bookmarks is not replaced; one that hears nothing for its silence limit is")
+    func silenceLimit() async throws {
+        let cluster = try await SimCluster.start { $0.bookmarkInterval = .milliseconds(300) }
+        defer { Task { await cluster.stop() } }
+        let events = Events(cluster.client.watch(apiVersion: "v1", kind: "ConfigMap", namespace: "default", silence: .seconds(1)))
+        #expect(describe(try await events.next()) == "relisted ")
+        let path = "/api/v1/namespaces/default/configmaps"
+        while cluster.server.requests.count("WATCH", path) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .seconds(3))
+        #expect(cluster.server.requests.count("WATCH", path) == 1, "a live watch was replaced")
+        // Half-open from here (bookmarks are lost in the hole), and no other request fails: the
+        // silence limit alone finds it.
+        cluster.server.simulation.faults.blackHole.open(for: .seconds(1))
+        #expect(describe(try await events.next(within: .seconds(5))) == "interrupted")
+        #expect(describe(try await events.next(within: .seconds(20))) == "resumed")
+        try await cluster.client.apply(configMap("after"))
         #expect(describe(try await events.next()) == "added after")
     }
 }

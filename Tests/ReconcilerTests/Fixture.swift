@@ -19,7 +19,8 @@ struct Fixture {
     /// The audit database that keeps the environments' inventories (a real SQLite file).
     let audit: AuditStore
 
-    static func start(rolloutDelay: Duration = .milliseconds(100), deniedAccess: Set<String> = []) async throws -> Fixture {
+    static func start(rolloutDelay: Duration = .milliseconds(100), deniedAccess: Set<String> = [],
+                      bookmarkInterval: Duration = .seconds(60)) async throws -> Fixture {
         let dir = try TemporaryDirectory("reconciler")
         try FileManager.default.createDirectory(atPath: dir.path + "/home", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir.path + "/config", withIntermediateDirectories: true)
@@ -28,6 +29,7 @@ struct Fixture {
         var configuration = KubeSimServer.Configuration()
         configuration.rolloutDelay = rolloutDelay
         configuration.deniedAccess = deniedAccess
+        configuration.bookmarkInterval = bookmarkInterval
         let server = try await KubeSimServer.start(configuration)
         try dir.write("kubeconfig", SimKubeconfig.yaml([("dev", server)]))
         let client = try KubeClient(try Kubeconfig.load(paths: [dir.path + "/kubeconfig"]).resolve())

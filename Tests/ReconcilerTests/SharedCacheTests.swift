@@ -173,4 +173,54 @@ struct SharedCacheTests {
         #expect(thawed.errors == [] && thawed.synced && thawed.applied)
         await cache.stop()  // before the server stops: no watch reconnects while it does
     }
+
+    @Test("a black hole: a pass in it is unavailable; the watch it left half-open is found silent and resumed, so a change made after it reaches the cache")
+    func blackHole() async throws {
+        let fixture = try await Fixture.start(bookmarkInterval: .milliseconds(400))
+        defer { Task { await fixture.stop() } }
+        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        // Bookmarks every 0.4 s, silence limit 1.5 s: as kube-apiserver's minute against the default 90 s.
+        let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector, watchSilence: .milliseconds(1500))
+        let plain = fixture.reconciler()
+        #expect(await plain.sync(revision: revision).errors == [])
+        let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
+        _ = await cache.objects(scope)
+        try await synced(cache, [scope])
+        let lists = { fixture.server.requests.count("GET", "/api/v1/configmaps") }
+        let watches = { fixture.server.requests.count("WATCH", "/api/v1/configmaps") }
+        // Quiet but alive (bookmarks): not replaced.
+        let opened = watches()
+        try await Task.sleep(for: .seconds(2))
+        #expect(watches() == opened, "a live watch was replaced")
+
+        let second = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "2")])
+        let quick = try KubeClient(try Kubeconfig.load(paths: [fixture.dir.path + "/kubeconfig"]).resolve(), retry: .none,
+                                   http: HTTPClient.Configuration(connectTimeout: .seconds(1), requestTimeout: .seconds(1), stallTimeout: .seconds(1)))
+        let impatient = Reconciler(environment: plain.environment, client: quick, renderer: plain.renderer, inventory: fixture.audit)
+        _ = try await quick.discover()
+        fixture.server.simulation.faults.blackHole.open(for: .seconds(3))
+        let lost = await impatient.sync(revision: second)
+        #expect(lost.unavailable && !lost.errors.isEmpty, "\(lost.errors)")
+        // While its watch is down the cache does not answer for the scope.
+        var distrusted = false
+        for _ in 0..<40 where !distrusted {
+            distrusted = await cache.objects(scope) == nil
+            if !distrusted { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(distrusted, "the cache kept trusting a silent watch")
+        while fixture.server.simulation.faults.blackHole.isOpen { try await Task.sleep(for: .milliseconds(100)) }
+        let back = await impatient.sync(revision: second)
+        #expect(back.errors == [] && back.synced && back.applied, "\(back.errors)")
+        // Someone else's change after the hole reaches the cache through the resumed watch.
+        _ = try await fixture.kubectl(["-n", "shop", "label", "configmap", "settings", "seen=after"])
+        var seen = false
+        for _ in 0..<200 where !seen {
+            seen = await cache.objects(scope)?["settings"]?[path: ["metadata", "labels", "seen"]] == "after"
+            if !seen { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(seen, "the change after the hole never reached the cache")
+        #expect(watches() > opened)
+        #expect(lists() == 1, "the watch listed again instead of resuming")
+        await cache.stop()
+    }
 }

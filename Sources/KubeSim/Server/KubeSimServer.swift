@@ -16,6 +16,9 @@ public final class KubeSimServer: Sendable {
         /// The bearer token clients must send; nil accepts any request (debugging only).
         public var token: String? = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         public var rolloutDelay: Duration = .seconds(1)
+        /// How often a watch that asked for bookmarks gets one; kube-apiserver sends one about
+        /// every minute. Tests of silence detection shorten it.
+        public var bookmarkInterval: Duration = .seconds(60)
         public var faults = Faults.Settings()
         /// A file to keep the cluster's objects in: loaded at start when it exists, written
         /// whenever they change, so they survive a restart.
@@ -68,22 +71,31 @@ public final class KubeSimServer: Sendable {
                 throw KubeSimError(message: "\(file): not a KubeSim state file: \(error)")
             }
         }
-        let simulation = Simulation(state: state, rolloutDelay: configuration.rolloutDelay, faults: configuration.faults)
+        let simulation = Simulation(state: state, rolloutDelay: configuration.rolloutDelay, faults: configuration.faults,
+                                    bookmarkInterval: configuration.bookmarkInterval)
         let requests = RequestLog()
         let responder = HTTPAdapter(responder: Responder(state: state, token: configuration.token, simulation: simulation, requests: requests,
                                                                aggregatedDiscovery: configuration.aggregatedDiscovery,
                                                                deniedAccess: configuration.deniedAccess))
-        var builder: HTTPServerBuilder = .http1()
+        // Every connection passes the black-hole fault's handler first, below TLS.
+        let hole = simulation.faults.blackHole
+        var builder = HTTPServerBuilder { responder in BlackHoleChannel(base: HTTP1Channel(responder: responder), hole: hole) }
         var caPEM: String?
         if configuration.tls {
             let certificates = try SimCertificates.generate()
             let tls = TLSConfiguration.makeServerConfiguration(
                 certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(certificates.certificatePEM.utf8), format: .pem))],
                 privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(certificates.privateKeyPEM.utf8), format: .pem)))
-            builder = configuration.http2 ? try .http2Upgrade(tlsConfiguration: tls) : try .tls(.http1(), tlsConfiguration: tls)
+            builder = configuration.http2
+                ? HTTPServerBuilder { responder in
+                    BlackHoleChannel(base: try HTTP2UpgradeChannel(tlsConfiguration: tls, responder: responder), hole: hole)
+                }
+                : HTTPServerBuilder { responder in
+                    BlackHoleChannel(base: try TLSChannel(HTTP1Channel(responder: responder), tlsConfiguration: tls), hole: hole)
+                }
             caPEM = certificates.caPEM
         }
-        let listener = Listener(responder: responder, builder: builder, endStreams: { await state.dropWatches() })
+        let listener = Listener(responder: responder, builder: builder, blackHole: hole, endStreams: { await state.dropWatches() })
         let port = try await listener.start(port: configuration.port)
         await simulation.faults.onRefuse { [listener] duration in
             await listener.refuse(for: duration, port: port)
@@ -115,15 +127,17 @@ public final class KubeSimServer: Sendable {
 actor Listener {
     let responder: HTTPAdapter
     let builder: HTTPServerBuilder
+    let blackHole: BlackHole
     /// Ends the responses that would stay open for ever (watches), so a graceful shutdown ends.
     let endStreams: @Sendable () async -> Void
     private var task: Task<Void, any Error>?
     private var group: ServiceGroup?
     private var stopped = false
 
-    init(responder: HTTPAdapter, builder: HTTPServerBuilder, endStreams: @escaping @Sendable () async -> Void) {
+    init(responder: HTTPAdapter, builder: HTTPServerBuilder, blackHole: BlackHole, endStreams: @escaping @Sendable () async -> Void) {
         self.responder = responder
         self.builder = builder
+        self.blackHole = blackHole
         self.endStreams = endStreams
     }
 
@@ -173,6 +187,7 @@ actor Listener {
     /// request held longer (a freeze fault).
     private func halt() async {
         guard let task else { return }
+        blackHole.release()
         await group?.triggerGracefulShutdown()
         let endStreams = self.endStreams
         let deadline = Task {

@@ -105,14 +105,16 @@ struct ResourceHandler {
     }
 
     private func watch(_ type: ResourceType, namespace: String?, labels: LabelSelector, fields: FieldSelector?) async throws -> SimResponse {
+        let bookmarks = request.query["allowWatchBookmarks"].map { $0 == "true" || $0 == "1" } ?? false
         let events = try await state.watch(type, namespace: namespace, labels: labels, fields: fields,
-                                           since: request.query["resourceVersion"])
+                                           since: request.query["resourceVersion"], bookmarks: bookmarks)
         let timeout = request.query["timeoutSeconds"].flatMap { Double($0) } ?? 1_800
         let table = request.wantsTable
         let (stream, continuation) = AsyncStream<Data>.makeStream()
         let pump = Task {
             for await event in events {
-                let object = table ? TableRenderer.table(type, [event.object], revision: event.revision, now: Date()) : event.object
+                let object = table && event.kind != .bookmark
+                    ? TableRenderer.table(type, [event.object], revision: event.revision, now: Date()) : event.object
                 var line = JSONValue.object(["type": .string(event.kind.rawValue), "object": object]).encoded()
                 line.append(UInt8(ascii: "\n"))
                 continuation.yield(line)

@@ -3,10 +3,12 @@ import Foundation
 
 /// Injected faults for reliability tests: added latency, a share of 500 answers, a share of
 /// 429 answers with `Retry-After`, refusing connections for a while, freezing (connections are
-/// accepted, nothing is answered until the freeze ends), dropping every open watch, and
-/// compacting the watch history (a watch resuming from before gets 410 Expired). Set with
-/// `POST /sim/faults` (JSON body, every key optional: `latencyMs`, `errorRate`, `throttleRate`,
-/// `retryAfterSeconds`, `refuseSeconds`, `freezeSeconds`, `dropWatches`, `compact`) or at start.
+/// accepted, nothing is answered until the freeze ends), a black hole (every byte lost for a
+/// while, the connections it caught half-open for good: `BlackHole`), dropping every open
+/// watch, and compacting the watch history (a watch resuming from before gets 410 Expired).
+/// Set with `POST /sim/faults` (JSON body, every key optional: `latencyMs`, `errorRate`,
+/// `throttleRate`, `retryAfterSeconds`, `refuseSeconds`, `freezeSeconds`, `blackHoleSeconds`,
+/// `dropWatches`, `compact`) or at start.
 public actor Faults {
     public struct Settings: Sendable, Codable, Equatable {
         public var latencyMs: Int = 0
@@ -31,6 +33,8 @@ public actor Faults {
     }
 
     public private(set) var settings: Settings
+    /// The black-hole fault, which every connection of the server passes through.
+    public nonisolated let blackHole = BlackHole()
     private var generator = SystemRandomNumberGenerator()
     /// Until when every request waits before it is answered (the "frozen server" fault).
     private var frozenUntil: ContinuousClock.Instant?
@@ -79,6 +83,14 @@ public actor Faults {
             settings = update
             let body = (try? JSONValue.parse(request.body)) ?? .null
             if let seconds = body["freezeSeconds"]?.int, seconds > 0 { freeze(for: .seconds(seconds)) }
+            if let seconds = body["blackHoleSeconds"]?.int, seconds > 0 {
+                // Answer first (this answer would be lost), then drop everything.
+                let hole = blackHole
+                Task.detached {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    hole.open(for: .seconds(seconds))
+                }
+            }
             if let seconds = body["refuseSeconds"]?.int, seconds > 0, let refuse {
                 // Answer first, then stop listening. Detached from the request: started from
                 // a task that inherits the request's context (its task-local values include

@@ -7,15 +7,20 @@ import Foundation
 public actor Simulation {
     let state: ClusterState
     let controllers: Controllers
-    public let faults: Faults
+    public nonisolated let faults: Faults
     /// When each workload's current generation was first seen.
     private var rolloutStarted: [ObjectKey: (generation: Int64, at: Date)] = [:]
     /// `sim_http_requests_total` by (namespace, service, code).
     private var requests: [String: [String: [Int: Int64]]] = [:]
     private var lastTraffic: Date?
 
-    public init(state: ClusterState, rolloutDelay: Duration = .seconds(1), faults: Faults.Settings = .init()) {
+    /// How often a watch that asked for bookmarks gets one (kube-apiserver: about a minute).
+    let bookmarkInterval: Duration
+
+    public init(state: ClusterState, rolloutDelay: Duration = .seconds(1), faults: Faults.Settings = .init(),
+                bookmarkInterval: Duration = .seconds(60)) {
         self.state = state
+        self.bookmarkInterval = bookmarkInterval
         self.controllers = Controllers(rolloutDelay: rolloutDelay)
         self.faults = Faults(faults)
     }
@@ -85,6 +90,7 @@ public actor Simulation {
     public func run(stateFile: String? = nil) async {
         while !Task.isCancelled {
             await tick()
+            await state.sendBookmarks(every: bookmarkInterval)
             await save(to: stateFile)
             try? await Task.sleep(for: .milliseconds(100))
         }

@@ -43,11 +43,13 @@ extension ClusterState {
     /// Events for objects of `type` after `resourceVersion`, then live ones until the stream
     /// is dropped. Without a version (or with "0") the current objects come first as ADDED
     /// events, as Kubernetes sends them. A version older than the kept history is 410 Gone.
+    /// With `bookmarks`, `sendBookmarks(every:)` adds BOOKMARK events to it.
     func watch(_ type: ResourceType, namespace: String?, labels: LabelSelector, fields: FieldSelector?,
-               since resourceVersion: String?) throws(APIError) -> AsyncStream<WatchEvent> {
+               since resourceVersion: String?, bookmarks: Bool = false) throws(APIError) -> AsyncStream<WatchEvent> {
         let (stream, continuation) = AsyncStream<WatchEvent>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
         let watcher = Watcher(group: type.group, plural: type.plural, namespace: namespace, labels: labels, fields: fields,
-                              continuation: continuation)
+                              continuation: continuation,
+                              bookmarks: bookmarks ? (type.apiVersion, type.kind, ContinuousClock.now) : nil)
         if let text = resourceVersion, !text.isEmpty, text != "0" {
             guard let since = Int64(text) else { throw APIError.badRequest("invalid resourceVersion \"\(text)\"") }
             if since < compactedRevision || (since < revision && history.first.map { since < $0.revision - 1 } ?? false) {
@@ -68,6 +70,24 @@ extension ClusterState {
             Task { await self?.stopWatching(id) }
         }
         return stream
+    }
+
+    /// Sends a BOOKMARK (the current resourceVersion) to each watch that asked for bookmarks and
+    /// got none for `interval`, as kube-apiserver's watch cache does about once a minute
+    /// (`defaultBookmarkFrequency`): a client that hears nothing for much longer knows its
+    /// connection is dead. Sent in order with the events, so every change up to that version
+    /// has gone before it.
+    public func sendBookmarks(every interval: Duration) {
+        let now = ContinuousClock.now
+        for (id, watcher) in watchers {
+            guard let bookmarks = watcher.bookmarks, now - bookmarks.last >= interval else { continue }
+            let object: JSONValue = .object(["apiVersion": .string(bookmarks.apiVersion), "kind": .string(bookmarks.kind),
+                                             "metadata": .object(["resourceVersion": .string(String(revision))])])
+            watcher.continuation.yield(WatchEvent(kind: .bookmark, object: object,
+                                                  key: ObjectKey(group: watcher.group, plural: watcher.plural, namespace: "", name: ""),
+                                                  revision: revision))
+            watchers[id]?.bookmarks?.last = now
+        }
     }
 
     /// Forgets the watch history, as etcd's compaction does: a watch resuming from a version

@@ -16,7 +16,8 @@ struct ObjectKey: Hashable, Sendable, Comparable {
 
 /// A change to one object, as watchers receive it.
 public struct WatchEvent: Sendable {
-    public enum Kind: String, Sendable { case added = "ADDED", modified = "MODIFIED", deleted = "DELETED" }
+    /// `bookmark` carries no object, only the resourceVersion the watch has reached.
+    public enum Kind: String, Sendable { case added = "ADDED", modified = "MODIFIED", deleted = "DELETED", bookmark = "BOOKMARK" }
     public var kind: Kind
     public var object: JSONValue
     var key: ObjectKey
@@ -58,6 +59,9 @@ public actor ClusterState {
         var labels: LabelSelector
         var fields: FieldSelector?
         var continuation: AsyncStream<WatchEvent>.Continuation
+        /// Set for a watch that asked for bookmarks (`allowWatchBookmarks`): the type they
+        /// name, and when the last one was sent (or the watch began).
+        var bookmarks: (apiVersion: String, kind: String, last: ContinuousClock.Instant)?
     }
 
     public init(now: @escaping @Sendable () -> Date = Date.init, historyLimit: Int = 10_000) {
