@@ -38,7 +38,8 @@ public struct ReconcileLoop: Sendable {
     /// object the environment has (or had) wakes it within `refPoll`, events coalesced; when
     /// passes keep healing drift that something else keeps making, wakes back off (doubling, up
     /// to `sync.interval`). Passes are spread with jitter: the first within half a second of
-    /// start, then every `sync.interval` ± 10 %.
+    /// start, then every `sync.interval` ± 10 %. A pass that could not reach the cluster is
+    /// tried again after 1 s, doubling up to `sync.interval`, with jitter.
     ///
     /// `wakeup` ends a wait at once: the driver signals it when it moves the environment's ref.
     public func run(wakeup: Wakeup = Wakeup(), report: @Sendable (StatusReport) async -> Void) async {
@@ -76,6 +77,16 @@ public struct ReconcileLoop: Sendable {
         // every `settlingInterval`, so health changes are seen when they happen, not at the
         // next `sync.interval`.
         var settled = true
+        // Passes in a row the cluster could not be reached for (`StatusReport.unavailable`):
+        // tried again after a back-off that starts at a second and doubles up to the interval,
+        // with jitter, so an environment is back within seconds of its cluster and a few
+        // hundred environments do not come back at once.
+        var outageStreak = 0
+        var outageWait = Duration.zero
+        func pause() -> Duration {
+            if outageStreak > 0 { return outageWait }
+            return settled ? interval + jitter : min(interval, settlingInterval)
+        }
         while !Task.isCancelled {
             let revision: String?
             do {
@@ -94,7 +105,7 @@ public struct ReconcileLoop: Sendable {
                                               driftFound: false, applied: false, errors: [problem], startedAt: Date(), duration: .seconds(0)))
                 }
             }
-            let wait = settled ? interval + jitter : min(interval, settlingInterval)
+            let wait = pause()
             let wake = woken.isSet && ContinuousClock.now - lastWokenPass >= backoff()
             if let revision, revision != seen || ContinuousClock.now - lastPass >= wait || wake {
                 if wake { lastWokenPass = .now }
@@ -115,10 +126,14 @@ public struct ReconcileLoop: Sendable {
                 settled = status.synced && status.health == .healthy || !status.errors.isEmpty || status.health == .degraded
                 healStreak = status.driftFound && status.applied ? healStreak + 1 : 0
                 jitter = interval * Double.random(in: -0.1...0.1)
+                outageStreak = status.unavailable ? outageStreak + 1 : 0
+                if outageStreak > 0 {
+                    outageWait = min(interval, .seconds(1) * Int(pow(2.0, Double(min(outageStreak - 1, 10))))) * Double.random(in: 0.5...1.0)
+                }
                 await report(status)
             }
             // Until the next pass is due, the next wake, or the next look at the ref.
-            var due = lastPass + (settled ? interval + jitter : min(interval, settlingInterval))
+            var due = lastPass + pause()
             // A wake held back by the back-off is due when the back-off ends.
             if woken.isSet { due = min(due, lastWokenPass + backoff()) }
             await wakeup.wait(upTo: max(.milliseconds(10), min(refPoll, due - ContinuousClock.now)))

@@ -1,6 +1,7 @@
 import BatonCore
 import BatonTestSupport
 import Foundation
+import HTTP
 import Kube
 import KubeSim
 import Manifests
@@ -133,5 +134,31 @@ struct LoopTests {
         let recovered = try await reports.wait { $0.errors.isEmpty && $0.applied && $0.synced }
         #expect(recovered != nil, "the failed revision was not applied again")
         #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "settings", namespace: "later")[path: ["data", "value"]] == "1")
+    }
+
+    @Test("a pass that could not reach the cluster is tried again within seconds, not at the next interval")
+    func retriesUnavailablePassSoon() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        try fixture.git.run(["branch", "env/dev", first])
+        // An impatient client (one attempt, 1 s limits) and a ten-minute interval.
+        let quick = try KubeClient(try Kubeconfig.load(paths: [fixture.dir.path + "/kubeconfig"]).resolve(), retry: .none,
+                                   http: HTTPClient.Configuration(connectTimeout: .seconds(1), requestTimeout: .seconds(1), stallTimeout: .seconds(1)))
+        let plain = fixture.reconciler(interval: .minutes(10))
+        let reconciler = Reconciler(environment: plain.environment, client: quick, renderer: plain.renderer, inventory: fixture.audit)
+        _ = try await quick.discover()
+        fixture.server.simulation.faults.blackHole.open(for: .seconds(3))
+        let reports = Reports()
+        let loop = ReconcileLoop(reconciler: reconciler, store: fixture.store, refPoll: .milliseconds(200))
+        let task = Task { await loop.run { await reports.add($0) } }
+        defer { task.cancel() }
+        let lost = try await reports.wait { $0.unavailable }
+        #expect(lost?.health == .unknown && lost?.errors.isEmpty == false)
+        let back = try await reports.wait { $0.revision == first && $0.applied && $0.synced }
+        #expect(back != nil, "the pass was not tried again before the interval")
+        // Each failed pass was followed by another after at most a few seconds of back-off.
+        let unavailable = await reports.all.filter(\.unavailable).count
+        #expect(unavailable >= 1 && unavailable <= 6, "\(unavailable) unavailable passes")
     }
 }
