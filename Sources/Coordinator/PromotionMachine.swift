@@ -120,6 +120,20 @@ public struct PromotionMachine: Sendable {
         guard var candidate = stages[stage].candidate, candidate.revision == report.revision,
               candidate.phase == .syncing || candidate.phase == .verifying else { return advance(now: now) }
         var effects: [PromotionEffect] = []
+        if report.unavailable {
+            if candidate.outage == nil {
+                let reason = report.errors.first ?? "the cluster did not answer"
+                candidate.outage = ClusterOutage(since: now, passes: 0, reason: reason)
+                effects.append(record("cluster-unavailable", stage, candidate.revision, ["reason": .string(reason)]))
+            }
+            candidate.outage?.passes += 1
+        } else if let outage = candidate.outage {
+            candidate.outage = nil
+            effects.append(record("cluster-available", stage, candidate.revision, [
+                "unavailableSeconds": .double((now.timeIntervalSince(outage.since) * 10).rounded() / 10),
+                "unavailablePasses": .int(Int64(outage.passes)), "reason": .string(outage.reason),
+            ]))
+        }
         var gate = HealthSoak(soak: soak(stage), healthySince: candidate.healthySince, pausedAt: candidate.soakPausedAt)
         let observation = gate.observe(report, at: now)
         candidate.healthySince = gate.healthySince

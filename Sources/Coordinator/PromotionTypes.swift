@@ -59,6 +59,8 @@ public struct Candidate: Sendable, Hashable, Codable {
     public var blockedBy: String?
     /// Since when its soak has been paused because the cluster did not answer.
     public var soakPausedAt: Date?
+    /// The cluster has not answered its environment's passes since then (nil: it answers).
+    public var outage: ClusterOutage?
 
     public init(revision: String, phase: PromotionPhase, since: Date, reason: String? = nil, kind: PromotionKind = .auto,
                 actor: String = "baton", from: String? = nil, supersedes: String? = nil) {
@@ -74,7 +76,7 @@ public struct Candidate: Sendable, Hashable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case revision, phase, since, approvals, healthySince, reason, kind, actor, from, syncStartedAt, supersedes, checksRequestedAt,
-             checks, wasHealthy, blockedBy, soakPausedAt
+             checks, wasHealthy, blockedBy, soakPausedAt, outage
     }
 
     /// Fields added in later versions default when a saved machine lacks them.
@@ -96,7 +98,19 @@ public struct Candidate: Sendable, Hashable, Codable {
         wasHealthy = try container.decodeIfPresent(Bool.self, forKey: .wasHealthy) ?? false
         blockedBy = try container.decodeIfPresent(String.self, forKey: .blockedBy)
         soakPausedAt = try container.decodeIfPresent(Date.self, forKey: .soakPausedAt)
+        outage = try container.decodeIfPresent(ClusterOutage.self, forKey: .outage)
     }
+}
+
+/// Passes of an environment that could not reach its cluster, in a row, while a revision was
+/// syncing or verifying there: recorded when it begins (`cluster-unavailable`) and when the
+/// cluster answers again (`cluster-available`, with how long and how many passes).
+public struct ClusterOutage: Sendable, Hashable, Codable {
+    public var since: Date
+    /// Unavailable passes so far.
+    public var passes: Int
+    /// The first pass's first error.
+    public var reason: String
 }
 
 /// The last reconciler pass of an environment, as `baton status` shows it.

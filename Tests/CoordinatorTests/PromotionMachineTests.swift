@@ -49,12 +49,21 @@ struct PromotionMachineTests {
         _ = deliver(&machine, stage: 0, "A", at: 1)  // Healthy from 2 s; the soak is 10 s
         var blip = report("dev", "A", synced: false, health: .unknown, errors: ["GET /api/v1/namespaces/shop/configmaps: timed out"])
         blip.unavailable = true
-        #expect(kinds(machine.report(stage: 0, blip, now: at(5))) == ["soak-paused dev A"])
+        #expect(kinds(machine.report(stage: 0, blip, now: at(5))) == ["cluster-unavailable dev A", "soak-paused dev A"])
         #expect(kinds(machine.report(stage: 0, blip, now: at(30))) == [], "a pause is recorded once")
+        #expect(kinds(machine.report(stage: 0, blip, now: at(90))) == [])
+        #expect(machine.stages[0].candidate?.outage?.passes == 3)
         #expect(kinds(machine.tick(now: at(400))) == [], "a blip failed or verified the revision")
         #expect(machine.stages[0].candidate?.phase == .verifying)
-        // Back at 400 s with 3 s soaked: 7 s more, not a moment less.
-        _ = machine.report(stage: 0, report("dev", "A"), now: at(400))
+        // Back at 400 s with 3 s soaked: 7 s more, not a moment less. The return is recorded
+        // with how long the cluster was away and how many passes found it so.
+        let back = machine.report(stage: 0, report("dev", "A"), now: at(400))
+        #expect(kinds(back) == ["cluster-available dev A"])
+        if case .record(_, _, _, let details, _)? = back.first {
+            #expect(details["unavailableSeconds"] == .double(395) && details["unavailablePasses"] == .int(3))
+            #expect(details["reason"]?.string == "GET /api/v1/namespaces/shop/configmaps: timed out")
+        }
+        #expect(machine.stages[0].candidate?.outage == nil)
         #expect(kinds(machine.tick(now: at(406.9))) == [])
         #expect(kinds(machine.tick(now: at(407))).first == "verified dev A")
     }
