@@ -54,7 +54,7 @@ extension Reconciler {
         }.map { result throws(Failure) in try result.get() }
 
         for entry in candidates {
-            guard let object = live[entry.key], isOurs(object, key: entry.key) else { continue }
+            guard let object = live[entry.key], isOurs(object, key: entry.key), Self.isSameObject(object, as: entry) else { continue }
             changes.append(Change(key: entry.key, apiVersion: object["apiVersion"]?.string ?? entry.apiVersion, action: .prune, drifted: false,
                                   desired: nil, live: object, source: nil))
         }
@@ -133,6 +133,13 @@ extension Reconciler {
         return labels[Normalizer.managedByLabel]?.string == Normalizer.managedByValue
             && labels[Normalizer.environmentLabel]?.string == environment.name
             && object[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]] != nil
+    }
+
+    /// Whether `object` is the very object the inventory recorded (same uid), when it recorded
+    /// one: a copy made again by someone else, tracking annotation and all, is not Baton's.
+    static func isSameObject(_ object: JSONValue, as entry: InventoryEntry) -> Bool {
+        guard let recorded = entry.uid else { return true }
+        return object[path: ["metadata", "uid"]]?.string == recorded
     }
 
     static func key(_ object: JSONValue) -> ResourceKey {

@@ -107,13 +107,22 @@ struct CorpusTests {
         #expect(try await fixture.client.get(apiVersion: "v1", kind: "Namespace", name: "corpus")[path: ["metadata", "name"]] == "corpus")
     }
 
-    @Test("only what Baton applied is pruned: copies of its labels, unowned lookalikes and controller-owned objects stay")
+    @Test("only what Baton applied is pruned: copies of its labels, unowned lookalikes, re-made copies and controller-owned objects stay")
     func pruneOnlyWhatBatonApplied() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/a.yaml": configMapYAML("a", "1"), "app/b.yaml": configMapYAML("b", "1")])
+        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/a.yaml": configMapYAML("a", "1"), "app/b.yaml": configMapYAML("b", "1"),
+                                        "app/c.yaml": configMapYAML("c", "1")])
         let reconciler = fixture.reconciler()
         #expect(await reconciler.sync(revision: first).errors == [])
+        // c is deleted and made again by someone else from a copy of Baton's: its tracking
+        // annotation names it, but it is not the object (uid) Baton applied.
+        var copy = try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "c", namespace: "shop")
+        for field in ["uid", "resourceVersion", "creationTimestamp", "managedFields"] { copy[path: ["metadata", field]] = nil }
+        try await fixture.client.delete(apiVersion: "v1", kind: "ConfigMap", name: "c", namespace: "shop")
+        try await fixture.client.apply(copy, fieldManager: "someone-else")
+        #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "c", namespace: "shop")[
+            path: ["metadata", "annotations", Normalizer.trackingAnnotation]] != nil)
         // Someone else's object wearing Baton's labels for this environment (as Endpoints would).
         let lookalike: JSONValue = .object(["apiVersion": "v1", "kind": "ConfigMap", "metadata": .object([
             "name": "lookalike", "namespace": "shop",
@@ -124,13 +133,14 @@ struct CorpusTests {
         try await fixture.client.delete(apiVersion: "v1", kind: "ConfigMap", name: "b", namespace: "shop")
         try await fixture.client.apply(.object(["apiVersion": "v1", "kind": "ConfigMap", "metadata": .object(["name": "b", "namespace": "shop"])]),
                                        fieldManager: "someone-else")
-        let second = try fixture.commit([:], remove: ["app/a.yaml", "app/b.yaml"])
+        let second = try fixture.commit([:], remove: ["app/a.yaml", "app/b.yaml", "app/c.yaml"])
         let report = await reconciler.sync(revision: second)
         #expect(report.errors == [])
         #expect(report.objects.filter { $0.action == .prune }.map(\.key.name) == ["a"])
         #expect((try? await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "a", namespace: "shop")) == nil)
         #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "lookalike", namespace: "shop")[path: ["metadata", "name"]] == "lookalike")
         #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "b", namespace: "shop")[path: ["metadata", "name"]] == "b")
+        #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "c", namespace: "shop")[path: ["metadata", "name"]] == "c")
         // The inventory now holds only what the revision has.
         #expect(try await fixture.audit.inventory(environment: "dev")?.entries.map(\.key.name) == ["shop"])
     }
