@@ -12,7 +12,9 @@ enum AuditBench {
     static func run(events: Int = 100_000, repetitions: Int = 3) async throws -> [ResultRow] {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("baton-bench-audit-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // BATON_BENCH_KEEP keeps the database for a look afterwards (its path is printed).
+        let keep = ProcessInfo.processInfo.environment["BATON_BENCH_KEEP"] != nil
+        defer { if keep { print("kept \(dir)") } else { try? FileManager.default.removeItem(atPath: dir) } }
         let path = dir + "/baton.db"
         let store = try AuditStore(path: path)
         let clock = ContinuousClock()

@@ -31,7 +31,10 @@ extension AuditStore {
                                               arguments: scoped).map(Self.promotion)
             let decisions = try Row.fetchAll(db, sql: "SELECT * FROM decision WHERE environment = ? AND revision IN (\(marks)) ORDER BY sequence",
                                              arguments: scoped).map(Self.decision)
-            let rounds = try Row.fetchAll(db, sql: "SELECT pipeline, revision, sequence FROM event WHERE revision IN (\(marks)) "
+            // By revision: with the environment in the query too, SQLite's planner would pick
+            // event_by_environment and walk every event of the environment (69 ms of 100k).
+            let rounds = try Row.fetchAll(db, sql: "SELECT pipeline, revision, sequence FROM event INDEXED BY event_by_revision "
+                                              + "WHERE revision IN (\(marks)) "
                                               + "AND environment = ? AND kind = 'awaiting-approval' ORDER BY sequence",
                                           arguments: StatementArguments(revisions + [environment]))
                 .map { (pipeline: $0["pipeline"] as String? ?? "", revision: $0["revision"] as String, sequence: $0["sequence"] as Int64) }

@@ -19,7 +19,9 @@ public final class AuditStore: Sendable {
     public init(path: String) throws(AuditError) {
         self.path = path
         do {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            // A bare file name ("baton.db") is in the current folder, which exists.
+            let folder = (path as NSString).deletingLastPathComponent
+            if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
             var configuration = Configuration()
             configuration.busyMode = .timeout(30)
             configuration.label = "baton-audit"

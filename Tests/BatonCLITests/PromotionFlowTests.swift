@@ -55,6 +55,10 @@ struct PromotionFlowTests {
         #expect(entries.last?["approvedBy"] == ["bob@example.com", "carol@example.com"])
         let verify = try await flow.baton(["audit", "verify"])
         #expect(verify.status == 0, "\(verify.stderr)")
+        // A database named by a bare file name is found in the current folder.
+        let relative = try await CommandRun.runAsync(CommandRun.batonPath, ["audit", "verify", "--db", "baton.db"], in: flow.dir.path + "/.baton",
+                                                     environment: flow.environment)
+        #expect(relative.status == 0, "\(relative.stderr)")
         // The refused attempts are in the log too, with who tried.
         let refused = try flow.audit().events().filter { $0.kind == "approval-refused" }.map(\.actor)
         #expect(refused == ["alice@example.com", "mallory@example.com", "bob@example.com"])
