@@ -230,6 +230,41 @@ struct DriverTests {
         await running.value
     }
 
+    @Test("on a test clock: the branch is read every poll, environment refs every ten seconds; a move made outside Baton is seen then")
+    func environmentRefsReadLessOften() async throws {
+        let setup = try Setup("driver-env-refs")
+        defer { setup.dir.remove() }
+        let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: "./repo", poll: .seconds(1)), stages: [Stage(environment: "dev")])
+        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let clock = ManualClock()
+        let driver = try await setup.driver(pipeline, now: { clock.date })
+        let poller = RefPoller(refs: EnvironmentRefs(store: try await GitStore.open(setup.dir.path + "/repo"), remote: nil), drivers: [driver],
+                               environmentRefsEvery: .seconds(10))
+        let running = Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await driver.run(reconcilers: [], tick: .seconds(1), clock: clock) }
+                group.addTask { await poller.run(clock: clock, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) }
+            }
+        }
+        defer { running.cancel() }
+        #expect(await clock.waitForSleepers(2))
+        #expect(setup.ref("dev") == c1)
+        // Someone moves env/dev to a commit of their own, outside Baton.
+        let side = try setup.git.run(["commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "side"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try setup.git.run(["update-ref", "refs/heads/env/dev", side])
+        for _ in 0..<9 {
+            clock.advance(by: .seconds(1))
+            #expect(await clock.waitForSleepers(2))
+        }
+        #expect(try !setup.kinds().contains("ref-changed dev"), "environment refs were read at every poll")
+        // The tenth poll reads every ref again.
+        clock.advance(by: .seconds(1))
+        #expect(await clock.waitForSleepers(2))
+        #expect(try setup.kinds().contains("ref-changed dev"), "the move outside Baton was not seen after ten seconds")
+        running.cancel()
+        await running.value
+    }
+
     @Test("with repo.paths, a head that changes nothing under them is passed over; the next one that does brings both")
     func pathsFilterHeads() async throws {
         let setup = try Setup("driver-paths")
