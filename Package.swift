@@ -107,7 +107,7 @@ let package = Package(
         // Render, diff, apply in order, prune, health, status report for one environment.
         .target(
             name: "Reconciler",
-            dependencies: ["BatonCore", "GitStore", "Kube", "Manifests"],
+            dependencies: ["BatonCore", "GitStore", "Kube", "Manifests", .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["README.md"],
             swiftSettings: strict
         ),

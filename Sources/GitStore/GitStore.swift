@@ -25,7 +25,10 @@ public final class GitStore: @unchecked Sendable {
 
     init(handle: OpaquePointer, label: String) {
         self.handle = handle
-        self.queue = DispatchQueue(label: "baton.gitstore." + label)
+        // Serial per repository, on the global pool's few threads: a queue of its own without a
+        // target gets a thread of its own whenever it has work, and 500 pipelines' stores made
+        // ~240 threads, each with its stack and malloc arena.
+        self.queue = DispatchQueue(label: "baton.gitstore." + label, target: .global())
         gitDirectory = String(cString: git_repository_path(handle))
         workTree = git_repository_workdir(handle).map { String(cString: $0) }
         looseObjects = LooseObjectCheck(gitDirectory: gitDirectory)

@@ -1,4 +1,5 @@
 import BatonCore
+import Crypto
 import Foundation
 import Kube
 import Manifests
@@ -37,7 +38,9 @@ extension Reconciler {
 /// live object that still equals that answer (ignoring `status`, `managedFields`,
 /// `resourceVersion`) gives the same answer — server-side apply is idempotent — so no request
 /// is needed: a controller updating `status` does not cost a dry run, and the pass after a
-/// write sends nothing.
+/// write sends nothing. Only a SHA-256 digest of each answer is kept (not the object: at
+/// 1,500 environments the answers were most of `baton run`'s memory); a cryptographic digest,
+/// so that no change to the cluster can be made to look like the answer.
 final class VerdictCache: Sendable {
     struct Key: Hashable, Sendable {
         var object: String
@@ -45,11 +48,11 @@ final class VerdictCache: Sendable {
         var discovery: Int
     }
 
-    /// The server's answer in stored form, and the resourceVersion of the live object last
-    /// found equal to it (an object whose resourceVersion is unchanged is unchanged: no
-    /// comparison needed).
+    /// The digest of the server's answer in stored form, and the resourceVersion of the live
+    /// object last found equal to it (an object whose resourceVersion is unchanged is
+    /// unchanged: no comparison needed).
     private struct Entry {
-        var form: JSONValue
+        var digest: Data
         var version: String?
     }
 
@@ -58,21 +61,25 @@ final class VerdictCache: Sendable {
     private let context = Mutex<[String: Key]>([:])
     private let limit = 20_000
 
-    /// The answer kept for `key`, when `live` still equals it.
-    func answer(_ key: Key, live: JSONValue) -> JSONValue? {
-        guard let entry = entries.withLock({ $0[key] }) else { return nil }
+    static func digest(_ object: JSONValue) -> Data {
+        Data(SHA256.hash(data: Diff.storedForm(object).encoded()))
+    }
+
+    /// Whether `live` still equals the answer kept for `key` (false when none is kept).
+    func matches(_ key: Key, live: JSONValue) -> Bool {
+        guard let entry = entries.withLock({ $0[key] }) else { return false }
         let version = live[path: ["metadata", "resourceVersion"]]?.string
-        if let version, version == entry.version { return entry.form }
-        guard Diff.storedForm(live) == entry.form else { return nil }
+        if let version, version == entry.version { return true }
+        guard Self.digest(live) == entry.digest else { return false }
         if let version { entries.withLock { $0[key]?.version = version } }
-        return entry.form
+        return true
     }
 
     func put(_ key: Key, _ stored: JSONValue) {
-        let form = Diff.storedForm(stored)
+        let digest = Self.digest(stored)
         entries.withLock { map in
             if map.count >= limit { map.removeAll(keepingCapacity: true) }
-            map[key] = Entry(form: form, version: nil)
+            map[key] = Entry(digest: digest, version: nil)
         }
         note(key)
     }

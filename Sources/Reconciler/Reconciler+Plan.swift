@@ -74,21 +74,23 @@ extension Reconciler {
         }
         let sent = keepingIgnored(manifest.key, manifest.object, live: live)
         let verdictKey = VerdictCache.Key(object: Normalizer.hash(sent), schema: schema ?? "", discovery: generation)
-        let stored: JSONValue
-        if let cached = verdicts.answer(verdictKey, live: live) {
-            stored = cached
-        } else {
-            do {
-                stored = try await client.apply(sent, force: true, dryRun: true)
-            } catch where error.isImmutableField && Self.allowsReplace(manifest.object) {
-                // The server cannot change it in place, and the object lets Baton recreate it.
-                return Change(key: manifest.key, apiVersion: manifest.apiVersion, action: .update, drifted: false, desired: sent, live: live,
-                              source: manifest.source, recreate: true)
-            } catch {
-                throw .object(manifest.key, source: manifest.source, error)
-            }
-            verdicts.put(verdictKey, stored)
+        // The live object is what the server answered last time for this very object sent:
+        // nothing to ask, nothing to apply.
+        if verdicts.matches(verdictKey, live: live) {
+            return Change(key: manifest.key, apiVersion: manifest.apiVersion, action: .unchanged, drifted: false, desired: sent, live: live,
+                          source: manifest.source, stored: live)
         }
+        let stored: JSONValue
+        do {
+            stored = try await client.apply(sent, force: true, dryRun: true)
+        } catch where error.isImmutableField && Self.allowsReplace(manifest.object) {
+            // The server cannot change it in place, and the object lets Baton recreate it.
+            return Change(key: manifest.key, apiVersion: manifest.apiVersion, action: .update, drifted: false, desired: sent, live: live,
+                          source: manifest.source, recreate: true)
+        } catch {
+            throw .object(manifest.key, source: manifest.source, error)
+        }
+        verdicts.put(verdictKey, stored)
         let matches = Diff.same(ignoring(manifest.key, stored), ignoring(manifest.key, live))
         // The revision did not change the object since Baton last applied it, yet the
         // cluster differs: someone changed the cluster.
