@@ -32,11 +32,7 @@ struct EnvironmentSession {
         let store = try await repository(pipeline, cacheRoot: config.directory + "/.baton/cache")
         let client: KubeClient
         do {
-            client = try KubeClient(try Kubeconfig.load(paths: environment.cluster.kubeconfig).resolve(context: environment.cluster.context),
-                                    budget: RequestBudget(qps: environment.cluster.qps ?? ClusterTarget.defaultQPS,
-                                                          burst: environment.cluster.burst ?? ClusterTarget.defaultBurst))
-        } catch let error as KubeconfigError {
-            throw fail("\(error)")
+            client = try KubeClient.forCluster(of: environment)
         } catch {
             throw fail("\(error)")
         }
@@ -50,14 +46,7 @@ struct EnvironmentSession {
     /// The configuration in `dir` and its environment `name`; an invalid configuration or an
     /// unknown name is printed and exits 2.
     static func load(dir: String, environment name: String) throws -> (BatonConfig, EnvironmentConfig) {
-        let config: BatonConfig
-        do {
-            config = try ConfigLoader().load(directory: dir)
-        } catch {
-            for issue in error.issues { Terminal.error(issue.description) }
-            Terminal.error("baton: the configuration in \(dir) is invalid")
-            throw ExitCode(2)
-        }
+        let config = try PipelineSession.loadConfig(dir)
         guard let environment = config.environments.first(where: { $0.name == name }) else {
             let known = config.environments.map(\.name).sorted().joined(separator: ", ")
             Terminal.error("baton: no environment \"\(name)\" in \(dir)/Environments (environments: \(known.isEmpty ? "none" : known))")
@@ -112,11 +101,7 @@ enum StatusTable {
                          object.key.namespace.isEmpty ? "-" : object.key.namespace, object.key.name,
                          object.action == .prune ? "-" : object.health.rawValue, message])
         }
-        let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { $0.offset == 5 ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }.joined(separator: "\n")
+        return Terminal.table(rows)
     }
 
     /// Prints `report` (table and summary, or JSON) and its errors; exit 1 unless the
@@ -137,5 +122,15 @@ enum StatusTable {
         let synced = report.synced ? "Synced" : "OutOfSync"
         return "environment \(report.environment) at \(report.revision.prefix(8)): \(synced), \(report.health.rawValue)"
             + (report.driftFound ? ", drift found" : "")
+    }
+}
+
+extension KubeClient {
+    /// The client for `environment`'s cluster: its kubeconfig files and context, its request
+    /// budget (`cluster.qps`, `cluster.burst`).
+    static func forCluster(of environment: EnvironmentConfig) throws -> KubeClient {
+        try KubeClient(try Kubeconfig.load(paths: environment.cluster.kubeconfig).resolve(context: environment.cluster.context),
+                       budget: RequestBudget(qps: environment.cluster.qps ?? ClusterTarget.defaultQPS,
+                                             burst: environment.cluster.burst ?? ClusterTarget.defaultBurst))
     }
 }

@@ -77,6 +77,17 @@ struct PipelineSession {
     }
 
     /// The stage of `environment` in this pipeline; exit 2 when it has none.
+    /// What approve, reject and promote start from: the pipeline, the index of `environment`
+    /// in it, the promotion state, the repository, and who is deciding.
+    static func decision(_ location: Location, pipeline name: String, environment: String) async throws
+        -> (session: PipelineSession, stage: Int, machine: PromotionMachine, refs: EnvironmentRefs, actor: String) {
+        let session = try open(location, pipeline: name)
+        let stage = try session.stage(environment)
+        let machine = try session.machine()
+        let refs = try await session.refs()
+        return (session, stage, machine, refs, await Actor.current())
+    }
+
     func stage(_ environment: String) throws -> Int {
         guard let stage = pipeline.chain.firstIndex(of: environment) else {
             Terminal.error("baton: pipeline \(pipeline.name) has no stage \(environment) (stages: \(pipeline.chain.joined(separator: ", ")))")

@@ -162,11 +162,7 @@ extension PipelineStatusView {
             rows.append([stage.environment, stage.revision.map { String($0.prefix(8)) } ?? "-", stage.summary ?? "-",
                          stage.since.map { Self.age($0, now: now) } ?? "-", stage.sync ?? "-", stage.health ?? "-"])
         }
-        let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        lines += rows.map { row in
-            row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }
+        lines.append(Terminal.table(rows))
         for stage in stages {
             for error in stage.errors { lines.append("\(stage.environment): \(error)") }
             guard let candidate = stage.candidate else { continue }
@@ -256,11 +252,7 @@ struct History: AsyncParsableCommand {
                              entry.approvedBy.isEmpty ? "-" : entry.approvedBy.joined(separator: ","),
                              p.authors.isEmpty ? "-" : p.authors.joined(separator: ",")])
             }
-            let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
-            Terminal.out(rows.map { row in
-                row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-                    .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-            }.joined(separator: "\n"))
+            Terminal.out(Terminal.table(rows))
             for entry in entries where entry.promotion.reason != nil && entry.promotion.phase != "verified" {
                 Terminal.out("\(entry.promotion.environment) \(entry.promotion.revision.prefix(8)) \(entry.promotion.phase): \(entry.promotion.reason ?? "")")
             }

@@ -24,11 +24,7 @@ struct Approve: AsyncParsableCommand {
     @OptionGroup var location: PipelineSession.Location
 
     func run() async throws {
-        let session = try PipelineSession.open(location, pipeline: pipeline)
-        let stage = try session.stage(environment)
-        let machine = try session.machine()
-        let refs = try await session.refs()
-        let actor = await Actor.current()
+        let (session, stage, machine, refs, actor) = try await PipelineSession.decision(location, pipeline: pipeline, environment: environment)
         let state = machine.stages[stage]
         let revision: String
         if let requested = self.revision {
@@ -79,11 +75,7 @@ struct Reject: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let session = try PipelineSession.open(location, pipeline: pipeline)
-        let stage = try session.stage(environment)
-        let machine = try session.machine()
-        let actor = await Actor.current()
-        let refs = try await session.refs()
+        let (session, stage, machine, refs, actor) = try await PipelineSession.decision(location, pipeline: pipeline, environment: environment)
         let revision: String
         if let requested = self.revision {
             revision = try await session.resolve(requested, in: refs)
@@ -121,11 +113,7 @@ struct Promote: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let session = try PipelineSession.open(location, pipeline: pipeline)
-        let stage = try session.stage(to)
-        let machine = try session.machine()
-        let refs = try await session.refs()
-        let actor = await Actor.current()
+        let (session, stage, machine, refs, actor) = try await PipelineSession.decision(location, pipeline: pipeline, environment: to)
         let revision: String
         if let requested = self.revision {
             revision = try await session.resolve(requested, in: refs)

@@ -83,9 +83,7 @@ struct Run: AsyncParsableCommand {
                     (client, cache) = shared
                 } else {
                     do {
-                        client = try KubeClient(try Kubeconfig.load(paths: environment.cluster.kubeconfig).resolve(context: environment.cluster.context),
-                                                budget: RequestBudget(qps: environment.cluster.qps ?? ClusterTarget.defaultQPS,
-                                                                      burst: environment.cluster.burst ?? ClusterTarget.defaultBurst))
+                        client = try KubeClient.forCluster(of: environment)
                     } catch {
                         throw EnvironmentSession.fail("environment \(name): \(error)")
                     }
