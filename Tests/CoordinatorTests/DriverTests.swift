@@ -57,6 +57,18 @@ struct DriverTests {
             try audit.events(after: sequence).map { "\($0.kind) \($0.environment ?? "-")" }
         }
 
+        /// `driver` (ticking every second) and a ref poller of its own, on `clock`, until cancelled.
+        func runWithPoller(_ driver: PipelineDriver, clock: ManualClock, environmentRefsEvery: Duration = .seconds(10)) async throws -> Task<Void, Never> {
+            let poller = RefPoller(refs: EnvironmentRefs(store: try await GitStore.open(dir.path + "/repo"), remote: nil), drivers: [driver],
+                                   environmentRefsEvery: environmentRefsEvery)
+            return Task {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await driver.run(reconcilers: [], tick: .seconds(1), clock: clock) }
+                    group.addTask { await poller.run(clock: clock, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) }
+                }
+            }
+        }
+
         func report(_ environment: String, _ revision: String, health: HealthStatus = .healthy) -> StatusReport {
             StatusReport(environment: environment, revision: revision, synced: true, health: health, objects: [], driftFound: false,
                          applied: true, errors: [], startedAt: time.now, duration: .seconds(0))
@@ -187,13 +199,7 @@ struct DriverTests {
         let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         let clock = ManualClock()
         let driver = try await setup.driver(pipeline, now: { clock.date })
-        let poller = RefPoller(refs: EnvironmentRefs(store: try await GitStore.open(setup.dir.path + "/repo"), remote: nil), drivers: [driver])
-        let running = Task {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await driver.run(reconcilers: [], tick: .seconds(1), clock: clock) }
-                group.addTask { await poller.run(clock: clock, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) }
-            }
-        }
+        let running = try await setup.runWithPoller(driver, clock: clock)
         defer { running.cancel() }
         // The poller and the driver (ticking while the first revision is on its way) asleep.
         #expect(await clock.waitForSleepers(2))
@@ -238,14 +244,7 @@ struct DriverTests {
         let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         let clock = ManualClock()
         let driver = try await setup.driver(pipeline, now: { clock.date })
-        let poller = RefPoller(refs: EnvironmentRefs(store: try await GitStore.open(setup.dir.path + "/repo"), remote: nil), drivers: [driver],
-                               environmentRefsEvery: .seconds(10))
-        let running = Task {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await driver.run(reconcilers: [], tick: .seconds(1), clock: clock) }
-                group.addTask { await poller.run(clock: clock, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) }
-            }
-        }
+        let running = try await setup.runWithPoller(driver, clock: clock, environmentRefsEvery: .seconds(10))
         defer { running.cancel() }
         #expect(await clock.waitForSleepers(2))
         #expect(setup.ref("dev") == c1)
