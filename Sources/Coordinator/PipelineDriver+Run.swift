@@ -14,7 +14,7 @@ extension PipelineDriver {
             for reconciler in reconcilers {
                 let wakeup = wakeup(for: reconciler.environment.name)
                 group.addTask {
-                    await ReconcileLoop(reconciler: reconciler, store: self.refs.store, refPoll: .seconds(30)).run(wakeup: wakeup) { report in
+                    await ReconcileLoop(reconciler: reconciler, store: self.refs.store, refPoll: .seconds(30)).run(clock: clock, wakeup: wakeup) { report in
                         // Stopping cancels passes under way; what they saw half-done is not recorded.
                         guard !Task.isCancelled else { return }
                         await self.report(report)

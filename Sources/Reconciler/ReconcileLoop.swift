@@ -43,6 +43,13 @@ public struct ReconcileLoop: Sendable {
     ///
     /// `wakeup` ends a wait at once: the driver signals it when it moves the environment's ref.
     public func run(wakeup: Wakeup = Wakeup(), report: @Sendable (StatusReport) async -> Void) async {
+        await run(clock: ContinuousClock(), wakeup: wakeup, report: report)
+    }
+
+    /// The same on `clock`: every wait and every "is it due" is measured on it, so tests drive
+    /// the loop with a clock of their own.
+    public func run<C: Clock>(clock: C, wakeup: Wakeup = Wakeup(), report: @Sendable (StatusReport) async -> Void) async
+        where C.Duration == Duration {
         let environment = reconciler.environment
         let interval = environment.sync.interval.duration
         let woken = WakeFlag()
@@ -66,12 +73,12 @@ public struct ReconcileLoop: Sendable {
         func backoff() -> Duration {
             healStreak == 0 ? .zero : min(interval, .seconds(1) * Int(pow(2.0, Double(min(healStreak, 10)))))
         }
-        var lastWokenPass = ContinuousClock.now - interval
+        var lastWokenPass = clock.now.advanced(by: .zero - interval)
         var jitter = interval * Double.random(in: -0.1...0.1)
-        try? await Task.sleep(for: .milliseconds(Int.random(in: 0...500)))
+        try? await clock.sleep(for: .milliseconds(Int.random(in: 0...500)))
         var seen: String?      // the revision the last pass was for
         var applied: String?   // the last revision a pass applied without errors
-        var lastPass = ContinuousClock.now
+        var lastPass = clock.now
         var refProblem: String?  // reported once until it changes
         // Until the environment is synced and Healthy (a rollout under way), it is looked at
         // every `settlingInterval`, so health changes are seen when they happen, not at the
@@ -106,9 +113,9 @@ public struct ReconcileLoop: Sendable {
                 }
             }
             let wait = pause()
-            let wake = woken.isSet && ContinuousClock.now - lastWokenPass >= backoff()
-            if let revision, revision != seen || ContinuousClock.now - lastPass >= wait || wake {
-                if wake { lastWokenPass = .now }
+            let wake = woken.isSet && lastWokenPass.duration(to: clock.now) >= backoff()
+            if let revision, revision != seen || lastPass.duration(to: clock.now) >= wait || wake {
+                if wake { lastWokenPass = clock.now }
                 woken.clear()
                 // Until a revision has been applied cleanly, every pass applies it (a failed pass
                 // is tried again at the next interval); after that, only self-heal applies.
@@ -120,7 +127,7 @@ public struct ReconcileLoop: Sendable {
                                                    healDrift: full || environment.sync.selfHeal)
                 // A pass cut short by stopping is no evidence of anything: not reported.
                 if Task.isCancelled { break }
-                lastPass = .now
+                lastPass = clock.now
                 seen = revision
                 if full, status.errors.isEmpty { applied = revision }
                 settled = status.synced && status.health == .healthy || !status.errors.isEmpty || status.health == .degraded
@@ -133,10 +140,10 @@ public struct ReconcileLoop: Sendable {
                 await report(status)
             }
             // Until the next pass is due, the next wake, or the next look at the ref.
-            var due = lastPass + pause()
+            var due = lastPass.advanced(by: pause())
             // A wake held back by the back-off is due when the back-off ends.
-            if woken.isSet { due = min(due, lastWokenPass + backoff()) }
-            await wakeup.wait(upTo: max(.milliseconds(10), min(refPoll, due - ContinuousClock.now)))
+            if woken.isSet { due = min(due, lastWokenPass.advanced(by: backoff())) }
+            await wakeup.wait(upTo: max(.milliseconds(10), min(refPoll, clock.now.duration(to: due))), on: clock)
         }
     }
 }

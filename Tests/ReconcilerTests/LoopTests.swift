@@ -161,4 +161,39 @@ struct LoopTests {
         let unavailable = await reports.all.filter(\.unavailable).count
         #expect(unavailable >= 1 && unavailable <= 6, "\(unavailable) unavailable passes")
     }
+
+    @Test("on a test clock: a synced environment is not looked at again before its interval (less 10 %), and is by its end (plus 10 %)")
+    func intervalOnTestClock() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        try fixture.git.run(["branch", "env/dev", first])
+        let clock = ManualClock()
+        let reports = Reports()
+        let loop = ReconcileLoop(reconciler: fixture.reconciler(interval: .minutes(10)), store: fixture.store, refPoll: .seconds(30))
+        let task = Task { await loop.run(clock: clock) { await reports.add($0) } }
+        defer { task.cancel() }
+        // The start-up spread (up to half a second), then the first pass.
+        #expect(await clock.waitForSleepers(1))
+        clock.advance(by: .seconds(1))
+        let synced = try await reports.wait { $0.revision == first && $0.applied && $0.synced }
+        #expect(synced != nil)
+        #expect(await clock.waitForSleepers(1))
+        let passes = await reports.all.count
+        // Nine minutes in steps of the ref poll: the ref is read, nothing is synced.
+        for _ in 0..<18 {
+            clock.advance(by: .seconds(30))
+            #expect(await clock.waitForSleepers(1))
+        }
+        #expect(await reports.all.count == passes, "a pass came before its interval")
+        // By eleven minutes the interval's pass has come, and only one.
+        for _ in 0..<4 {
+            clock.advance(by: .seconds(30))
+            #expect(await clock.waitForSleepers(1))
+        }
+        let again = try await reports.wait { _ in true }
+        #expect(await reports.all.count == passes + 1 && again?.synced == true && again?.applied == false)
+        task.cancel()
+        await task.value
+    }
 }
