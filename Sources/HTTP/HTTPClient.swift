@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One reusable HTTP client over libcurl: keep-alive connections per host, HTTP/2 when the
 /// server offers it, many requests in flight under a limit, TLS verified by default.
@@ -60,9 +61,22 @@ public final class HTTPClient: Sendable {
 
     /// Sends `request` and returns once the response's headers are in; the body follows as
     /// it arrives. Ending the body's iteration (or cancelling the calling task before the
-    /// head) cancels the transfer.
+    /// head) cancels the transfer. The head must come within the stall limit (else the request
+    /// limit): a stream has no time limit once open, but one whose connection is dead (a black
+    /// hole) would otherwise wait for its head for ever.
     public func stream(_ request: HTTPRequest) async throws(HTTPError) -> HTTPStreamResponse {
         let handle = TransferHandle(engine: engine)
+        let timedOut = Flag()
+        let limit = request.timeout ?? configuration.stallTimeout ?? configuration.requestTimeout
+        let timer = limit.map { limit in
+            Task {
+                try? await Task.sleep(for: limit)
+                guard !Task.isCancelled else { return }
+                timedOut.set()
+                handle.cancel()
+            }
+        }
+        defer { timer?.cancel() }
         let (body, bodyContinuation) = AsyncThrowingStream<Data, any Error>.makeStream()
         let head: Result<HTTPResponseHead, HTTPError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
@@ -78,8 +92,19 @@ public final class HTTPClient: Sendable {
         } onCancel: {
             handle.cancel()
         }
+        timer?.cancel()
+        if case .failure(.cancelled) = head, timedOut.isSet, let limit {
+            throw .timeout(url: HTTPError.redacted(request.url), reason: "no response head within \(limit)")
+        }
         return HTTPStreamResponse(head: try head.get(), body: body)
     }
+}
+
+/// A flag set once, read from anywhere.
+private final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }
 
 /// Ties a caller's cancellation to a transfer that may not have been handed over yet.

@@ -83,6 +83,18 @@ struct HTTPClientTests {
             return true
         }
 
+        // A stream's head must come within the stall limit too (a watch on a dead connection
+        // would otherwise wait for it for ever).
+        let streams = HTTPClient(configuration: .init(stallTimeout: .milliseconds(300)))
+        let started = ContinuousClock.now
+        await #expect {
+            _ = try await streams.stream(HTTPRequest(url: server.url + "/slow?3"))
+        } throws: { error in
+            guard case .timeout(_, let reason) = error as? HTTPError else { return false }
+            return reason.contains("no response head")
+        }
+        #expect(ContinuousClock.now - started < .seconds(2))
+
         let closed = try FreePort.next()
         do {
             _ = try await client.send(HTTPRequest(url: "http://127.0.0.1:\(closed)/x?token=hidden",

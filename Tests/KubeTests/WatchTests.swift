@@ -89,7 +89,9 @@ struct WatchTests {
         let events = Events(client.watch(apiVersion: "v1", kind: "ConfigMap", namespace: "default", silence: .seconds(60)))
         #expect(describe(try await events.next()) == "relisted ")
         let path = "/api/v1/namespaces/default/configmaps"
-        while cluster.server.requests.count("WATCH", path) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        // Open, and heard from (bookmarks every 0.3 s), before the hole.
+        while await cluster.server.state.watcherCount == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(700))
         let lists = cluster.server.requests.count("GET", path), watches = cluster.server.requests.count("WATCH", path)
         cluster.server.simulation.faults.blackHole.open(for: .seconds(4))
         let started = ContinuousClock.now
@@ -115,7 +117,7 @@ struct WatchTests {
         let events = Events(cluster.client.watch(apiVersion: "v1", kind: "ConfigMap", namespace: "default", silence: .seconds(1)))
         #expect(describe(try await events.next()) == "relisted ")
         let path = "/api/v1/namespaces/default/configmaps"
-        while cluster.server.requests.count("WATCH", path) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        while await cluster.server.state.watcherCount == 0 { try await Task.sleep(for: .milliseconds(20)) }
         try await Task.sleep(for: .seconds(3))
         #expect(cluster.server.requests.count("WATCH", path) == 1, "a live watch was replaced")
         // Half-open from here (bookmarks are lost in the hole), and no other request fails: the

@@ -148,13 +148,14 @@ struct LoopTests {
         let plain = fixture.reconciler(interval: .minutes(10))
         let reconciler = Reconciler(environment: plain.environment, client: quick, renderer: plain.renderer, inventory: fixture.audit)
         _ = try await quick.discover()
-        fixture.server.simulation.faults.blackHole.open(for: .seconds(3))
+        fixture.server.simulation.faults.blackHole.open(for: .seconds(60))
         let reports = Reports()
         let loop = ReconcileLoop(reconciler: reconciler, store: fixture.store, refPoll: .milliseconds(200))
         let task = Task { await loop.run { await reports.add($0) } }
         defer { task.cancel() }
         let lost = try await reports.wait { $0.unavailable }
         #expect(lost?.health == .unknown && lost?.errors.isEmpty == false)
+        fixture.server.simulation.faults.blackHole.close()
         let back = try await reports.wait { $0.revision == first && $0.applied && $0.synced }
         #expect(back != nil, "the pass was not tried again before the interval")
         // Each failed pass was followed by another after at most a few seconds of back-off.

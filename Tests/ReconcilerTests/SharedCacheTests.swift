@@ -189,6 +189,7 @@ struct SharedCacheTests {
         let lists = { fixture.server.requests.count("GET", "/api/v1/configmaps") }
         let watches = { fixture.server.requests.count("WATCH", "/api/v1/configmaps") }
         // Quiet but alive (bookmarks): not replaced.
+        while await fixture.server.state.watcherCount == 0 { try await Task.sleep(for: .milliseconds(20)) }
         let opened = watches()
         try await Task.sleep(for: .seconds(2))
         #expect(watches() == opened, "a live watch was replaced")

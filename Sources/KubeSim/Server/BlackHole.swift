@@ -35,6 +35,11 @@ public final class BlackHole: Sendable {
         }
     }
 
+    /// Ends the hole now; the connections it caught stay half-open.
+    public func close() {
+        state.withLock { $0.until = nil }
+    }
+
     /// Whether bytes are dropped now.
     public var isOpen: Bool {
         state.withLock { $0.until.map { $0 > .now } ?? false }
