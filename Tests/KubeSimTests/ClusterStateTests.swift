@@ -172,4 +172,19 @@ struct SnapshotTests {
         }
         await #expect(throws: (any Error).self) { try await restored.restore(Data("not json".utf8)) }
     }
+
+    @Test("a server-side apply without apiVersion is refused as kube-apiserver refuses it; a POST without TypeMeta is typed from the URL")
+    func typeMeta() async throws {
+        let state = ClusterState()
+        let bare: JSONValue = ["metadata": ["name": "bare"], "data": ["a": "1"]]
+        let created = try await state.create(ClusterStateTests.configMaps, namespace: "default", body: bare, manager: "typed-client")
+        #expect(created["apiVersion"] == "v1" && created["kind"] == "ConfigMap")
+        do {
+            _ = try await state.apply(ClusterStateTests.configMaps, namespace: "default", name: "bare", body: bare.encoded(), manager: "m", force: false)
+            Issue.record("an apply without apiVersion was accepted")
+        } catch {
+            #expect(error.code == 400)
+            #expect(error.message == "Incorrect version specified in apply patch. Specified patch version: , expected: v1", "\(error.message)")
+        }
+    }
 }

@@ -49,6 +49,42 @@ struct KubectlConformanceTests {
         #expect(table.stdout.hasPrefix("NAME   READY   UP-TO-DATE   AVAILABLE   AGE\nweb    "), "\(table.stdout)")
     }
 
+    @Test("kubectl scale and the Scale object; a stale resourceVersion is 409; a body without apiVersion and kind is typed from the URL")
+    func scaleAndTypeMeta() async throws {
+        let h = try await KubectlHarness.start()
+        defer { Task { await h.stop() } }
+        _ = try await h.kubectl("create", "namespace", "shop")
+        let apply = try await h.kubectl("apply", "--server-side", "-f", try h.file("app.yaml", KubectlHarness.app))
+        #expect(apply.status == 0, "\(apply.stderr)")
+        let scaled = try await h.kubectl("-n", "shop", "scale", "deploy/web", "--replicas=3")
+        #expect(scaled.stdout == "deployment.apps/web scaled\n", "\(scaled.stderr)")
+        let replicas = try await h.kubectl("-n", "shop", "get", "deploy", "web", "-o", "jsonpath={.spec.replicas} {.metadata.generation}")
+        #expect(replicas.stdout == "3 2")
+        let raw = try await h.kubectl("get", "--raw", "/apis/apps/v1/namespaces/shop/deployments/web/scale")
+        let scale = try JSONValue.parse(Data(raw.stdout.utf8))
+        #expect(scale["kind"] == "Scale" && scale["apiVersion"] == "autoscaling/v1", "\(raw.stdout)")
+        #expect(scale[path: ["spec", "replicas"]] == .int(3) && scale[path: ["status", "selector"]] == "app=web")
+        #expect(scale[path: ["metadata", "name"]] == "web" && scale[path: ["metadata", "namespace"]] == "shop")
+        // A Scale written with a version no longer current is a conflict (kubectl scale
+        // --resource-version checks on its side; a raw PUT shows the server's answer).
+        let staleBody = try h.file("scale.json", #"{"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "1"}, "spec": {"replicas": 1}}"#)
+        let stale = try await h.kubectl("replace", "--raw", "/apis/apps/v1/namespaces/shop/deployments/web/scale", "-f", staleBody)
+        #expect(stale.status != 0 && stale.stderr.contains("the object has been modified"), "\(stale.stderr)")
+        let fresh = try h.file("scale2.json", #"{"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 1}}"#)
+        let put = try await h.kubectl("replace", "--raw", "/apis/apps/v1/namespaces/shop/deployments/web/scale", "-f", fresh)
+        #expect(try JSONValue.parse(Data(put.stdout.utf8))[path: ["spec", "replicas"]] == .int(1), "\(put.stderr)")
+        // A ConfigMap has no scale subresource.
+        let none = try await h.kubectl("get", "--raw", "/api/v1/namespaces/shop/configmaps/web-config/scale")
+        #expect(none.status != 0 && none.stderr.contains("NotFound"), "\(none.stderr)")
+
+        // A typed client's POST: no apiVersion, no kind; the URL says them.
+        let bare = try h.file("bare.json", #"{"metadata": {"name": "bare"}, "data": {"a": "1"}}"#)
+        let created = try await h.kubectl("create", "--raw", "/api/v1/namespaces/shop/configmaps", "-f", bare)
+        #expect(created.status == 0, "\(created.stderr)")
+        let stored = try JSONValue.parse(Data(created.stdout.utf8))
+        #expect(stored["apiVersion"] == "v1" && stored["kind"] == "ConfigMap" && stored[path: ["data", "a"]] == "1", "\(created.stdout)")
+    }
+
     @Test("a second field manager conflicts unless it forces")
     func conflicts() async throws {
         let h = try await KubectlHarness.start()

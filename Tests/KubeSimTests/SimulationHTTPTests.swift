@@ -184,4 +184,22 @@ struct SimulationHTTPTests {
         #expect(!watched.body.contains(#""name":"during""#) && !watched.body.contains(#""name":"after""#),
                 "a half-open connection delivered: \(watched.body)")
     }
+
+    @Test("a watch from a version older than the kept history opens and gets one ERROR event with a 410 Expired Status")
+    func watchTooOld() async throws {
+        let server = try await KubeSimServer.start(state: ClusterState(historyLimit: 5))
+        let dir = try TemporaryDirectory("kubesim-http")
+        defer { Task { await server.stop(); dir.remove() } }
+        let first = await server.state.revision
+        for index in 0..<20 {
+            _ = try await server.state.create(Self.configMaps, namespace: "default", body: Self.configMap("cm-\(index)"), manager: "test")
+        }
+        let watched = try await stream(server, "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=\(first + 1)", seconds: 10, dir: dir)
+        #expect(watched.status == 0, "the answer did not end by itself")
+        let lines = watched.body.split(separator: "\n").compactMap { try? JSONValue.parse(Data($0.utf8)) }
+        #expect(lines.count == 1, "\(watched.body)")
+        #expect(lines.first?["type"] == "ERROR" && lines.first?[path: ["object", "code"]] == .int(410))
+        #expect(lines.first?[path: ["object", "reason"]] == "Expired")
+        #expect(lines.first?[path: ["object", "message"]]?.string?.hasPrefix("too old resource version: \(first + 1) (") == true, "\(watched.body)")
+    }
 }

@@ -35,7 +35,8 @@ public struct APIError: Error, Sendable {
     /// 422 with one cause per invalid field.
     static func invalid(_ type: ResourceType, _ name: String, _ causes: [(field: String, message: String)]) -> APIError {
         let text = causes.map { "\($0.field): \($0.message)" }.joined(separator: ", ")
-        return APIError(code: 422, reason: "Invalid", message: "\(type.kind) \"\(name)\" is invalid: \(text)",
+        // The kind qualified by its group, as `errors.NewInvalid` writes it: `Deployment.apps`.
+        return APIError(code: 422, reason: "Invalid", message: "\(type.kind)\(type.group.isEmpty ? "" : "." + type.group) \"\(name)\" is invalid: \(text)",
                         details: .object([
                             "name": .string(name), "group": .string(type.group), "kind": .string(type.kind),
                             "causes": .array(causes.map { .object(["reason": "FieldValueInvalid", "message": .string($0.message), "field": .string($0.field)]) }),

@@ -16,12 +16,17 @@ struct ResourceHandler {
         guard let type = await state.type(prefix: prefix, resource: rest[0]), rest.count <= 3 else { throw APIError.notFoundPath(path) }
         let name = rest.count > 1 ? rest[1] : nil
         let subresource = rest.count > 2 ? rest[2] : nil
-        if let subresource, subresource != "status" || !type.hasStatus { throw APIError.notFoundPath(path) }
+        if let subresource, !(subresource == "status" && type.hasStatus || subresource == "scale" && type.hasScale) {
+            throw APIError.notFoundPath(path)
+        }
         let ns = namespace ?? (type.namespaced ? nil : "")
         if type.namespaced, name != nil || request.method == "POST", namespace == nil {
             throw APIError.notFoundPath(path)
         }
 
+        if subresource == "scale", let name {
+            return try await scale(type, namespace: ns ?? "", name: name)
+        }
         switch (request.method, name) {
         case ("GET", nil):
             return try await list(type, namespace: type.namespaced ? namespace : nil)
@@ -60,6 +65,34 @@ struct ResourceHandler {
         default:
             throw APIError.methodNotAllowed(request.method)
         }
+    }
+
+    /// `.../NAME/scale`: read, replace or patch the replicas as an `autoscaling/v1` Scale.
+    private func scale(_ type: ResourceType, namespace: String, name: String) async throws -> SimResponse {
+        switch request.method {
+        case "GET":
+            return .json(200, try await state.scale(type, namespace: namespace, name: name))
+        case "PUT":
+            return .json(200, try await state.replaceScale(type, namespace: namespace, name: name, body: try parseBody(), manager: request.manager,
+                                                           dryRun: request.dryRun))
+        case "PATCH":
+            let contentType = (request.headers["content-type"] ?? "").split(separator: ";").first.map(String.init) ?? ""
+            return .json(200, try await state.patchScale(type, namespace: namespace, name: name, contentType: contentType, body: request.body,
+                                                         manager: request.manager, dryRun: request.dryRun))
+        default:
+            throw APIError.methodNotAllowed(request.method)
+        }
+    }
+
+    /// A watch from a version too old, as kube-apiserver answers it: the watch opens (200) and
+    /// its one event is an ERROR carrying the 410 Status; the client lists again.
+    static func expired(_ error: APIError) -> SimResponse {
+        var line = JSONValue.object(["type": "ERROR", "object": error.status]).encoded()
+        line.append(UInt8(ascii: "\n"))
+        let (stream, continuation) = AsyncStream<Data>.makeStream()
+        continuation.yield(line)
+        continuation.finish()
+        return .watch(stream)
     }
 
     private func parseBody() throws -> JSONValue {
@@ -106,8 +139,15 @@ struct ResourceHandler {
 
     private func watch(_ type: ResourceType, namespace: String?, labels: LabelSelector, fields: FieldSelector?) async throws -> SimResponse {
         let bookmarks = request.query["allowWatchBookmarks"].map { $0 == "true" || $0 == "1" } ?? false
-        let events = try await state.watch(type, namespace: namespace, labels: labels, fields: fields,
+        let events: AsyncStream<WatchEvent>
+        do {
+            events = try await state.watch(type, namespace: namespace, labels: labels, fields: fields,
                                            since: request.query["resourceVersion"], bookmarks: bookmarks)
+        } catch {
+            let failure: APIError = error
+            if failure.code == 410 { return Self.expired(failure) }
+            throw failure
+        }
         let timeout = request.query["timeoutSeconds"].flatMap { Double($0) } ?? 1_800
         let table = request.wantsTable
         let (stream, continuation) = AsyncStream<Data>.makeStream()

@@ -19,6 +19,10 @@ extension ClusterState {
         } catch {
             throw APIError.badRequest("error decoding YAML: \(error)")
         }
+        let version = applied["apiVersion"]?.string ?? ""
+        guard version == type.apiVersion else {
+            throw APIError.badRequest("Incorrect version specified in apply patch. Specified patch version: \(version), expected: \(type.apiVersion)")
+        }
         var config = try validate(type, namespace: namespace, body: applied, name: name)
         // The applied configuration is decoded (stringData folded, quantities canonical, unknown
         // fields of a custom resource dropped or refused) but not defaulted: the manager owns

@@ -53,7 +53,8 @@ extension ClusterState {
         if let text = resourceVersion, !text.isEmpty, text != "0" {
             guard let since = Int64(text) else { throw APIError.badRequest("invalid resourceVersion \"\(text)\"") }
             if since < compactedRevision || (since < revision && history.first.map { since < $0.revision - 1 } ?? false) {
-                throw APIError.gone
+                let oldest = max(compactedRevision, (history.first?.revision ?? revision + 1) - 1)
+                throw APIError(code: 410, reason: "Expired", message: "too old resource version: \(since) (\(oldest))")
             }
             for event in history where event.revision > since && Self.matches(watcher, event) {
                 continuation.yield(event)

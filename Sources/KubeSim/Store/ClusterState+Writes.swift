@@ -5,7 +5,7 @@ extension ClusterState {
     /// POST: a new object. `manager` owns every field it sets.
     public func create(_ type: ResourceType, namespace: String, body: JSONValue, manager: String,
                        dryRun: Bool = false, strict: Bool = false) throws(APIError) -> JSONValue {
-        var object = try validate(type, namespace: namespace, body: body, name: nil)
+        var object = try validate(type, namespace: namespace, body: Self.typed(body, as: type), name: nil)
         let key = key(type, namespace, Self.name(of: object))
         guard objects[key] == nil else { throw APIError.alreadyExists(type, key.name) }
         if type.hasStatus { object["status"] = nil }
@@ -19,7 +19,7 @@ extension ClusterState {
                         subresource: String? = nil, dryRun: Bool = false, strict: Bool = false) throws(APIError) -> JSONValue {
         let key = key(type, namespace, name)
         guard let live = objects[key] else { throw APIError.notFound(type, name) }
-        var object = try validate(type, namespace: namespace, body: body, name: name)
+        var object = try validate(type, namespace: namespace, body: Self.typed(body, as: type), name: name)
         if let expected = body[path: ["metadata", "resourceVersion"]]?.string, !expected.isEmpty,
            expected != live[path: ["metadata", "resourceVersion"]]?.string {
             throw APIError.conflict(type, name, "the object has been modified; please apply your changes to the latest version and try again")
@@ -61,6 +61,16 @@ extension ClusterState {
         try decode(type, &object, strict: strict)
         object = Self.scope(object, to: subresource, of: type, live: live)
         return try commitUpdate(type, key, live: live, new: object, manager: manager, operation: "Update", dryRun: dryRun)
+    }
+
+    /// `body` with `apiVersion` and `kind` taken from the URL when it leaves them out, as
+    /// kube-apiserver's decoder does for a POST or PUT (typed clients send objects without
+    /// them). A server-side apply gets no such help.
+    static func typed(_ body: JSONValue, as type: ResourceType) -> JSONValue {
+        guard var object = body.object else { return body }
+        if (object["apiVersion"]?.string ?? "").isEmpty { object["apiVersion"] = .string(type.apiVersion) }
+        if (object["kind"]?.string ?? "").isEmpty { object["kind"] = .string(type.kind) }
+        return .object(object)
     }
 
     /// DELETE. A namespace takes what is in it along; objects that name the deleted one in
