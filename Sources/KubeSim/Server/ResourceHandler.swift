@@ -44,7 +44,7 @@ struct ResourceHandler {
             let contentType = (request.headers["content-type"] ?? "").split(separator: ";").first.map(String.init) ?? ""
             if contentType == "application/apply-patch+yaml" || contentType == "application/apply-patch+json" {
                 return .json(200, try await state.apply(type, namespace: ns ?? "", name: name, body: request.body,
-                                                        manager: request.query["fieldManager"], force: request.query["force"] == "true",
+                                                        manager: request.query["fieldManager"], force: request.flag("force"),
                                                         dryRun: request.dryRun, strict: request.strictFields))
             }
             return .json(200, try await state.patch(type, namespace: ns ?? "", name: name, contentType: contentType, body: request.body,
@@ -120,7 +120,7 @@ struct ResourceHandler {
 
     private func list(_ type: ResourceType, namespace: String?) async throws -> SimResponse {
         let (labels, fields) = try selectors()
-        if let watch = request.query["watch"], watch == "true" || watch == "1" {
+        if request.flag("watch") {
             return try await self.watch(type, namespace: namespace, labels: labels, fields: fields)
         }
         let limit = request.query["limit"].flatMap { Int($0) }
@@ -138,7 +138,7 @@ struct ResourceHandler {
     }
 
     private func watch(_ type: ResourceType, namespace: String?, labels: LabelSelector, fields: FieldSelector?) async throws -> SimResponse {
-        let bookmarks = request.query["allowWatchBookmarks"].map { $0 == "true" || $0 == "1" } ?? false
+        let bookmarks = request.flag("allowWatchBookmarks")
         let events: AsyncStream<WatchEvent>
         do {
             events = try await state.watch(type, namespace: namespace, labels: labels, fields: fields,

@@ -14,7 +14,7 @@ struct Responder: Sendable {
     func respond(_ request: SimRequest) async -> SimResponse {
         // A dry run changes nothing: counted apart, so that tests can count the writes.
         // Watches are counted as WATCH (kubectl's verb), apart from the lists on the same path.
-        let watch = request.method == "GET" && ["true", "1"].contains(request.query["watch"] ?? "")
+        let watch = request.method == "GET" && request.flag("watch")
         requests.record(method: watch ? "WATCH" : request.dryRun ? "DRYRUN-" + request.method : request.method, path: request.path)
         do {
             return try await route(request)

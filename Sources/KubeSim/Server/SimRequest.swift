@@ -6,6 +6,13 @@ struct SimRequest: Sendable {
     var method: String
     var path: String
     var query: [String: String]
+
+    /// A boolean query parameter read as Go's `strconv.ParseBool` reads it (kube-apiserver's
+    /// decoder): `1`, `t`, `T`, `true`, `TRUE` and `True` are true (clients send `watch=True`,
+    /// `watch=1`, `watch=true`).
+    func flag(_ name: String) -> Bool {
+        ["1", "t", "T", "true", "TRUE", "True"].contains(query[name] ?? "")
+    }
     var headers: [String: String]
     var body: Data
 
