@@ -187,4 +187,28 @@ struct SnapshotTests {
             #expect(error.message == "Incorrect version specified in apply patch. Specified patch version: , expected: v1", "\(error.message)")
         }
     }
+
+    @Test("a deleted namespace is Terminating until the namespace controller has removed what is in it; nothing new may be created meanwhile")
+    func terminatingNamespace() async throws {
+        let state = ClusterState()
+        let namespaces = ResourceType.builtIn.first { $0.kind == "Namespace" }!
+        _ = try await state.create(namespaces, namespace: "", body: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "py"]], manager: "t")
+        _ = try await state.create(ClusterStateTests.configMaps, namespace: "py", body: ["metadata": ["name": "old"]], manager: "t")
+        let deleted = try await state.delete(namespaces, namespace: "", name: "py")
+        #expect(deleted[path: ["status", "phase"]] == "Terminating" && deleted[path: ["metadata", "deletionTimestamp"]] != nil)
+        #expect(try await state.get(namespaces, namespace: "", name: "py")[path: ["status", "phase"]] == "Terminating")
+        do {
+            _ = try await state.create(ClusterStateTests.configMaps, namespace: "py", body: ["metadata": ["name": "new"]], manager: "t")
+            Issue.record("an object was created in a terminating namespace")
+        } catch {
+            #expect(error.code == 403 && error.reason == "Forbidden")
+            #expect(error.message == "configmaps \"new\" is forbidden: unable to create new content in namespace py because it is being terminated")
+        }
+        // What is there may still change until it goes.
+        _ = try await state.patch(ClusterStateTests.configMaps, namespace: "py", name: "old", contentType: "application/merge-patch+json",
+                                  body: Data(#"{"data": {"a": "1"}}"#.utf8), manager: "t")
+        await state.finishTerminatingNamespaces()
+        await #expect(throws: APIError.self) { _ = try await state.get(ClusterStateTests.configMaps, namespace: "py", name: "old") }
+        await #expect(throws: APIError.self) { _ = try await state.get(namespaces, namespace: "", name: "py") }
+    }
 }

@@ -27,6 +27,7 @@ public actor Simulation {
 
     /// Runs every controller once, and once a second adds steady traffic to each service.
     public func tick(now: Date = Date()) async {
+        await state.finishTerminatingNamespaces()
         await state.runDeploymentController()
         await state.runEndpointControllers()
         for (group, plural, kind) in [("apps", "deployments", "Deployment"), ("apps", "statefulsets", "StatefulSet"),

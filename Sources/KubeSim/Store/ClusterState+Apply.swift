@@ -36,7 +36,7 @@ extension ClusterState {
             var object = config
             if type.hasStatus { object["status"] = nil }
             try prepare(type, &object)
-            return commitCreate(type, key, object, owners: [me: mine], dryRun: dryRun)
+            return try commitCreate(type, key, object, owners: [me: mine], dryRun: dryRun)
         }
 
         var ownership = owners[key] ?? [:]

@@ -11,7 +11,7 @@ extension ClusterState {
         if type.hasStatus { object["status"] = nil }
         try prepare(type, &object, strict: strict)
         let fields = FieldSet.paths(of: Self.userFields(type, object))
-        return commitCreate(type, key, object, owners: [Manager(name: manager, operation: "Update"): fields], dryRun: dryRun)
+        return try commitCreate(type, key, object, owners: [Manager(name: manager, operation: "Update"): fields], dryRun: dryRun)
     }
 
     /// PUT: the whole object, guarded by `metadata.resourceVersion` when the body has one.
@@ -88,16 +88,25 @@ extension ClusterState {
             throw APIError.conflict(type, name,
                                     "Precondition failed: ResourceVersion in precondition: \(expectedVersion), ResourceVersion in object meta: \(actual)")
         }
+        let namespace = type.group.isEmpty && type.plural == "namespaces"
+        if namespace, live[path: ["metadata", "deletionTimestamp"]] != nil { return live }  // already terminating
         live[path: ["metadata", "deletionTimestamp"]] = .string(timestamp)
+        if namespace {
+            // As kube-apiserver: the namespace is Terminating (its `kubernetes` finalizer holds
+            // it) until the namespace controller has removed what is in it
+            // (`finishTerminatingNamespaces`); meanwhile nothing new may be created in it.
+            live[path: ["status", "phase"]] = "Terminating"
+            if dryRun { return live }
+            live[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
+            record(.modified, key, live)
+            return live
+        }
         if dryRun { return live }
         let uid = live[path: ["metadata", "uid"]]?.string
         live[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
         record(.deleted, key, live)
         if type.plural == "customresourcedefinitions" { unregisterCustomResource(live) }
         var dependents: [ObjectKey] = []
-        if type.group.isEmpty && type.plural == "namespaces" {
-            dependents += objects.keys.filter { $0.namespace == name }
-        }
         if propagation != "Orphan", let uid {
             dependents += objects.filter { _, object in
                 (object[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid }
@@ -108,6 +117,20 @@ extension ClusterState {
             _ = try? delete(dependentType, namespace: dependent.namespace, name: dependent.name, propagation: propagation)
         }
         return live
+    }
+
+    /// The namespace controller: every namespace being deleted loses what is in it, then goes.
+    public func finishTerminatingNamespaces() {
+        let terminating = objects.filter { $0.key.group.isEmpty && $0.key.plural == "namespaces" && $0.value[path: ["metadata", "deletionTimestamp"]] != nil }
+        for (key, namespace) in terminating {
+            for content in objects.keys.filter({ $0.namespace == key.name }) where objects[content] != nil {
+                guard let contentType = types.first(where: { $0.group == content.group && $0.plural == content.plural }) else { continue }
+                _ = try? delete(contentType, namespace: content.namespace, name: content.name)
+            }
+            var gone = namespace
+            gone[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
+            record(.deleted, key, gone)
+        }
     }
 
     // MARK: - Shared steps
@@ -121,7 +144,19 @@ extension ClusterState {
     }
 
     func commitCreate(_ type: ResourceType, _ key: ObjectKey, _ object: JSONValue, owners fields: [Manager: Set<FieldPath>],
-                      dryRun: Bool) -> JSONValue {
+                      dryRun: Bool) throws(APIError) -> JSONValue {
+        // The NamespaceLifecycle admission plugin: nothing new in a namespace being deleted.
+        if type.namespaced, objects[ObjectKey(group: "", plural: "namespaces", namespace: "", name: key.namespace)]?[
+            path: ["metadata", "deletionTimestamp"]] != nil {
+            let resource = type.plural + (type.group.isEmpty ? "" : "." + type.group)
+            throw APIError(code: 403, reason: "Forbidden",
+                           message: "\(resource) \"\(key.name)\" is forbidden: unable to create new content in namespace \(key.namespace) "
+                               + "because it is being terminated",
+                           details: .object(["name": .string(key.name), "kind": .string(type.plural), "causes": .array([.object([
+                               "reason": "NamespaceTerminating", "field": "metadata.namespace",
+                               "message": .string("namespace \(key.namespace) is being terminated"),
+                           ])])]))
+        }
         var object = object
         object[path: ["metadata", "uid"]] = .string(UUID().uuidString.lowercased())
         object[path: ["metadata", "creationTimestamp"]] = .string(timestamp)
