@@ -41,8 +41,16 @@ test: deps
 demo: build
 	BATON_BIN=$$($(SWIFT) build --show-bin-path) scripts/demo.sh
 
+# Signals the demo's processes, then waits (up to 10 s) until every one is gone before saying so.
 demo-stop:
-	@if [ -f demo/pids ]; then xargs kill < demo/pids 2>/dev/null || true; rm -f demo/pids; echo "make: stopped the demo's clusters, Prometheus, git daemon and baton run"; else echo "make: no demo is running"; fi
+	@if [ ! -f demo/pids ]; then echo "make: no demo is running"; exit 0; fi; \
+	pids=$$(cat demo/pids); kill $$pids 2>/dev/null || true; \
+	for i in $$(seq 1 100); do \
+	  alive=""; for p in $$pids; do [ -d /proc/$$p ] && ! grep -q '^State:.*Z' /proc/$$p/status 2>/dev/null && alive="$$alive $$p"; done; \
+	  [ -z "$$alive" ] && break; sleep 0.1; \
+	done; \
+	if [ -n "$$alive" ]; then echo "make: still running after 10 s:$$alive (kill -9 them)"; exit 1; fi; \
+	rm -f demo/pids; echo "make: stopped the demo's clusters, Prometheus, git daemon and baton run"
 
 clean-demo: demo-stop
 	rm -rf demo

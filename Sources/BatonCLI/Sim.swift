@@ -83,7 +83,10 @@ struct Sim: AsyncParsableCommand {
                 Press Ctrl-C to stop the clusters.
                 """)
             await Self.waitForInterrupt()
-            for (_, server) in running { await server.stop() }
+            // All at once: a signal should stop them within a second.
+            await withTaskGroup(of: Void.self) { group in
+                for (_, server) in running { group.addTask { await server.stop() } }
+            }
             Terminal.out("clusters stopped")
         }
 
