@@ -1,0 +1,73 @@
+import BatonTestSupport
+import Foundation
+import KubeSim
+import Synchronization
+import Testing
+
+/// Stopping a KubeSim server while clients keep connecting: NIO traps ("Deinited NIOAsyncWriter
+/// without calling finish()") when a server is cancelled with a connection half-accepted, which
+/// would kill the whole test run. The server stops gracefully; this test makes sure of it.
+@Suite("KubeSim: a clean stop")
+struct StopTests {
+    /// Set once, read from a thread.
+    final class Flag: Sendable {
+        private let value = Mutex(false)
+        func set() { value.withLock { $0 = true } }
+        var isSet: Bool { value.withLock { $0 } }
+    }
+
+    /// Connects to `port`, sends a request, reads what comes within 50 ms, closes; whether an
+    /// answer came.
+    @discardableResult
+    static func poke(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return false }
+        var timeout = timeval(tv_sec: 0, tv_usec: 50_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let request = "GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        return recv(fd, &buffer, buffer.count, 0) > 0
+    }
+
+    @Test("150 rounds of start, a client connecting in a tight loop, stop: no crash, and each stop ends")
+    func stopWhileConnecting() async throws {
+        let answered = Mutex(0)
+        for round in 0..<150 {
+            var configuration = KubeSimServer.Configuration()
+            configuration.tls = round % 10 == 0  // a TLS handshake under way now and then too
+            configuration.token = nil
+            let server = try await KubeSimServer.start(configuration)
+            let stop = Flag()
+            let done = DispatchSemaphore(value: 0)
+            let port = server.port
+            let client = Thread {
+                while !stop.isSet { if Self.poke(port) { answered.withLock { $0 += 1 } } }
+                done.signal()
+            }
+            client.start()
+            try await Task.sleep(for: .milliseconds(Int.random(in: 1...20)))
+            let started = ContinuousClock.now
+            await server.stop()
+            #expect(ContinuousClock.now - started < .seconds(6), "round \(round): the stop took \(ContinuousClock.now - started)")
+            stop.set()
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    done.wait()
+                    continuation.resume()
+                }
+            }
+        }
+        // The clients did get answers: the stops happened with connections coming and going.
+        #expect(answered.withLock { $0 } >= 150, "\(answered.withLock { $0 }) answers in 150 rounds")
+    }
+}
