@@ -47,10 +47,15 @@ public struct Reconciler: Sendable {
         case object(ResourceKey, source: String?, KubeError)
         /// The inventory could not be read or written.
         case inventory(String)
+        /// The revision renders no object, and the environment does not allow that.
+        case empty(revision: String, path: String)
 
         public var description: String {
             switch self {
             case .render(let error): "render failed: \(error)"
+            case .empty(let revision, let path):
+                "\(revision.prefix(8)) renders no object from \(path): an empty revision would prune everything the environment has "
+                    + "(set sync.allowEmpty: true if that is intended)"
             case .cluster(let error): "\(error)"
             case .object(let key, let source, let error): "\(key)\(source.map { " (\($0))" } ?? ""): \(Reconciler.explain(error))"
             case .inventory(let detail): "inventory: \(detail)"
@@ -65,7 +70,7 @@ extension Reconciler.Failure {
     public var isTransient: Bool {
         switch self {
         case .cluster(let error), .object(_, _, let error): error.isTransient
-        case .render, .inventory: false
+        case .render, .inventory, .empty: false
         }
     }
 }
@@ -87,6 +92,9 @@ extension Reconciler {
         let commitID = revision.count == 40 && revision.allSatisfy(\.isHexDigit)
         if commitID, let cached = rendered.get(revision) { return cached }
         let manifests = try await render(revision: revision)
+        // Like Argo CD without `allowEmpty`: nothing rendered is a mistake (a wrong path, a
+        // deleted folder, a hostile commit), never "everything is in order, prune the rest".
+        if manifests.isEmpty, !environment.sync.allowEmpty { throw .empty(revision: revision, path: environment.source.path) }
         if commitID { rendered.put(revision, manifests) }
         return manifests
     }

@@ -39,11 +39,13 @@ struct ConfigLoadingTests {
         #expect(config.environment(named: "staging")?.cluster.qps == nil && config.environment(named: "staging")?.cluster.burst == nil)
     }
 
-    @Test("sync.createNamespace is read, false by default")
+    @Test("sync.createNamespace and sync.allowEmpty are read, false by default")
     func createNamespace() throws {
-        let config = try load([.replace("Environments/dev.yaml", "  prune: true", with: "  prune: true\n  createNamespace: true")])
+        let config = try load([.replace("Environments/dev.yaml", "  prune: true", with: "  prune: true\n  createNamespace: true\n  allowEmpty: true")])
         #expect(config.environment(named: "dev")?.sync.createNamespace == true)
         #expect(config.environment(named: "staging")?.sync.createNamespace == false)
+        #expect(config.environment(named: "dev")?.sync.allowEmpty == true)
+        #expect(config.environment(named: "staging")?.sync.allowEmpty == false)
     }
 
     @Test("the kubeconfig default is $KUBECONFIG, split as kubectl splits it")

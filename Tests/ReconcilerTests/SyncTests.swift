@@ -52,4 +52,32 @@ struct SyncTests {
         #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "extra", namespace: "other")[path: ["metadata", "name"]] == "extra")
         #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "stray", namespace: "shop")[path: ["metadata", "name"]] == "stray")
     }
+
+    @Test("a revision that renders nothing fails and prunes nothing; with sync.allowEmpty it syncs and prunes everything")
+    func emptyRevision() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let first = try fixture.commit(["app/namespace.yaml": namespaceYAML, "app/config.yaml": configMapYAML("settings", "1"),
+                                        "keep/namespace.yaml": namespaceYAML])
+        let reconciler = fixture.reconciler()
+        #expect(await reconciler.sync(revision: first).errors == [])
+        // The folder is still there; only comments are left in it.
+        let empty = try fixture.commit(["app/notes.yaml": "# everything moved elsewhere\n"], remove: ["app/namespace.yaml", "app/config.yaml"])
+        let writes = CorpusTests.writes(fixture.server), deletes = fixture.server.requests.count("DELETE")
+        let refused = await reconciler.sync(revision: empty)
+        #expect(!refused.synced && !refused.unavailable && refused.health != .healthy)
+        #expect(refused.errors == ["\(empty.prefix(8)) renders no object from app: an empty revision would prune everything the environment has "
+            + "(set sync.allowEmpty: true if that is intended)"], "\(refused.errors)")
+        #expect(CorpusTests.writes(fixture.server) == writes && fixture.server.requests.count("DELETE") == deletes)
+        #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "settings", namespace: "shop")[path: ["data", "value"]] == "1")
+
+        var allowing = reconciler.environment
+        allowing.sync.allowEmpty = true
+        let permissive = Reconciler(environment: allowing, client: fixture.client, renderer: reconciler.renderer, inventory: fixture.audit)
+        let emptied = await permissive.sync(revision: empty)
+        #expect(emptied.errors == [] && emptied.synced, "\(emptied.errors)")
+        // Everything this environment applied goes, its namespace included (applied from the revision).
+        #expect(emptied.objects.filter { $0.action == .prune }.map(\.key.name).sorted() == ["settings", "shop"])
+        #expect((try? await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "settings", namespace: "shop")) == nil)
+    }
 }

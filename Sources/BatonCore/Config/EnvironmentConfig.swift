@@ -98,14 +98,30 @@ public struct SyncPolicy: Sendable, Hashable, Codable {
     /// Create the environment's namespace before the first object when it does not exist (Argo
     /// CD's `CreateNamespace=true`); it is never pruned. Needs `create` on namespaces.
     public var createNamespace: Bool
+    /// Accept a revision that renders no object (Argo CD's `allowEmpty`): with prune, it
+    /// deletes everything the environment has. Off, such a revision fails.
+    public var allowEmpty: Bool
 
     public init(interval: TimeSpan = .minutes(3), prune: Bool = false, selfHeal: Bool = false,
-                timeout: TimeSpan = .minutes(5), createNamespace: Bool = false) {
+                timeout: TimeSpan = .minutes(5), createNamespace: Bool = false, allowEmpty: Bool = false) {
         self.interval = interval
         self.prune = prune
         self.selfHeal = selfHeal
         self.timeout = timeout
         self.createNamespace = createNamespace
+        self.allowEmpty = allowEmpty
+    }
+
+    private enum CodingKeys: String, CodingKey { case interval, prune, selfHeal, timeout, createNamespace, allowEmpty }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        interval = try container.decode(TimeSpan.self, forKey: .interval)
+        prune = try container.decode(Bool.self, forKey: .prune)
+        selfHeal = try container.decode(Bool.self, forKey: .selfHeal)
+        timeout = try container.decode(TimeSpan.self, forKey: .timeout)
+        createNamespace = try container.decodeIfPresent(Bool.self, forKey: .createNamespace) ?? false
+        allowEmpty = try container.decodeIfPresent(Bool.self, forKey: .allowEmpty) ?? false
     }
 }
 
