@@ -58,6 +58,15 @@ public final class KubeClient: Sendable {
         guard let parts = URLComponents(string: server), ["https", "http"].contains(parts.scheme ?? ""), parts.host?.isEmpty == false else {
             throw .configuration("context \"\(config.contextName)\": server \"\(config.cluster.server)\" is not an http(s) URL")
         }
+        // Credentials cross the network only encrypted: plain HTTP is for a loopback address
+        // (a local simulator), never for a token, a password or an exec plugin's credential
+        // on its way to another machine.
+        let user = config.user
+        let carriesSecret = user.token != nil || user.tokenFile != nil || user.password != nil || user.exec != nil || config.serviceAccount
+        if parts.scheme == "http", carriesSecret, !["127.0.0.1", "::1", "[::1]", "localhost"].contains(parts.host ?? "") {
+            throw .configuration("context \"\(config.contextName)\": refusing to send credentials over plain HTTP to \(HTTPError.redacted(server)); "
+                + "use https (plain HTTP is allowed only to a loopback address)")
+        }
         self.server = server
         defaultNamespace = config.namespace ?? "default"
         self.retry = retry

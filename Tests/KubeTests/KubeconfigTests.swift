@@ -155,6 +155,32 @@ struct KubeconfigTests {
         }
     }
 
+    @Test("a token is never sent over plain HTTP to another machine; to a loopback address, or without credentials, plain HTTP is allowed")
+    func noTokenOverPlainHTTP() throws {
+        let dir = try TemporaryDirectory("kubeconfig")
+        defer { dir.remove() }
+        func client(server: String, user: String) throws -> KubeClient {
+            try dir.write("config.yaml", """
+                clusters: [{name: c, cluster: {server: \(server)}}]
+                users: [{name: u, user: \(user)}]
+                contexts: [{name: x, context: {cluster: c, user: u}}]
+                current-context: x
+                """)
+            return try KubeClient(try Kubeconfig.load(paths: [dir.path + "/config.yaml"]).resolve())
+        }
+        do {
+            _ = try client(server: "http://api.example.com:8080", user: "{token: s3cr3t-token}")
+            Issue.record("a token was going to be sent over plain HTTP")
+        } catch let error as KubeError {
+            #expect("\(error)".contains("refusing to send credentials over plain HTTP to http://api.example.com:8080"), "\(error)")
+            #expect(!"\(error)".contains("s3cr3t"))
+        }
+        #expect(throws: KubeError.self) { _ = try client(server: "http://10.0.0.1", user: "{username: a, password: b}") }
+        _ = try client(server: "http://127.0.0.1:8080", user: "{token: t}")
+        _ = try client(server: "https://api.example.com", user: "{token: t}")
+        _ = try client(server: "http://api.example.com", user: "{}")
+    }
+
     @Test("several files merge, the first that names a thing wins")
     func merge() throws {
         let dir = try TemporaryDirectory("kubeconfig")
