@@ -149,8 +149,10 @@ enum ExecPlugin {
             throw .credentials("user \"\(userName)\": exec plugin \(plugin.command) could not run: \(error)\(hint)")
         }
         guard outcome.status == 0 else {
-            // The plugin's own words help, but only its first lines: they are its error, not a credential.
-            let said = String(decoding: outcome.errors.prefix(400), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            // The plugin's own words help, but only its first line, and with anything that may be
+            // a secret (a long token-like word, what follows "Bearer", its environment's values)
+            // taken out: the message reaches logs and the audit log.
+            let said = Credentials.redactedFirstLine(outcome.errors, hiding: Array(plugin.env.values))
             throw .credentials("user \"\(userName)\": exec plugin \(plugin.command) exited with status \(outcome.status)"
                 + (said.isEmpty ? "" : ": \(said)") + hint)
         }
@@ -196,5 +198,19 @@ enum ExecPlugin {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
         return nil
+    }
+}
+
+extension Credentials {
+    /// The first non-empty line of `text`, at most 200 characters, with `secrets` and every
+    /// word that looks like a token (24 or more characters of letters, digits and `._~+/=-`,
+    /// or whatever follows `Bearer `) replaced by `[redacted]`.
+    static func redactedFirstLine(_ text: Data, hiding secrets: [String]) -> String {
+        let lines = String(decoding: text.prefix(4096), as: UTF8.self).split(whereSeparator: \.isNewline)
+        var line = String(lines.first { !$0.trimmingCharacters(in: .whitespaces).isEmpty } ?? "").trimmingCharacters(in: .whitespaces)
+        for secret in secrets where secret.count >= 4 { line = line.replacingOccurrences(of: secret, with: "[redacted]") }
+        line = line.replacing(/(?i)(bearer\s+)\S+/) { $0.output.1 + "[redacted]" }
+        line = line.replacing(/[A-Za-z0-9._~+\/=-]{24,}/) { _ in "[redacted]" }
+        return line.count > 200 ? String(line.prefix(200)) + "…" : line
     }
 }

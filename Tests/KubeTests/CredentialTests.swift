@@ -20,7 +20,8 @@ struct CredentialTests {
 
     static let failing = """
         #!/bin/sh
-        echo "token service unavailable" >&2
+        echo "token service unavailable: Bearer abc123 and eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJib2IifQ refused" >&2
+        echo "second line: the whole request dump" >&2
         exit 3
         """
 
@@ -92,7 +93,7 @@ struct CredentialTests {
         #expect(runs(cluster) == 2)
     }
 
-    @Test("a failing or missing plugin is an error with its words and the installHint, and no request goes out")
+    @Test("a failing or missing plugin is an error with the first line of its words (token-like words redacted) and the installHint, and no request goes out")
     func failingPlugin() async throws {
         let cluster = try await SimCluster.start()
         defer { Task { await cluster.stop() } }
@@ -101,7 +102,8 @@ struct CredentialTests {
         chmod(cluster.folder.path + "/failing.sh", 0o755)
         let failing = await kubeError { _ = try await client(cluster, "failing").version() }
         #expect(failing?.description == """
-            no credentials: user "failing": exec plugin \(cluster.folder.path)/failing.sh exited with status 3: token service unavailable
+            no credentials: user "failing": exec plugin \(cluster.folder.path)/failing.sh exited with status 3: token service unavailable: \
+            Bearer [redacted] and [redacted] refused
             Install the test plugin: see the Baton README.
             """)
         let missing = await kubeError { _ = try await client(cluster, "missing").version() }
