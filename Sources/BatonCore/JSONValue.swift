@@ -59,6 +59,28 @@ public enum JSONValue: Sendable, Hashable, Codable {
         return try JSONValue(yaml: node)
     }
 
+    /// Converts a composed YAML node. An alias the parser has already resolved shares the
+    /// anchored node, so a small document can stand for an exponential tree (a "billion laughs"
+    /// bomb): `budget` is how many nodes may still be made, and conversion stops with
+    /// `JSONValueError.tooManyNodes` once it is spent, in bounded time and memory.
+    public init(yaml node: Node, budget: inout Int) throws {
+        budget -= 1
+        guard budget >= 0 else { throw JSONValueError.tooManyNodes }
+        switch node {
+        case .mapping(let mapping):
+            var object: [String: JSONValue] = [:]
+            for (key, value) in mapping { object[key.string ?? ""] = try JSONValue(yaml: value, budget: &budget) }
+            self = .object(object)
+        case .sequence(let sequence):
+            var array: [JSONValue] = []
+            array.reserveCapacity(sequence.count)
+            for element in sequence { array.append(try JSONValue(yaml: element, budget: &budget)) }
+            self = .array(array)
+        case .scalar, .alias:
+            self = try JSONValue(yaml: node)
+        }
+    }
+
     public init(yaml node: Node) throws {
         switch node {
         case .scalar(let scalar):
@@ -192,7 +214,9 @@ extension JSONValue: ExpressibleByDictionaryLiteral {
     }
 }
 
-enum JSONValueError: Error {
+public enum JSONValueError: Error {
     case notUTF8
     case alias
+    /// More nodes than the budget allows (`init(yaml:budget:)`).
+    case tooManyNodes
 }

@@ -1,5 +1,6 @@
 import BatonCore
 import Foundation
+import Synchronization
 import GitStore
 import Yams
 
@@ -56,6 +57,7 @@ public struct Renderer: Sendable {
         }
         // Parsing is most of the work: spread the files over the machine's cores, keep their order.
         let sorted = files.sorted { $0.entry.path < $1.entry.path }
+        let budget = NodeBudget()
         let lanes = max(1, min(ProcessInfo.processInfo.activeProcessorCount, sorted.count / 50))
         // Lane L parses files L, L+lanes, …; each result keeps its file's index.
         let parsed = await withTaskGroup(of: [(Int, Result<[Manifest], RenderError>)].self) { group in
@@ -64,7 +66,7 @@ public struct Renderer: Sendable {
                     stride(from: lane, to: sorted.count, by: lanes).map { index in
                         do throws(RenderError) {
                             return (index, .success(try Self.documents(String(decoding: sorted[index].bytes, as: UTF8.self),
-                                                                       file: sorted[index].entry.path, revision: revision)))
+                                                                       file: sorted[index].entry.path, revision: revision, budget: budget)))
                         } catch {
                             return (index, .failure(error))
                         }
@@ -105,9 +107,19 @@ public struct Renderer: Sendable {
                                   revision: revision)
     }
 
-    /// Every object in a YAML stream: each document's start line is its source.
-    static func documents(_ text: String, file: String, revision: String) throws(RenderError) -> [Manifest] {
+    /// How many YAML nodes one file, and one revision, may expand to: a few hundred kilobytes
+    /// of aliases can otherwise stand for billions of nodes and exhaust memory. The largest CRD
+    /// bundles in common use stay far below.
+    public static let maxNodesPerFile = 250_000
+    public static let maxNodesPerRevision = 1_000_000
+
+    /// Every object in a YAML stream: each document's start line is its source. `budget` is
+    /// what the revision may still expand to; it is charged with this file's nodes.
+    static func documents(_ text: String, file: String, revision: String, budget: NodeBudget = NodeBudget()) throws(RenderError) -> [Manifest] {
         var manifests: [Manifest] = []
+        var left = min(maxNodesPerFile, budget.remaining)
+        let allowed = left
+        defer { budget.charge(allowed - max(left, 0)) }
         do {
             let parser = try Parser(yaml: text, resolver: .basic)
             while let node = try parser.nextRoot() {
@@ -115,7 +127,12 @@ public struct Renderer: Sendable {
                 let source = "\(file):\(line)"
                 let value: JSONValue
                 do {
-                    value = try JSONValue(yaml: node)
+                    value = try JSONValue(yaml: node, budget: &left)
+                } catch JSONValueError.tooManyNodes {
+                    throw RenderError(file: file, line: line, revision: revision,
+                                      message: allowed < maxNodesPerFile
+                                          ? "the revision expands to more than \(maxNodesPerRevision) YAML nodes (YAML aliases?); refused"
+                                          : "the file expands to more than \(maxNodesPerFile) YAML nodes (YAML aliases?); refused")
                 } catch {
                     throw RenderError(file: file, line: line, revision: revision, message: "YAML aliases are not supported")
                 }
@@ -184,5 +201,17 @@ extension JSONValue {
         case .array: "a list"
         case .object: "a mapping"
         }
+    }
+}
+
+/// What one revision's files may still expand to, in YAML nodes, shared by the lanes that
+/// parse them.
+final class NodeBudget: Sendable {
+    private let left = Mutex(Renderer.maxNodesPerRevision)
+
+    var remaining: Int { left.withLock { $0 } }
+
+    func charge(_ nodes: Int) {
+        left.withLock { $0 -= nodes }
     }
 }

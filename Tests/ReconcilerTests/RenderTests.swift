@@ -31,6 +31,48 @@ struct RenderTests {
         #expect(manifests.map(\.source) == ["app/a.yaml:4", "app/a.yaml:14", "app/b/list.yml:1", "app/b/list.yml:1", "app/c.json:1"])
     }
 
+    /// A ConfigMap whose data is a tree of aliases: `levels` levels of ten, 10^levels leaves
+    /// from a few hundred bytes.
+    static func aliasBomb(_ name: String, levels: Int) -> String {
+        var lines = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: \(name)}", "bomb:", "  l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+        for level in 1..<levels {
+            lines.append("  l\(level): &l\(level) [" + Array(repeating: "*l\(level - 1)", count: 10).joined(separator: ", ") + "]")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    @Test("an alias bomb fails the revision with file and line in bounded time; so do many files that together expand too far; aliases within bounds work")
+    func aliasBombs() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let renderer = Renderer(store: fixture.store, cacheRoot: fixture.dir.path + "/cache")
+        // A billion leaves from under a kilobyte.
+        let bomb = try fixture.commit(["app/bomb.yaml": Self.aliasBomb("bomb", levels: 9)])
+        let started = ContinuousClock.now
+        do {
+            _ = try await renderer.render(revision: bomb, path: "app", mode: .plain)
+            Issue.record("the bomb rendered")
+        } catch {
+            #expect("\(error)".contains("app/bomb.yaml:1") && "\(error)".contains("expands to more than 250000 YAML nodes"), "\(error)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        // Ten files of 111,111 nodes each: each is allowed, together they are not.
+        var files: [String: String] = ["app/bomb.yaml": configMapYAML("defused", "1")]
+        for index in 0..<10 { files["app/part-\(index).yaml"] = Self.aliasBomb("part-\(index)", levels: 5) }
+        let parts = try fixture.commit(files)
+        do {
+            _ = try await renderer.render(revision: parts, path: "app", mode: .plain)
+            Issue.record("a revision expanding to 1.1 million nodes rendered")
+        } catch {
+            #expect("\(error)".contains("the revision expands to more than 1000000 YAML nodes"), "\(error)")
+        }
+        // Aliases that stay small are expanded, as kubectl expands them.
+        let small = try fixture.commit(["app/part-0.yaml": Self.aliasBomb("small", levels: 2)], remove: (1..<10).map { "app/part-\($0).yaml" })
+        let manifests = try await renderer.render(revision: small, path: "app", mode: .plain)
+        #expect(manifests.map(\.name).sorted() == ["defused", "small"])
+        #expect(manifests.first { $0.name == "small" }?.object[path: ["bomb", "l1"]]?.array?.count == 10)
+    }
+
     @Test("a kind the cluster does not serve fails the revision, naming file and line")
     func unknownKind() async throws {
         let fixture = try await Fixture.start()
