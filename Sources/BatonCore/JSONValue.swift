@@ -91,6 +91,8 @@ public enum JSONValue: Sendable, Hashable, Codable {
             } else if let int = Int.construct(from: scalar) {
                 self = .int(Int64(int))
             } else if let double = Double.construct(from: scalar), scalar.string.contains(where: { $0.isNumber }) {
+                // JSON has no infinity: `replicas: 1e999` must not quietly become null.
+                guard double.isFinite else { throw JSONValueError.numberOutOfRange(scalar.string, line: node.mark?.line) }
                 self = .double(double)
             } else if ["", "~", "null", "Null", "NULL"].contains(scalar.string) {
                 self = .null
@@ -219,4 +221,6 @@ public enum JSONValueError: Error {
     case alias
     /// More nodes than the budget allows (`init(yaml:budget:)`).
     case tooManyNodes
+    /// A number JSON cannot hold (`1e999`, `.inf`), as written, and its line.
+    case numberOutOfRange(String, line: Int?)
 }

@@ -133,8 +133,10 @@ public struct Renderer: Sendable {
                                       message: allowed < maxNodesPerFile
                                           ? "the revision expands to more than \(maxNodesPerRevision) YAML nodes (YAML aliases?); refused"
                                           : "the file expands to more than \(maxNodesPerFile) YAML nodes (YAML aliases?); refused")
+                } catch JSONValueError.numberOutOfRange(let text, let at) {
+                    throw RenderError(file: file, line: at ?? line, revision: revision, message: "the number \(text) is out of range")
                 } catch {
-                    throw RenderError(file: file, line: line, revision: revision, message: "YAML aliases are not supported")
+                    throw RenderError(file: file, line: line, revision: revision, message: "\(error)")
                 }
                 if value == .null { continue }
                 manifests += try objects(in: value, file: file, line: line, revision: revision).map { Manifest(object: $0, source: source) }

@@ -73,6 +73,18 @@ struct RenderTests {
         #expect(manifests.first { $0.name == "small" }?.object[path: ["bomb", "l1"]]?.array?.count == 10)
     }
 
+    @Test("a number JSON cannot hold (1e999) fails the revision naming file and line, never null or a crash")
+    func numberOutOfRange() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let revision = try fixture.commit(["app/web.yaml": deploymentYAML("web", image: "shop:1").replacingOccurrences(of: "replicas: 2", with: "replicas: 1e999")])
+        let text = try String(contentsOfFile: fixture.git.directory + "/app/web.yaml", encoding: .utf8)
+        let line = (text.components(separatedBy: "\n").firstIndex { $0.contains("1e999") } ?? 0) + 1
+        let report = await fixture.reconciler().sync(revision: revision)
+        #expect(report.errors == ["render failed: app/web.yaml:\(line) at \(revision.prefix(8)): the number 1e999 is out of range"], "\(report.errors)")
+        #expect(!report.applied)
+    }
+
     @Test("a kind the cluster does not serve fails the revision, naming file and line")
     func unknownKind() async throws {
         let fixture = try await Fixture.start()
