@@ -65,8 +65,8 @@ public struct Renderer: Sendable {
                 group.addTask {
                     stride(from: lane, to: sorted.count, by: lanes).map { index in
                         do throws(RenderError) {
-                            return (index, .success(try Self.documents(String(decoding: sorted[index].bytes, as: UTF8.self),
-                                                                       file: sorted[index].entry.path, revision: revision, budget: budget)))
+                            let text = try Self.text(sorted[index].bytes, file: sorted[index].entry.path, revision: revision)
+                            return (index, .success(try Self.documents(text, file: sorted[index].entry.path, revision: revision, budget: budget)))
                         } catch {
                             return (index, .failure(error))
                         }
@@ -105,6 +105,21 @@ public struct Renderer: Sendable {
         }
         return try Self.documents(String(decoding: result.output, as: UTF8.self), file: "kustomize " + (path.isEmpty ? "." : path),
                                   revision: revision)
+    }
+
+    /// A file's bytes as text; bytes that are not UTF-8 fail the revision with the line they
+    /// are on (decoding them would quietly put U+FFFD in the object).
+    static func text(_ bytes: [UInt8], file: String, revision: String) throws(RenderError) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        var iterator = bytes.makeIterator(), decoder = UTF8(), valid = 0
+        decoding: while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar): valid += UTF8.width(scalar)
+            case .emptyInput, .error: break decoding
+            }
+        }
+        let line = bytes[..<valid].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
+        throw RenderError(file: file, line: line, revision: revision, message: "not valid UTF-8 (byte \(valid + 1) of the file)")
     }
 
     /// How many YAML nodes one file, and one revision, may expand to: a few hundred kilobytes

@@ -85,6 +85,24 @@ struct RenderTests {
         #expect(!report.applied)
     }
 
+    @Test("bytes that are not UTF-8 fail the revision naming file and line")
+    func invalidUTF8() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        var bytes = Array("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: \"".utf8)
+        bytes += [0xC3, 0x28] + Array("\"}\n".utf8)
+        try Data(bytes).write(to: URL(fileURLWithPath: fixture.git.directory + "/app.yaml.tmp"))
+        try FileManager.default.createDirectory(atPath: fixture.git.directory + "/app", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: fixture.git.directory + "/app.yaml.tmp", toPath: fixture.git.directory + "/app/x.yaml")
+        let revision = try fixture.commit([:])
+        do {
+            _ = try await Renderer(store: fixture.store, cacheRoot: fixture.dir.path + "/cache").render(revision: revision, path: "app", mode: .plain)
+            Issue.record("invalid UTF-8 rendered")
+        } catch {
+            #expect("\(error)" == "app/x.yaml:4 at \(revision.prefix(8)): not valid UTF-8 (byte 63 of the file)", "\(error)")
+        }
+    }
+
     @Test("a kind the cluster does not serve fails the revision, naming file and line")
     func unknownKind() async throws {
         let fixture = try await Fixture.start()
