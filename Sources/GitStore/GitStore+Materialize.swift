@@ -24,11 +24,20 @@ extension GitStore {
                 try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
                 var folders: Set<String> = [staging]
                 try Self.withSubtree(repo, commit.hex, clean) { tree, prefix, single in
-                    func write(_ entry: TreeEntry) throws {
-                        let relative = single == nil ? String(entry.path.dropFirst(prefix.count)) : (entry.path as NSString).lastPathComponent
-                        try Self.write(repo, entry, relative: relative, under: staging, folders: &folders)
+                    // Every entry first: a link is judged with every other link of the tree known
+                    // (one that looks harmless may go out through another).
+                    var entries: [(entry: TreeEntry, relative: String)] = []
+                    func collect(_ entry: TreeEntry) {
+                        entries.append((entry, single == nil ? String(entry.path.dropFirst(prefix.count)) : (entry.path as NSString).lastPathComponent))
                     }
-                    if let single { try write(single) } else { try Self.walk(repo, tree, prefix: prefix, write) }
+                    if let single { collect(single) } else { try Self.walk(repo, tree, prefix: prefix, collect) }
+                    var links: [String: String] = [:]
+                    for (entry, relative) in entries where entry.kind == .symlink { links[relative] = entry.symlinkTarget ?? "" }
+                    for (entry, relative) in entries where entry.kind == .symlink && !Self.resolvesInside(relative, links: links) {
+                        throw GitStoreError(.invalidInput, "symlink \(entry.path) points outside the tree (\(entry.symlinkTarget ?? ""))",
+                                            function: "materialize")
+                    }
+                    for (entry, relative) in entries { try Self.write(repo, entry, relative: relative, under: staging, folders: &folders) }
                 }
                 do {
                     try fm.moveItem(atPath: staging, toPath: final)
@@ -58,12 +67,8 @@ extension GitStore {
             var oid = entry.id.oid
             try writeFile(target, try blobBytes(repo, &oid), mode: entry.kind == .executable ? 0o755 : 0o644)
         case .symlink:
-            let destination = entry.symlinkTarget ?? ""
-            guard stays(inside: relative, destination) else {
-                throw GitStoreError(.invalidInput, "symlink \(entry.path) points outside the tree (\(destination))",
-                                    function: "materialize")
-            }
-            try fm.createSymbolicLink(atPath: target, withDestinationPath: destination)
+            // Checked with the whole tree's links before anything is written (`resolvesInside`).
+            try fm.createSymbolicLink(atPath: target, withDestinationPath: entry.symlinkTarget ?? "")
         case .submodule:
             try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
         }
@@ -87,18 +92,32 @@ extension GitStore {
         }
     }
 
-    /// Whether a link at `linkPath` (relative to the tree's root) pointing at `destination`
-    /// resolves to a place inside the tree.
-    static func stays(inside linkPath: String, _ destination: String) -> Bool {
-        guard !destination.isEmpty, !destination.hasPrefix("/") else { return false }
-        var parts = linkPath.split(separator: "/").dropLast().map(String.init)
-        for part in destination.split(separator: "/") {
+    /// Whether the link at `linkPath` (relative to the tree's root) resolves to a place inside
+    /// the tree, following the tree's other `links` (path → target) met on the way, as the
+    /// kernel would once they are written: a chain of links that each look relative and
+    /// harmless may still leave. An absolute target, one that climbs above the root, or more
+    /// than 40 links in a row (a loop: the kernel's ELOOP) is outside.
+    static func resolvesInside(_ linkPath: String, links: [String: String]) -> Bool {
+        guard let first = links[linkPath], !first.isEmpty, !first.hasPrefix("/") else { return false }
+        var resolved = linkPath.split(separator: "/").dropLast().map(String.init)
+        var pending = first.split(separator: "/").map(String.init)
+        var hops = 1
+        while !pending.isEmpty {
+            let part = pending.removeFirst()
             switch part {
-            case ".": continue
+            case ".", "": continue
             case "..":
-                guard !parts.isEmpty else { return false }
-                parts.removeLast()
-            default: parts.append(String(part))
+                guard !resolved.isEmpty else { return false }
+                resolved.removeLast()
+            default:
+                let candidate = (resolved + [part]).joined(separator: "/")
+                if let target = links[candidate] {
+                    hops += 1
+                    guard hops <= 40, !target.isEmpty, !target.hasPrefix("/") else { return false }
+                    pending = target.split(separator: "/").map(String.init) + pending  // from the link's folder
+                } else {
+                    resolved.append(part)
+                }
             }
         }
         return true

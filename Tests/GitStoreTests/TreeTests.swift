@@ -142,6 +142,36 @@ struct TreeTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: box.path + "/cache").isEmpty)
     }
 
+    @Test("a chain of symlinks that each look harmless but together leave the tree is refused; so is a loop; a chain that stays inside is kept")
+    func symlinkChains() async throws {
+        let box = try Sandbox()
+        defer { box.remove() }
+        let git = try box.git("repo")
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: git.directory + "/sub", withIntermediateDirectories: true)
+        // sub/up goes to the root; through it, sub/ok reaches ok.yaml and sub/out climbs above.
+        try fm.createSymbolicLink(atPath: git.directory + "/sub/up", withDestinationPath: "..")
+        try fm.createSymbolicLink(atPath: git.directory + "/sub/ok", withDestinationPath: "up/ok.yaml")
+        let fine = try git.commit("chain", files: ["ok.yaml": "a: 1\n"])
+        let store = try await GitStore.open(git.directory)
+        let folder = try await store.materialize(fine, into: box.path + "/cache")
+        #expect(try String(contentsOfFile: folder + "/sub/ok", encoding: .utf8) == "a: 1\n")
+
+        try fm.createSymbolicLink(atPath: git.directory + "/sub/out", withDestinationPath: "up/../etc/passwd")
+        let escaping = try git.commit("escape through a chain")
+        let error = await expectGitError(.invalidInput) { _ = try await store.materialize(escaping, into: box.path + "/cache") }
+        #expect(error?.message == "symlink sub/out points outside the tree (up/../etc/passwd)")
+
+        try fm.removeItem(atPath: git.directory + "/sub/out")
+        try fm.createSymbolicLink(atPath: git.directory + "/sub/a", withDestinationPath: "b")
+        try fm.createSymbolicLink(atPath: git.directory + "/sub/b", withDestinationPath: "a")
+        let looping = try git.commit("a loop")
+        let loop = await expectGitError(.invalidInput) { _ = try await store.materialize(looping, into: box.path + "/cache") }
+        #expect(loop?.message.hasPrefix("symlink sub/a points outside the tree") == true, "\(loop?.message ?? "")")
+        // Nothing of the refused trees was left behind.
+        #expect(try fm.contentsOfDirectory(atPath: box.path + "/cache") == [fine])
+    }
+
     @Test("a corrupted loose object is an error, not a crash")
     func corruptObject() async throws {
         let box = try Sandbox()
