@@ -22,7 +22,13 @@ public struct Renderer: Sendable {
 
     /// The manifests under `path` at `revision`. Every object has `apiVersion`, `kind` and
     /// `metadata.name`; `List`s are flattened and empty documents skipped.
-    public func render(revision: String, path: String, mode: RenderMode) async throws(RenderError) -> [Manifest] {
+    ///
+    /// Kustomize may fetch remote bases (`resources: [github.com/org/repo//base?ref=v1]`) at
+    /// render time, so that the commit approved does not fix what is deployed and the host
+    /// fetches any URL: unless `allowRemoteBases`, every `resources`, `bases` and `components`
+    /// entry must be a file or folder of the revision, and Kustomize runs with git limited to
+    /// local files and HTTP sent to a dead proxy.
+    public func render(revision: String, path: String, mode: RenderMode, allowRemoteBases: Bool = false) async throws(RenderError) -> [Manifest] {
         let clean = path.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
         let entries: [TreeEntry]
         do {
@@ -38,9 +44,9 @@ public struct Renderer: Sendable {
             guard kustomization != nil else {
                 throw RenderError(file: clean, revision: revision, message: "render is kustomize but there is no kustomization.yaml")
             }
-            return try await kustomize(revision: revision, path: clean)
+            return try await kustomize(revision: revision, path: clean, allowRemoteBases: allowRemoteBases)
         case .auto where kustomization != nil:
-            return try await kustomize(revision: revision, path: clean)
+            return try await kustomize(revision: revision, path: clean, allowRemoteBases: allowRemoteBases)
         case .auto, .plain:
             return try await plain(revision: revision, path: clean)
         }
@@ -83,7 +89,7 @@ public struct Renderer: Sendable {
         return manifests
     }
 
-    private func kustomize(revision: String, path: String) async throws(RenderError) -> [Manifest] {
+    private func kustomize(revision: String, path: String, allowRemoteBases: Bool) async throws(RenderError) -> [Manifest] {
         let folder: String
         do {
             // The whole tree: overlays refer to bases elsewhere in it (../../base).
@@ -92,9 +98,19 @@ public struct Renderer: Sendable {
             throw RenderError(file: path, revision: revision, message: "cannot write the tree for Kustomize: \(error)")
         }
         let target = path.isEmpty ? folder : folder + "/" + path
+        var environment: [String: String]?
+        if !allowRemoteBases {
+            try Self.refuseRemoteBases(in: folder, revision: revision)
+            // And should one get past the check: git may use local files only, HTTP goes nowhere.
+            var confined = ProcessInfo.processInfo.environment
+            confined["GIT_ALLOW_PROTOCOL"] = "file"
+            for name in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"] { confined[name] = "http://127.0.0.1:9" }
+            for name in ["NO_PROXY", "no_proxy"] { confined[name] = nil }
+            environment = confined
+        }
         let result: (status: Int32, output: Data, errors: Data)
         do {
-            result = try await Subprocess.run(kubectl, ["kustomize", target], timeout: .seconds(120))
+            result = try await Subprocess.run(kubectl, ["kustomize", target], environment: environment, timeout: .seconds(120))
         } catch {
             throw RenderError(file: path, revision: revision, message: "cannot run \(kubectl) kustomize: \(error)")
         }
@@ -105,6 +121,41 @@ public struct Renderer: Sendable {
         }
         return try Self.documents(String(decoding: result.output, as: UTF8.self), file: "kustomize " + (path.isEmpty ? "." : path),
                                   revision: revision)
+    }
+
+    /// Fails when a kustomization in the tree at `folder` lists, under `resources`, `bases` or
+    /// `components`, something that is not a file or folder of the tree (a URL, a git
+    /// reference, a path that leaves the tree).
+    static func refuseRemoteBases(in folder: String, revision: String) throws(RenderError) {
+        let fm = FileManager.default
+        let root = URL(fileURLWithPath: folder).standardizedFileURL.path
+        guard let walker = fm.enumerator(atPath: root) else { return }
+        while let relative = walker.nextObject() as? String {
+            guard kustomizationFiles.contains((relative as NSString).lastPathComponent) else { continue }
+            guard let data = fm.contents(atPath: root + "/" + relative), let text = String(data: data, encoding: .utf8),
+                  let node = try? Yams.compose(yaml: text) else { continue }  // kustomize reports what it cannot read
+            var budget = 100_000
+            guard let value = try? JSONValue(yaml: node, budget: &budget) else { continue }
+            let base = (root + "/" + relative as NSString).deletingLastPathComponent
+            for key in ["resources", "bases", "components"] {
+                for entry in value[key]?.array ?? [] {
+                    guard let reference = entry.string else { continue }
+                    let resolved = URL(fileURLWithPath: base + "/" + reference).standardizedFileURL.path
+                    let inside = resolved == root || resolved.hasPrefix(root + "/")
+                    // Kustomize's remote forms: a URL, scp-like git, a host path with `//` or `?ref=`.
+                    let remote = reference.contains("://") || reference.hasPrefix("git@") || reference.contains("?ref=")
+                        || reference.contains(".git") || (reference.contains("//") && !fm.fileExists(atPath: resolved))
+                        || reference.split(separator: "/").first.map { $0.contains(".") && !$0.hasPrefix(".") && !fm.fileExists(atPath: resolved) } == true
+                    // A plain path of the tree that does not exist is Kustomize's to report.
+                    if remote || !inside {
+                        throw RenderError(file: relative, revision: revision,
+                                          message: "\(key) entry \"\(reference)\" is not a file or folder of the revision: remote bases "
+                                              + "are refused, so that the commit approved is what is deployed (set source.allowRemoteBases: true "
+                                              + "to let Kustomize fetch it)")
+                    }
+                }
+            }
+        }
     }
 
     /// A file's bytes as text; bytes that are not UTF-8 fail the revision with the line they

@@ -102,7 +102,8 @@ extension Reconciler {
     private func render(revision: String) async throws(Failure) -> [Manifest] {
         let rendered: [Manifest]
         do {
-            rendered = try await renderer.render(revision: revision, path: environment.source.path, mode: environment.source.render)
+            rendered = try await renderer.render(revision: revision, path: environment.source.path, mode: environment.source.render,
+                                                 allowRemoteBases: environment.source.allowRemoteBases)
         } catch {
             throw .render(error)
         }

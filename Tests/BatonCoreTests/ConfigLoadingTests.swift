@@ -46,6 +46,7 @@ struct ConfigLoadingTests {
         #expect(config.environment(named: "staging")?.sync.createNamespace == false)
         #expect(config.environment(named: "dev")?.sync.allowEmpty == true)
         #expect(config.environment(named: "staging")?.sync.allowEmpty == false)
+        #expect(config.environment(named: "dev")?.source.allowRemoteBases == false)
     }
 
     @Test("the kubeconfig default is $KUBECONFIG, split as kubectl splits it")

@@ -124,6 +124,33 @@ struct MoreSyncTests {
                 "\(failed.errors)")
     }
 
+    @Test("a Kustomize remote base (a URL, a git repository, a path out of the tree) fails the revision unless source.allowRemoteBases")
+    func remoteBases() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let closed = try FreePort.next()
+        for remote in ["github.com/example/shop//base?ref=v1", "https://127.0.0.1:\(closed)/base.yaml", "git@github.com:example/shop.git",
+                       "../../../../outside"] {
+            let revision = try fixture.commit([
+                "base/kustomization.yaml": "resources: [ns.yaml]\n", "base/ns.yaml": namespaceYAML,
+                "overlays/dev/kustomization.yaml": "resources:\n- ../../base\n- \(remote)\n",
+            ])
+            let report = await fixture.reconciler(path: "overlays/dev", render: .kustomize).sync(revision: revision)
+            #expect(report.errors == ["render failed: overlays/dev/kustomization.yaml at \(revision.prefix(8)): resources entry \"\(remote)\" is not a file "
+                + "or folder of the revision: remote bases are refused, so that the commit approved is what is deployed "
+                + "(set source.allowRemoteBases: true to let Kustomize fetch it)"], "\(report.errors)")
+            #expect(!report.applied)
+        }
+        // Allowed, Kustomize is let try (here a closed port on this machine: it fails its own way).
+        let revision = try fixture.commit(["overlays/dev/kustomization.yaml": "resources:\n- ../../base\n- https://127.0.0.1:\(closed)/base.yaml\n"])
+        var allowing = fixture.reconciler(path: "overlays/dev", render: .kustomize).environment
+        allowing.source.allowRemoteBases = true
+        let plain = fixture.reconciler()
+        let report = await Reconciler(environment: allowing, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit)
+            .sync(revision: revision)
+        #expect(report.errors.first?.contains("kustomize failed") == true, "\(report.errors)")
+    }
+
     @Test("sync waves and kinds order the applies: namespaces, then wave -1, then wave 0 by kind")
     func waves() async throws {
         let fixture = try await Fixture.start()

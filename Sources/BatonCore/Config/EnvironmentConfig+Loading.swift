@@ -32,13 +32,14 @@ extension EnvironmentConfig {
         }
 
         var source = ManifestSource(path: ".")
-        if let value = fields.required("source"), let map = value.mapping(keys: ["path", "render"]) {
+        if let value = fields.required("source"), let map = value.mapping(keys: ["path", "render", "allowRemoteBases"]) {
             if let raw = map.required("path"), let text = raw.nonEmptyString() {
                 if let path = repositoryPath(text, at: raw) { source.path = path }
             }
             if let render = map.optional("render")?.choice(RenderMode.allCases.map(\.rawValue)) {
                 source.render = RenderMode(rawValue: render) ?? .auto
             }
+            if let allow = map.optional("allowRemoteBases")?.bool() { source.allowRemoteBases = allow }
         }
 
         var ref: String?

@@ -77,10 +77,23 @@ public struct ManifestSource: Sendable, Hashable, Codable {
     /// A folder relative to the repository's root, without `..`.
     public var path: String
     public var render: RenderMode
+    /// Let Kustomize fetch bases from outside the revision (URLs, git references); off, such a
+    /// base fails the revision, so that what was approved is what is deployed.
+    public var allowRemoteBases: Bool
 
-    public init(path: String, render: RenderMode = .auto) {
+    public init(path: String, render: RenderMode = .auto, allowRemoteBases: Bool = false) {
         self.path = path
         self.render = render
+        self.allowRemoteBases = allowRemoteBases
+    }
+
+    private enum CodingKeys: String, CodingKey { case path, render, allowRemoteBases }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        path = try container.decode(String.self, forKey: .path)
+        render = try container.decode(RenderMode.self, forKey: .render)
+        allowRemoteBases = try container.decodeIfPresent(Bool.self, forKey: .allowRemoteBases) ?? false
     }
 }
 
