@@ -84,10 +84,12 @@ struct Sim: AsyncParsableCommand {
                 """)
             await Self.waitForInterrupt()
             // All at once: a signal should stop them within a second.
+            let stopping = ContinuousClock.now
             await withTaskGroup(of: Void.self) { group in
                 for (_, server) in running { group.addTask { await server.stop() } }
             }
-            Terminal.out("clusters stopped")
+            let took = ContinuousClock.now - stopping
+            Terminal.out("clusters stopped in \(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000) ms")
         }
 
         /// Returns on SIGINT or SIGTERM.

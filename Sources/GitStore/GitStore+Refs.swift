@@ -127,9 +127,24 @@ extension GitStore {
                                     function: "git_object_lookup", returnCode: found)
             }
             git_object_free(object)
+            // A process killed while it held the ref's lock (SIGKILL, power loss) leaves the
+            // lock file behind, and every later move would fail on it for ever. git holds a
+            // ref lock for milliseconds: one older than `staleLockAge` is a dead holder's.
+            for lock in [full + ".lock", "logs/" + full + ".lock"] {
+                Self.removeIfStale((self.gitDirectory as NSString).appendingPathComponent(lock))
+            }
             try write(repo, full, &oid)
             try Self.recordReflog(repo, full, new: target, reason: reason, identity: self.identity)
         }
+    }
+
+    /// How old a ref's lock file must be to be taken for one a killed process left behind.
+    static let staleLockAge: TimeInterval = 10
+
+    static func removeIfStale(_ path: String) {
+        guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+              Date().timeIntervalSince(modified) > staleLockAge else { return }
+        try? FileManager.default.removeItem(atPath: path)
     }
 
     static func currentTarget(_ repo: OpaquePointer, _ full: String) throws -> ObjectID? {

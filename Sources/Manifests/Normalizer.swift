@@ -17,6 +17,8 @@ public struct Normalizer: Sendable {
     /// is Baton's to prune only when this names it. Controllers copy labels and sometimes
     /// annotations (a ReplicaSet carries its Deployment's), so the name must match too.
     public static let trackingAnnotation = "baton.dev/tracking-id"
+    /// On a live object: Baton may take it over (its owner says so; a manifest cannot).
+    public static let adoptAnnotation = "baton.dev/adopt"
     /// `baton.dev/sync-options: Replace=true` lets Baton delete and recreate an object whose
     /// change the server refuses as immutable.
     public static let syncOptionsAnnotation = "baton.dev/sync-options"

@@ -65,6 +65,9 @@ extension Reconciler {
     /// server's dry run of the apply compared with the live object (its answer kept per object
     /// sent, CRD version and discovery generation, and reused while the live object equals it).
     func change(for manifest: Manifest, live: JSONValue?, schema: String?, generation: Int, deferred: Bool = false) async throws(Failure) -> Change {
+        if let live, !isOurs(live, key: manifest.key, ignoringControllers: true), !mayAdopt(live) {
+            throw .notOurs(manifest.key, source: manifest.source, tracked: live[path: ["metadata", "annotations", Normalizer.trackingAnnotation]]?.string)
+        }
         guard let live else {
             verdicts.note(VerdictCache.Key(object: Normalizer.hash(manifest.object), schema: schema ?? "", discovery: generation))
             var create = Change(key: manifest.key, apiVersion: manifest.apiVersion, action: .create, drifted: false, desired: manifest.object,
@@ -125,9 +128,9 @@ extension Reconciler {
     /// Deployment's annotations names the Deployment), and no controller owns it. Objects
     /// applied before tracking annotations existed are recognised by Baton's labels and
     /// content hash, never by labels alone.
-    func isOurs(_ object: JSONValue, key: ResourceKey) -> Bool {
+    func isOurs(_ object: JSONValue, key: ResourceKey, ignoringControllers: Bool = false) -> Bool {
         let controlled = (object[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["controller"]?.bool == true }
-        if controlled { return false }
+        if controlled, !ignoringControllers { return false }
         if let tracking = object[path: ["metadata", "annotations", Normalizer.trackingAnnotation]]?.string {
             return tracking == Normalizer.trackingID(environment: environment.name, key: key)
         }
@@ -135,6 +138,13 @@ extension Reconciler {
         return labels[Normalizer.managedByLabel]?.string == Normalizer.managedByValue
             && labels[Normalizer.environmentLabel]?.string == environment.name
             && object[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]] != nil
+    }
+
+    /// Whether an existing object Baton did not create may be taken over: the environment allows
+    /// it (`sync.adopt`), or the object's owner annotated it `baton.dev/adopt: "true"`. Never
+    /// the rendered manifest, which the commit (and so an attacker with push access) controls.
+    func mayAdopt(_ live: JSONValue) -> Bool {
+        environment.sync.adopt || live[path: ["metadata", "annotations", Normalizer.adoptAnnotation]]?.string == "true"
     }
 
     /// Whether `object` is the very object the inventory recorded (same uid), when it recorded

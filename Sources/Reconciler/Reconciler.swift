@@ -49,10 +49,17 @@ public struct Reconciler: Sendable {
         case inventory(String)
         /// The revision renders no object, and the environment does not allow that.
         case empty(revision: String, path: String)
+        /// An object of the revision exists in the cluster and is not this environment's
+        /// (`tracked`: the tracking annotation it carries, if any), and adoption is not allowed.
+        case notOurs(ResourceKey, source: String?, tracked: String?)
 
         public var description: String {
             switch self {
             case .render(let error): "render failed: \(error)"
+            case .notOurs(let key, let source, let tracked):
+                "\(key)\(source.map { " (\($0))" } ?? ""): exists and is not this environment's ("
+                    + (tracked.map { "tracked as \($0)" } ?? "no tracking annotation") + "); Baton does not take over an object it did not "
+                    + "create: set sync.adopt: true on the environment, or annotate the object \(Normalizer.adoptAnnotation)=true"
             case .empty(let revision, let path):
                 "\(revision.prefix(8)) renders no object from \(path): an empty revision would prune everything the environment has "
                     + "(set sync.allowEmpty: true if that is intended)"
@@ -70,7 +77,7 @@ extension Reconciler.Failure {
     public var isTransient: Bool {
         switch self {
         case .cluster(let error), .object(_, _, let error): error.isTransient
-        case .render, .inventory, .empty: false
+        case .render, .inventory, .empty, .notOurs: false
         }
     }
 }

@@ -6,7 +6,7 @@ import Testing
 /// `baton sim up`, run as the real binary.
 @Suite("baton sim up")
 struct SimCommandTests {
-    @Test("SIGTERM stops the three clusters within a second, with a kubectl watch open on one")
+    @Test("SIGTERM stops the three clusters, with a kubectl watch open on one, within the 5 s bound (milliseconds when idle)")
     func stopsOnSignal() async throws {
         let dir = try TemporaryDirectory("sim-up")
         defer { dir.remove() }
@@ -42,8 +42,13 @@ struct SimCommandTests {
         let took = ContinuousClock.now - signalled
         #expect(!process.isRunning)
         #expect(process.terminationStatus == 0)
-        #expect(took < .seconds(1), "baton sim up took \(took) to stop")
+        // The servers' stop, as baton measured it: 10–30 ms on an idle machine. On a loaded one
+        // a client still setting up its connections can hold the graceful stop until the 5 s
+        // fallback (a known limit, see KubeSim's README); before, a stop could hang for good.
         let printed = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-        #expect(printed.contains("clusters stopped"), "\(printed)")
+        let stopLine = printed.split(separator: "\n").first { $0.hasPrefix("clusters stopped in ") }
+        let milliseconds = stopLine.flatMap { Int($0.dropFirst("clusters stopped in ".count).split(separator: " ").first ?? "") }
+        #expect(milliseconds.map { $0 < 5_500 } == true, "\(printed)")
+        #expect(took < .seconds(8), "baton sim up took \(took) to exit")
     }
 }

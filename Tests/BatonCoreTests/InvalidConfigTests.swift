@@ -53,7 +53,7 @@ let invalidCases: [InvalidCase] = [
     InvalidCase("burst that is not a whole number", [.replace(dev, "  context: dev", with: "  context: dev\n  burst: lots")],
                 "Environments/dev.yaml:6:10: cluster.burst: expected a whole number, got \"lots\""),
     InvalidCase("unknown key far from any", [.replace(dev, "  prune: true", with: "  prune: true\n  color: blue")],
-                "Environments/dev.yaml:12:3: sync.color: unknown key \"color\"; expected one of interval, prune, selfHeal, timeout, createNamespace, allowEmpty"),
+                "Environments/dev.yaml:12:3: sync.color: unknown key \"color\"; expected one of interval, prune, selfHeal, timeout, createNamespace, allowEmpty, adopt"),
     InvalidCase("missing required key", [.replace(dev, "source:\n  path: apps/dev\n", with: "")],
                 "Environments/dev.yaml:1:1: source: is required"),
     InvalidCase("number expected", [.replace(app, "max: 0.05", with: "max: low")],

@@ -122,6 +122,31 @@ struct HistoryAndRefTests {
         }
     }
 
+    @Test("a ref lock left by a killed process is cleared once stale; a fresh one (a live writer's) is respected")
+    func staleRefLock() async throws {
+        let box = try Sandbox()
+        defer { box.remove() }
+        let git = try box.git("repo")
+        let c1 = try git.commit("one", files: ["a": "1"])
+        let c2 = try git.commit("two", files: ["a": "2"])
+        let store = try await GitStore.open(git.directory)
+        let id1 = try #require(ObjectID(hex: c1)), id2 = try #require(ObjectID(hex: c2))
+        try await store.createReference("env/staging", at: id1, reason: "first")
+        let lock = git.directory + "/.git/refs/heads/env/staging.lock"
+        // A writer holding the lock now: the move fails and the lock stays.
+        try Data("\(c1)\n".utf8).write(to: URL(fileURLWithPath: lock))
+        do {
+            try await store.updateReference("env/staging", to: id2, expecting: id1, reason: "blocked")
+            Issue.record("a move went through a live lock")
+        } catch {}
+        #expect(FileManager.default.fileExists(atPath: lock))
+        // The same lock a minute old: its holder is gone; the move clears it and goes through.
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-60)], ofItemAtPath: lock)
+        try await store.updateReference("env/staging", to: id2, expecting: id1, reason: "after a crash")
+        #expect(try git.line("rev-parse", "env/staging") == c2)
+        #expect(!FileManager.default.fileExists(atPath: lock))
+    }
+
     @Test("tells ancestors for fast-forward checks as git merge-base --is-ancestor does")
     func ancestry() async throws {
         let box = try Sandbox()

@@ -114,7 +114,7 @@ struct WatchTests {
     func silenceLimit() async throws {
         let cluster = try await SimCluster.start { $0.bookmarkInterval = .milliseconds(300) }
         defer { Task { await cluster.stop() } }
-        let events = Events(cluster.client.watch(apiVersion: "v1", kind: "ConfigMap", namespace: "default", silence: .seconds(1)))
+        let events = Events(cluster.client.watch(apiVersion: "v1", kind: "ConfigMap", namespace: "default", silence: .seconds(2)))
         #expect(describe(try await events.next()) == "relisted ")
         let path = "/api/v1/namespaces/default/configmaps"
         while await cluster.server.state.watcherCount == 0 { try await Task.sleep(for: .milliseconds(20)) }
@@ -126,6 +126,9 @@ struct WatchTests {
         #expect(describe(try await events.next(within: .seconds(5))) == "interrupted")
         #expect(describe(try await events.next(within: .seconds(20))) == "resumed")
         try await cluster.client.apply(configMap("after"))
-        #expect(describe(try await events.next()) == "added after")
+        // (On a loaded machine the watch may be interrupted and resumed again meanwhile.)
+        var seen: [String] = []
+        while !seen.contains("added after"), seen.count < 10 { seen.append(describe(try await events.next())) }
+        #expect(seen.last == "added after", "\(seen)")
     }
 }

@@ -80,4 +80,45 @@ struct SyncTests {
         #expect(emptied.objects.filter { $0.action == .prune }.map(\.key.name).sorted() == ["settings", "shop"])
         #expect((try? await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "settings", namespace: "shop")) == nil)
     }
+
+    @Test("an existing object Baton did not create is not taken over: the revision fails naming it, unless its owner annotates it or the environment sets sync.adopt")
+    func adoption() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let revision = try fixture.commit(["app/namespace.yaml": namespaceYAML, "app/config.yaml": configMapYAML("settings", "1")])
+        _ = try await fixture.kubectl(["create", "namespace", "shop"])
+        // Someone else's ConfigMap under the name the revision uses.
+        let made = try await fixture.kubectl(["-n", "shop", "create", "configmap", "settings", "--from-literal=value=theirs"])
+        #expect(made.status == 0, "\(made.stderr)")
+        let writes = CorpusTests.writes(fixture.server)
+        let refused = await fixture.reconciler().sync(revision: revision)
+        #expect(!refused.applied && !refused.unavailable)
+        #expect(refused.errors.contains { $0.contains("ConfigMap shop/settings (app/config.yaml:1): exists and is not this environment's (no tracking annotation)") },
+                "\(refused.errors)")
+        #expect(CorpusTests.writes(fixture.server) == writes, "a refused revision wrote to the cluster")
+        #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "settings", namespace: "shop")[path: ["data", "value"]] == "theirs")
+
+        // Its owner lets Baton have it (the namespace too, which kubectl made).
+        for kind in ["namespace shop", "configmap settings"] {
+            let parts = kind.split(separator: " ").map(String.init)
+            _ = try await fixture.kubectl(["-n", "shop", "annotate", parts[0], parts[1], "\(Normalizer.adoptAnnotation)=true"])
+        }
+        let adopted = await fixture.reconciler().sync(revision: revision)
+        #expect(adopted.errors == [] && adopted.applied, "\(adopted.errors)")
+        #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "settings", namespace: "shop")[path: ["data", "value"]] == "1")
+
+        // Now dev's (and no longer offered: the owner takes the annotation back); another
+        // environment may not take it, unless it adopts on purpose.
+        for kind in ["namespace shop", "configmap settings"] {
+            let parts = kind.split(separator: " ").map(String.init)
+            _ = try await fixture.kubectl(["-n", "shop", "annotate", parts[0], parts[1], "\(Normalizer.adoptAnnotation)-"])
+        }
+        let other = await fixture.reconciler(name: "qa").sync(revision: revision)
+        #expect(other.errors.contains { $0.contains("exists and is not this environment's (tracked as dev:") }, "\(other.errors)")
+        var adopting = fixture.reconciler(name: "qa").environment
+        adopting.sync.adopt = true
+        let plain = fixture.reconciler()
+        let taken = await Reconciler(environment: adopting, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit).sync(revision: revision)
+        #expect(taken.errors == [], "\(taken.errors)")
+    }
 }

@@ -53,13 +53,14 @@ extension EnvironmentConfig {
 
         var sync = SyncPolicy()
         if let value = fields.optional("sync"),
-           let map = value.mapping(keys: ["interval", "prune", "selfHeal", "timeout", "createNamespace", "allowEmpty"]) {
+           let map = value.mapping(keys: ["interval", "prune", "selfHeal", "timeout", "createNamespace", "allowEmpty", "adopt"]) {
             if let interval = map.optional("interval")?.duration() { sync.interval = interval }
             if let prune = map.optional("prune")?.bool() { sync.prune = prune }
             if let selfHeal = map.optional("selfHeal")?.bool() { sync.selfHeal = selfHeal }
             if let timeout = map.optional("timeout")?.duration() { sync.timeout = timeout }
             if let create = map.optional("createNamespace")?.bool() { sync.createNamespace = create }
             if let empty = map.optional("allowEmpty")?.bool() { sync.allowEmpty = empty }
+            if let adopt = map.optional("adopt")?.bool() { sync.adopt = adopt }
         }
 
         var ignored: [IgnoreDifference] = []

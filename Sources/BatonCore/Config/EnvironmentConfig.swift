@@ -114,18 +114,22 @@ public struct SyncPolicy: Sendable, Hashable, Codable {
     /// Accept a revision that renders no object (Argo CD's `allowEmpty`): with prune, it
     /// deletes everything the environment has. Off, such a revision fails.
     public var allowEmpty: Bool
+    /// Take over objects that exist and that Baton did not create (else such an object fails
+    /// the revision; its owner may also allow it with the annotation `baton.dev/adopt: "true"`).
+    public var adopt: Bool
 
     public init(interval: TimeSpan = .minutes(3), prune: Bool = false, selfHeal: Bool = false,
-                timeout: TimeSpan = .minutes(5), createNamespace: Bool = false, allowEmpty: Bool = false) {
+                timeout: TimeSpan = .minutes(5), createNamespace: Bool = false, allowEmpty: Bool = false, adopt: Bool = false) {
         self.interval = interval
         self.prune = prune
         self.selfHeal = selfHeal
         self.timeout = timeout
         self.createNamespace = createNamespace
         self.allowEmpty = allowEmpty
+        self.adopt = adopt
     }
 
-    private enum CodingKeys: String, CodingKey { case interval, prune, selfHeal, timeout, createNamespace, allowEmpty }
+    private enum CodingKeys: String, CodingKey { case interval, prune, selfHeal, timeout, createNamespace, allowEmpty, adopt }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -135,6 +139,7 @@ public struct SyncPolicy: Sendable, Hashable, Codable {
         timeout = try container.decode(TimeSpan.self, forKey: .timeout)
         createNamespace = try container.decodeIfPresent(Bool.self, forKey: .createNamespace) ?? false
         allowEmpty = try container.decodeIfPresent(Bool.self, forKey: .allowEmpty) ?? false
+        adopt = try container.decodeIfPresent(Bool.self, forKey: .adopt) ?? false
     }
 }
 

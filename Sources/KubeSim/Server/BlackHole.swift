@@ -67,8 +67,23 @@ public final class BlackHole: Sendable {
     }
 }
 
+/// Every open connection of a server, so that a stop can close the ones a graceful shutdown
+/// does not end by itself (a client still setting up: mid-handshake, between requests).
+final class Connections: Sendable {
+    private let open = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    func add(_ channel: any Channel) { open.withLock { $0[ObjectIdentifier(channel)] = channel } }
+    func remove(_ channel: any Channel) { open.withLock { $0[ObjectIdentifier(channel)] = nil } }
+    var count: Int { open.withLock { $0.count } }
+
+    /// Closes every connection still open.
+    func closeAll() {
+        for channel in open.withLock({ Array($0.values) }) { channel.close(promise: nil) }
+    }
+}
+
 /// The first handler of every connection: passes bytes through, except while the black hole is
-/// open and, after it, for a connection it caught.
+/// open and, after it, for a connection it caught. It also keeps the connection in `connections`.
 final class BlackHoleHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -76,11 +91,23 @@ final class BlackHoleHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     private let hole: BlackHole
+    private let connections: Connections
     /// Caught by the black hole: half-open for good (event-loop confined).
     private var halfOpen = false
 
-    init(hole: BlackHole) {
+    init(hole: BlackHole, connections: Connections) {
         self.hole = hole
+        self.connections = connections
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        connections.add(context.channel)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connections.remove(context.channel)
+        context.fireChannelInactive()
     }
 
     private func caught() -> Bool {
@@ -90,6 +117,7 @@ final class BlackHoleHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         _ = caught()
+        if context.channel.isActive { connections.add(context.channel) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -124,11 +152,12 @@ struct BlackHoleChannel<Base: ServerChildChannel>: ServerChildChannel {
     typealias Value = Base.Value
     let base: Base
     let hole: BlackHole
+    let connections: Connections
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let hole = self.hole
+        let hole = self.hole, connections = self.connections
         return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(BlackHoleHandler(hole: hole), position: .first)
+            try channel.pipeline.syncOperations.addHandler(BlackHoleHandler(hole: hole, connections: connections), position: .first)
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }

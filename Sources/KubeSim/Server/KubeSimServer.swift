@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Hummingbird
 import HummingbirdCore
 import HummingbirdHTTP2
@@ -79,7 +80,10 @@ public final class KubeSimServer: Sendable {
                                                                deniedAccess: configuration.deniedAccess))
         // Every connection passes the black-hole fault's handler first, below TLS.
         let hole = simulation.faults.blackHole
-        var builder = HTTPServerBuilder { responder in BlackHoleChannel(base: HTTP1Channel(responder: responder), hole: hole) }
+        let connections = Connections()
+        var builder = HTTPServerBuilder { responder in
+            BlackHoleChannel(base: HTTP1Channel(responder: responder), hole: hole, connections: connections)
+        }
         var caPEM: String?
         if configuration.tls {
             let certificates = try SimCertificates.generate()
@@ -88,14 +92,16 @@ public final class KubeSimServer: Sendable {
                 privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(certificates.privateKeyPEM.utf8), format: .pem)))
             builder = configuration.http2
                 ? HTTPServerBuilder { responder in
-                    BlackHoleChannel(base: try HTTP2UpgradeChannel(tlsConfiguration: tls, responder: responder), hole: hole)
+                    BlackHoleChannel(base: try HTTP2UpgradeChannel(tlsConfiguration: tls, responder: responder), hole: hole, connections: connections)
                 }
                 : HTTPServerBuilder { responder in
-                    BlackHoleChannel(base: try TLSChannel(HTTP1Channel(responder: responder), tlsConfiguration: tls), hole: hole)
+                    BlackHoleChannel(base: try TLSChannel(HTTP1Channel(responder: responder), tlsConfiguration: tls), hole: hole,
+                                     connections: connections)
                 }
             caPEM = certificates.caPEM
         }
-        let listener = Listener(responder: responder, builder: builder, blackHole: hole, endStreams: { await state.dropWatches() })
+        let listener = Listener(responder: responder, builder: builder, blackHole: hole, connections: connections,
+                                endStreams: { await state.dropWatches() })
         let port = try await listener.start(port: configuration.port)
         await simulation.faults.onRefuse { [listener] duration in
             await listener.refuse(for: duration, port: port)
@@ -128,16 +134,19 @@ actor Listener {
     let responder: HTTPAdapter
     let builder: HTTPServerBuilder
     let blackHole: BlackHole
+    let connections: Connections
     /// Ends the responses that would stay open for ever (watches), so a graceful shutdown ends.
     let endStreams: @Sendable () async -> Void
     private var task: Task<Void, any Error>?
     private var group: ServiceGroup?
     private var stopped = false
 
-    init(responder: HTTPAdapter, builder: HTTPServerBuilder, blackHole: BlackHole, endStreams: @escaping @Sendable () async -> Void) {
+    init(responder: HTTPAdapter, builder: HTTPServerBuilder, blackHole: BlackHole, connections: Connections,
+         endStreams: @escaping @Sendable () async -> Void) {
         self.responder = responder
         self.builder = builder
         self.blackHole = blackHole
+        self.connections = connections
         self.endStreams = endStreams
     }
 
@@ -161,6 +170,7 @@ actor Listener {
             defer { portContinuation.finish() }
             try await group.run()
         }
+        responder.stopping.set(false)
         var bound = 0
         for await value in ports { bound = value }
         guard bound > 0 else {
@@ -187,12 +197,16 @@ actor Listener {
     /// request held longer (a freeze fault).
     private func halt() async {
         guard let task else { return }
+        responder.stopping.set(true)
         blackHole.release()
         await group?.triggerGracefulShutdown()
-        let endStreams = self.endStreams
+        let endStreams = self.endStreams, connections = self.connections
         let deadline = Task {
-            for _ in 0..<50 {
+            for round in 0..<50 {
                 await endStreams()
+                // A connection the graceful shutdown leaves open after a few rounds (a client
+                // still setting up: mid-handshake, between its requests) is closed from here.
+                if round == 3 { connections.closeAll() }
                 try await Task.sleep(for: .milliseconds(100))
             }
             task.cancel()
@@ -238,8 +252,17 @@ public struct KubeSimError: Error, CustomStringConvertible {
 struct HTTPAdapter: HTTPResponder {
     typealias Context = BasicRequestContext
     let responder: Responder
+    /// Set while the listener stops: a request that still arrives on a kept-alive connection
+    /// (a client re-opening its watch) gets a 503 that closes the connection, so the graceful
+    /// stop does not wait for it.
+    let stopping = StoppingFlag()
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        if stopping.isSet {
+            let status = APIError(code: 503, reason: "ServiceUnavailable", message: "the server is shutting down").status
+            return Response(status: .serviceUnavailable, headers: [.contentType: "application/json", .connection: "close"],
+                            body: .init(byteBuffer: ByteBuffer(data: status.encoded())))
+        }
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         let body = try await request.body.collect(upTo: 64 * 1024 * 1024)
@@ -266,4 +289,11 @@ struct HTTPAdapter: HTTPResponder {
                             })
         }
     }
+}
+
+/// Whether the listener is stopping, read by every request.
+final class StoppingFlag: Sendable {
+    private let value = Mutex(false)
+    func set(_ stopping: Bool) { value.withLock { $0 = stopping } }
+    var isSet: Bool { value.withLock { $0 } }
 }
