@@ -28,7 +28,19 @@ public struct HTTPCheck: Sendable {
                 do { try await sleep(gate.interval.duration) } catch { break }
             }
             let started = ContinuousClock.now
-            let request = HTTPRequest(method: gate.method, url: gate.url, headers: gate.headers.map { HTTPField($0.name, $0.value) },
+            // Headers read from the environment or a file are read now (fail closed: a gate
+            // whose credential cannot be read does not pass).
+            var headers: [HTTPField] = []
+            for header in gate.headers {
+                do {
+                    headers.append(HTTPField(header.name, try header.resolved()))
+                } catch {
+                    let summary = "\(gate.method) \(url): header \(header.name): \(error)"
+                    return GateOutcome(gate: "http", passed: false, summary: summary,
+                                       evidence: ["url": .string(url), "problem": .string(summary)])
+                }
+            }
+            let request = HTTPRequest(method: gate.method, url: gate.url, headers: headers,
                                       timeout: gate.timeout.duration,
                                       tls: gate.caFile.map { TLSConfiguration(certificateAuthority: .file($0)) })
             do {

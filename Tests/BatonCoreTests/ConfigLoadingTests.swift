@@ -126,6 +126,24 @@ struct ConfigLoadingTests {
                                        attempts: 3, interval: TimeSpan(.seconds(5_400)))))
     }
 
+    @Test("a header value may be read when the gate runs, from an environment variable or a file; JSON output says from where")
+    func headersFromSecrets() throws {
+        let config = try load([.replace("Pipelines/app.yaml",
+            #"- http: { url: "https://staging.example.com/healthz", expectStatus: 200 }"#, with: """
+            - http:
+                      url: https://staging.example.com/healthz
+                      headers: { Authorization: { valueFrom: { env: GATE_TOKEN } }, X-Key: { valueFrom: { file: /run/secrets/key } } }
+            """)])
+        guard case .http(let gate)? = config.pipeline(named: "app")?.stages[1].gates.first else {
+            Issue.record("no HTTP gate")
+            return
+        }
+        #expect(gate.headers == [HTTPHeader(name: "Authorization", valueFrom: .env("GATE_TOKEN")),
+                                 HTTPHeader(name: "X-Key", valueFrom: .file("/run/secrets/key"))])
+        let json = String(decoding: try JSONEncoder().encode(gate), as: UTF8.self)
+        #expect(json.contains("<from environment variable GATE_TOKEN>"), "\(json)")
+    }
+
     @Test("JSON output hides header values that carry credentials")
     func headersRedacted() throws {
         let gate = HTTPGate(url: "https://x.example", headers: [HTTPHeader(name: "Authorization", value: "Bearer abc"),

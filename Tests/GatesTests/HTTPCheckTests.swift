@@ -121,4 +121,22 @@ struct HTTPCheckTests {
         let text = HTTPGate(url: setup.url("/sim/services/default/web/healthz"), json: JSONCondition(pointer: "", equals: "ok"), caFile: setup.caFile)
         #expect(await HTTPCheck(text, client: setup.client).evaluate().summary.contains("the body is not JSON"))
     }
+
+    @Test("a header read from a file when the gate runs is sent; one that cannot be read fails the gate closed, naming where it looked")
+    func headerFromFile() async throws {
+        let setup = try await setup()
+        defer { Task { await setup.close() } }
+        let token = setup.server.token ?? ""
+        try setup.dir.write("token", "Bearer \(token)\n")
+        let gate = HTTPGate(url: setup.url("/version"), headers: [HTTPHeader(name: "Authorization", valueFrom: .file(setup.dir.path + "/token"))],
+                            caFile: setup.caFile)
+        let passed = await HTTPCheck(gate, client: setup.client).evaluate()
+        #expect(passed.passed, "\(passed.summary)")
+        #expect(!(String(decoding: passed.evidence.encoded(), as: UTF8.self) + passed.summary).contains(token))
+        let missing = HTTPGate(url: setup.url("/version"), headers: [HTTPHeader(name: "Authorization", valueFrom: .env("BATON_TEST_NO_SUCH_VARIABLE"))],
+                               caFile: setup.caFile)
+        let failed = await HTTPCheck(missing, client: setup.client).evaluate()
+        #expect(!failed.passed)
+        #expect(failed.summary.hasSuffix("header Authorization: environment variable BATON_TEST_NO_SUCH_VARIABLE is not set"), "\(failed.summary)")
+    }
 }

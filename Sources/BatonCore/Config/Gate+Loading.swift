@@ -64,6 +64,18 @@ extension HTTPGate {
                     map.log.add(keyNode, raw.path, "\(ValueReader.describe(keyNode)) is not a valid HTTP header name")
                     continue
                 }
+                // `{valueFrom: {env: NAME}}` or `{valueFrom: {file: PATH}}`: read when the gate
+                // runs, so that a token never sits in git.
+                if case .mapping = valueNode {
+                    guard let from = header.mapping(keys: ["valueFrom"])?.required("valueFrom")?.mapping(keys: ["env", "file"]) else { continue }
+                    let env = from.optional("env")?.nonEmptyString(), file = from.optional("file")?.nonEmptyString()
+                    switch (env, file) {
+                    case (let env?, nil): gate.headers.append(HTTPHeader(name: name, valueFrom: .env(env)))
+                    case (nil, let file?): gate.headers.append(HTTPHeader(name: name, valueFrom: .file(file)))
+                    default: header.fail("valueFrom takes exactly one of env or file")
+                    }
+                    continue
+                }
                 guard let text = header.string() else { continue }
                 if text.contains("\r") || text.contains("\n") {
                     header.fail("a header value must not contain a line break")

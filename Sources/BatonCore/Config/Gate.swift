@@ -1,3 +1,4 @@
+import Foundation
 /// A check a revision must pass before it may leave a stage.
 public enum Gate: Sendable, Hashable, Codable {
     case health(HealthGate)
@@ -105,15 +106,69 @@ public struct JSONCondition: Sendable, Hashable, Codable {
     }
 }
 
-/// One request header of an HTTP gate. Encoding (JSON output) hides the value of headers
-/// that carry credentials.
+/// Where a secret value is read when it is needed, so that it never sits in git or in the
+/// configuration: an environment variable of the coordinator, or a file (trailing newline
+/// dropped).
+public enum SecretSource: Sendable, Hashable, Codable, CustomStringConvertible {
+    case env(String)
+    case file(String)
+
+    /// The value now; the error names the variable or file, never a value.
+    public func read() throws(SecretError) -> String {
+        switch self {
+        case .env(let name):
+            guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+                throw SecretError(message: "environment variable \(name) is not set")
+            }
+            return value
+        case .file(let path):
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw SecretError(message: "cannot read \(path)")
+            }
+            var value = text
+            while value.hasSuffix("\n") || value.hasSuffix("\r") { value.removeLast() }
+            guard !value.isEmpty else { throw SecretError(message: "\(path) is empty") }
+            return value
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .env(let name): "from environment variable \(name)"
+        case .file(let path): "from file \(path)"
+        }
+    }
+}
+
+public struct SecretError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// One request header of an HTTP gate: a literal value, or one read when the gate runs
+/// (`valueFrom`). Encoding (JSON output) hides the value of headers that carry credentials
+/// and says where a read one comes from.
 public struct HTTPHeader: Sendable, Hashable, Codable {
     public var name: String
     public var value: String
+    /// Set when the value is read when the gate runs; `value` is then empty.
+    public var valueFrom: SecretSource?
 
     public init(name: String, value: String) {
         self.name = name
         self.value = value
+    }
+
+    public init(name: String, valueFrom: SecretSource) {
+        self.name = name
+        self.value = ""
+        self.valueFrom = valueFrom
+    }
+
+    /// The value to send now.
+    public func resolved() throws(SecretError) -> String {
+        guard let valueFrom else { return value }
+        return try valueFrom.read()
     }
 
     /// Whether the header likely carries a credential (`Authorization`, a token, a key).
@@ -123,12 +178,23 @@ public struct HTTPHeader: Sendable, Hashable, Codable {
             || ["token", "secret", "key", "password", "auth"].contains { lower.contains($0) }
     }
 
-    private enum CodingKeys: String, CodingKey { case name, value }
+    private enum CodingKeys: String, CodingKey { case name, value, valueFrom }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(name, forKey: .name)
-        try container.encode(isSensitive ? "<redacted>" : value, forKey: .value)
+        if let valueFrom {
+            try container.encode("<\(valueFrom)>", forKey: .value)
+        } else {
+            try container.encode(isSensitive ? "<redacted>" : value, forKey: .value)
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        value = try container.decode(String.self, forKey: .value)
+        valueFrom = try container.decodeIfPresent(SecretSource.self, forKey: .valueFrom)
     }
 }
 
