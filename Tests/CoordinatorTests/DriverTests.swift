@@ -150,6 +150,9 @@ struct DriverTests {
         let lock = setup.dir.path + "/repo/.git/refs/heads/env/dev.lock"
         try FileManager.default.createDirectory(atPath: setup.dir.path + "/repo/.git/refs/heads/env", withIntermediateDirectories: true)
         #expect(FileManager.default.createFile(atPath: lock, contents: Data()))
+        // A live holder's lock, however slow the machine: a lock is taken for a dead process's
+        // only once 10 s old (GitStore.staleLockAge).
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(3600)], ofItemAtPath: lock)
         do {
             let first = try await setup.driver()
             await first.feed(.commit(c1))
