@@ -135,6 +135,7 @@ struct HistoryAndRefTests {
         let lock = git.directory + "/.git/refs/heads/env/staging.lock"
         // A writer holding the lock now: the move fails and the lock stays.
         try Data("\(c1)\n".utf8).write(to: URL(fileURLWithPath: lock))
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(3600)], ofItemAtPath: lock)  // however slow the run
         do {
             try await store.updateReference("env/staging", to: id2, expecting: id1, reason: "blocked")
             Issue.record("a move went through a live lock")
