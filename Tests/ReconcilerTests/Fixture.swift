@@ -2,6 +2,7 @@ import AuditStore
 import BatonCore
 import BatonTestSupport
 import Foundation
+import HTTP
 import GitStore
 import Kube
 import KubeSim
@@ -53,6 +54,20 @@ struct Fixture {
     func commit(_ files: [String: String], remove: [String] = []) throws -> String {
         for path in remove { try FileManager.default.removeItem(atPath: git.directory + "/" + path) }
         return try git.commit("change", files: files)
+    }
+
+    /// A client for the cluster that gives up at once: one attempt, 1 s to connect and 1 s of
+    /// silence at most (5 s for a whole request), its discovery already done (tried a few times:
+    /// the limits can run out on a loaded machine). What a test of a fault passes through.
+    func impatientClient() async throws -> KubeClient {
+        let quick = try KubeClient(try Kubeconfig.load(paths: [dir.path + "/kubeconfig"]).resolve(), retry: .none,
+                                   http: HTTPClient.Configuration(connectTimeout: .seconds(1), requestTimeout: .seconds(5), stallTimeout: .seconds(1)))
+        var discovered = false
+        for _ in 0..<10 where !discovered {
+            discovered = (try? await quick.discover()) != nil
+            if !discovered { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        return quick
     }
 
     func kubectl(_ arguments: [String]) async throws -> CommandRun {

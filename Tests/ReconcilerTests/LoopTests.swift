@@ -143,16 +143,9 @@ struct LoopTests {
         let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
         try fixture.git.run(["branch", "env/dev", first])
         // An impatient client (one attempt, 1 s limits) and a ten-minute interval.
-        let quick = try KubeClient(try Kubeconfig.load(paths: [fixture.dir.path + "/kubeconfig"]).resolve(), retry: .none,
-                                   http: HTTPClient.Configuration(connectTimeout: .seconds(1), requestTimeout: .seconds(5), stallTimeout: .seconds(1)))
+        let quick = try await fixture.impatientClient()
         let plain = fixture.reconciler(interval: .minutes(10))
         let reconciler = Reconciler(environment: plain.environment, client: quick, renderer: plain.renderer, inventory: fixture.audit)
-        // Discovery first (its 1 s limits can run out on a loaded machine: tried a few times).
-        var discovered = false
-        for _ in 0..<10 where !discovered {
-            discovered = (try? await quick.discover()) != nil
-            if !discovered { try await Task.sleep(for: .milliseconds(200)) }
-        }
         fixture.server.simulation.faults.blackHole.open(for: .seconds(60))
         let reports = Reports()
         let loop = ReconcileLoop(reconciler: reconciler, store: fixture.store, refPoll: .milliseconds(200))

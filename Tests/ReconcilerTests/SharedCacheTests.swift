@@ -161,15 +161,8 @@ struct SharedCacheTests {
         // Frozen: connections accepted, nothing answered. A pass that must ask the server
         // (a new revision) ends unavailable, not failed; once the server answers, it syncs.
         let second = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "2")])
-        let quick = try KubeClient(try Kubeconfig.load(paths: [fixture.dir.path + "/kubeconfig"]).resolve(),
-                                   retry: RetryPolicy(maxAttempts: 1), http: HTTPClient.Configuration(requestTimeout: .seconds(1)))
+        let quick = try await fixture.impatientClient()
         let impatient = Reconciler(environment: plain.environment, client: quick, renderer: plain.renderer, inventory: fixture.audit)
-        // Discovery first (its 1 s limits can run out on a loaded machine: tried a few times).
-        var discovered = false
-        for _ in 0..<10 where !discovered {
-            discovered = (try? await quick.discover()) != nil
-            if !discovered { try await Task.sleep(for: .milliseconds(200)) }
-        }
         await fixture.server.simulation.faults.freeze(for: .seconds(3))
         let frozen = await impatient.sync(revision: second)
         #expect(frozen.unavailable && !frozen.errors.isEmpty, "\(frozen.errors)")
@@ -200,15 +193,8 @@ struct SharedCacheTests {
         #expect(watches() == opened, "a live watch was replaced")
 
         let second = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "2")])
-        let quick = try KubeClient(try Kubeconfig.load(paths: [fixture.dir.path + "/kubeconfig"]).resolve(), retry: .none,
-                                   http: HTTPClient.Configuration(connectTimeout: .seconds(1), requestTimeout: .seconds(5), stallTimeout: .seconds(1)))
+        let quick = try await fixture.impatientClient()
         let impatient = Reconciler(environment: plain.environment, client: quick, renderer: plain.renderer, inventory: fixture.audit)
-        // Discovery first (its 1 s limits can run out on a loaded machine: tried a few times).
-        var discovered = false
-        for _ in 0..<10 where !discovered {
-            discovered = (try? await quick.discover()) != nil
-            if !discovered { try await Task.sleep(for: .milliseconds(200)) }
-        }
         fixture.server.simulation.faults.blackHole.open(for: .seconds(3))
         let lost = await impatient.sync(revision: second)
         #expect(lost.unavailable && !lost.errors.isEmpty, "\(lost.errors)")
