@@ -58,9 +58,8 @@ struct DriverTests {
         }
 
         /// `driver` (ticking every second) and a ref poller of its own, on `clock`, until cancelled.
-        func runWithPoller(_ driver: PipelineDriver, clock: ManualClock, environmentRefsEvery: Duration = .seconds(10)) async throws -> Task<Void, Never> {
-            let poller = RefPoller(refs: EnvironmentRefs(store: try await GitStore.open(dir.path + "/repo"), remote: nil), drivers: [driver],
-                                   environmentRefsEvery: environmentRefsEvery)
+        func runWithPoller(_ driver: PipelineDriver, clock: ManualClock) async throws -> Task<Void, Never> {
+            let poller = RefPoller(refs: EnvironmentRefs(store: try await GitStore.open(dir.path + "/repo"), remote: nil), drivers: [driver])
             return Task {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await driver.run(reconcilers: [], tick: .seconds(1), clock: clock) }
