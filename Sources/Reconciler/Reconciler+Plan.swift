@@ -21,11 +21,7 @@ extension Reconciler {
         let candidates = inventory.entries.filter { !desiredKeys.contains($0.key) }
         let live = try await existing(desired.map { Lookup(key: $0.key, apiVersion: $0.apiVersion) }
             + candidates.map { Lookup(key: $0.key, apiVersion: $0.apiVersion) })
-        let crdVersions = desired.filter { $0.kind == "CustomResourceDefinition" }.reduce(into: [String: String]()) { versions, crd in
-            let group = crd.object[path: ["spec", "group"]]?.string ?? ""
-            let kind = crd.object[path: ["spec", "names", "kind"]]?.string ?? ""
-            versions[group + "|" + kind] = live[crd.key]?[path: ["metadata", "resourceVersion"]]?.string ?? ""
-        }
+        let crdVersions = await schemaVersions(desired: desired, live: live)
         let generation = await client.discoveryGeneration
         // What this revision brings that is not in the cluster yet: objects in a namespace or
         // of a kind it creates cannot be dry-run before that step (`sync` dry-runs them then).
@@ -40,8 +36,8 @@ extension Reconciler {
                     do throws(Failure) {
                         let deferred = arrivingNamespaces.contains(manifest.namespace)
                             || arrivingKinds.contains(manifest.key.group + "|" + manifest.kind)
-                        return .success(try await change(for: manifest, live: live[manifest.key],
-                                                         schema: crdVersions[manifest.key.group + "|" + manifest.kind], generation: generation,
+                        let schema = Self.isBuiltIn(group: manifest.key.group) ? "" : crdVersions[manifest.key.group + "|" + manifest.kind]
+                        return .success(try await change(for: manifest, live: live[manifest.key], schema: schema, generation: generation,
                                                          deferred: deferred))
                     } catch {
                         return .failure(error)
@@ -61,25 +57,77 @@ extension Reconciler {
         return Plan(revision: revision, changes: changes.sorted { $0.key < $1.key }, inventory: inventory)
     }
 
+    /// The groups Kubernetes itself serves (no CRD behind them). Any other group may be a
+    /// CRD's, even one ending in `.k8s.io` (Gateway API's `gateway.networking.k8s.io`).
+    static let builtInGroups: Set<String> = [
+        "", "apps", "batch", "autoscaling", "policy", "admissionregistration.k8s.io", "apiextensions.k8s.io",
+        "apiregistration.k8s.io", "authentication.k8s.io", "authorization.k8s.io", "certificates.k8s.io",
+        "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io", "flowcontrol.apiserver.k8s.io",
+        "internal.apiserver.k8s.io", "networking.k8s.io", "node.k8s.io", "rbac.authorization.k8s.io", "resource.k8s.io",
+        "scheduling.k8s.io", "storage.k8s.io", "storagemigration.k8s.io",
+    ]
+
+    static func isBuiltIn(group: String) -> Bool { builtInGroups.contains(group) }
+
+    /// The resourceVersion of the CRD behind each custom kind of `desired` ("GROUP|KIND"): the
+    /// server's answer for a custom resource depends on its CRD's schema (defaults, pruning),
+    /// so a verdict kept under one CRD version is not trusted under another. From the revision's
+    /// own CRD when it has one; else the CRD is read by name (`PLURAL.GROUP`) — "" when there is
+    /// none (an aggregated API). A kind whose CRD cannot be read (forbidden, unreachable) has no
+    /// entry: its objects are dry-run at every pass rather than trusted on an unknown schema.
+    func schemaVersions(desired: [Manifest], live: [ResourceKey: JSONValue]) async -> [String: String] {
+        var versions: [String: String] = [:]
+        for crd in desired where crd.kind == "CustomResourceDefinition" && crd.key.group == "apiextensions.k8s.io" {
+            let group = crd.object[path: ["spec", "group"]]?.string ?? ""
+            let kind = crd.object[path: ["spec", "names", "kind"]]?.string ?? ""
+            versions[group + "|" + kind] = live[crd.key]?[path: ["metadata", "resourceVersion"]]?.string ?? ""
+        }
+        var others: [String: Manifest] = [:]
+        for manifest in desired where !Self.isBuiltIn(group: manifest.key.group) && versions[manifest.key.group + "|" + manifest.kind] == nil {
+            others[manifest.key.group + "|" + manifest.kind] = manifest
+        }
+        let client = self.client
+        return await withTaskGroup(of: (String, String?).self) { group in
+            for (kind, manifest) in others {
+                group.addTask {
+                    // A kind not served yet fails its own dry run; nothing to key here.
+                    guard let resource = try? await client.resource(apiVersion: manifest.apiVersion, kind: manifest.kind) else { return (kind, nil) }
+                    do throws(KubeError) {
+                        let crd = try await client.get(apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition",
+                                                       name: resource.name + "." + resource.group)
+                        return (kind, crd[path: ["metadata", "resourceVersion"]]?.string)
+                    } catch where error.isNotFound {
+                        return (kind, "")
+                    } catch {
+                        return (kind, nil)
+                    }
+                }
+            }
+            for await (kind, version) in group { versions[kind] = version }
+            return versions
+        }
+    }
+
     /// The change one desired object needs: a create when the cluster lacks it; otherwise the
     /// server's dry run of the apply compared with the live object (its answer kept per object
-    /// sent, CRD version and discovery generation, and reused while the live object equals it).
+    /// sent, CRD version and discovery generation, and reused while the live object equals it;
+    /// never kept when `schema` is nil: a custom resource whose CRD could not be read).
     func change(for manifest: Manifest, live: JSONValue?, schema: String?, generation: Int, deferred: Bool = false) async throws(Failure) -> Change {
         if let live, !isOurs(live, key: manifest.key, ignoringControllers: true), !mayAdopt(live) {
             throw .notOurs(manifest.key, source: manifest.source, tracked: live[path: ["metadata", "annotations", Normalizer.trackingAnnotation]]?.string)
         }
         guard let live else {
-            verdicts.note(VerdictCache.Key(object: Normalizer.hash(manifest.object), schema: schema ?? "", discovery: generation))
+            if let schema { verdicts.note(VerdictCache.Key(object: Normalizer.hash(manifest.object), schema: schema, discovery: generation)) }
             var create = Change(key: manifest.key, apiVersion: manifest.apiVersion, action: .create, drifted: false, desired: manifest.object,
                                 live: nil, source: manifest.source)
             if !deferred { create.stored = try await validate(create) }
             return create
         }
         let sent = keepingIgnored(manifest.key, manifest.object, live: live)
-        let verdictKey = VerdictCache.Key(object: Normalizer.hash(sent), schema: schema ?? "", discovery: generation)
+        let verdictKey = schema.map { VerdictCache.Key(object: Normalizer.hash(sent), schema: $0, discovery: generation) }
         // The live object is what the server answered last time for this very object sent:
         // nothing to ask, nothing to apply.
-        if verdicts.matches(verdictKey, live: live) {
+        if let verdictKey, verdicts.matches(verdictKey, live: live) {
             return Change(key: manifest.key, apiVersion: manifest.apiVersion, action: .unchanged, drifted: false, desired: sent, live: live,
                           source: manifest.source, stored: live)
         }
@@ -93,7 +141,7 @@ extension Reconciler {
         } catch {
             throw .object(manifest.key, source: manifest.source, error)
         }
-        verdicts.put(verdictKey, stored)
+        if let verdictKey { verdicts.put(verdictKey, stored) }
         let matches = Diff.same(ignoring(manifest.key, stored), ignoring(manifest.key, live))
         // The revision did not change the object since Baton last applied it, yet the
         // cluster differs: someone changed the cluster.

@@ -80,6 +80,38 @@ struct MoreSyncTests {
         #expect(await fixture.reconciler().sync(revision: revision).objects.allSatisfy { $0.action == .unchanged })
     }
 
+    @Test("a custom resource whose CRD is not in the revision: its verdict is kept under the CRD's resourceVersion")
+    func customResourceVerdictFollowsItsCRD() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        // The CRD is the cluster's (installed by someone else), not the revision's.
+        func crd(description: String) -> JSONValue {
+            ["apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": ["name": "widgets.example.com"],
+             "spec": ["group": "example.com", "scope": "Namespaced",
+                      "names": ["plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"],
+                      "versions": [["name": "v1", "served": true, "storage": true,
+                                    "schema": ["openAPIV3Schema": ["type": "object", "description": .string(description),
+                                                                   "x-kubernetes-preserve-unknown-fields": true]]]]]]
+        }
+        _ = try await fixture.client.apply(crd(description: "first"), fieldManager: "platform-team", force: true)
+        let widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 3}\n"
+        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/widget.yaml": widget])
+        let reconciler = fixture.reconciler()
+        #expect(await reconciler.sync(revision: revision).errors == [])
+        let crdPath = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"
+        let dryRuns = fixture.server.requests.count("DRYRUN-PATCH"), crdReads = fixture.server.requests.count("GET", crdPath)
+        let again = await reconciler.sync(revision: revision)
+        #expect(again.errors == [] && again.synced && !again.applied)
+        #expect(fixture.server.requests.count("DRYRUN-PATCH") == dryRuns, "an unchanged CRD and widget were dry-run again")
+        #expect(fixture.server.requests.count("GET", crdPath) == crdReads + 1, "the pass did not read the CRD's version")
+
+        // The CRD changes: the verdict kept under its old version is not trusted.
+        _ = try await fixture.client.apply(crd(description: "second"), fieldManager: "platform-team", force: true)
+        let afterChange = await reconciler.sync(revision: revision)
+        #expect(afterChange.errors == [] && afterChange.synced)
+        #expect(fixture.server.requests.count("DRYRUN-PATCH") == dryRuns + 1, "the widget was not dry-run again under the new CRD")
+    }
+
     @Test("a Deployment with a -broken image ends Degraded after its deadline; a good one Healthy")
     func health() async throws {
         let fixture = try await Fixture.start(rolloutDelay: .milliseconds(200))
