@@ -39,6 +39,11 @@ struct Sim: AsyncParsableCommand {
         @Flag(help: "Serve plain HTTP instead of HTTPS (debugging only).")
         var http = false
 
+        @Option(name: .customLong("user"), help: ArgumentHelp(
+            "Add a user (repeatable) with context NAME@baton-CLUSTER, in GROUP if given. It may do only what RBAC bindings grant it.",
+            valueName: "NAME[:GROUP]"))
+        var users: [String] = []
+
         func run() async throws {
             let names = clusters.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             guard !names.isEmpty else { throw ValidationError("--clusters names no cluster") }
@@ -51,9 +56,11 @@ struct Sim: AsyncParsableCommand {
             guard (0...1).contains(errorRate), (0...1).contains(throttleRate), errorRate + throttleRate <= 1 else {
                 throw ValidationError("--error-rate and --throttle-rate must lie between 0 and 1 and add up to at most 1")
             }
+            let extraUsers = try Self.users(users)
             var running: [(name: String, server: KubeSimServer)] = []
             for name in names {
                 var configuration = KubeSimServer.Configuration()
+                for user in extraUsers { configuration.users[Self.newToken()] = user }
                 configuration.tls = !http
                 configuration.rolloutDelay = delay
                 configuration.faults = Faults.Settings(latencyMs: Int(latency.totalMilliseconds), errorRate: errorRate,
@@ -69,7 +76,8 @@ struct Sim: AsyncParsableCommand {
             try Data(SimKubeconfig.yaml(running).utf8).write(to: url, options: .atomic)
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)
             for (name, server) in running {
-                Terminal.out("cluster \(name): \(server.url) (context baton-\(name))")
+                let others = extraUsers.map { "\($0.name)@baton-\(name)" }
+                Terminal.out("cluster \(name): \(server.url) (context baton-\(name)\(others.isEmpty ? "" : "; " + others.joined(separator: ", ")))")
             }
             Terminal.out("""
 
@@ -90,6 +98,27 @@ struct Sim: AsyncParsableCommand {
             }
             let took = ContinuousClock.now - stopping
             Terminal.out("clusters stopped in \(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000) ms")
+        }
+
+        /// The users of `--user NAME[:GROUP]`.
+        static func users(_ specs: [String]) throws -> [UserInfo] {
+            var seen: Set<String> = []
+            return try specs.map { spec in
+                let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                let name = parts[0], group = parts.count > 1 ? parts[1] : nil
+                guard !name.isEmpty, group.map({ !$0.isEmpty }) ?? true, !name.contains("@") else {
+                    throw ValidationError("--user: expected NAME or NAME:GROUP, got \"\(spec)\"")
+                }
+                guard name != UserInfo.admin.name, !name.hasPrefix("system:"), group != "system:masters" else {
+                    throw ValidationError("--user \(spec): that identity is reserved (the admin context is already all-powerful)")
+                }
+                guard seen.insert(name).inserted else { throw ValidationError("--user \(name) is given twice") }
+                return UserInfo(name: name, groups: group.map { [$0] } ?? [])
+            }
+        }
+
+        static func newToken() -> String {
+            (0..<2).map { _ in UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") }.joined()
         }
 
         /// Returns on SIGINT or SIGTERM.

@@ -8,7 +8,7 @@ import Testing
 @Suite("baton cluster check")
 struct ClusterCheckCommandTests {
     /// A folder with one environment, `dev`, pointing at `server` through a kubeconfig.
-    func folder(for server: KubeSimServer) throws -> TemporaryDirectory {
+    func folder(for server: KubeSimServer, context: String = "baton-dev") throws -> TemporaryDirectory {
         let dir = try TemporaryDirectory("cluster-check")
         try dir.write("kubeconfig", SimKubeconfig.yaml([("dev", server)]))
         try dir.write("Environments/dev.yaml", """
@@ -17,7 +17,7 @@ struct ClusterCheckCommandTests {
             name: dev
             cluster:
               kubeconfig: \(dir.path)/kubeconfig
-              context: baton-dev
+              context: \(context)
             namespace: shop
             source:
               path: apps/shop
@@ -55,13 +55,26 @@ struct ClusterCheckCommandTests {
     @Test("a permission the identity lacks exits 1 and names it")
     func denied() async throws {
         var configuration = KubeSimServer.Configuration()
-        configuration.deniedAccess = ["delete deployments"]
+        configuration.users["ci-token"] = UserInfo(name: "ci")
         let server = try await KubeSimServer.start(configuration)
-        let dir = try folder(for: server)
+        // "ci" may create and patch the probed kinds in shop, and delete all but Deployments.
+        func type(_ kind: String) -> ResourceType { ResourceType.builtIn.first { $0.kind == kind }! }
+        _ = try await server.state.create(type("Namespace"), namespace: "", body: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "shop"]],
+                                          manager: "test")
+        _ = try await server.state.create(type("Role"), namespace: "shop", body: [
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": ["name": "deployer"],
+            "rules": [["apiGroups": ["", "apps"], "resources": ["deployments", "services", "configmaps"], "verbs": ["create", "patch"]],
+                      ["apiGroups": [""], "resources": ["services", "configmaps"], "verbs": ["delete"]]]], manager: "test")
+        _ = try await server.state.create(type("RoleBinding"), namespace: "shop", body: [
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": ["name": "ci-deployer"],
+            "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "deployer"],
+            "subjects": [["kind": "User", "name": "ci"]]], manager: "test")
+        let dir = try folder(for: server, context: "ci@baton-dev")
         defer { Task { await server.stop(); dir.remove() } }
         let run = try await check(dir)
         #expect(run.status == 1)
-        #expect(run.stdout.contains("may apply    yes, in shop\nmay delete   no, in shop: may not delete deployments.apps"))
+        #expect(run.stdout.contains("namespace    shop (may not read it)\nmay apply    yes, in shop\nmay delete   no, in shop: may not delete deployments.apps"),
+                "\(run.stdout)")
         #expect(run.stderr == "baton: cluster check for dev failed: the identity may not delete deployments.apps in namespace shop\n")
     }
 

@@ -8,9 +8,10 @@ struct KubectlHarness {
     let server: KubeSimServer
     let dir: TemporaryDirectory
 
-    static func start(rolloutDelay: Duration = .milliseconds(300)) async throws -> KubectlHarness {
+    static func start(rolloutDelay: Duration = .milliseconds(300), users: [String: UserInfo] = [:]) async throws -> KubectlHarness {
         var configuration = KubeSimServer.Configuration()
         configuration.rolloutDelay = rolloutDelay
+        configuration.users = users
         let server = try await KubeSimServer.start(configuration)
         let dir = try TemporaryDirectory("kubesim-test")
         try dir.write("kubeconfig", SimKubeconfig.yaml([("dev", server)]))

@@ -134,14 +134,35 @@ struct KubeClientTests {
         #expect(names(list.items).first == "item-0000" && names(list.items).last == "item-0999")
     }
 
-    @Test("SelfSubjectAccessReview answers what the server allows")
+    @Test("RBAC: a user may do what its RoleBinding grants; SelfSubjectAccessReview and refusals say the same")
     func accessReview() async throws {
-        let cluster = try await SimCluster.start { $0.deniedAccess = ["delete configmaps"] }
+        let cluster = try await SimCluster.start { $0.users["alice-token"] = UserInfo(name: "alice", groups: ["devs"]) }
         defer { Task { await cluster.stop() } }
-        let patch = try #require(try await cluster.client.canI("patch", group: "", resource: "configmaps", namespace: "default"))
+        _ = try await cluster.client.apply(["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                                            "metadata": ["name": "config-editor", "namespace": "default"],
+                                            "rules": [["apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "patch"]]]])
+        _ = try await cluster.client.apply(["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                                            "metadata": ["name": "devs-edit-config", "namespace": "default"],
+                                            "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "config-editor"],
+                                            "subjects": [["kind": "Group", "name": "devs", "apiGroup": "rbac.authorization.k8s.io"]]])
+        let alice = try cluster.client(context: "alice@baton-dev")
+        let patch = try #require(try await alice.canI("patch", group: "", resource: "configmaps", namespace: "default"))
         #expect(patch.allowed)
-        let delete = try #require(try await cluster.client.canI("delete", group: "", resource: "configmaps", namespace: "default"))
-        #expect(!delete.allowed && delete.reason.contains("deny"))
+        #expect(patch.reason == #"RBAC: allowed by RoleBinding "devs-edit-config/default" of Role "config-editor" to Group "devs""#)
+        let delete = try #require(try await alice.canI("delete", group: "", resource: "configmaps", namespace: "default"))
+        #expect(!delete.allowed)
+        #expect(try await cluster.client.canI("delete", group: "", resource: "configmaps", namespace: "default")?.allowed == true)
+
+        // What the review says is what requests get.
+        _ = try await alice.apply(configMap("settings", data: ["a": "1"]))
+        let refused = await kubeError { _ = try await alice.delete(apiVersion: "v1", kind: "ConfigMap", name: "settings", namespace: "default") }
+        #expect(refused?.statusCode == 403)
+        #expect(statusMessage(refused) == #"configmaps "settings" is forbidden: User "alice" cannot delete resource "configmaps" in API group "" in the namespace "default""#)
+        let wide = await kubeError { _ = try await alice.list(apiVersion: "v1", kind: "ConfigMap") }
+        #expect(statusMessage(wide) == #"configmaps is forbidden: User "alice" cannot list resource "configmaps" in API group "" at the cluster scope"#)
+        let apps = await kubeError { _ = try await alice.list(apiVersion: "apps/v1", kind: "Deployment", namespace: "default") }
+        #expect(statusMessage(apps) == #"deployments.apps is forbidden: User "alice" cannot list resource "deployments" in API group "apps" in the namespace "default""#)
+        #expect(try await alice.list(apiVersion: "v1", kind: "ConfigMap", namespace: "default").items.count == 1)
     }
 
     @Test("a wrong token is a final 401, not retried")

@@ -50,6 +50,12 @@ func names(_ items: [JSONValue]) -> [String] {
     items.compactMap { $0[path: ["metadata", "name"]]?.string }.sorted()
 }
 
+/// The message of the server's `Status`, when it answered.
+func statusMessage(_ error: KubeError?) -> String? {
+    if case .api(let status, _, _)? = error { return status.message }
+    return nil
+}
+
 /// Runs `body`, expecting a `KubeError`, and returns it.
 func kubeError(_ body: () async throws -> Void) async -> KubeError? {
     do {

@@ -20,7 +20,9 @@ struct Fixture {
     /// The audit database that keeps the environments' inventories (a real SQLite file).
     let audit: AuditStore
 
-    static func start(rolloutDelay: Duration = .milliseconds(100), deniedAccess: Set<String> = [],
+    /// `users`: more users of the cluster by token (context `NAME@baton-dev`), allowed only
+    /// what RBAC grants them; `client` is the admin's.
+    static func start(rolloutDelay: Duration = .milliseconds(100), users: [String: UserInfo] = [:],
                       bookmarkInterval: Duration = .seconds(60)) async throws -> Fixture {
         let dir = try TemporaryDirectory("reconciler")
         try FileManager.default.createDirectory(atPath: dir.path + "/home", withIntermediateDirectories: true)
@@ -29,7 +31,7 @@ struct Fixture {
         try git.run(["init", "-q", "-b", "main"])
         var configuration = KubeSimServer.Configuration()
         configuration.rolloutDelay = rolloutDelay
-        configuration.deniedAccess = deniedAccess
+        configuration.users = users
         configuration.bookmarkInterval = bookmarkInterval
         let server = try await KubeSimServer.start(configuration)
         try dir.write("kubeconfig", SimKubeconfig.yaml([("dev", server)]))
@@ -41,12 +43,17 @@ struct Fixture {
 
     func reconciler(name: String = "dev", namespace: String = "shop", path: String = "app", render: RenderMode = .auto, prune: Bool = true,
                     selfHeal: Bool = false, interval: TimeSpan = .minutes(3), createNamespace: Bool = false,
-                    ignore: [IgnoreDifference] = []) -> Reconciler {
+                    ignore: [IgnoreDifference] = [], client: KubeClient? = nil) -> Reconciler {
         let environment = EnvironmentConfig(name: name, namespace: namespace, source: ManifestSource(path: path, render: render),
                                             sync: SyncPolicy(interval: interval, prune: prune, selfHeal: selfHeal, createNamespace: createNamespace),
                                             ignoreDifferences: ignore)
-        return Reconciler(environment: environment, client: client, renderer: Renderer(store: store, cacheRoot: dir.path + "/cache"),
+        return Reconciler(environment: environment, client: client ?? self.client, renderer: Renderer(store: store, cacheRoot: dir.path + "/cache"),
                           inventory: audit)
+    }
+
+    /// A client for another context of the kubeconfig (`NAME@baton-dev` for a user of `start`).
+    func client(context: String) throws -> KubeClient {
+        try KubeClient(try Kubeconfig.load(paths: [dir.path + "/kubeconfig"]).resolve(context: context))
     }
 
     /// Commits `files` (and removes `remove`) and returns the commit.

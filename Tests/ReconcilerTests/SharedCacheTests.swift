@@ -90,12 +90,19 @@ struct SharedCacheTests {
 
     @Test("without cluster-wide rights the cache watches per namespace; a watch the server ends resumes without listing again")
     func watchResumesWithoutRelist() async throws {
-        let fixture = try await Fixture.start(deniedAccess: ["watch configmaps"])
+        let fixture = try await Fixture.start(users: ["reader-token": UserInfo(name: "reader")])
         defer { Task { await fixture.stop() } }
         let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
         #expect(await fixture.reconciler().sync(revision: revision).errors == [])
+        // "reader" may read and watch ConfigMaps in shop only.
+        _ = try await fixture.client.apply(["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": ["name": "read", "namespace": "shop"],
+                                            "rules": [["apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]]]])
+        _ = try await fixture.client.apply(["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                                            "metadata": ["name": "reader-read", "namespace": "shop"],
+                                            "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read"],
+                                            "subjects": [["kind": "User", "name": "reader"]]])
         // The server ends each watch after a second, as kube-apiserver does after timeoutSeconds.
-        let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector, watchTimeout: .seconds(1))
+        let cache = ClusterCache(client: try fixture.client(context: "reader@baton-dev"), labelSelector: Self.selector, watchTimeout: .seconds(1))
         let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
         _ = await cache.objects(scope)
         try await synced(cache, [scope])

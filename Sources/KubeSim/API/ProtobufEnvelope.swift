@@ -2,9 +2,10 @@ import BatonCore
 import Foundation
 
 /// The protobuf bodies kubectl's typed `create` commands send (`kubectl create namespace`,
-/// `create configmap`, `create secret generic`), read into JSON. Only those kinds and the
-/// ObjectMeta fields name, generateName, namespace, labels and annotations are understood;
-/// anything else is refused with 415 by the caller.
+/// `configmap`, `secret generic`, `serviceaccount`, `role`, `clusterrole`, `rolebinding`,
+/// `clusterrolebinding`, `token`) and `kubectl auth can-i` and `auth whoami` send, read into
+/// JSON. Only those kinds and the ObjectMeta fields name, generateName, namespace, labels and
+/// annotations are understood; anything else is refused with 415 by the caller.
 enum ProtobufEnvelope {
     struct Unsupported: Error {
         var reason: String
@@ -30,6 +31,47 @@ enum ProtobufEnvelope {
         case ("v1", "Secret"):
             object["data"] = try map(body[2] ?? [], base64: true)
             if let type = body[3]?.first { object["type"] = .string(string(type)) }
+        case ("v1", "ServiceAccount"):
+            break
+        case ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "ClusterRole"):
+            // rules = 2: PolicyRule{verbs = 1, apiGroups = 2, resources = 3, resourceNames = 4, nonResourceURLs = 5}
+            object["rules"] = .array(try (body[2] ?? []).map { rule in
+                let fields = try fields(rule[...])
+                var out: [String: JSONValue] = [:]
+                for (number, key) in [(1, "verbs"), (2, "apiGroups"), (3, "resources"), (4, "resourceNames"), (5, "nonResourceURLs")] {
+                    if let values = fields[number] { out[key] = .array(values.map { .string(string($0)) }) }
+                }
+                return .object(out)
+            })
+        case ("rbac.authorization.k8s.io/v1", "RoleBinding"), ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"):
+            // subjects = 2: Subject{kind = 1, apiGroup = 2, name = 3, namespace = 4}; roleRef = 3: {apiGroup = 1, kind = 2, name = 3}
+            object["subjects"] = .array(try (body[2] ?? []).map { try strings($0, [(1, "kind"), (2, "apiGroup"), (3, "name"), (4, "namespace")]) })
+            if let roleRef = body[3]?.first { object["roleRef"] = try strings(roleRef, [(1, "apiGroup"), (2, "kind"), (3, "name")]) }
+        case ("authentication.k8s.io/v1", "TokenRequest"):
+            // spec = 2: TokenRequestSpec{audiences = 1, expirationSeconds = 4 (varint)}
+            var spec: [String: JSONValue] = [:]
+            if let bytes = body[2]?.first {
+                var numbers: [Int: [UInt64]] = [:]
+                let fields = try fields(bytes[...], varints: &numbers)
+                if let audiences = fields[1] { spec["audiences"] = .array(audiences.map { .string(string($0)) }) }
+                if let seconds = numbers[4]?.first { spec["expirationSeconds"] = .int(Int64(seconds)) }
+            }
+            object["spec"] = .object(spec)
+        case ("authorization.k8s.io/v1", "SelfSubjectAccessReview"):
+            // spec = 2: {resourceAttributes = 1: {namespace = 1, verb = 2, group = 3, version = 4, resource = 5,
+            // subresource = 6, name = 7}, nonResourceAttributes = 2: {path = 1, verb = 2}}
+            var spec: [String: JSONValue] = [:]
+            if let bytes = body[2]?.first {
+                let fields = try fields(bytes[...])
+                if let resource = fields[1]?.first {
+                    spec["resourceAttributes"] = try strings(resource, [(1, "namespace"), (2, "verb"), (3, "group"), (4, "version"),
+                                                                        (5, "resource"), (6, "subresource"), (7, "name")])
+                }
+                if let nonResource = fields[2]?.first { spec["nonResourceAttributes"] = try strings(nonResource, [(1, "path"), (2, "verb")]) }
+            }
+            object["spec"] = .object(spec)
+        case ("authentication.k8s.io/v1", "SelfSubjectReview"):
+            break
         default:
             throw Unsupported(reason: "protobuf bodies of \(kind) are not understood")
         }
@@ -59,12 +101,26 @@ enum ProtobufEnvelope {
         return .object(out)
     }
 
+    /// A message of string fields, as a JSON object (fields absent stay absent).
+    private static func strings(_ bytes: [UInt8], _ names: [(Int, String)]) throws -> JSONValue {
+        let fields = try fields(bytes[...])
+        var out: [String: JSONValue] = [:]
+        for (number, key) in names { if let value = fields[number]?.first { out[key] = .string(string(value)) } }
+        return .object(out)
+    }
+
     private static func string(_ bytes: [UInt8]?) -> String {
         String(decoding: bytes ?? [], as: UTF8.self)
     }
 
-    /// The length-delimited fields of a message by number (varint and fixed fields skipped).
+    /// The length-delimited fields of a message by number (fixed fields skipped).
     private static func fields(_ bytes: ArraySlice<UInt8>) throws -> [Int: [[UInt8]]] {
+        var ignored: [Int: [UInt64]] = [:]
+        return try fields(bytes, varints: &ignored)
+    }
+
+    /// The length-delimited fields of a message by number, and its varint fields into `varints`.
+    private static func fields(_ bytes: ArraySlice<UInt8>, varints: inout [Int: [UInt64]]) throws -> [Int: [[UInt8]]] {
         var out: [Int: [[UInt8]]] = [:]
         var i = bytes.startIndex
         func varint() throws -> UInt64 {
@@ -82,7 +138,7 @@ enum ProtobufEnvelope {
             let tag = try varint()
             let number = Int(tag >> 3)
             switch tag & 7 {
-            case 0: _ = try varint()
+            case 0: varints[number, default: []].append(try varint())
             case 1: i += 8
             case 5: i += 4
             case 2:

@@ -33,6 +33,7 @@ public struct ResourceType: Sendable, Hashable, Codable {
 
     static let namespace = ResourceType.core("Namespace", "namespaces", namespaced: false, short: ["ns"])
     static let service = ResourceType.core("Service", "services", short: ["svc"])
+    static let serviceAccounts = ResourceType.core("ServiceAccount", "serviceaccounts", short: ["sa"], status: false)
 
     /// The kinds every KubeSim cluster serves.
     public static let builtIn: [ResourceType] = [
@@ -40,7 +41,7 @@ public struct ResourceType: Sendable, Hashable, Codable {
         .core("ConfigMap", "configmaps", short: ["cm"], status: false),
         .core("Secret", "secrets", status: false),
         .service,
-        .core("ServiceAccount", "serviceaccounts", short: ["sa"], status: false),
+        .serviceAccounts,
         .core("Pod", "pods", short: ["po"]),
         .core("PersistentVolumeClaim", "persistentvolumeclaims", short: ["pvc"]),
         .grouped("apps", "v1", "Deployment", "deployments", short: ["deploy"]),

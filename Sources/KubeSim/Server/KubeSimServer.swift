@@ -30,9 +30,12 @@ public final class KubeSimServer: Sendable {
         /// Offers HTTP/2 (ALPN `h2`, with HTTP/1.1 for clients that do not speak it), as real
         /// API servers do. Off by default: the kubectl conformance tests run over HTTP/1.1.
         public var http2 = false
-        /// What `SelfSubjectAccessReview`s answer "no" to, as "VERB RESOURCE" ("delete
-        /// deployments") or "VERB *". KubeSim answers reviews from this list; it enforces nothing.
-        public var deniedAccess: Set<String> = []
+        /// More users, by bearer token (the admin `token` stays all-powerful: `system:masters`).
+        /// What they may do is what the cluster's Roles and bindings grant them.
+        public var users: [String: UserInfo] = [:]
+        /// Authorize requests by RBAC, as kube-apiserver with `--authorization-mode=RBAC`; off,
+        /// every authenticated user may do everything (benchmarks compare the two).
+        public var rbac = true
 
         public init() {}
     }
@@ -43,6 +46,8 @@ public final class KubeSimServer: Sendable {
     public let requests: RequestLog
     public let port: Int
     public let token: String?
+    /// The other users (`Configuration.users`), by token.
+    public let users: [String: UserInfo]
     /// The CA that signed the serving certificate (nil for plain HTTP).
     public let caPEM: String?
     private let listener: Listener
@@ -51,8 +56,9 @@ public final class KubeSimServer: Sendable {
     /// `https://127.0.0.1:PORT` (or `http://`).
     public var url: String { "\(caPEM == nil ? "http" : "https")://127.0.0.1:\(port)" }
 
-    private init(state: ClusterState, simulation: Simulation, requests: RequestLog, port: Int, token: String?, caPEM: String?,
-                 listener: Listener, controllers: Task<Void, Never>) {
+    private init(state: ClusterState, simulation: Simulation, requests: RequestLog, port: Int, token: String?, users: [String: UserInfo],
+                 caPEM: String?, listener: Listener, controllers: Task<Void, Never>) {
+        self.users = users
         self.state = state
         self.simulation = simulation
         self.requests = requests
@@ -75,9 +81,9 @@ public final class KubeSimServer: Sendable {
         let simulation = Simulation(state: state, rolloutDelay: configuration.rolloutDelay, faults: configuration.faults,
                                     bookmarkInterval: configuration.bookmarkInterval)
         let requests = RequestLog()
-        let responder = HTTPAdapter(responder: Responder(state: state, token: configuration.token, simulation: simulation, requests: requests,
-                                                               aggregatedDiscovery: configuration.aggregatedDiscovery,
-                                                               deniedAccess: configuration.deniedAccess))
+        let authenticator = Authenticator(admin: configuration.token, users: configuration.users)
+        let responder = HTTPAdapter(responder: Responder(state: state, authenticator: authenticator, simulation: simulation, requests: requests,
+                                                               aggregatedDiscovery: configuration.aggregatedDiscovery, rbac: configuration.rbac))
         // Every connection passes the black-hole fault's handler first, below TLS.
         let hole = simulation.faults.blackHole
         let connections = Connections()
@@ -108,7 +114,8 @@ public final class KubeSimServer: Sendable {
         }
         let stateFile = configuration.stateFile
         let controllers = Task { await simulation.run(stateFile: stateFile) }
-        return KubeSimServer(state: state, simulation: simulation, requests: requests, port: port, token: configuration.token, caPEM: caPEM,
+        return KubeSimServer(state: state, simulation: simulation, requests: requests, port: port, token: configuration.token,
+                             users: configuration.users, caPEM: caPEM,
                              listener: listener, controllers: controllers)
     }
 

@@ -5,11 +5,13 @@ import Foundation
 /// into `Status` answers. Independent of the HTTP server library.
 struct Responder: Sendable {
     let state: ClusterState
-    let token: String?
+    let authenticator: Authenticator
     let simulation: Simulation
     let requests: RequestLog
     var aggregatedDiscovery = true
-    var deniedAccess: Set<String> = []
+    /// Whether requests are authorized by RBAC (kube-apiserver's `--authorization-mode=RBAC`);
+    /// off, every authenticated user may do anything.
+    var rbac = true
 
     func respond(_ request: SimRequest) async -> SimResponse {
         // A dry run changes nothing: counted apart, so that tests can count the writes.
@@ -38,8 +40,13 @@ struct Responder: Sendable {
             if let fault = await simulation.faults.take() { return fault }
             return try await simulation.serviceTraffic(path)
         }
-        if let token {
-            guard request.headers["authorization"] == "Bearer " + token else { throw APIError.unauthorized }
+        guard let user = await authenticator.user(authorization: request.headers["authorization"], state: state) else { throw APIError.unauthorized }
+        if path.hasPrefix("/sim/") {
+            // KubeSim's own controls are the cluster operator's, not an API any Role grants.
+            guard user.isMaster else { throw RequestAttributes(user: user, verb: request.method.lowercased(), path: path).forbidden }
+        } else if rbac, !user.isMaster {
+            let attributes = RequestAttributes(user: user, request: request, path: path)
+            guard await state.authorizationPolicy().decide(attributes).allowed else { throw attributes.forbidden }
         }
         if path.hasPrefix("/sim/faults") {
             let body = (try? JSONValue.parse(request.body)) ?? .null
@@ -69,8 +76,13 @@ struct Responder: Sendable {
             }
             return .json(200, path == "/api" ? Discovery.coreVersions() : Discovery.groups(await state.types))
         case "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
-            return try AccessReview.answer(request, denied: deniedAccess)
+            return try AccessReview.answer(request, user: user, policy: rbac ? await state.authorizationPolicy() : nil)
+        case "/apis/authentication.k8s.io/v1/selfsubjectreviews":
+            return try AccessReview.whoAmI(request, user: user)
         default: break
+        }
+        if let account = Self.tokenRequest(path), request.method == "POST" {
+            return .json(201, try await authenticator.tokenRequest(namespace: account.namespace, name: account.name, body: request.body, state: state))
         }
         if path == "/openapi/v3" { return .json(200, OpenAPI.root(await state.types)) }
         if path.hasPrefix("/openapi/v3/") {
@@ -96,5 +108,13 @@ struct Responder: Sendable {
             return .json(200, list)
         }
         return try await ResourceHandler(state: state, request: request).handle(prefix: prefix, rest: rest, path: path)
+    }
+
+    /// `/api/v1/namespaces/NS/serviceaccounts/NAME/token`: the ServiceAccount a TokenRequest is for.
+    static func tokenRequest(_ path: String) -> (namespace: String, name: String)? {
+        let parts = path.split(separator: "/").map(String.init)
+        guard parts.count == 7, parts[0] == "api", parts[1] == "v1", parts[2] == "namespaces", parts[4] == "serviceaccounts", parts[6] == "token"
+        else { return nil }
+        return (parts[3], parts[5])
     }
 }

@@ -30,6 +30,7 @@ public actor Simulation {
         await state.finishTerminatingNamespaces()
         await state.runDeploymentController()
         await state.runEndpointControllers()
+        await state.runServiceAccountController()
         for (group, plural, kind) in [("apps", "deployments", "Deployment"), ("apps", "statefulsets", "StatefulSet"),
                                       ("apps", "daemonsets", "DaemonSet"), ("apps", "replicasets", "ReplicaSet")] {
             for (key, object) in await state.objects(group: group, plural: plural) {

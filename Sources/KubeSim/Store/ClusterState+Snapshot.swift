@@ -40,6 +40,7 @@ extension ClusterState {
         let snapshot = try JSONDecoder().decode(Snapshot.self, from: data)
         types = ResourceType.builtIn + snapshot.customTypes
         objects = [:]
+        rbacChanges += 1
         owners = [:]
         for stored in snapshot.objects {
             let key = ObjectKey(group: stored.group, plural: stored.plural, namespace: stored.namespace, name: stored.name)

@@ -46,6 +46,9 @@ public actor ClusterState {
     var allocatedAddresses = 0
     /// Each Deployment's pod-template-hash at a generation, by uid (the Deployment controller's).
     var templateHashes: [String: (generation: Int64, hash: String)] = [:]
+    /// Counts changes to RBAC objects; the policy read from them is kept until the next one.
+    var rbacChanges: Int64 = 0
+    var rbacPolicy: (changes: Int64, policy: RBACPolicy)?
 
     struct Manager: Hashable, Sendable {
         var name: String
@@ -67,15 +70,19 @@ public actor ClusterState {
     public init(now: @escaping @Sendable () -> Date = Date.init, historyLimit: Int = 10_000) {
         self.now = now
         self.historyLimit = historyLimit
+        var initial: [(key: ObjectKey, value: JSONValue)] = []
         for name in ["default", "kube-system", "kube-public"] {
+            initial.append((ObjectKey(group: "", plural: "namespaces", namespace: "", name: name),
+                            ["apiVersion": "v1", "kind": "Namespace", "metadata": .object(["name": .string(name)]), "status": ["phase": "Active"]]))
+        }
+        for (key, object) in initial + BootstrapPolicy.objects {
             revision += 1
-            objects[ObjectKey(group: "", plural: "namespaces", namespace: "", name: name)] = .object([
-                "apiVersion": "v1", "kind": "Namespace",
-                "metadata": .object(["name": .string(name), "uid": .string(UUID().uuidString.lowercased()),
-                                     "resourceVersion": .string(String(revision)), "generation": .int(1),
-                                     "creationTimestamp": .string(Timestamp.format(now()))]),
-                "status": .object(["phase": "Active"]),
-            ])
+            var stored = object
+            stored[path: ["metadata", "uid"]] = .string(UUID().uuidString.lowercased())
+            stored[path: ["metadata", "resourceVersion"]] = .string(String(revision))
+            stored[path: ["metadata", "creationTimestamp"]] = .string(Timestamp.format(now()))
+            if key.plural == "namespaces" { stored[path: ["metadata", "generation"]] = .int(1) }
+            objects[key] = stored
         }
     }
 
@@ -99,6 +106,7 @@ public actor ClusterState {
     /// Stores `object` under `key` (nil deletes it) and tells watchers.
     func record(_ kind: WatchEvent.Kind, _ key: ObjectKey, _ object: JSONValue) {
         let revision = Int64(object[path: ["metadata", "resourceVersion"]]?.string ?? "") ?? self.revision
+        if key.group == "rbac.authorization.k8s.io" { rbacChanges += 1 }
         if kind == .deleted {
             objects[key] = nil
             owners[key] = nil

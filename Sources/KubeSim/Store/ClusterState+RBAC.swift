@@ -1,0 +1,25 @@
+import BatonCore
+import Foundation
+
+extension ClusterState {
+    /// The RBAC policy the cluster's Roles, ClusterRoles and bindings make, read again only
+    /// after one of them changed.
+    func authorizationPolicy() -> RBACPolicy {
+        if let cached = rbacPolicy, cached.changes == rbacChanges { return cached.policy }
+        let policy = RBACPolicy(objects: objects.filter { $0.key.group == "rbac.authorization.k8s.io" }.map { ($0.key, $0.value) })
+        rbacPolicy = (rbacChanges, policy)
+        return policy
+    }
+
+    /// kube-controller-manager's service account controller: a `default` ServiceAccount in
+    /// every namespace that is not being deleted.
+    func runServiceAccountController() {
+        for (key, namespace) in objects where key.group.isEmpty && key.plural == "namespaces"
+            && namespace[path: ["status", "phase"]]?.string != "Terminating" {
+            let account = ObjectKey(group: "", plural: "serviceaccounts", namespace: key.name, name: "default")
+            guard objects[account] == nil else { continue }
+            _ = try? create(.serviceAccounts, namespace: key.name, body: ["apiVersion": "v1", "kind": "ServiceAccount",
+                                                                          "metadata": ["name": "default"]], manager: Self.controllerManager)
+        }
+    }
+}
