@@ -3,8 +3,9 @@ import Foundation
 
 /// One watch-fed cache of live objects per cluster and credentials, shared by every environment
 /// on it, as Argo CD's cluster cache and client-go's informers are: each kind in use is listed
-/// once and then watched — in every namespace at once when a SelfSubjectAccessReview says the
-/// identity may list and watch it cluster-wide, else per namespace in use — resuming from the
+/// once and then watched — per namespace in use, or, once a kind is used in
+/// `clusterWideFrom` namespaces and a SelfSubjectAccessReview says the identity may list and
+/// watch it cluster-wide, in every namespace at once — resuming from the
 /// last resourceVersion, with bookmarks, listing again only after `410 Gone` — filtered by a
 /// label selector (Baton's), with `managedFields` dropped. A scope whose watch is down (broken,
 /// or silent for `watchSilence`: a dead connection) is unsynced and not trusted until the watch
@@ -38,10 +39,11 @@ public actor ClusterCache {
     /// How long a watch may hear nothing before it is taken for dead and replaced.
     public let watchSilence: Duration
     private var informers: [Scope: Informer] = [:]
-    /// Per namespaced kind ("apiVersion|kind"): whether it is watched cluster-wide (one watch for
-    /// every namespace, when the identity may list and watch it so), or per namespace; absent
-    /// while a SelfSubjectAccessReview is asking.
-    private var wide: [String: Bool] = [:]
+    /// Per namespaced kind ("apiVersion|kind"): whether the identity may list and watch it in
+    /// every namespace (a SelfSubjectAccessReview's answer; absent until asked).
+    private var permitted: [String: Bool] = [:]
+    /// The namespaced kinds served by their cluster-wide watch.
+    private var switched: Set<String> = []
     /// Called with the scope and object name of every change a watch reports (not Baton's own
     /// writes): the reconcile loops of the environments that own it are woken.
     private var listeners: [UUID: @Sendable (Scope, String) -> Void] = [:]
@@ -89,35 +91,63 @@ public actor ClusterCache {
         return informers[watched]?.synced ?? false
     }
 
-    /// Whether namespaced `kind` is watched cluster-wide (nil while undecided).
-    public func watchesClusterWide(apiVersion: String, kind: String) -> Bool? { wide[apiVersion + "|" + kind] }
+    /// Whether namespaced `kind` is watched cluster-wide now (one watch for every namespace).
+    public func watchesClusterWide(apiVersion: String, kind: String) -> Bool { switched.contains(apiVersion + "|" + kind) }
+
+    /// From how many namespaces in use a namespaced kind is watched cluster-wide (when the
+    /// identity may): below that, a watch per namespace costs less than one that also brings
+    /// every labelled object of namespaces no environment uses.
+    public static let clusterWideFrom = 3
 
     /// The informer that serves `scope`: its own, or the kind's cluster-wide one (namespace
-    /// "*"); nil while a review decides which (the first ask starts it).
+    /// "*") once that is synced. A kind used in `clusterWideFrom` namespaces or more asks (a
+    /// review) whether it may be watched cluster-wide, and if so starts that watch; the
+    /// namespaces' own watches serve until it is synced, then stop.
     private func watchScope(_ scope: Scope) -> Scope? {
         guard !scope.namespace.isEmpty else { return scope }  // a cluster-scoped kind
         let kind = scope.apiVersion + "|" + scope.kind
-        switch wide[kind] {
-        case true?: return Scope(apiVersion: scope.apiVersion, kind: scope.kind, namespace: "*")
-        case false?: return scope
-        case nil:
-            if !deciding.contains(kind) {
-                deciding.insert(kind)
-                let client = self.client
-                Task { [weak self] in
-                    let allowed = await Self.mayWatchClusterWide(client, apiVersion: scope.apiVersion, kind: scope.kind)
-                    await self?.decided(kind, wide: allowed)
+        let everywhere = Scope(apiVersion: scope.apiVersion, kind: scope.kind, namespace: "*")
+        if switched.contains(kind) { return everywhere }
+        namespaces[kind, default: []].insert(scope.namespace)
+        if namespaces[kind, default: []].count >= Self.clusterWideFrom {
+            switch permitted[kind] {
+            case true?:
+                if informers[everywhere] == nil { start(everywhere) }
+            case false?:
+                break
+            case nil:
+                if !deciding.contains(kind) {
+                    deciding.insert(kind)
+                    let client = self.client
+                    Task { [weak self] in
+                        let allowed = await Self.mayWatchClusterWide(client, apiVersion: scope.apiVersion, kind: scope.kind)
+                        await self?.decided(kind, wide: allowed, scope: everywhere)
+                    }
                 }
             }
-            return nil
         }
+        return scope
     }
 
+    /// Per namespaced kind ("apiVersion|kind"): the namespaces asked for.
+    private var namespaces: [String: Set<String>] = [:]
     private var deciding: Set<String> = []
 
-    private func decided(_ kind: String, wide allowed: Bool) {
-        wide[kind] = allowed
+    private func decided(_ kind: String, wide allowed: Bool, scope everywhere: Scope) {
+        permitted[kind] = allowed
         deciding.remove(kind)
+        if allowed, informers[everywhere] == nil { start(everywhere) }
+    }
+
+    /// The kind's cluster-wide watch is synced: it serves every namespace from now on, and the
+    /// namespaces' own watches stop.
+    private func switchToClusterWide(_ everywhere: Scope) {
+        let kind = everywhere.apiVersion + "|" + everywhere.kind
+        guard switched.insert(kind).inserted else { return }
+        for (scope, informer) in informers where scope.apiVersion == everywhere.apiVersion && scope.kind == everywhere.kind && scope.namespace != "*" {
+            informer.task?.cancel()
+            informers[scope] = nil
+        }
     }
 
     /// Whether the identity may list and watch `kind` in every namespace (a review each); no
@@ -209,6 +239,7 @@ public actor ClusterCache {
             for item in items { fresh[Self.key(item)] = Self.stripped(item) }
             informers[scope]?.objects = fresh
             informers[scope]?.synced = true
+            if scope.namespace == "*" { switchToClusterWide(scope) }
             for (key, object) in fresh where old[key] != object { changed.append(key) }
             for key in old.keys where fresh[key] == nil { changed.append(key) }
         case .added(let object), .modified(let object):

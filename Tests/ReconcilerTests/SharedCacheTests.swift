@@ -68,12 +68,13 @@ struct SharedCacheTests {
         #expect(fixture.server.requests.count("GET") == gets, "passes read the cluster instead of the cache")
         #expect(fixture.server.requests.count("DRYRUN-PATCH") == dryRuns, "passes asked for dry runs again")
         #expect(CorpusTests.writes(fixture.server) == writes)
-        // The identity may list and watch cluster-wide: the cache listed each kind once, in every
-        // namespace, shared by the four environments; passes never listed.
-        #expect(await cache.watchesClusterWide(apiVersion: "v1", kind: "ConfigMap") == true)
-        #expect(fixture.server.requests.count("GET", "/api/v1/configmaps") == 1)
-        #expect(fixture.server.requests.count("GET", "/apis/apps/v1/deployments") == 1)
-        #expect(fixture.server.requests.count("GET", "/api/v1/namespaces/shop/configmaps") == 0)
+        // One namespace: the cache listed each kind once in it, shared by the four environments
+        // (no cluster-wide watch for one namespace, though the identity may); passes never listed.
+        #expect(await cache.watchesClusterWide(apiVersion: "v1", kind: "ConfigMap") == false)
+        #expect(fixture.server.requests.count("GET", "/api/v1/namespaces/shop/configmaps") == 1)
+        #expect(fixture.server.requests.count("GET", "/apis/apps/v1/namespaces/shop/deployments") == 1)
+        #expect(fixture.server.requests.count("GET", "/api/v1/configmaps") == 0)
+        #expect(fixture.server.requests.count("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") == 0)
 
         // A change made by someone else reaches the cache through the watch; the pass sees it.
         let scaled = try await fixture.kubectl(["-n", "shop", "patch", "deployment", "web-2", "--type", "merge", "-p", #"{"spec":{"replicas":4}}"#])
@@ -86,6 +87,44 @@ struct SharedCacheTests {
         #expect(seen, "the watch did not report the change")
         #expect(await reconcilers[1].sync(revision: revision, healDrift: false).driftFound)
         await cache.stop()  // before the server stops: no watch reconnects while it does
+    }
+
+    @Test("a kind used in three namespaces is watched cluster-wide once allowed; the namespaces' watches serve until then, then stop")
+    func clusterWideFromThreeNamespaces() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector)
+        var scopes: [ClusterCache.Scope] = []
+        for name in ["a", "b", "c"] {
+            _ = try await fixture.client.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": .object(["name": .string(name)])])
+            _ = try await fixture.client.apply(["apiVersion": "v1", "kind": "ConfigMap",
+                                                "metadata": .object(["name": "settings", "namespace": .string(name),
+                                                                     "labels": .object([Normalizer.managedByLabel: "baton"])])])
+            scopes.append(ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: name))
+            try await synced(cache, [scopes.last!])
+            #expect(await cache.objects(scopes.last!)?["settings"] != nil)
+        }
+        // The third namespace asked for a review, then one list and watch for every namespace.
+        for _ in 0..<100 where !(await cache.watchesClusterWide(apiVersion: "v1", kind: "ConfigMap")) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(await cache.watchesClusterWide(apiVersion: "v1", kind: "ConfigMap"))
+        #expect(fixture.server.requests.count("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") == 2)  // list, watch
+        #expect(fixture.server.requests.count("GET", "/api/v1/configmaps") == 1)
+        #expect(await cache.scopeCount == 1)
+        for scope in scopes { #expect(await cache.objects(scope)?["settings"] != nil) }
+        // A fourth namespace is served by the same watch: no list of its own.
+        _ = try await fixture.client.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "d"]])
+        _ = try await fixture.client.apply(["apiVersion": "v1", "kind": "ConfigMap",
+                                            "metadata": .object(["name": "late", "namespace": "d", "labels": .object([Normalizer.managedByLabel: "baton"])])])
+        var seen = false
+        for _ in 0..<50 where !seen {
+            seen = await cache.objects(ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "d"))?["late"] != nil
+            if !seen { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(seen)
+        #expect(fixture.server.requests.count("GET", "/api/v1/namespaces/d/configmaps") == 0)
+        await cache.stop()
     }
 
     @Test("without cluster-wide rights the cache watches per namespace; a watch the server ends resumes without listing again")
@@ -138,8 +177,8 @@ struct SharedCacheTests {
         let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
         _ = await cache.objects(scope)
         try await synced(cache, [scope])
-        let lists = { fixture.server.requests.count("GET", "/api/v1/configmaps") }
-        let watches = { fixture.server.requests.count("WATCH", "/api/v1/configmaps") }
+        let lists = { fixture.server.requests.count("GET", "/api/v1/namespaces/shop/configmaps") }
+        let watches = { fixture.server.requests.count("WATCH", "/api/v1/namespaces/shop/configmaps") }
         #expect(lists() == 1)
 
         // Watch dropped: resumed from its version, no list.
@@ -191,8 +230,8 @@ struct SharedCacheTests {
         let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
         _ = await cache.objects(scope)
         try await synced(cache, [scope])
-        let lists = { fixture.server.requests.count("GET", "/api/v1/configmaps") }
-        let watches = { fixture.server.requests.count("WATCH", "/api/v1/configmaps") }
+        let lists = { fixture.server.requests.count("GET", "/api/v1/namespaces/shop/configmaps") }
+        let watches = { fixture.server.requests.count("WATCH", "/api/v1/namespaces/shop/configmaps") }
         // Quiet but alive (bookmarks): not replaced.
         while await fixture.server.state.watcherCount == 0 { try await Task.sleep(for: .milliseconds(20)) }
         let opened = watches()
