@@ -49,6 +49,29 @@ struct KubectlConformanceTests {
         #expect(table.stdout.hasPrefix("NAME   READY   UP-TO-DATE   AVAILABLE   AGE\nweb    "), "\(table.stdout)")
     }
 
+    @Test("a field a built-in kind does not declare: dropped by default, refused with its path under --validate=strict (apply and create)")
+    func unknownFieldsOfBuiltInKinds() async throws {
+        let h = try await KubectlHarness.start()
+        defer { Task { await h.stop() } }
+        _ = try await h.kubectl("create", "namespace", "shop")
+        let typo = KubectlHarness.app.replacingOccurrences(of: "  replicas: 2\n", with: "  replicas: 2\n  replicass: 3\n")
+            .replacingOccurrences(of: "          image: nginx:1.27\n", with: "          image: nginx:1.27\n          imagePullPolice: Always\n")
+        #expect(typo != KubectlHarness.app)
+        let path = try h.file("typo.yaml", typo)
+        let strict = try await h.kubectl("apply", "--server-side", "--validate=strict", "-f", path)
+        #expect(strict.status == 1)
+        #expect(strict.stderr.contains(".spec.replicass: field not declared in schema"), "\(strict.stderr)")
+        #expect(strict.stderr.contains(#".spec.template.spec.containers[name="web"].imagePullPolice: field not declared in schema"#), "\(strict.stderr)")
+        let created = try await h.kubectl("create", "--validate=strict", "-f", path)
+        #expect(created.stderr.contains(#"strict decoding error: unknown field "spec.replicass""#), "\(created.stderr)")
+        // Without strict validation the server keeps what it knows and drops the rest.
+        let lenient = try await h.kubectl("apply", "--server-side", "--validate=ignore", "-f", path)
+        #expect(lenient.status == 0, "\(lenient.stderr)")
+        let stored = try JSONValue.parse(Data(try await h.kubectl("-n", "shop", "get", "deploy", "web", "-o", "json").stdout.utf8))
+        #expect(stored[path: ["spec", "replicas"]] == 2 && stored[path: ["spec", "replicass"]] == nil)
+        #expect(stored[path: ["spec", "template", "spec", "containers"]]?.array?.first?["imagePullPolice"] == nil)
+    }
+
     @Test("kubectl scale and the Scale object; a stale resourceVersion is 409; a body without apiVersion and kind is typed from the URL")
     func scaleAndTypeMeta() async throws {
         let h = try await KubectlHarness.start()

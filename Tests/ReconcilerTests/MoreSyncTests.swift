@@ -80,6 +80,21 @@ struct MoreSyncTests {
         #expect(await fixture.reconciler().sync(revision: revision).objects.allSatisfy { $0.action == .unchanged })
     }
 
+    @Test("a field a built-in kind does not declare fails the revision, naming the object, its file and the field; nothing is applied")
+    func unknownFieldOfBuiltInKind() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let typo = deploymentYAML("web", image: "shop:1").replacingOccurrences(of: "    image: shop:1", with: "    image: shop:1\n        imagePullPolice: Always")
+        #expect(typo.contains("imagePullPolice"))
+        _ = try await fixture.client.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "shop"]])
+        let revision = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "1"), "app/web.yaml": typo])
+        let writes = CorpusTests.writes(fixture.server)
+        let report = await fixture.reconciler().sync(revision: revision)
+        #expect(report.errors.contains { $0.contains("Deployment.apps shop/web (app/web.yaml:1)")
+            && $0.contains(#".spec.template.spec.containers[name="main"].imagePullPolice: field not declared in schema"#) }, "\(report.errors)")
+        #expect(!report.applied && CorpusTests.writes(fixture.server) == writes)
+    }
+
     @Test("a custom resource whose CRD is not in the revision: its verdict is kept under the CRD's resourceVersion")
     func customResourceVerdictFollowsItsCRD() async throws {
         let fixture = try await Fixture.start()

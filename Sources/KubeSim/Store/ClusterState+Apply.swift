@@ -27,7 +27,7 @@ extension ClusterState {
         // The applied configuration is decoded (stringData folded, quantities canonical, unknown
         // fields of a custom resource dropped or refused) but not defaulted: the manager owns
         // what it sent, not what the server filled in.
-        try decode(type, &config, strict: strict)
+        try decode(type, &config, strict: strict, applying: true)
         let key = key(type, namespace, name)
         let me = Manager(name: manager, operation: "Apply")
         let mine = FieldSet.paths(of: Self.userFields(type, config))

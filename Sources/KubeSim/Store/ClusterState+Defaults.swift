@@ -17,13 +17,25 @@ extension ClusterState {
         Self.applyDefaults(type, &object)
     }
 
-    /// The decoding half of `prepare`: what happens to a body before defaulting.
-    func decode(_ type: ResourceType, _ object: inout JSONValue, strict: Bool) throws(APIError) {
+    /// The decoding half of `prepare`: what happens to a body before defaulting. Fields the
+    /// kind does not declare are dropped, or with `strict` refused: for a server-side apply
+    /// as structured-merge-diff words it (`.spec.x: field not declared in schema`), for a
+    /// create or update as the strict JSON decoder does (`strict decoding error: unknown field "spec.x"`).
+    func decode(_ type: ResourceType, _ object: inout JSONValue, strict: Bool, applying: Bool = false) throws(APIError) {
+        if type.custom {
+            if let schema = schemas[type.group + "/" + type.plural] {
+                try Self.applySchema(schema, to: &object, at: [], strict: strict, defaults: false)
+            }
+        } else {
+            let unknown = BuiltInSchemas.removeUnknownFields(type, from: &object)
+            if strict, !unknown.isEmpty {
+                if applying { throw APIError.badRequest(unknown.map { "\($0): field not declared in schema" }.joined(separator: ", ")) }
+                let fields = unknown.map { "unknown field \"\($0.dropFirst())\"" }.joined(separator: ", ")
+                throw APIError.badRequest("\(type.kind) in version \"\(type.version)\" cannot be handled as a \(type.kind): strict decoding error: \(fields)")
+            }
+        }
         Self.foldStringData(type, &object)
         Self.canonicalizeQuantities(type, &object)
-        if type.custom, let schema = schemas[type.group + "/" + type.plural] {
-            try Self.applySchema(schema, to: &object, at: [], strict: strict, defaults: false)
-        }
     }
 
     // MARK: Decoding
