@@ -142,7 +142,13 @@ extension Reconciler {
             throw .object(manifest.key, source: manifest.source, error)
         }
         if let verdictKey { verdicts.put(verdictKey, stored) }
-        let matches = Diff.same(ignoring(manifest.key, stored), ignoring(manifest.key, live))
+        var matches = Diff.same(ignoring(manifest.key, stored), ignoring(manifest.key, live))
+        // Differences only in fields nobody owns are a mutating webhook's (a new value at each
+        // admission): the live object is in sync as it is, and is kept as the verdict.
+        if !matches, Diff.differsOnlyInUnownedFields(ignoring(manifest.key, stored), ignoring(manifest.key, live)) {
+            matches = true
+            if let verdictKey { verdicts.put(verdictKey, live) }
+        }
         // The revision did not change the object since Baton last applied it, yet the
         // cluster differs: someone changed the cluster.
         let unchangedInGit = manifest.object[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]]
