@@ -100,33 +100,30 @@ public actor ClusterCache {
     public static let clusterWideFrom = 3
 
     /// The informer that serves `scope`: its own, or the kind's cluster-wide one (namespace
-    /// "*") once that is synced. A kind used in `clusterWideFrom` namespaces or more asks (a
-    /// review) whether it may be watched cluster-wide, and if so starts that watch; the
-    /// namespaces' own watches serve until it is synced, then stop.
+    /// "*") once that is synced; nil when neither serves it yet. A kind used in
+    /// `clusterWideFrom` namespaces or more asks (a review) whether it may be watched
+    /// cluster-wide, and if so starts that watch; the namespaces' own watches serve until it
+    /// is synced, then stop.
     private func watchScope(_ scope: Scope) -> Scope? {
         guard !scope.namespace.isEmpty else { return scope }  // a cluster-scoped kind
         let kind = scope.apiVersion + "|" + scope.kind
         let everywhere = Scope(apiVersion: scope.apiVersion, kind: scope.kind, namespace: "*")
         if switched.contains(kind) { return everywhere }
         namespaces[kind, default: []].insert(scope.namespace)
-        if namespaces[kind, default: []].count >= Self.clusterWideFrom {
-            switch permitted[kind] {
-            case true?:
-                if informers[everywhere] == nil { start(everywhere) }
-            case false?:
-                break
-            case nil:
-                if !deciding.contains(kind) {
-                    deciding.insert(kind)
-                    let client = self.client
-                    Task { [weak self] in
-                        let allowed = await Self.mayWatchClusterWide(client, apiVersion: scope.apiVersion, kind: scope.kind)
-                        await self?.decided(kind, wide: allowed, scope: everywhere)
-                    }
-                }
+        guard namespaces[kind, default: []].count >= Self.clusterWideFrom, permitted[kind] != false else { return scope }
+        if permitted[kind] == true {
+            if informers[everywhere] == nil { start(everywhere) }
+        } else if !deciding.contains(kind) {
+            deciding.insert(kind)
+            let client = self.client
+            Task { [weak self] in
+                let allowed = await Self.mayWatchClusterWide(client, apiVersion: scope.apiVersion, kind: scope.kind)
+                await self?.decided(kind, wide: allowed, scope: everywhere)
             }
         }
-        return scope
+        // While the review asks and the cluster-wide watch lists, a namespace that has no watch
+        // of its own yet gets none (hundreds at start would each list and watch): read directly.
+        return informers[scope] != nil ? scope : nil
     }
 
     /// Per namespaced kind ("apiVersion|kind"): the namespaces asked for.

@@ -111,6 +111,8 @@ struct SharedCacheTests {
         #expect(await cache.watchesClusterWide(apiVersion: "v1", kind: "ConfigMap"))
         #expect(fixture.server.requests.count("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") == 2)  // list, watch
         #expect(fixture.server.requests.count("GET", "/api/v1/configmaps") == 1)
+        // The third namespace waited for it rather than start a watch of its own.
+        #expect(fixture.server.requests.count("GET", "/api/v1/namespaces/c/configmaps") == 0)
         #expect(await cache.scopeCount == 1)
         for scope in scopes { #expect(await cache.objects(scope)?["settings"] != nil) }
         // A fourth namespace is served by the same watch: no list of its own.
