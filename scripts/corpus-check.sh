@@ -38,6 +38,8 @@ source:
 sync:
   prune: true
   createNamespace: true
+scope:
+  clusterResources: [Namespace, apiextensions.k8s.io/CustomResourceDefinition]
 ignoreDifferences:
   - group: apps
     kind: Deployment

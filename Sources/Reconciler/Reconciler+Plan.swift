@@ -18,7 +18,8 @@ extension Reconciler {
         let desired = try await desired(revision: revision)
         let inventory = try await currentInventory(desired: desired, revision: revision)
         let desiredKeys = Set(desired.map(\.key))
-        let candidates = inventory.entries.filter { !desiredKeys.contains($0.key) }
+        // Nothing outside the environment's scope is read or pruned (a scope narrowed since).
+        let candidates = inventory.entries.filter { !desiredKeys.contains($0.key) && scopeProblem($0.key) == nil }
         let live = try await existing(desired.map { Lookup(key: $0.key, apiVersion: $0.apiVersion) }
             + candidates.map { Lookup(key: $0.key, apiVersion: $0.apiVersion) })
         let crdVersions = await schemaVersions(desired: desired, live: live)

@@ -52,6 +52,8 @@ public struct Reconciler: Sendable {
         /// An object of the revision exists in the cluster and is not this environment's
         /// (`tracked`: the tracking annotation it carries, if any), and adoption is not allowed.
         case notOurs(ResourceKey, source: String?, tracked: String?)
+        /// An object of the revision lies outside the environment's `scope` (the rule broken).
+        case outOfScope(ResourceKey, source: String?, rule: String)
 
         public var description: String {
             switch self {
@@ -60,6 +62,8 @@ public struct Reconciler: Sendable {
                 "\(key)\(source.map { " (\($0))" } ?? ""): exists and is not this environment's ("
                     + (tracked.map { "tracked as \($0)" } ?? "no tracking annotation") + "); Baton does not take over an object it did not "
                     + "create: set sync.adopt: true on the environment, or annotate the object \(Normalizer.adoptAnnotation)=true"
+            case .outOfScope(let key, let source, let rule):
+                "\(key)\(source.map { " (\($0))" } ?? ""): outside the environment's scope: \(rule); nothing was applied"
             case .empty(let revision, let path):
                 "\(revision.prefix(8)) renders no object from \(path): an empty revision would prune everything the environment has "
                     + "(set sync.allowEmpty: true if that is intended)"
@@ -77,7 +81,7 @@ extension Reconciler.Failure {
     public var isTransient: Bool {
         switch self {
         case .cluster(let error), .object(_, _, let error): error.isTransient
-        case .render, .inventory, .empty, .notOurs: false
+        case .render, .inventory, .empty, .notOurs, .outOfScope: false
         }
     }
 }
@@ -102,8 +106,34 @@ extension Reconciler {
         // Like Argo CD without `allowEmpty`: nothing rendered is a mistake (a wrong path, a
         // deleted folder, a hostile commit), never "everything is in order, prune the rest".
         if manifests.isEmpty, !environment.sync.allowEmpty { throw .empty(revision: revision, path: environment.source.path) }
+        for manifest in manifests {
+            if let rule = scopeProblem(manifest.key) { throw .outOfScope(manifest.key, source: manifest.source, rule: rule) }
+        }
         if commitID { rendered.put(revision, manifests) }
         return manifests
+    }
+
+    /// Which rule of the environment's `scope` the object `key` breaks, if any: its namespace
+    /// is not in `scope.namespaces`, or its cluster-scoped kind not in `scope.clusterResources`
+    /// (a Namespace also by its name).
+    func scopeProblem(_ key: ResourceKey) -> String? {
+        let scope = environment.scope
+        let patterns = scope.namespacePatterns(own: namespace).map { "\"\($0)\"" }.joined(separator: ", ")
+        if !key.namespace.isEmpty {
+            guard scope.allows(namespace: key.namespace, own: namespace) else {
+                return "namespace \"\(key.namespace)\" is not in scope.namespaces [\(patterns)]"
+            }
+            return nil
+        }
+        guard scope.allows(clusterKind: key.kind, group: key.group) else {
+            let kind = key.group.isEmpty ? key.kind : key.group + "/" + key.kind
+            let allowed = scope.clusterResources.map { "\"\($0)\"" }.joined(separator: ", ")
+            return "cluster-scoped kind \(kind) is not in scope.clusterResources [\(allowed)]"
+        }
+        if key.kind == "Namespace", key.group.isEmpty, !scope.allows(namespace: key.name, own: namespace) {
+            return "Namespace \"\(key.name)\" is not in scope.namespaces [\(patterns)]"
+        }
+        return nil
     }
 
     private func render(revision: String) async throws(Failure) -> [Manifest] {

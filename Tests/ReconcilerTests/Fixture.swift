@@ -43,13 +43,16 @@ struct Fixture {
 
     func reconciler(name: String = "dev", namespace: String = "shop", path: String = "app", render: RenderMode = .auto, prune: Bool = true,
                     selfHeal: Bool = false, interval: TimeSpan = .minutes(3), createNamespace: Bool = false,
-                    ignore: [IgnoreDifference] = [], client: KubeClient? = nil) -> Reconciler {
+                    ignore: [IgnoreDifference] = [], client: KubeClient? = nil, scope: DeployScope = Fixture.crdScope) -> Reconciler {
         let environment = EnvironmentConfig(name: name, namespace: namespace, source: ManifestSource(path: path, render: render),
                                             sync: SyncPolicy(interval: interval, prune: prune, selfHeal: selfHeal, createNamespace: createNamespace),
-                                            ignoreDifferences: ignore)
+                                            ignoreDifferences: ignore, scope: scope)
         return Reconciler(environment: environment, client: client ?? self.client, renderer: Renderer(store: store, cacheRoot: dir.path + "/cache"),
                           inventory: audit)
     }
+
+    /// The scope most tests give their environment: its own namespace, Namespaces and CRDs.
+    static let crdScope = DeployScope(clusterResources: ["Namespace", "apiextensions.k8s.io/CustomResourceDefinition"])
 
     /// A client for another context of the kubeconfig (`NAME@baton-dev` for a user of `start`).
     func client(context: String) throws -> KubeClient {

@@ -25,9 +25,9 @@ struct LoopTests {
         }
     }
 
-    func run(_ fixture: Fixture, selfHeal: Bool) -> (Task<Void, Never>, Reports) {
+    func run(_ fixture: Fixture, selfHeal: Bool, scope: DeployScope = Fixture.crdScope) -> (Task<Void, Never>, Reports) {
         let reports = Reports()
-        let loop = ReconcileLoop(reconciler: fixture.reconciler(selfHeal: selfHeal, interval: .seconds(1)), store: fixture.store,
+        let loop = ReconcileLoop(reconciler: fixture.reconciler(selfHeal: selfHeal, interval: .seconds(1), scope: scope), store: fixture.store,
                                  refPoll: .milliseconds(200))
         let task = Task { await loop.run { await reports.add($0) } }
         return (task, reports)
@@ -125,7 +125,7 @@ struct LoopTests {
         let first = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "1").replacingOccurrences(of: "name: settings",
                                                                                                          with: "name: settings\n  namespace: later")])
         try fixture.git.run(["branch", "env/dev", first])
-        let (task, reports) = run(fixture, selfHeal: false)
+        let (task, reports) = run(fixture, selfHeal: false, scope: DeployScope(namespaces: ["shop", "later"]))
         defer { task.cancel() }
         let failed = try await reports.wait { !$0.errors.isEmpty }
         #expect(failed?.errors == ["namespace later does not exist (create it, or set sync.createNamespace: true)"], "\(failed?.errors ?? [])")

@@ -1,7 +1,7 @@
 /// Decoding `Environments/NAME.yaml`.
 extension EnvironmentConfig {
     static let keys = ["apiVersion", "kind", "name", "cluster", "namespace", "source", "ref", "sync",
-                       "ignoreDifferences"]
+                       "ignoreDifferences", "scope"]
 
     /// The environment in `root`, or nil when it has problems (logged in `context`).
     static func decode(_ root: ValueReader, _ context: LoadContext) -> EnvironmentConfig? {
@@ -68,9 +68,38 @@ extension EnvironmentConfig {
             ignored = entries.compactMap(IgnoreDifference.decode)
         }
 
+        var scope = DeployScope()
+        if let value = fields.optional("scope"), let map = value.mapping(keys: ["namespaces", "clusterResources"]) {
+            if let list = map.optional("namespaces")?.list() {
+                var patterns: [String] = []
+                for element in list {
+                    guard let text = element.string() else { continue }
+                    if Names.isDNSLabel(text.replacingOccurrences(of: "*", with: "x")) {
+                        patterns.append(text)
+                    } else {
+                        element.fail("\(ValueReader.quote(text)) is not a namespace or a pattern of one (lowercase letters, digits, \"-\" and \"*\")")
+                    }
+                }
+                scope.namespaces = patterns
+            }
+            if let list = map.optional("clusterResources")?.list() {
+                var kinds: [String] = []
+                for element in list {
+                    guard let text = element.string() else { continue }
+                    let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+                    if parts.count <= 2, parts.allSatisfy({ !$0.isEmpty && !$0.contains(" ") }) {
+                        kinds.append(text)
+                    } else {
+                        element.fail("expected KIND or GROUP/KIND (\"*\" for any), such as apiextensions.k8s.io/CustomResourceDefinition, got \(ValueReader.quote(text))")
+                    }
+                }
+                scope.clusterResources = kinds
+            }
+        }
+
         guard let name, context.log.issues.count == before else { return nil }
         return EnvironmentConfig(name: name, cluster: cluster, namespace: namespace, source: source, ref: ref,
-                                 sync: sync, ignoreDifferences: ignored, file: context.log.file)
+                                 sync: sync, ignoreDifferences: ignored, scope: scope, file: context.log.file)
     }
 
     /// A folder inside the repository: relative, without `..`, normalised (`./a/` → `a`).

@@ -12,12 +12,14 @@ public struct EnvironmentConfig: Sendable, Hashable, Codable {
     public var ref: String
     public var sync: SyncPolicy
     public var ignoreDifferences: [IgnoreDifference]
+    /// Where its objects may go: namespaces and cluster-scoped kinds.
+    public var scope: DeployScope
     /// The file this environment was loaded from, as the user named it.
     public var file: String
 
     public init(name: String, cluster: ClusterTarget = ClusterTarget(kubeconfig: []), namespace: String? = nil,
                 source: ManifestSource, ref: String? = nil, sync: SyncPolicy = SyncPolicy(),
-                ignoreDifferences: [IgnoreDifference] = [], file: String = "") {
+                ignoreDifferences: [IgnoreDifference] = [], scope: DeployScope = DeployScope(), file: String = "") {
         self.name = name
         self.cluster = cluster
         self.namespace = namespace
@@ -25,6 +27,7 @@ public struct EnvironmentConfig: Sendable, Hashable, Codable {
         self.ref = ref ?? "env/\(name)"
         self.sync = sync
         self.ignoreDifferences = ignoreDifferences
+        self.scope = scope
         self.file = file
     }
 
