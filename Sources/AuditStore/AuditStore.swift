@@ -16,27 +16,46 @@ public final class AuditStore: Sendable {
     let inventories = Mutex<[String: (id: Int64, inventory: Inventory)]>([:])
 
     /// Opens (creating it and its folder when missing) and migrates the database at `path`.
-    public init(path: String) throws(AuditError) {
+    /// `readOnly` (the audit commands, which only read) opens an up-to-date database without
+    /// writing to it at all — no migration check under the write lock, no checkpoint when it
+    /// closes — and falls back to the ordinary open when it needs migrating.
+    public init(path: String, readOnly: Bool = false) throws(AuditError) {
         self.path = path
         do {
-            // A bare file name ("baton.db") is in the current folder, which exists.
-            let folder = (path as NSString).deletingLastPathComponent
-            if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-            var configuration = Configuration()
-            configuration.busyMode = .timeout(30)
-            configuration.label = "baton-audit"
-            pool = try DatabasePool(path: path, configuration: configuration)
-            // Processes opening a new database at once (`baton run` and `baton status`) migrate
-            // one after the other: GRDB checks which migrations ran outside the write lock.
-            let lock = open(path + ".migrate.lock", O_CREAT | O_RDWR, 0o644)
-            if lock >= 0 { flock(lock, LOCK_EX) }
-            defer { if lock >= 0 { close(lock) } }
-            try Self.migrator.migrate(pool)
+            if readOnly, FileManager.default.fileExists(atPath: path), let pool = try Self.openReadOnly(path) {
+                self.pool = pool
+            } else {
+                // A bare file name ("baton.db") is in the current folder, which exists.
+                let folder = (path as NSString).deletingLastPathComponent
+                if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+                var configuration = Configuration()
+                configuration.busyMode = .timeout(30)
+                configuration.label = "baton-audit"
+                pool = try DatabasePool(path: path, configuration: configuration)
+                // Processes opening a new database at once (`baton run` and `baton status`) migrate
+                // one after the other: GRDB checks which migrations ran outside the write lock.
+                let lock = open(path + ".migrate.lock", O_CREAT | O_RDWR, 0o644)
+                if lock >= 0 { flock(lock, LOCK_EX) }
+                defer { if lock >= 0 { close(lock) } }
+                try Self.migrator.migrate(pool)
+            }
         } catch {
             throw AuditError(path: path, message: "cannot open the audit database: \(error)")
         }
         let environment = ProcessInfo.processInfo.environment
         identity = (environment["USER"] ?? environment["LOGNAME"] ?? NSUserName(), ProcessInfo.processInfo.hostName)
+    }
+
+    /// A read-only pool on `path` when its schema is current (nil: it needs migrating). Reads
+    /// go through a memory map instead of one system call per page.
+    static func openReadOnly(_ path: String) throws -> DatabasePool? {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(30)
+        configuration.label = "baton-audit-reader"
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA mmap_size = 268435456") }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        return try pool.read { db in try migrator.hasCompletedMigrations(db) } ? pool : nil
     }
 
     /// Migrations are append-only: a shipped one is never edited, changes come as new ones.

@@ -19,14 +19,14 @@ struct Audit: AsyncParsableCommand {
 
         var path: String { db ?? (dir + "/.baton/baton.db") }
 
-        /// The store, which must exist already (reading never creates one).
+        /// The store, which must exist already (reading never creates one, nor writes to it).
         func open() throws -> AuditStore {
             guard FileManager.default.fileExists(atPath: path) else {
                 Terminal.error("baton: no audit database at \(path)")
                 throw ExitCode(1)
             }
             do {
-                return try AuditStore(path: path)
+                return try AuditStore(path: path, readOnly: true)
             } catch {
                 Terminal.error("baton: \(error)")
                 throw ExitCode(1)

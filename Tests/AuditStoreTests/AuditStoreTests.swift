@@ -48,6 +48,26 @@ struct AuditStoreTests {
         return try AuditStore(path: path).verify()
     }
 
+    @Test("a read-only open (the audit commands) reads everything and cannot write; the database file is left as it was")
+    func readOnly() throws {
+        let dir = try TemporaryDirectory("audit")
+        defer { dir.remove() }
+        let path = dir.path + "/baton.db"
+        do {
+            let store = try AuditStore(path: path)
+            try fill(store, count: 20)
+        }
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        do {
+            let reader = try AuditStore(path: path, readOnly: true)
+            #expect(try reader.verify() == .intact(rows: 20))
+            #expect(try reader.events().count == 20)
+            #expect(throws: AuditError.self) { try fill(reader, count: 1) }
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+        #expect(try AuditStore(path: path).verify() == .intact(rows: 20))
+    }
+
     @Test("a row changed, deleted or inserted with the sqlite3 command line is named")
     func tampering() throws {
         #expect(try tamper("UPDATE event SET actor = 'mallory@example.com' WHERE sequence = 5")
