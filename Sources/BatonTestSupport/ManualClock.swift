@@ -70,7 +70,7 @@ public final class ManualClock: Clock, Sendable {
 
     /// Waits (in real time, up to `timeout`) until `count` tasks sleep on the clock: the code
     /// under test has done what it does at this instant and waits for time to pass.
-    public func waitForSleepers(_ count: Int, timeout: Duration = .seconds(10)) async -> Bool {
+    public func waitForSleepers(_ count: Int, timeout: Duration = .seconds(30)) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while sleepers < count {
             guard ContinuousClock.now < deadline else { return false }

@@ -23,8 +23,15 @@ public final class PrometheusServer: @unchecked Sendable {
 
     public static var executable: String { "/usr/bin/prometheus" }
 
-    public init(scraping targets: [Target]) throws {
+    /// `basicAuth`: a user and the bcrypt hash of its password, which every request must then
+    /// carry (Prometheus' `--web.config.file`).
+    public init(scraping targets: [Target], basicAuth: (user: String, bcrypt: String)? = nil) throws {
         folder = try TemporaryDirectory("prometheus")
+        var web: [String] = []
+        if let basicAuth {
+            try folder.write("web.yml", "basic_auth_users:\n  \(basicAuth.user): \"\(basicAuth.bcrypt)\"\n")
+            web = ["--web.config.file=\(folder.path)/web.yml"]
+        }
         let jobs = targets.enumerated().map { index, target in
             """
               - job_name: target\(index)
@@ -33,14 +40,15 @@ public final class PrometheusServer: @unchecked Sendable {
                 static_configs: [{targets: ["\(target.address)"]}]
             """
         }.joined(separator: "\n")
-        try folder.write("prometheus.yml", "global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n\(jobs)\n")
+        try folder.write("prometheus.yml", "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+                         + (targets.isEmpty ? "scrape_configs: []\n" : "scrape_configs:\n\(jobs)\n"))
         var lastError: (any Error)?
         for _ in 0..<5 {
             let port = try FreePort.next()
             let process = Process()
             process.executableURL = URL(fileURLWithPath: Self.executable)
             process.arguments = ["--config.file=\(folder.path)/prometheus.yml", "--storage.tsdb.path=\(folder.path)/data",
-                                 "--web.listen-address=127.0.0.1:\(port)", "--storage.tsdb.retention.time=1h", "--log.level=warn"]
+                                 "--web.listen-address=127.0.0.1:\(port)", "--storage.tsdb.retention.time=1h", "--log.level=warn"] + web
             process.currentDirectoryURL = URL(fileURLWithPath: folder.path)
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle(forWritingAtPath: "/dev/null")

@@ -144,6 +144,26 @@ struct ConfigLoadingTests {
         #expect(json.contains("<from environment variable GATE_TOKEN>"), "\(json)")
     }
 
+    @Test("a Prometheus gate takes headers the same way: literal or read when it runs")
+    func prometheusHeaders() throws {
+        let config = try load([.replace("Pipelines/app.yaml",
+            #"- prometheus: { url: "http://prometheus:9090", query: "up", max: 0.05 }"#, with: """
+            - prometheus:
+                      url: https://prometheus.example.com
+                      query: up
+                      max: 0.05
+                      headers: { Authorization: { valueFrom: { file: /run/secrets/prometheus } }, X-Scope-OrgID: shop }
+            """)])
+        guard case .prometheus(let gate)? = config.pipeline(named: "app")?.stages[1].gates.last else {
+            Issue.record("no Prometheus gate")
+            return
+        }
+        #expect(gate.headers == [HTTPHeader(name: "Authorization", valueFrom: .file("/run/secrets/prometheus")),
+                                 HTTPHeader(name: "X-Scope-OrgID", value: "shop")])
+        let decoded = try JSONDecoder().decode(PrometheusGate.self, from: Data(#"{"url":"u","query":"q","interval":"30s","count":1,"failureLimit":0}"#.utf8))
+        #expect(decoded.headers == [])
+    }
+
     @Test("JSON output hides header values that carry credentials")
     func headersRedacted() throws {
         let gate = HTTPGate(url: "https://x.example", headers: [HTTPHeader(name: "Authorization", value: "Bearer abc"),

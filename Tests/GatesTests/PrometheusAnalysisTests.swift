@@ -79,4 +79,39 @@ struct PrometheusAnalysisTests {
         let stopped = await PrometheusAnalysis(gate(Self.errorRate("good"), count: 1), client: client).evaluate()
         #expect(!stopped.passed && stopped.summary.contains("Prometheus unreachable: cannot connect to"), "\(stopped.summary)")
     }
+
+    @Test("a Prometheus that wants credentials: the gate sends headers read from a file when it runs; without them, or unreadable, it never passes")
+    func credentials() async throws {
+        // bcrypt of "secret-token" (made with libxcrypt's crypt(3)); the password is this test's own.
+        let prometheus = try PrometheusServer(scraping: [], basicAuth: ("baton", "$2b$04$abcdefghijklmnopqrstuuy7NkmvIztMtfWtMvF7BzeQV0WL6B66e"))
+        let dir = try TemporaryDirectory("prometheus-auth")
+        let client = HTTPClient()
+        defer {
+            client.shutdown()
+            prometheus.stop()
+            dir.remove()
+        }
+        try dir.write("authorization", "Basic " + Data("baton:secret-token".utf8).base64EncodedString() + "\n")
+        func gate(_ headers: [HTTPHeader]) -> PrometheusGate {
+            PrometheusGate(url: prometheus.url, query: "vector(1)", headers: headers, max: 2, interval: .milliseconds(100), count: 1)
+        }
+        let credential = HTTPHeader(name: "Authorization", valueFrom: .file(dir.path + "/authorization"))
+        var authorized = await PrometheusAnalysis(gate([credential]), client: client).evaluate()
+        // Prometheus answers 503 until its storage is ready.
+        for _ in 0..<100 where authorized.summary.contains("503") {
+            try await Task.sleep(for: .milliseconds(200))
+            authorized = await PrometheusAnalysis(gate([credential]), client: client).evaluate()
+        }
+        #expect(authorized.passed, "\(authorized.summary)")
+        let anonymous = await PrometheusAnalysis(gate([]), client: client).evaluate()
+        #expect(!anonymous.passed && anonymous.summary.contains("401"), "\(anonymous.summary)")
+        let unreadable = await PrometheusAnalysis(gate([HTTPHeader(name: "Authorization", valueFrom: .file(dir.path + "/missing"))]),
+                                                  client: client).evaluate()
+        #expect(!unreadable.passed && unreadable.summary.contains("header Authorization"), "\(unreadable.summary)")
+        // The credential never reaches the evidence kept in the audit log.
+        for outcome in [authorized, anonymous, unreadable] {
+            #expect(!String(decoding: outcome.evidence.encoded(), as: UTF8.self).contains("secret-token"))
+            #expect(!String(decoding: outcome.evidence.encoded(), as: UTF8.self).contains(Data("baton:secret-token".utf8).base64EncodedString()))
+        }
+    }
 }

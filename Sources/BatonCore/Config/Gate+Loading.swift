@@ -56,36 +56,7 @@ extension HTTPGate {
                 raw.fail("expected one of \(methods.joined(separator: ", ")), got \(ValueReader.quote(text))")
             }
         }
-        if let raw = map.optional("headers"), case .mapping(let mapping) = raw.node {
-            for (keyNode, valueNode) in mapping {
-                let name = keyNode.scalar?.string ?? ""
-                let header = ValueReader(node: valueNode, path: raw.path.key(name), log: map.log)
-                guard !name.isEmpty, name.unicodeScalars.allSatisfy(isTokenCharacter) else {
-                    map.log.add(keyNode, raw.path, "\(ValueReader.describe(keyNode)) is not a valid HTTP header name")
-                    continue
-                }
-                // `{valueFrom: {env: NAME}}` or `{valueFrom: {file: PATH}}`: read when the gate
-                // runs, so that a token never sits in git.
-                if case .mapping = valueNode {
-                    guard let from = header.mapping(keys: ["valueFrom"])?.required("valueFrom")?.mapping(keys: ["env", "file"]) else { continue }
-                    let env = from.optional("env")?.nonEmptyString(), file = from.optional("file")?.nonEmptyString()
-                    switch (env, file) {
-                    case (let env?, nil): gate.headers.append(HTTPHeader(name: name, valueFrom: .env(env)))
-                    case (nil, let file?): gate.headers.append(HTTPHeader(name: name, valueFrom: .file(file)))
-                    default: header.fail("valueFrom takes exactly one of env or file")
-                    }
-                    continue
-                }
-                guard let text = header.string() else { continue }
-                if text.contains("\r") || text.contains("\n") {
-                    header.fail("a header value must not contain a line break")
-                    continue
-                }
-                gate.headers.append(HTTPHeader(name: name, value: text))
-            }
-        } else if let raw = map.optional("headers") {
-            raw.fail("expected a mapping of header names to values, got \(ValueReader.describe(raw.node))")
-        }
+        if let raw = map.optional("headers") { gate.headers = HTTPHeader.decodeAll(raw) }
         if let raw = map.optional("expectStatus") {
             for element in raw.oneOrMany() {
                 guard let code = element.int() else { continue }
@@ -124,13 +95,13 @@ extension HTTPGate {
     }
 
     /// RFC 9110 token characters, which a header name consists of.
-    private static func isTokenCharacter(_ c: Unicode.Scalar) -> Bool {
+    static func isTokenCharacter(_ c: Unicode.Scalar) -> Bool {
         c.isASCII && (CharacterSet.alphanumerics.contains(c) || "!#$%&'*+-.^_`|~".unicodeScalars.contains(c))
     }
 }
 
 extension PrometheusGate {
-    static let keys = ["url", "query", "min", "max", "interval", "count", "failureLimit"]
+    static let keys = ["url", "query", "headers", "min", "max", "interval", "count", "failureLimit"]
 
     static func decode(_ value: ValueReader) -> PrometheusGate? {
         guard let map = value.mapping(keys: keys, nullIsEmpty: true) else { return nil }
@@ -143,6 +114,7 @@ extension PrometheusGate {
             gate.url = url
         }
         if let query = map.required("query")?.nonEmptyString() { gate.query = query }
+        if let raw = map.optional("headers") { gate.headers = HTTPHeader.decodeAll(raw) }
         let minValue = map.optional("min"), maxValue = map.optional("max")
         gate.min = minValue?.number()
         gate.max = maxValue?.number()
@@ -186,5 +158,43 @@ extension ApprovalPolicy {
             required.fail("\(policy.required) approvals are required but only \(listed) listed")
         }
         return policy
+    }
+}
+
+extension HTTPHeader {
+    /// A gate's `headers`: a mapping of names to literal values or to
+    /// `{valueFrom: {env: NAME}}` / `{valueFrom: {file: PATH}}`, read when the gate runs, so
+    /// that a token never sits in git.
+    static func decodeAll(_ raw: ValueReader) -> [HTTPHeader] {
+        guard case .mapping(let mapping) = raw.node else {
+            raw.fail("expected a mapping of header names to values, got \(ValueReader.describe(raw.node))")
+            return []
+        }
+        var headers: [HTTPHeader] = []
+        for (keyNode, valueNode) in mapping {
+            let name = keyNode.scalar?.string ?? ""
+            let header = ValueReader(node: valueNode, path: raw.path.key(name), log: raw.log)
+            guard !name.isEmpty, name.unicodeScalars.allSatisfy(HTTPGate.isTokenCharacter) else {
+                raw.log.add(keyNode, raw.path, "\(ValueReader.describe(keyNode)) is not a valid HTTP header name")
+                continue
+            }
+            if case .mapping = valueNode {
+                guard let from = header.mapping(keys: ["valueFrom"])?.required("valueFrom")?.mapping(keys: ["env", "file"]) else { continue }
+                let env = from.optional("env")?.nonEmptyString(), file = from.optional("file")?.nonEmptyString()
+                switch (env, file) {
+                case (let env?, nil): headers.append(HTTPHeader(name: name, valueFrom: .env(env)))
+                case (nil, let file?): headers.append(HTTPHeader(name: name, valueFrom: .file(file)))
+                default: header.fail("valueFrom takes exactly one of env or file")
+                }
+                continue
+            }
+            guard let text = header.string() else { continue }
+            if text.contains("\r") || text.contains("\n") {
+                header.fail("a header value must not contain a line break")
+                continue
+            }
+            headers.append(HTTPHeader(name: name, value: text))
+        }
+        return headers
     }
 }

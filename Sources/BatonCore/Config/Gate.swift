@@ -204,6 +204,9 @@ public struct PrometheusGate: Sendable, Hashable, Codable {
     /// The Prometheus server, such as `http://prometheus:9090`.
     public var url: String
     public var query: String
+    /// Sent with every query (`Authorization` for a Prometheus behind a proxy or a hosted one),
+    /// literal or read when the gate runs (`valueFrom`).
+    public var headers: [HTTPHeader] = []
     public var min: Double?
     public var max: Double?
     public var interval: TimeSpan
@@ -211,14 +214,26 @@ public struct PrometheusGate: Sendable, Hashable, Codable {
     /// How many failed measurements are tolerated; one more fails the gate.
     public var failureLimit: Int
 
-    public init(url: String, query: String, min: Double? = nil, max: Double? = nil,
+    public init(url: String, query: String, headers: [HTTPHeader] = [], min: Double? = nil, max: Double? = nil,
                 interval: TimeSpan = .seconds(30), count: Int = 1, failureLimit: Int = 0) {
         self.url = url
         self.query = query
+        self.headers = headers
         self.min = min
         self.max = max
         self.interval = interval
         self.count = count
         self.failureLimit = failureLimit
+    }
+
+    private enum CodingKeys: String, CodingKey { case url, query, headers, min, max, interval, count, failureLimit }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(url: try container.decode(String.self, forKey: .url), query: try container.decode(String.self, forKey: .query),
+                  headers: try container.decodeIfPresent([HTTPHeader].self, forKey: .headers) ?? [],
+                  min: try container.decodeIfPresent(Double.self, forKey: .min), max: try container.decodeIfPresent(Double.self, forKey: .max),
+                  interval: try container.decode(TimeSpan.self, forKey: .interval), count: try container.decode(Int.self, forKey: .count),
+                  failureLimit: try container.decode(Int.self, forKey: .failureLimit))
     }
 }
