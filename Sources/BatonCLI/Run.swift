@@ -88,7 +88,7 @@ struct Run: AsyncParsableCommand {
                         throw EnvironmentSession.fail("environment \(name): \(error)")
                     }
                     // Live state from one watch-fed cache per cluster: Baton's objects only.
-                    cache = ClusterCache(client: client, labelSelector: Normalizer.managedByLabel + "=" + Normalizer.managedByValue)
+                    cache = ClusterCache(client: client, labelSelector: Normalizer.cacheSelector(instance: config.instance))
                     clients[clusterKey] = (client, cache)
                 }
                 let renderer = Renderer(store: refs.store, cacheRoot: config.directory + "/.baton/cache/trees")

@@ -23,16 +23,29 @@ public struct Normalizer: Sendable {
     /// change the server refuses as immutable.
     public static let syncOptionsAnnotation = "baton.dev/sync-options"
 
-    /// The tracking annotation's value for `key` in `environment`.
-    public static func trackingID(environment: String, key: ResourceKey) -> String {
-        "\(environment):\(key.group)/\(key.kind):\(key.namespace)/\(key.name)"
+    /// The install's name on every object it applies (when the install has one): it narrows
+    /// what the watches bring; ownership is the tracking annotation's.
+    public static let instanceLabel = "baton.dev/instance"
+
+    /// The tracking annotation's value for `key` in `environment` of install `instance`:
+    /// `[INSTANCE/]ENV:GROUP/KIND:NAMESPACE/NAME`.
+    public static func trackingID(instance: String? = nil, environment: String, key: ResourceKey) -> String {
+        (instance.map { $0 + "/" } ?? "") + "\(environment):\(key.group)/\(key.kind):\(key.namespace)/\(key.name)"
     }
 
+    /// What the watch-fed cache lists and watches: Baton's objects of this install (of an
+    /// install without a name: those without an instance label).
+    public static func cacheSelector(instance: String?) -> String {
+        "\(managedByLabel)=\(managedByValue)," + (instance.map { "\(instanceLabel)=\($0)" } ?? "!\(instanceLabel)")
+    }
+
+    public let instance: String?
     public let environment: String
     public let namespace: String
     public let revision: String
 
-    public init(environment: String, namespace: String, revision: String) {
+    public init(instance: String? = nil, environment: String, namespace: String, revision: String) {
+        self.instance = instance
         self.environment = environment
         self.namespace = namespace
         self.revision = revision
@@ -85,11 +98,12 @@ public struct Normalizer: Sendable {
             var labels = manifest.object[path: ["metadata", "labels"]]?.object ?? [:]
             labels[Self.managedByLabel] = .string(Self.managedByValue)
             labels[Self.environmentLabel] = .string(environment)
+            labels[Self.instanceLabel] = instance.map { .string($0) }
             manifest.object[path: ["metadata", "labels"]] = .object(labels)
             var annotations = manifest.object[path: ["metadata", "annotations"]]?.object ?? [:]
             annotations[Self.contentHashAnnotation] = nil
             annotations[Self.revisionAnnotation] = nil
-            annotations[Self.trackingAnnotation] = .string(Self.trackingID(environment: environment, key: manifest.key))
+            annotations[Self.trackingAnnotation] = .string(Self.trackingID(instance: instance, environment: environment, key: manifest.key))
             manifest.object[path: ["metadata", "annotations"]] = .object(annotations)
             annotations[Self.contentHashAnnotation] = .string(Self.hash(manifest.object))
             annotations[Self.revisionAnnotation] = .string(revision)

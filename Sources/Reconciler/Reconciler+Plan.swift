@@ -187,11 +187,12 @@ extension Reconciler {
         let controlled = (object[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["controller"]?.bool == true }
         if controlled, !ignoringControllers { return false }
         if let tracking = object[path: ["metadata", "annotations", Normalizer.trackingAnnotation]]?.string {
-            return tracking == Normalizer.trackingID(environment: environment.name, key: key)
+            return tracking == Normalizer.trackingID(instance: environment.instance, environment: environment.name, key: key)
         }
         let labels = object[path: ["metadata", "labels"]]?.object ?? [:]
         return labels[Normalizer.managedByLabel]?.string == Normalizer.managedByValue
             && labels[Normalizer.environmentLabel]?.string == environment.name
+            && labels[Normalizer.instanceLabel]?.string == environment.instance
             && object[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]] != nil
     }
 

@@ -149,7 +149,8 @@ extension Reconciler {
         // problem of the revision: that failure is the cluster's.
         let unreachable = Mutex<KubeError?>(nil)
         do {
-            return try await Normalizer(environment: environment.name, namespace: namespace, revision: revision).normalize(rendered) { apiVersion, kind in
+            return try await Normalizer(instance: environment.instance, environment: environment.name, namespace: namespace,
+                                        revision: revision).normalize(rendered) { apiVersion, kind in
                 do throws(KubeError) {
                     return try await client.isNamespaced(apiVersion: apiVersion, kind: kind)
                 } catch {

@@ -164,6 +164,30 @@ struct ConfigLoadingTests {
         #expect(decoded.headers == [])
     }
 
+    @Test("instance.yaml names the install; every environment carries the name; a bad one is an error with its line")
+    func instance() throws {
+        let files = try #require(ConfigFixture.files([]))
+        let loader = ConfigLoader(variables: ["HOME": "/home/tester"])
+        let named = try loader.load(environments: files.environments, pipelines: files.pipelines,
+                                    instance: ConfigFile(path: "instance.yaml", text: "apiVersion: baton/v1\nkind: Instance\nname: platform-eu\n"),
+                                    baseDirectory: "/config")
+        #expect(named.instance == "platform-eu")
+        #expect(named.environments.allSatisfy { $0.instance == "platform-eu" })
+        let unnamed = try loader.load(environments: files.environments, pipelines: files.pipelines, baseDirectory: "/config")
+        #expect(unnamed.instance == nil && unnamed.environments.allSatisfy { $0.instance == nil })
+        do {
+            _ = try loader.load(environments: files.environments, pipelines: files.pipelines,
+                                instance: ConfigFile(path: "instance.yaml", text: "apiVersion: baton/v1\nkind: Instanz\nname: Platform EU\n"),
+                                baseDirectory: "/config")
+            Issue.record("a bad instance.yaml was accepted")
+        } catch {
+            #expect(error.issues.map(\.description) == [
+                "instance.yaml:2:7: kind: expected \"Instance\" (instance.yaml names this install), got \"Instanz\"",
+                "instance.yaml:3:7: name: \"Platform EU\" is not a valid name: use 1 to 63 lowercase letters, digits and \"-\", starting and ending with a letter or digit",
+            ])
+        }
+    }
+
     @Test("JSON output hides header values that carry credentials")
     func headersRedacted() throws {
         let gate = HTTPGate(url: "https://x.example", headers: [HTTPHeader(name: "Authorization", value: "Bearer abc"),

@@ -2,6 +2,7 @@ import BatonCore
 import BatonTestSupport
 import Foundation
 import KubeSim
+import Manifests
 import Reconciler
 import Testing
 
@@ -74,5 +75,38 @@ struct ScopeTests {
         #expect(scope.allows(clusterKind: "ClusterRole", group: "rbac.authorization.k8s.io"))
         #expect(!scope.allows(clusterKind: "ClusterRoleBinding", group: "rbac.authorization.k8s.io"))
         #expect(!DeployScope().allows(clusterKind: "PersistentVolume", group: ""))
+    }
+
+    @Test("two installs with an environment of the same name: each tracks its objects under its own instance, and neither takes the other's")
+    func twoInstalls() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        _ = try await fixture.client.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "shop"]])
+        func install(_ instance: String) -> Reconciler {
+            let plain = fixture.reconciler()
+            var environment = plain.environment
+            environment.instance = instance
+            return Reconciler(environment: environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit)
+        }
+        let eu = install("eu"), us = install("us")
+        let first = try fixture.commit(["app/cm.yaml": configMapYAML("eu-settings", "1")])
+        #expect(await eu.sync(revision: first).errors == [])
+        let live = try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "eu-settings", namespace: "shop")
+        #expect(live[path: ["metadata", "annotations", Normalizer.trackingAnnotation]] == "eu/dev:/ConfigMap:shop/eu-settings")
+        #expect(live[path: ["metadata", "labels", Normalizer.instanceLabel]] == "eu")
+
+        // The other install's revision has the same object: it is not taken over, and nothing is written.
+        let writes = CorpusTests.writes(fixture.server)
+        let taken = await us.sync(revision: first)
+        #expect(taken.errors.count == 1 && taken.errors[0].contains("exists and is not this environment's (tracked as eu/dev:/ConfigMap:shop/eu-settings)"),
+                "\(taken.errors)")
+        #expect(CorpusTests.writes(fixture.server) == writes)
+        // Objects of its own sit beside the other install's, each install seeing only its own.
+        let second = try fixture.commit(["app/cm.yaml": configMapYAML("us-settings", "1")])
+        #expect(await us.sync(revision: second).errors == [])
+        #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "eu-settings", namespace: "shop")["data"] != nil)
+        let selected = try await fixture.client.list(apiVersion: "v1", kind: "ConfigMap", namespace: "shop",
+                                                     labelSelector: Normalizer.cacheSelector(instance: "us")).items
+        #expect(selected.compactMap { $0[path: ["metadata", "name"]]?.string } == ["us-settings"])
     }
 }

@@ -6,11 +6,19 @@ public struct BatonConfig: Sendable, Hashable, Codable {
     public var environments: [EnvironmentConfig]
     /// Sorted by name.
     public var pipelines: [PipelineConfig]
+    /// This install's name (`instance.yaml`), when it has one: part of every tracking
+    /// annotation, so that two installs never take each other's objects for their own.
+    public var instance: String?
 
-    public init(directory: String, environments: [EnvironmentConfig], pipelines: [PipelineConfig]) {
+    public init(directory: String, environments: [EnvironmentConfig], pipelines: [PipelineConfig], instance: String? = nil) {
         self.directory = directory
-        self.environments = environments.sorted { $0.name < $1.name }
+        self.environments = environments.sorted { $0.name < $1.name }.map { environment in
+            var environment = environment
+            environment.instance = instance
+            return environment
+        }
         self.pipelines = pipelines.sorted { $0.name < $1.name }
+        self.instance = instance
     }
 
     public func environment(named name: String) -> EnvironmentConfig? {

@@ -60,6 +60,8 @@ public struct ConfigLoader: Sendable {
                 }
         }
         let environments = files("Environments"), pipelines = files("Pipelines")
+        let instancePath = (directory == "." ? "" : (directory.hasSuffix("/") ? directory : directory + "/")) + "instance.yaml"
+        let instance = fm.contents(atPath: instancePath).map { ConfigFile(path: instancePath, bytes: Array($0)) }
         if environments.isEmpty && pipelines.isEmpty && issues.isEmpty {
             issues.append(ConfigIssue(file: directory, position: nil, keyPath: "",
                                       message: "no configuration here: expected Environments/*.yaml and Pipelines/*.yaml"))
@@ -67,7 +69,7 @@ public struct ConfigLoader: Sendable {
         let base = URL(fileURLWithPath: directory).standardizedFileURL.path
         let config: BatonConfig
         do {
-            config = try load(environments: environments, pipelines: pipelines, baseDirectory: base,
+            config = try load(environments: environments, pipelines: pipelines, instance: instance, baseDirectory: base,
                               displayDirectory: directory)
         } catch {
             throw ConfigError(issues: issues + error.issues)
@@ -77,9 +79,13 @@ public struct ConfigLoader: Sendable {
     }
 
     /// Validates files already in memory; `baseDirectory` is where relative paths resolve.
-    public func load(environments: [ConfigFile], pipelines: [ConfigFile], baseDirectory: String,
+    public func load(environments: [ConfigFile], pipelines: [ConfigFile], instance: ConfigFile? = nil, baseDirectory: String,
                      displayDirectory: String = ".") throws(ConfigError) -> BatonConfig {
         var issues: [ConfigIssue] = []
+        var instanceName: String?
+        if let instance {
+            decode(instance, base: baseDirectory, into: &issues) { root, _ in instanceName = Self.instanceName(root) }
+        }
         var envs: [(EnvironmentConfig, document: Node)] = []
         var pipes: [(PipelineConfig, document: Node)] = []
 
@@ -100,7 +106,24 @@ public struct ConfigLoader: Sendable {
         issues += CrossCheck(environments: envs, pipelines: pipes,
                              environmentFileNames: Set(environments.map(\.stem))).issues()
         guard issues.isEmpty else { throw ConfigError(issues: issues) }
-        return BatonConfig(directory: displayDirectory, environments: envs.map(\.0), pipelines: pipes.map(\.0))
+        return BatonConfig(directory: displayDirectory, environments: envs.map(\.0), pipelines: pipes.map(\.0), instance: instanceName)
+    }
+
+    /// `instance.yaml`: `apiVersion: baton/v1`, `kind: Instance`, `name: NAME` (a DNS label).
+    static func instanceName(_ root: ValueReader) -> String? {
+        guard let fields = root.mapping(keys: ["apiVersion", "kind", "name"]) else { return nil }
+        if let version = fields.required("apiVersion"), let text = version.string(), text != "baton/v1" {
+            version.fail("expected \"baton/v1\", got \(ValueReader.quote(text))")
+        }
+        if let kind = fields.required("kind"), let text = kind.string(), text != "Instance" {
+            kind.fail("expected \"Instance\" (instance.yaml names this install), got \(ValueReader.quote(text))")
+        }
+        guard let value = fields.required("name"), let name = value.string() else { return nil }
+        guard Names.isDNSLabel(name) else {
+            value.fail("\(ValueReader.quote(name)) is not a valid name: use 1 to 63 lowercase letters, digits and \"-\", starting and ending with a letter or digit")
+            return nil
+        }
+        return name
     }
 
     private func decode(_ file: ConfigFile, base: String, into issues: inout [ConfigIssue],

@@ -14,12 +14,14 @@ public struct EnvironmentConfig: Sendable, Hashable, Codable {
     public var ignoreDifferences: [IgnoreDifference]
     /// Where its objects may go: namespaces and cluster-scoped kinds.
     public var scope: DeployScope
+    /// The install's name (`instance.yaml` of the configuration folder), if it has one.
+    public var instance: String?
     /// The file this environment was loaded from, as the user named it.
     public var file: String
 
     public init(name: String, cluster: ClusterTarget = ClusterTarget(kubeconfig: []), namespace: String? = nil,
                 source: ManifestSource, ref: String? = nil, sync: SyncPolicy = SyncPolicy(),
-                ignoreDifferences: [IgnoreDifference] = [], scope: DeployScope = DeployScope(), file: String = "") {
+                ignoreDifferences: [IgnoreDifference] = [], scope: DeployScope = DeployScope(), instance: String? = nil, file: String = "") {
         self.name = name
         self.cluster = cluster
         self.namespace = namespace
@@ -28,6 +30,7 @@ public struct EnvironmentConfig: Sendable, Hashable, Codable {
         self.sync = sync
         self.ignoreDifferences = ignoreDifferences
         self.scope = scope
+        self.instance = instance
         self.file = file
     }
 
