@@ -18,7 +18,12 @@ extension GitStore {
             let key = clean.isEmpty ? commit.hex : commit.hex + "-" + Self.pathKey(clean)
             let final = cacheRoot + "/" + key
             let fm = FileManager.default
-            if fm.fileExists(atPath: final) { return final }
+            if fm.fileExists(atPath: final) {
+                // Marked as used: eviction keeps what was used lately.
+                try? fm.setAttributes([.modificationDate: Date()], ofItemAtPath: final)
+                return final
+            }
+            defer { Self.evict(cacheRoot, keeping: final) }
             let staging = cacheRoot + "/.tmp-" + key + "-" + UUID().uuidString.prefix(8)
             do {
                 try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
@@ -49,6 +54,28 @@ extension GitStore {
                 try? fm.removeItem(atPath: staging)
                 throw error
             }
+        }
+    }
+
+    /// How many materialised trees a cache folder keeps at least, and how long any tree is
+    /// kept after its last use (a Kustomize run may still be reading it).
+    public static let treesKept = 8
+    public static let treeGrace: TimeInterval = 600
+
+    /// Removes the trees of `cacheRoot` beyond the `treesKept` used most lately that have not
+    /// been used for `treeGrace`, and staging folders a crash left behind as long: the cache
+    /// does not grow with every commit for ever.
+    static func evict(_ cacheRoot: String, keeping current: String, now: Date = Date()) {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: cacheRoot) else { return }
+        let used: [(path: String, date: Date)] = names.compactMap { name in
+            let path = cacheRoot + "/" + name
+            guard path != current, let date = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date else { return nil }
+            return (path, date)
+        }.sorted { $0.date > $1.date }
+        for (index, tree) in used.enumerated() where now.timeIntervalSince(tree.date) > treeGrace {
+            let staging = (tree.path as NSString).lastPathComponent.hasPrefix(".tmp-")
+            if staging || index >= treesKept - 1 { try? fm.removeItem(atPath: tree.path) }
         }
     }
 

@@ -92,6 +92,37 @@ struct TreeTests {
         await expectGitError(.notFound) { _ = try await store.files(at: head, under: "no/such/folder") }
     }
 
+    @Test("materialised trees are evicted: the eight used most lately stay, older ones and stale staging folders go after ten minutes unused")
+    func evictsOldTrees() async throws {
+        let box = try Sandbox()
+        defer { box.remove() }
+        let git = try box.git("small")
+        let store = try await GitStore.open(git.directory)
+        let cache = box.path + "/cache"
+        let fm = FileManager.default
+        var trees: [String] = []
+        for index in 0..<12 {
+            let commit = try git.commit("c\(index)", files: ["app/cm.yaml": "index: \(index)\n"])
+            trees.append(try await store.materialize(commit, into: cache))
+        }
+        try fm.createDirectory(atPath: cache + "/.tmp-crashed", withIntermediateDirectories: true)
+        // All but the last two unused for 20 minutes, the first of them used 15 minutes ago.
+        let old = Date().addingTimeInterval(-1200)
+        for (index, tree) in trees.enumerated() where index < 10 {
+            try fm.setAttributes([.modificationDate: old.addingTimeInterval(Double(index))], ofItemAtPath: tree)
+        }
+        try fm.setAttributes([.modificationDate: old], ofItemAtPath: cache + "/.tmp-crashed")
+        try fm.setAttributes([.modificationDate: Date().addingTimeInterval(-900)], ofItemAtPath: trees[0])
+        let newest = try await store.materialize(try git.commit("c12", files: ["app/cm.yaml": "index: 12\n"]), into: cache)
+        let left = Set(try fm.contentsOfDirectory(atPath: cache).map { cache + "/" + $0 })
+        // The new tree, the two recent ones, then the most lately used of the rest up to eight.
+        #expect(left == Set([newest, trees[11], trees[10], trees[0], trees[9], trees[8], trees[7], trees[6]]), "\(left.sorted())")
+        // A tree used again is marked, and it is still whole.
+        #expect(try await store.materialize(try git.run(["rev-parse", "HEAD~6"]).trimmingCharacters(in: .whitespacesAndNewlines), into: cache)
+            == trees[6])
+        #expect(fm.fileExists(atPath: trees[6] + "/app/cm.yaml"))
+    }
+
     @Test("materialises a subtree once per commit, keeping in-tree symlinks")
     func materialises() async throws {
         let box = try Sandbox()
