@@ -49,6 +49,31 @@ extension GitStore {
         }
     }
 
+    /// The size in bytes of every file under `path` whose entry `include` accepts, read from
+    /// the object headers (the contents are not read): how a renderer refuses a file too large
+    /// before loading it.
+    public func fileSizes(at revision: String, under path: String = "",
+                          where include: @escaping @Sendable (TreeEntry) -> Bool = { _ in true }) async throws -> [(entry: TreeEntry, size: Int)] {
+        try await perform { repo in
+            var odb: OpaquePointer?
+            try check(git_repository_odb(&odb, repo), "git_repository_odb")
+            defer { git_odb_free(odb) }
+            return try Self.withSubtree(repo, revision, path) { tree, prefix, single in
+                var out: [(entry: TreeEntry, size: Int)] = []
+                func add(_ entry: TreeEntry) throws {
+                    guard include(entry), entry.kind == .file || entry.kind == .executable else { return }
+                    var oid = entry.id.oid
+                    var size = 0
+                    var type = GIT_OBJECT_ANY
+                    try check(git_odb_read_header(&size, &type, odb, &oid), "git_odb_read_header")
+                    out.append((entry, size))
+                }
+                if let single { try add(single) } else { try Self.walk(repo, tree, prefix: prefix, add) }
+                return out
+            }
+        }
+    }
+
     // MARK: - Helpers that run inside `perform`
 
     /// Calls `body` with the tree at `path` (and the path prefix of its entries), or with

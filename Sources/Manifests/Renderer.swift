@@ -28,7 +28,21 @@ public struct Renderer: Sendable {
     /// fetches any URL: unless `allowRemoteBases`, every `resources`, `bases` and `components`
     /// entry must be a file or folder of the revision, and Kustomize runs with git limited to
     /// local files and HTTP sent to a dead proxy.
-    public func render(revision: String, path: String, mode: RenderMode, allowRemoteBases: Bool = false) async throws(RenderError) -> [Manifest] {
+    ///
+    /// `limits` bounds what a revision may hold (file and revision bytes, objects, YAML nodes):
+    /// beyond them it fails, naming the file and the limit, before more is read.
+    public func render(revision: String, path: String, mode: RenderMode, allowRemoteBases: Bool = false,
+                       limits: SourceLimits = SourceLimits()) async throws(RenderError) -> [Manifest] {
+        let manifests = try await renderUnchecked(revision: revision, path: path, mode: mode, allowRemoteBases: allowRemoteBases, limits: limits)
+        if manifests.count > limits.objects {
+            throw RenderError(file: path.isEmpty ? "." : path, revision: revision,
+                              message: "renders \(manifests.count) objects, more than source.limits.objects (\(limits.objects)); refused")
+        }
+        return manifests
+    }
+
+    private func renderUnchecked(revision: String, path: String, mode: RenderMode, allowRemoteBases: Bool,
+                                 limits: SourceLimits) async throws(RenderError) -> [Manifest] {
         let clean = path.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
         let entries: [TreeEntry]
         do {
@@ -44,26 +58,44 @@ public struct Renderer: Sendable {
             guard kustomization != nil else {
                 throw RenderError(file: clean, revision: revision, message: "render is kustomize but there is no kustomization.yaml")
             }
-            return try await kustomize(revision: revision, path: clean, allowRemoteBases: allowRemoteBases)
+            return try await kustomize(revision: revision, path: clean, allowRemoteBases: allowRemoteBases, limits: limits)
         case .auto where kustomization != nil:
-            return try await kustomize(revision: revision, path: clean, allowRemoteBases: allowRemoteBases)
+            return try await kustomize(revision: revision, path: clean, allowRemoteBases: allowRemoteBases, limits: limits)
         case .auto, .plain:
-            return try await plain(revision: revision, path: clean)
+            return try await plain(revision: revision, path: clean, limits: limits)
         }
     }
 
-    private func plain(revision: String, path: String) async throws(RenderError) -> [Manifest] {
+    private func plain(revision: String, path: String, limits: SourceLimits) async throws(RenderError) -> [Manifest] {
+        let wanted: @Sendable (TreeEntry) -> Bool = { entry in [".yaml", ".yml", ".json"].contains { entry.path.lowercased().hasSuffix($0) } }
+        // Sizes come from the object headers: a file too large is refused before it is read.
+        let sizes: [(entry: TreeEntry, size: Int)]
+        do {
+            sizes = try await store.fileSizes(at: revision, under: path, where: wanted)
+        } catch {
+            throw RenderError(file: path, revision: revision, message: "cannot read the files: \(error)")
+        }
+        var total = 0
+        for (entry, size) in sizes {
+            if size > limits.fileBytes {
+                throw RenderError(file: entry.path, revision: revision,
+                                  message: "\(size) bytes, more than source.limits.fileBytes (\(limits.fileBytes)); refused")
+            }
+            total += size
+            if total > limits.revisionBytes {
+                throw RenderError(file: path.isEmpty ? "." : path, revision: revision,
+                                  message: "more than source.limits.revisionBytes (\(limits.revisionBytes)) of manifests; refused")
+            }
+        }
         let files: [(entry: TreeEntry, bytes: [UInt8])]
         do {
-            files = try await store.readFiles(at: revision, under: path) { entry in
-                [".yaml", ".yml", ".json"].contains { entry.path.lowercased().hasSuffix($0) }
-            }
+            files = try await store.readFiles(at: revision, under: path, where: wanted)
         } catch {
             throw RenderError(file: path, revision: revision, message: "cannot read the files: \(error)")
         }
         // Parsing is most of the work: spread the files over the machine's cores, keep their order.
         let sorted = files.sorted { $0.entry.path < $1.entry.path }
-        let budget = NodeBudget()
+        let budget = NodeBudget(limits.revisionNodes)
         let lanes = max(1, min(ProcessInfo.processInfo.activeProcessorCount, sorted.count / 50))
         // Lane L parses files L, L+lanes, …; each result keeps its file's index.
         let parsed = await withTaskGroup(of: [(Int, Result<[Manifest], RenderError>)].self) { group in
@@ -72,7 +104,8 @@ public struct Renderer: Sendable {
                     stride(from: lane, to: sorted.count, by: lanes).map { index in
                         do throws(RenderError) {
                             let text = try Self.text(sorted[index].bytes, file: sorted[index].entry.path, revision: revision)
-                            return (index, .success(try Self.documents(text, file: sorted[index].entry.path, revision: revision, budget: budget)))
+                            return (index, .success(try Self.documents(text, file: sorted[index].entry.path, revision: revision, budget: budget,
+                                                                       limits: limits)))
                         } catch {
                             return (index, .failure(error))
                         }
@@ -89,7 +122,7 @@ public struct Renderer: Sendable {
         return manifests
     }
 
-    private func kustomize(revision: String, path: String, allowRemoteBases: Bool) async throws(RenderError) -> [Manifest] {
+    private func kustomize(revision: String, path: String, allowRemoteBases: Bool, limits: SourceLimits) async throws(RenderError) -> [Manifest] {
         let folder: String
         do {
             // The whole tree: overlays refer to bases elsewhere in it (../../base).
@@ -119,8 +152,15 @@ public struct Renderer: Sendable {
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             throw RenderError(file: path, revision: revision, message: "kustomize failed: \(said)")
         }
+        if result.output.count > limits.revisionBytes {
+            throw RenderError(file: "kustomize " + (path.isEmpty ? "." : path), revision: revision,
+                              message: "\(result.output.count) bytes of output, more than source.limits.revisionBytes (\(limits.revisionBytes)); refused")
+        }
+        // Kustomize's output is one stream: the file and revision limits on nodes are one here.
         return try Self.documents(String(decoding: result.output, as: UTF8.self), file: "kustomize " + (path.isEmpty ? "." : path),
-                                  revision: revision)
+                                  revision: revision, budget: NodeBudget(limits.revisionNodes),
+                                  limits: SourceLimits(fileBytes: limits.fileBytes, revisionBytes: limits.revisionBytes, objects: limits.objects,
+                                                       fileNodes: limits.revisionNodes, revisionNodes: limits.revisionNodes))
     }
 
     /// Fails when a kustomization in the tree at `folder` lists, under `resources`, `bases` or
@@ -173,17 +213,14 @@ public struct Renderer: Sendable {
         throw RenderError(file: file, line: line, revision: revision, message: "not valid UTF-8 (byte \(valid + 1) of the file)")
     }
 
-    /// How many YAML nodes one file, and one revision, may expand to: a few hundred kilobytes
-    /// of aliases can otherwise stand for billions of nodes and exhaust memory. The largest CRD
-    /// bundles in common use stay far below.
-    public static let maxNodesPerFile = 250_000
-    public static let maxNodesPerRevision = 1_000_000
-
     /// Every object in a YAML stream: each document's start line is its source. `budget` is
-    /// what the revision may still expand to; it is charged with this file's nodes.
-    static func documents(_ text: String, file: String, revision: String, budget: NodeBudget = NodeBudget()) throws(RenderError) -> [Manifest] {
+    /// what the revision may still expand to, in YAML nodes (`limits.fileNodes` for one file);
+    /// it is charged with this file's nodes.
+    static func documents(_ text: String, file: String, revision: String, budget: NodeBudget? = nil,
+                          limits: SourceLimits = SourceLimits()) throws(RenderError) -> [Manifest] {
+        let budget = budget ?? NodeBudget(limits.revisionNodes)
         var manifests: [Manifest] = []
-        var left = min(maxNodesPerFile, budget.remaining)
+        var left = min(limits.fileNodes, budget.remaining)
         let allowed = left
         defer { budget.charge(allowed - max(left, 0)) }
         do {
@@ -196,9 +233,10 @@ public struct Renderer: Sendable {
                     value = try JSONValue(yaml: node, budget: &left)
                 } catch JSONValueError.tooManyNodes {
                     throw RenderError(file: file, line: line, revision: revision,
-                                      message: allowed < maxNodesPerFile
-                                          ? "the revision expands to more than \(maxNodesPerRevision) YAML nodes (YAML aliases?); refused"
-                                          : "the file expands to more than \(maxNodesPerFile) YAML nodes (YAML aliases?); refused")
+                                      message: allowed < limits.fileNodes
+                                          ? "the revision expands to more than \(limits.revisionNodes) YAML nodes (YAML aliases?), "
+                                              + "source.limits.revisionNodes; refused"
+                                          : "the file expands to more than \(limits.fileNodes) YAML nodes (YAML aliases?), source.limits.fileNodes; refused")
                 } catch JSONValueError.numberOutOfRange(let text, let at) {
                     throw RenderError(file: file, line: at ?? line, revision: revision, message: "the number \(text) is out of range")
                 } catch {
@@ -275,7 +313,9 @@ extension JSONValue {
 /// What one revision's files may still expand to, in YAML nodes, shared by the lanes that
 /// parse them.
 final class NodeBudget: Sendable {
-    private let left = Mutex(Renderer.maxNodesPerRevision)
+    private let left: Mutex<Int>
+
+    init(_ nodes: Int) { left = Mutex(nodes) }
 
     var remaining: Int { left.withLock { $0 } }
 

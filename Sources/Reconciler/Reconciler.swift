@@ -140,7 +140,7 @@ extension Reconciler {
         let rendered: [Manifest]
         do {
             rendered = try await renderer.render(revision: revision, path: environment.source.path, mode: environment.source.render,
-                                                 allowRemoteBases: environment.source.allowRemoteBases)
+                                                 allowRemoteBases: environment.source.allowRemoteBases, limits: environment.source.limits)
         } catch {
             throw .render(error)
         }

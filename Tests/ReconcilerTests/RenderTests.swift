@@ -73,6 +73,35 @@ struct RenderTests {
         #expect(manifests.first { $0.name == "small" }?.object[path: ["bomb", "l1"]]?.array?.count == 10)
     }
 
+    @Test("source.limits: a file, a revision or an object count beyond its limit fails naming the file and the limit; within them it renders")
+    func sizeLimits() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let renderer = Renderer(store: fixture.store, cacheRoot: fixture.dir.path + "/cache")
+        var files: [String: String] = [:]
+        for index in 0..<5 { files["app/cm-\(index).yaml"] = configMapYAML("cm-\(index)", String(repeating: "x", count: 1000)) }
+        let revision = try fixture.commit(files)
+        func failure(_ limits: SourceLimits) async -> String {
+            do {
+                _ = try await renderer.render(revision: revision, path: "app", mode: .plain, limits: limits)
+                return "rendered"
+            } catch {
+                return "\(error)"
+            }
+        }
+        let file = await failure(SourceLimits(fileBytes: 1000))
+        #expect(file.contains("app/cm-0.yaml") && file.contains("more than source.limits.fileBytes (1000)"), "\(file)")
+        let total = await failure(SourceLimits(revisionBytes: 3000))
+        #expect(total.contains("more than source.limits.revisionBytes (3000)"), "\(total)")
+        let objects = await failure(SourceLimits(objects: 4))
+        #expect(objects.contains("renders 5 objects, more than source.limits.objects (4)"), "\(objects)")
+        let nodes = await failure(SourceLimits(fileNodes: 5))
+        #expect(nodes.contains("source.limits.fileNodes"), "\(nodes)")
+        #expect(try await renderer.render(revision: revision, path: "app", mode: .plain, limits: SourceLimits(objects: 5)).count == 5)
+        #expect(SourceLimits.bytes("8Mi") == 8 << 20 && SourceLimits.bytes("512Ki") == 512 << 10 && SourceLimits.bytes("4096") == 4096)
+        #expect(SourceLimits.bytes("8MB") == nil && SourceLimits.bytes("0") == nil && SourceLimits.bytes("-1Ki") == nil)
+    }
+
     @Test("a number JSON cannot hold (1e999) fails the revision naming file and line, never null or a crash")
     func numberOutOfRange() async throws {
         let fixture = try await Fixture.start()

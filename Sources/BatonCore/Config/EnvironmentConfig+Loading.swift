@@ -32,7 +32,7 @@ extension EnvironmentConfig {
         }
 
         var source = ManifestSource(path: ".")
-        if let value = fields.required("source"), let map = value.mapping(keys: ["path", "render", "allowRemoteBases"]) {
+        if let value = fields.required("source"), let map = value.mapping(keys: ["path", "render", "allowRemoteBases", "limits"]) {
             if let raw = map.required("path"), let text = raw.nonEmptyString() {
                 if let path = repositoryPath(text, at: raw) { source.path = path }
             }
@@ -40,6 +40,22 @@ extension EnvironmentConfig {
                 source.render = RenderMode(rawValue: render) ?? .auto
             }
             if let allow = map.optional("allowRemoteBases")?.bool() { source.allowRemoteBases = allow }
+            if let raw = map.optional("limits"),
+               let limits = raw.mapping(keys: ["fileBytes", "revisionBytes", "objects", "fileNodes", "revisionNodes"]) {
+                func bytes(_ key: String) -> Int? {
+                    guard let value = limits.optional(key), let text = value.scalarText() else { return nil }
+                    guard let count = SourceLimits.bytes(text) else {
+                        value.fail("expected a byte count such as 4096, 512Ki or 8Mi, got \(ValueReader.quote(text))")
+                        return nil
+                    }
+                    return count
+                }
+                if let count = bytes("fileBytes") { source.limits.fileBytes = count }
+                if let count = bytes("revisionBytes") { source.limits.revisionBytes = count }
+                if let count = limits.optional("objects")?.int(atLeast: 1) { source.limits.objects = count }
+                if let count = limits.optional("fileNodes")?.int(atLeast: 1) { source.limits.fileNodes = count }
+                if let count = limits.optional("revisionNodes")?.int(atLeast: 1) { source.limits.revisionNodes = count }
+            }
         }
 
         var ref: String?

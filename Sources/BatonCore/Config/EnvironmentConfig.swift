@@ -86,20 +86,24 @@ public struct ManifestSource: Sendable, Hashable, Codable {
     /// Let Kustomize fetch bases from outside the revision (URLs, git references); off, such a
     /// base fails the revision, so that what was approved is what is deployed.
     public var allowRemoteBases: Bool
+    /// How large a revision may be before it is refused unread.
+    public var limits: SourceLimits
 
-    public init(path: String, render: RenderMode = .auto, allowRemoteBases: Bool = false) {
+    public init(path: String, render: RenderMode = .auto, allowRemoteBases: Bool = false, limits: SourceLimits = SourceLimits()) {
         self.path = path
         self.render = render
         self.allowRemoteBases = allowRemoteBases
+        self.limits = limits
     }
 
-    private enum CodingKeys: String, CodingKey { case path, render, allowRemoteBases }
+    private enum CodingKeys: String, CodingKey { case path, render, allowRemoteBases, limits }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         path = try container.decode(String.self, forKey: .path)
         render = try container.decode(RenderMode.self, forKey: .render)
         allowRemoteBases = try container.decodeIfPresent(Bool.self, forKey: .allowRemoteBases) ?? false
+        limits = try container.decodeIfPresent(SourceLimits.self, forKey: .limits) ?? SourceLimits()
     }
 }
 
