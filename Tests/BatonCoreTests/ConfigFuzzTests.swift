@@ -1,0 +1,43 @@
+import BatonCore
+import BatonTestSupport
+import Testing
+
+/// Thousands of damaged configurations (fixed seed): each one loads, or is refused with problems
+/// that each name a file (and, for a problem inside one, its line and column) and say what is
+/// wrong. A crash fails the whole test run.
+@Suite("Fuzz: damaged configuration files")
+struct ConfigFuzzTests {
+    @Test("3,000 mutations of the example configuration: a valid result or clear errors, never a crash")
+    func mutations() throws {
+        var mutator = Mutator(seed: 0xBA70_0001)
+        let base = try #require(ConfigFixture.files([]))
+        let loader = ConfigLoader(variables: ["HOME": "/home/tester"])
+        var refused = 0, loaded = 0
+        for _ in 0..<3_000 {
+            var environments = base.environments, pipelines = base.pipelines
+            // Damage one file of the set.
+            let index = Int.random(in: 0..<(environments.count + pipelines.count), using: &mutator.random)
+            if index < environments.count {
+                environments[index] = ConfigFile(path: environments[index].path, text: mutator.mutate(String(decoding: environments[index].bytes, as: UTF8.self)))
+            } else {
+                let at = index - environments.count
+                pipelines[at] = ConfigFile(path: pipelines[at].path, text: mutator.mutate(String(decoding: pipelines[at].bytes, as: UTF8.self)))
+            }
+            do {
+                let config = try loader.load(environments: environments, pipelines: pipelines, baseDirectory: "/config")
+                #expect(!config.environments.isEmpty)
+                loaded += 1
+            } catch {
+                refused += 1
+                #expect(!error.issues.isEmpty)
+                for issue in error.issues {
+                    #expect(issue.file.hasPrefix("Environments/") || issue.file.hasPrefix("Pipelines/"), "\(issue)")
+                    #expect(!issue.message.isEmpty, "\(issue)")
+                    #expect(issue.position.map { $0.line >= 1 && $0.column >= 1 } ?? true, "\(issue)")
+                }
+            }
+        }
+        // The mutations reach both outcomes (a check that the fuzzing fuzzes).
+        #expect(refused > 1_000 && loaded > 50, "\(refused) refused, \(loaded) loaded")
+    }
+}
