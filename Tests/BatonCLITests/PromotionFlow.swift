@@ -83,7 +83,7 @@ final class PromotionFlow: @unchecked Sendable {
             apiVersion: baton/v1
             kind: Pipeline
             name: guestbook
-            repo: {url: "\(repoURL)", branch: main, poll: \(options.poll)}
+            repo: {url: "\(repoURL)", branch: main, poll: \(options.poll)\(repoURL.hasPrefix("git://") ? ", insecure: true" : "")}
             stages:
               - environment: dev
                 gates: [{health: {soak: \(options.soaks["dev"]!)}}]

@@ -223,9 +223,10 @@ struct ConfigLoadingTests {
         #expect(repo.url == "../repos/config.git")
     }
 
-    @Test("scp-like and ssh URLs are remote", arguments: ["git@github.com:org/config.git", "ssh://git@host/org/config.git", "git://127.0.0.1/config.git"])
+    @Test("scp-like, ssh and (insecure) git URLs are remote", arguments: ["git@github.com:org/config.git", "ssh://git@host/org/config.git", "git://127.0.0.1/config.git"])
     func remoteRepo(_ url: String) throws {
-        let config = try load([.replace("Pipelines/app.yaml", "https://git.example.com/org/config.git", with: url)])
+        let config = try load([.replace("Pipelines/app.yaml", "https://git.example.com/org/config.git", with: url),
+                               .replace("Pipelines/app.yaml", "  branch: main", with: "  branch: main\n  insecure: \(url.hasPrefix("git://"))")])
         let repo = try #require(config.pipeline(named: "app")?.repo)
         #expect(!repo.isLocal)
         #expect(repo.location == url)

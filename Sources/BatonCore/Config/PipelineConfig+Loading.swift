@@ -30,11 +30,21 @@ extension PipelineConfig {
 
 extension RepoSource {
     static func decode(_ value: ValueReader, _ context: LoadContext) -> RepoSource? {
-        guard let map = value.mapping(keys: ["url", "branch", "poll", "paths"]) else { return nil }
+        guard let map = value.mapping(keys: ["url", "branch", "poll", "paths", "insecure"]) else { return nil }
         var source: RepoSource?
+        let insecure = map.optional("insecure")?.bool() ?? false
         if let raw = map.required("url"), let url = raw.nonEmptyString() {
             if url.contains("://") {
-                if let problem = LoadContext.urlProblem(url, schemes: ["https", "http", "ssh", "git", "file"]) {
+                let scheme = url.prefix { $0 != ":" }.lowercased()
+                let authority = url.dropFirst(scheme.count + 3).prefix { $0 != "/" }
+                if (scheme == "https" || scheme == "http"), authority.contains("@") {
+                    // Never echo it: what is before the @ is a token or a password.
+                    raw.fail("the URL carries credentials (before \"@\"), which would be printed and stored wherever the URL is: "
+                             + "remove them and let git's credential helpers or the environment provide them")
+                } else if (scheme == "git" || scheme == "http"), !insecure {
+                    raw.fail("\(scheme):// carries the repository unencrypted and unauthenticated (anyone on the path can change what is "
+                             + "deployed): use https:// or ssh://, or set repo.insecure: true")
+                } else if let problem = LoadContext.urlProblem(url, schemes: ["https", "http", "ssh", "git", "file"]) {
                     raw.fail(problem)
                 } else {
                     source = RepoSource(url: url)
