@@ -7,7 +7,7 @@ import KubeSim
 /// KubeSim must not be what limits Baton's own benchmarks: the target is at least 2,000
 /// GETs a second.
 enum KubeSimBench {
-    static func run(seconds: Int) async throws -> (gets: Double, applies: Double) {
+    static func run(seconds: Int) async throws -> (gets: Double, plainGets: Double, applies: Double) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("baton-bench-wrk-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -53,7 +53,7 @@ enum KubeSimBench {
         print(String(format: "| GET one object, RBAC off | %.0f | %d | — |", plainGets.rate, plainGets.errors))
         print(String(format: "| server-side apply, RBAC on | %.0f | %d | — |", applies.rate, applies.errors))
         print(String(format: "RBAC on / off: %.2f", gets.rate / plainGets.rate))
-        return (gets.rate, applies.rate)
+        return (gets.rate, plainGets.rate, applies.rate)
     }
 
     static let readerToken = "bench-reader-token"
