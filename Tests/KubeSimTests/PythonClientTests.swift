@@ -62,6 +62,25 @@ struct PythonClientTests {
         scale = apps.read_namespaced_deployment_scale("web", "py")
         say("scale", "%d %s" % (scale.spec.replicas, scale.status.selector))
         say("replicas", apps.read_namespaced_deployment("web", "py").spec.replicas)
+        # RBAC: a Role and a RoleBinding made with typed models; user "alice" may read config maps in py only.
+        rbac = client.RbacAuthorizationV1Api()
+        rbac.create_namespaced_role("py", client.V1Role(metadata=meta(name="reader"), rules=[
+            client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["get", "list"])]))
+        rbac.create_namespaced_role_binding("py", client.V1RoleBinding(metadata=meta(name="alice-reads"),
+            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name="reader"),
+            subjects=[client.V1Subject(kind="User", name="alice", api_group="rbac.authorization.k8s.io")]))
+        alice = config.new_client_from_config(config_file=sys.argv[1], context="alice@baton-dev")
+        say("alice-list", len(client.CoreV1Api(alice).list_namespaced_config_map("py").items))
+        try:
+            client.CoreV1Api(alice).list_config_map_for_all_namespaces()
+            say("alice-wide", "allowed")
+        except ApiException as e:
+            import json
+            say("alice-wide", "%d %s" % (e.status, json.loads(e.body)["message"]))
+        review = client.AuthorizationV1Api(alice).create_self_subject_access_review(client.V1SelfSubjectAccessReview(
+            spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=client.V1ResourceAttributes(
+                namespace="py", verb="delete", resource="configmaps"))))
+        say("alice-may-delete", review.status.allowed)
         # Deleting the namespace takes what is in it along.
         core.delete_namespace("py")
         for _ in range(100):
@@ -74,9 +93,9 @@ struct PythonClientTests {
         say("left", len(core.list_config_map_for_all_namespaces(label_selector="tier").items))
         """#
 
-    @Test("typed objects without TypeMeta, selectors, pages, a watch from a version, conflicts, scale, namespace deletion")
+    @Test("typed objects without TypeMeta, selectors, pages, a watch from a version, conflicts, scale, RBAC refusals and reviews, namespace deletion")
     func pythonClient() async throws {
-        let h = try await KubectlHarness.start()
+        let h = try await KubectlHarness.start(users: ["alice-token": UserInfo(name: "alice")])
         defer { Task { await h.stop() } }
         let script = try h.file("conformance.py", Self.script)
         let run = try await CommandRun.runAsync("/usr/bin/python3", [script, h.dir.path + "/kubeconfig"],
@@ -95,6 +114,9 @@ struct PythonClientTests {
         #expect(results["exists"] == "409")
         #expect(results["scale"] == "3 app=web")
         #expect(results["replicas"] == "3")
+        #expect(results["alice-list"] == "5", "\(run.stdout)")
+        #expect(results["alice-wide"] == #"403 configmaps is forbidden: User "alice" cannot list resource "configmaps" in API group "" at the cluster scope"#)
+        #expect(results["alice-may-delete"] == "False")
         #expect(results["namespace"] == "404")
         #expect(results["left"] == "0")
     }

@@ -33,13 +33,18 @@ enum AccessReview {
 
     private static func body(_ request: SimRequest, kind: String) throws -> JSONValue {
         guard request.method == "POST" else { throw APIError(code: 405, reason: "MethodNotAllowed", message: "the server does not allow this method on the requested resource") }
-        let review: JSONValue
+        var review: JSONValue
         do {
             review = try JSONValue.parse(request.body)
         } catch {
             throw APIError(code: 400, reason: "BadRequest", message: "the body is not a \(kind)")
         }
-        guard review["kind"]?.string == kind else { throw APIError(code: 400, reason: "BadRequest", message: "the body is not a \(kind)") }
+        guard review.object != nil, review["kind"] == nil || review["kind"]?.string == kind else {
+            throw APIError(code: 400, reason: "BadRequest", message: "the body is not a \(kind)")
+        }
+        // Typed clients leave TypeMeta out; the URL says it, as for every other kind.
+        review["kind"] = .string(kind)
+        review["apiVersion"] = .string(kind == "SelfSubjectReview" ? "authentication.k8s.io/v1" : "authorization.k8s.io/v1")
         return review
     }
 }
