@@ -12,10 +12,10 @@ extension ClusterState {
     func runEndpointControllers() {
         let endpointsType = ResourceType.core("Endpoints", "endpoints", status: false)
         let sliceType = ResourceType.grouped("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", status: false)
-        let services = objects.filter { $0.key.group.isEmpty && $0.key.plural == "services" }
+        let services = objectsOf(group: "", plural: "services")
         // Each Service's slice, found once per pass (by namespace and service name).
         var slicesByService: [String: (key: ObjectKey, value: JSONValue)] = [:]
-        for (key, slice) in objects where key.group == "discovery.k8s.io" && key.plural == "endpointslices" {
+        for (key, slice) in objectsOf(group: "discovery.k8s.io", plural: "endpointslices") {
             if let service = slice[path: ["metadata", "labels", "kubernetes.io/service-name"]]?.string {
                 slicesByService[key.namespace + "/" + service] = (key, slice)
             }
@@ -71,12 +71,12 @@ extension ClusterState {
         let replicaSetType = ResourceType.grouped("apps", "v1", "ReplicaSet", "replicasets", short: ["rs"])
         // ReplicaSets by the uid of the Deployment that controls them, found once per pass.
         var replicaSets: [String: [ObjectKey: JSONValue]] = [:]
-        for (key, object) in objects where key.group == "apps" && key.plural == "replicasets" {
+        for (key, object) in objectsOf(group: "apps", plural: "replicasets") {
             for owner in object[path: ["metadata", "ownerReferences"]]?.array ?? [] {
                 if let uid = owner["uid"]?.string { replicaSets[uid, default: [:]][key] = object }
             }
         }
-        for (key, deployment) in objects where key.group == "apps" && key.plural == "deployments" {
+        for (key, deployment) in objectsOf(group: "apps", plural: "deployments") {
             guard let uid = deployment[path: ["metadata", "uid"]]?.string, let template = deployment[path: ["spec", "template"]] else { continue }
             // The hash is recomputed only when the template changed (a new generation).
             let generation = deployment[path: ["metadata", "generation"]]?.int ?? 0

@@ -41,10 +41,11 @@ extension ClusterState {
               let plural = crd[path: ["spec", "names", "plural"]]?.string else { return }
         types.removeAll { $0.group == group && $0.plural == plural && $0.custom }
         schemas[group + "/" + plural] = nil
-        for key in objects.keys where key.group == group && key.plural == plural {
+        for key in keys(group: group, plural: plural) {
             objects[key] = nil
             owners[key] = nil
         }
+        keysByType[group + "/" + plural] = nil
     }
 }
 

@@ -6,7 +6,9 @@ extension ClusterState {
     /// after one of them changed.
     func authorizationPolicy() -> RBACPolicy {
         if let cached = rbacPolicy, cached.changes == rbacChanges { return cached.policy }
-        let policy = RBACPolicy(objects: objects.filter { $0.key.group == "rbac.authorization.k8s.io" }.map { ($0.key, $0.value) })
+        let policy = RBACPolicy(objects: ["roles", "rolebindings", "clusterroles", "clusterrolebindings"].flatMap {
+            objectsOf(group: "rbac.authorization.k8s.io", plural: $0)
+        })
         rbacPolicy = (rbacChanges, policy)
         return policy
     }
@@ -14,8 +16,7 @@ extension ClusterState {
     /// kube-controller-manager's service account controller: a `default` ServiceAccount in
     /// every namespace that is not being deleted.
     func runServiceAccountController() {
-        for (key, namespace) in objects where key.group.isEmpty && key.plural == "namespaces"
-            && namespace[path: ["status", "phase"]]?.string != "Terminating" {
+        for (key, namespace) in objectsOf(group: "", plural: "namespaces") where namespace[path: ["status", "phase"]]?.string != "Terminating" {
             let account = ObjectKey(group: "", plural: "serviceaccounts", namespace: key.name, name: "default")
             guard objects[account] == nil else { continue }
             _ = try? create(.serviceAccounts, namespace: key.name, body: ["apiVersion": "v1", "kind": "ServiceAccount",

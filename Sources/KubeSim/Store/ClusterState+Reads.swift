@@ -20,9 +20,8 @@ extension ClusterState {
             guard parts.count == 2 else { throw APIError.badRequest("continue key is not valid") }
             after = ObjectKey(group: type.group, plural: type.plural, namespace: parts[0], name: parts[1])
         }
-        let keys = objects.keys.filter { key in
-            key.group == type.group && key.plural == type.plural
-                && (namespace == nil || key.namespace == namespace)
+        let keys = keys(group: type.group, plural: type.plural).filter { key in
+            (namespace == nil || key.namespace == namespace)
                 && (after == nil || after! < key)
                 && (fields?.matches(name: key.name, namespace: key.namespace) ?? true)
         }.sorted()

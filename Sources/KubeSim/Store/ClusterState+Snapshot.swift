@@ -40,11 +40,13 @@ extension ClusterState {
         let snapshot = try JSONDecoder().decode(Snapshot.self, from: data)
         types = ResourceType.builtIn + snapshot.customTypes
         objects = [:]
+        keysByType = [:]
         rbacChanges += 1
         owners = [:]
         for stored in snapshot.objects {
             let key = ObjectKey(group: stored.group, plural: stored.plural, namespace: stored.namespace, name: stored.name)
             objects[key] = stored.object
+            keysByType[key.group + "/" + key.plural, default: []].insert(key)
             owners[key] = Dictionary(uniqueKeysWithValues: stored.owners.map {
                 (Manager(name: $0.manager, operation: $0.operation), Set($0.fields))
             })

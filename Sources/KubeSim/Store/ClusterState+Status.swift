@@ -13,6 +13,6 @@ extension ClusterState {
 
     /// Objects of one kind, for the simulated controllers.
     func objects(group: String, plural: String) -> [(ObjectKey, JSONValue)] {
-        objects.filter { $0.key.group == group && $0.key.plural == plural }.sorted { $0.key < $1.key }
+        objectsOf(group: group, plural: plural).sorted { $0.key < $1.key }
     }
 }

@@ -121,7 +121,7 @@ extension ClusterState {
 
     /// The namespace controller: every namespace being deleted loses what is in it, then goes.
     public func finishTerminatingNamespaces() {
-        let terminating = objects.filter { $0.key.group.isEmpty && $0.key.plural == "namespaces" && $0.value[path: ["metadata", "deletionTimestamp"]] != nil }
+        let terminating = objectsOf(group: "", plural: "namespaces").filter { $0.value[path: ["metadata", "deletionTimestamp"]] != nil }
         for (key, namespace) in terminating {
             for content in objects.keys.filter({ $0.namespace == key.name }) where objects[content] != nil {
                 guard let contentType = types.first(where: { $0.group == content.group && $0.plural == content.plural }) else { continue }

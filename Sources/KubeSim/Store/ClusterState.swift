@@ -46,6 +46,9 @@ public actor ClusterState {
     var allocatedAddresses = 0
     /// Each Deployment's pod-template-hash at a generation, by uid (the Deployment controller's).
     var templateHashes: [String: (generation: Int64, hash: String)] = [:]
+    /// The keys of each kind's objects ("group/plural"): controllers and lists walk one kind,
+    /// not every object of the cluster (they run ten times a second).
+    var keysByType: [String: Set<ObjectKey>] = [:]
     /// Counts changes to RBAC objects; the policy read from them is kept until the next one.
     var rbacChanges: Int64 = 0
     var rbacPolicy: (changes: Int64, policy: RBACPolicy)?
@@ -83,7 +86,16 @@ public actor ClusterState {
             stored[path: ["metadata", "creationTimestamp"]] = .string(Timestamp.format(now()))
             if key.plural == "namespaces" { stored[path: ["metadata", "generation"]] = .int(1) }
             objects[key] = stored
+            keysByType[key.group + "/" + key.plural, default: []].insert(key)
         }
+    }
+
+    /// The keys of one kind's objects.
+    func keys(group: String, plural: String) -> Set<ObjectKey> { keysByType[group + "/" + plural] ?? [] }
+
+    /// One kind's objects.
+    func objectsOf(group: String, plural: String) -> [(key: ObjectKey, value: JSONValue)] {
+        keys(group: group, plural: plural).compactMap { key in objects[key].map { (key, $0) } }
     }
 
     /// The served kind with this group and plural (or kind, singular, short name).
@@ -110,8 +122,10 @@ public actor ClusterState {
         if kind == .deleted {
             objects[key] = nil
             owners[key] = nil
+            keysByType[key.group + "/" + key.plural]?.remove(key)
         } else {
             objects[key] = object
+            keysByType[key.group + "/" + key.plural, default: []].insert(key)
         }
         let event = WatchEvent(kind: kind, object: object, key: key, revision: revision)
         history.append(event)
