@@ -13,11 +13,32 @@ public struct EnvironmentRefs: Sendable {
     public let remote: String?
     /// Fetches of this repository, shared by every pipeline given the same coalescer.
     let fetches: FetchCoalescer
+    /// Where the remote's token comes from (`repo.tokenFile`/`tokenEnv`), read at each
+    /// fetch and push so that a rotated token is used from the next one; nil for none.
+    let token: SecretSource?
+    let username: String
 
-    public init(store: GitStore, remote: String?, fetches: FetchCoalescer = FetchCoalescer()) {
+    public init(store: GitStore, remote: String?, fetches: FetchCoalescer = FetchCoalescer(), token: SecretSource? = nil,
+                username: String = "x-access-token") {
         self.store = store
         self.remote = remote
         self.fetches = fetches
+        self.token = token
+        self.username = username
+    }
+
+    /// The credentials for the next exchange with the remote.
+    func credentials() throws -> GitCredentials? {
+        try Self.credentials(token, username: username)
+    }
+
+    static func credentials(_ token: SecretSource?, username: String) throws -> GitCredentials? {
+        guard let token else { return nil }
+        do {
+            return .token(try token.read(), username: username)
+        } catch {
+            throw GitStoreError(.invalidInput, "the repository's token: \(error)", function: "credentials")
+        }
     }
 
     /// Opens the pipeline's repository: in place when local, else a bare mirror under
@@ -29,7 +50,9 @@ public struct EnvironmentRefs: Sendable {
     public static func open(_ pipeline: PipelineConfig, cacheRoot: String, fetches: FetchCoalescer = FetchCoalescer()) async throws -> EnvironmentRefs {
         if pipeline.repo.isLocal { return EnvironmentRefs(store: try await GitStore.open(pipeline.repo.location), remote: nil) }
         let path = cacheRoot + "/repos/" + mirrorName(pipeline.repo.location) + ".git"
-        let refs = EnvironmentRefs(store: try await mirror(pipeline.repo.location, at: path), remote: pipeline.repo.location, fetches: fetches)
+        let credentials = try Self.credentials(pipeline.repo.token, username: pipeline.repo.username)
+        let refs = EnvironmentRefs(store: try await mirror(pipeline.repo.location, at: path, credentials: credentials), remote: pipeline.repo.location,
+                                   fetches: fetches, token: pipeline.repo.token, username: pipeline.repo.username)
         try await refs.refresh()
         return refs
     }
@@ -37,12 +60,12 @@ public struct EnvironmentRefs: Sendable {
     /// The bare mirror of `url` at `path`, cloned when missing. Several processes may get here
     /// at once (`baton run` and `baton status`): each clones into a folder of its own and renames
     /// it into place, and the ones that lose the race use the winner's.
-    static func mirror(_ url: String, at path: String) async throws -> GitStore {
+    static func mirror(_ url: String, at path: String, credentials: GitCredentials? = nil) async throws -> GitStore {
         if FileManager.default.fileExists(atPath: path) { return try await GitStore.open(path) }
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let temporary = path + ".clone-\(UUID().uuidString.prefix(8))"
         do {
-            _ = try await GitStore.clone(from: url, to: temporary)
+            _ = try await GitStore.clone(from: url, to: temporary, credentials: credentials)
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error
@@ -66,7 +89,7 @@ public struct EnvironmentRefs: Sendable {
     /// Fetches every branch of the remote into the mirror (nothing for a local repository).
     public func refresh() async throws {
         guard let remote else { return }
-        try await store.fetch(from: remote, refspecs: ["+refs/heads/*:refs/heads/*"], prune: false)
+        try await store.fetch(from: remote, refspecs: ["+refs/heads/*:refs/heads/*"], prune: false, credentials: try credentials())
     }
 
     /// The same, unless a fetch of this repository began less than `maxAge` ago or is under way
@@ -99,7 +122,7 @@ public struct EnvironmentRefs: Sendable {
             let staging = "refs/baton/push/" + ref.replacingOccurrences(of: "refs/", with: "")
             try await store.forceReference(staging, to: target, reason: reason)
             do {
-                try await store.pushReference(staging, to: ref, expecting: expected, remote: remote)
+                try await store.pushReference(staging, to: ref, expecting: expected, remote: remote, credentials: try credentials())
             } catch {
                 // The remote is the truth: accept it only when a fetch shows it already where we
                 // wanted it (someone, or an earlier attempt, moved it).

@@ -144,6 +144,16 @@ struct ConfigLoadingTests {
         #expect(json.contains("<from environment variable GATE_TOKEN>"), "\(json)")
     }
 
+    @Test("a remote's token comes from a file (relative to the configuration folder) or an environment variable, with a user name")
+    func repositoryToken() throws {
+        let file = try load([.replace("Pipelines/app.yaml", "  branch: main", with: "  branch: main\n  tokenFile: secrets/git-token\n  username: baton-bot")])
+        #expect(file.pipeline(named: "app")?.repo.token == .file("/config/secrets/git-token"))
+        #expect(file.pipeline(named: "app")?.repo.username == "baton-bot")
+        let env = try load([.replace("Pipelines/app.yaml", "  branch: main", with: "  branch: main\n  tokenEnv: GIT_TOKEN")])
+        #expect(env.pipeline(named: "app")?.repo.token == .env("GIT_TOKEN"))
+        #expect(env.pipeline(named: "app")?.repo.username == "x-access-token")
+    }
+
     @Test("a Prometheus gate takes headers the same way: literal or read when it runs")
     func prometheusHeaders() throws {
         let config = try load([.replace("Pipelines/app.yaml",

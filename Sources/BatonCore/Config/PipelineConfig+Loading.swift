@@ -30,7 +30,7 @@ extension PipelineConfig {
 
 extension RepoSource {
     static func decode(_ value: ValueReader, _ context: LoadContext) -> RepoSource? {
-        guard let map = value.mapping(keys: ["url", "branch", "poll", "paths", "insecure"]) else { return nil }
+        guard let map = value.mapping(keys: ["url", "branch", "poll", "paths", "insecure", "tokenFile", "tokenEnv", "username"]) else { return nil }
         var source: RepoSource?
         let insecure = map.optional("insecure")?.bool() ?? false
         if let raw = map.required("url"), let url = raw.nonEmptyString() {
@@ -64,6 +64,18 @@ extension RepoSource {
         }
         if let poll = map.optional("poll")?.duration() {
             source?.poll = poll
+        }
+        let tokenFile = map.optional("tokenFile"), tokenEnv = map.optional("tokenEnv")
+        if let tokenFile, tokenEnv != nil {
+            tokenFile.fail("give tokenFile or tokenEnv, not both")
+        } else if let file = tokenFile?.nonEmptyString() {
+            source?.token = .file(context.absolute(file))
+        } else if let name = tokenEnv?.nonEmptyString() {
+            source?.token = .env(name)
+        }
+        if let raw = map.optional("username"), let name = raw.nonEmptyString() { source?.username = name }
+        if source?.token != nil, let url = source?.url, !(url.hasPrefix("https://") || url.hasPrefix("http://")), let raw = tokenFile ?? tokenEnv {
+            raw.fail("a token is for an https:// remote; \(ValueReader.quote(url)) is not one")
         }
         if let list = map.optional("paths")?.list() {
             var paths: [String] = []

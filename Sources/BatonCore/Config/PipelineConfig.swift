@@ -35,15 +35,22 @@ public struct RepoSource: Sendable, Hashable, Codable {
     /// many applications, a commit to one does not walk every other pipeline. Empty: every new
     /// head is promoted.
     public var paths: [String]
+    /// An HTTPS remote's access token, read at each fetch and push (`repo.tokenFile` or
+    /// `repo.tokenEnv`), sent as the password of `username`; never in the URL or the files.
+    public var token: SecretSource?
+    /// The user name sent with `token` (default `x-access-token`, which GitHub, GitLab and Gitea accept).
+    public var username: String
 
     public init(url: String, location: String? = nil, isLocal: Bool = false, branch: String = "main",
-                poll: TimeSpan = .minutes(1), paths: [String] = []) {
+                poll: TimeSpan = .minutes(1), paths: [String] = [], token: SecretSource? = nil, username: String = "x-access-token") {
         self.url = url
         self.location = location ?? url
         self.isLocal = isLocal
         self.branch = branch
         self.poll = poll
         self.paths = paths
+        self.token = token
+        self.username = username
     }
 
     /// Whether a change to `path` (a repository path) concerns this pipeline.

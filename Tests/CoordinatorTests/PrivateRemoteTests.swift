@@ -1,0 +1,80 @@
+import BatonCore
+import BatonTestSupport
+import Coordinator
+import Foundation
+import GitStore
+import Testing
+
+/// A private repository behind git's smart HTTP protocol with basic auth (`git http-backend`
+/// behind a small Python server on 127.0.0.1): the token comes from `repo.tokenFile` or
+/// `repo.tokenEnv`, read at each exchange; a wrong one is refused once, clearly, and never shown.
+@Suite("Coordinator: a private repository over HTTP with a token")
+struct PrivateRemoteTests {
+    static let token = "s3cr3t-token-4d8e"
+
+    struct Served {
+        let dir: TemporaryDirectory
+        let work: GitCLI
+        let server: GitHTTPServer
+        let first: String
+    }
+
+    static func serve() throws -> Served {
+        let dir = try TemporaryDirectory("private-remote")
+        for folder in ["home", "work", "served"] { try FileManager.default.createDirectory(atPath: dir.path + "/" + folder, withIntermediateDirectories: true) }
+        let work = GitCLI(directory: dir.path + "/work", home: dir.path + "/home")
+        try work.run(["init", "-q", "-b", "main"])
+        let first = try work.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        try work.run(["clone", "-q", "--bare", dir.path + "/work", dir.path + "/served/config.git"])
+        let server = try GitHTTPServer(basePath: dir.path + "/served", user: "baton-bot", token: token)
+        return Served(dir: dir, work: work, server: server, first: first)
+    }
+
+    @Test("clone, fetch and a pushed ref move with the token from a file; the served repository's env ref moves")
+    func tokenFromFile() async throws {
+        let served = try Self.serve()
+        defer { served.server.stop(); served.dir.remove() }
+        try served.dir.write("token", Self.token + "\n")
+        let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: served.server.url("config.git"), token: .file(served.dir.path + "/token"),
+                                                                      username: "baton-bot"),
+                                      stages: [Stage(environment: "dev")])
+        let refs = try await EnvironmentRefs.open(pipeline, cacheRoot: served.dir.path + "/cache")
+        #expect(try await refs.current("refs/heads/main") == served.first)
+        try await refs.move("refs/heads/env/dev", from: nil, to: served.first, anywhere: false, reason: "test")
+        let remote = try served.work.run(["--git-dir", served.dir.path + "/served/config.git", "rev-parse", "refs/heads/env/dev"])
+        #expect(remote.trimmingCharacters(in: .whitespacesAndNewlines) == served.first)
+        #expect(served.server.requests > 0)
+    }
+
+    @Test("a wrong token: one clear error, no retry storm, the token never in it; no token: the remote's refusal said plainly")
+    func wrongToken() async throws {
+        let served = try Self.serve()
+        defer { served.server.stop(); served.dir.remove() }
+        try served.dir.write("token", "wrong-token-9f1c\n")
+        let wrong = PipelineConfig(name: "shop", repo: RepoSource(url: served.server.url("config.git"), token: .file(served.dir.path + "/token")),
+                                   stages: [Stage(environment: "dev")])
+        do {
+            _ = try await EnvironmentRefs.open(wrong, cacheRoot: served.dir.path + "/cache")
+            Issue.record("a wrong token was accepted")
+        } catch {
+            #expect("\(error)".contains("authentication failed"), "\(error)")
+            #expect(!"\(error)".contains("wrong-token-9f1c"))
+        }
+        #expect(served.server.refused <= 3, "\(served.server.refused) refused requests")
+        let none = PipelineConfig(name: "shop", repo: RepoSource(url: served.server.url("config.git")), stages: [Stage(environment: "dev")])
+        do {
+            _ = try await EnvironmentRefs.open(none, cacheRoot: served.dir.path + "/cache2")
+            Issue.record("no token was accepted")
+        } catch {
+            #expect("\(error)".contains("asks for credentials and none were given"), "\(error)")
+        }
+        let unreadable = PipelineConfig(name: "shop", repo: RepoSource(url: served.server.url("config.git"), token: .file(served.dir.path + "/missing")),
+                                        stages: [Stage(environment: "dev")])
+        do {
+            _ = try await EnvironmentRefs.open(unreadable, cacheRoot: served.dir.path + "/cache3")
+            Issue.record("an unreadable token file was accepted")
+        } catch {
+            #expect("\(error)".contains("the repository's token: cannot read \(served.dir.path)/missing"), "\(error)")
+        }
+    }
+}
