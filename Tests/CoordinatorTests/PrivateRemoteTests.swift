@@ -51,30 +51,23 @@ struct PrivateRemoteTests {
         let served = try Self.serve()
         defer { served.server.stop(); served.dir.remove() }
         try served.dir.write("token", "wrong-token-9f1c\n")
-        let wrong = PipelineConfig(name: "shop", repo: RepoSource(url: served.server.url("config.git"), token: .file(served.dir.path + "/token")),
-                                   stages: [Stage(environment: "dev")])
-        do {
-            _ = try await EnvironmentRefs.open(wrong, cacheRoot: served.dir.path + "/cache")
-            Issue.record("a wrong token was accepted")
-        } catch {
-            #expect("\(error)".contains("authentication failed"), "\(error)")
-            #expect(!"\(error)".contains("wrong-token-9f1c"))
+        /// The error opening the pipeline's repository gives ("opened" when there is none).
+        func failure(_ token: SecretSource?, cache: String) async -> String {
+            let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: served.server.url("config.git"), token: token),
+                                          stages: [Stage(environment: "dev")])
+            do {
+                _ = try await EnvironmentRefs.open(pipeline, cacheRoot: served.dir.path + "/" + cache)
+                return "opened"
+            } catch {
+                return "\(error)"
+            }
         }
+        let wrong = await failure(.file(served.dir.path + "/token"), cache: "cache1")
+        #expect(wrong.contains("authentication failed") && !wrong.contains("wrong-token-9f1c"), "\(wrong)")
         #expect(served.server.refused <= 3, "\(served.server.refused) refused requests")
-        let none = PipelineConfig(name: "shop", repo: RepoSource(url: served.server.url("config.git")), stages: [Stage(environment: "dev")])
-        do {
-            _ = try await EnvironmentRefs.open(none, cacheRoot: served.dir.path + "/cache2")
-            Issue.record("no token was accepted")
-        } catch {
-            #expect("\(error)".contains("asks for credentials and none were given"), "\(error)")
-        }
-        let unreadable = PipelineConfig(name: "shop", repo: RepoSource(url: served.server.url("config.git"), token: .file(served.dir.path + "/missing")),
-                                        stages: [Stage(environment: "dev")])
-        do {
-            _ = try await EnvironmentRefs.open(unreadable, cacheRoot: served.dir.path + "/cache3")
-            Issue.record("an unreadable token file was accepted")
-        } catch {
-            #expect("\(error)".contains("the repository's token: cannot read \(served.dir.path)/missing"), "\(error)")
-        }
+        let none = await failure(nil, cache: "cache2")
+        #expect(none.contains("asks for credentials and none were given"), "\(none)")
+        let unreadable = await failure(.file(served.dir.path + "/missing"), cache: "cache3")
+        #expect(unreadable.contains("the repository's token: cannot read \(served.dir.path)/missing"), "\(unreadable)")
     }
 }
