@@ -80,7 +80,7 @@ extension KubeClient {
                     refreshedCredentials = true
                     continue
                 }
-                if RetryPolicy.retriedStatuses.contains(head.status),
+                if RetryPolicy.retriedStatuses.contains(head.status), !KubeStatus(code: head.status, body: body).isDefiniteServerError,
                    let wait = retry.delay(afterAttempt: attempts, elapsed: ContinuousClock.now - started,
                                           retryAfter: RetryPolicy.retryAfter(head.headers["Retry-After"])) {
                     try await pause(wait, url: request.url)

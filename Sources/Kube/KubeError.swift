@@ -37,6 +37,14 @@ public struct KubeStatus: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// A 500 that is an answer about the request, not a server in trouble: kube-apiserver
+    /// refuses a server-side apply with a field the kind does not declare as a 500 ("failed to
+    /// create typed patch object …: .spec.x: field not declared in schema"), whatever the
+    /// field validation asked. Asking again gets the same answer.
+    public var isDefiniteServerError: Bool {
+        code == 500 && message.hasPrefix("failed to create typed patch object")
+    }
+
     static func reason(for code: Int) -> String {
         switch code {
         case 400: "BadRequest"
@@ -118,6 +126,7 @@ public enum KubeError: Error, Sendable, CustomStringConvertible {
         case .transport, .unexpectedResponse, .credentials, .unknownKind:
             return true
         case .api(let status, _, _):
+            if status.isDefiniteServerError { return false }
             if status.code == 429 || status.code >= 500 || status.code == 401 { return true }
             if status.code == 403, status.message.contains("because it is being terminated") { return true }
             return false

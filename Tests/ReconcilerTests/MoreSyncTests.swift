@@ -93,6 +93,10 @@ struct MoreSyncTests {
         #expect(report.errors.contains { $0.contains("Deployment.apps shop/web (app/web.yaml:1)")
             && $0.contains(#".spec.template.spec.containers[name="main"].imagePullPolice: field not declared in schema"#) }, "\(report.errors)")
         #expect(!report.applied && CorpusTests.writes(fixture.server) == writes)
+        // kube-apiserver answers it with a 500; it is a definite answer, not a blip: asked once,
+        // and the revision fails rather than waiting for the cluster.
+        #expect(!report.unavailable)
+        #expect(fixture.server.requests.count("DRYRUN-PATCH", "/apis/apps/v1/namespaces/shop/deployments/web") == 1)
     }
 
     @Test("a custom resource whose CRD is not in the revision: its verdict is kept under the CRD's resourceVersion")

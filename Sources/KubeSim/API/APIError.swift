@@ -63,8 +63,10 @@ public struct APIError: Error, Sendable {
     public var status: JSONValue {
         var object: [String: JSONValue] = [
             "kind": "Status", "apiVersion": "v1", "metadata": .object([:]), "status": "Failure",
-            "message": .string(message), "reason": .string(reason), "code": .int(Int64(code)),
+            "message": .string(message), "code": .int(Int64(code)),
         ]
+        // kube-apiserver leaves `reason` out when it has none (a typed patch it cannot build).
+        if !reason.isEmpty { object["reason"] = .string(reason) }
         if let details { object["details"] = details }
         return .object(object)
     }

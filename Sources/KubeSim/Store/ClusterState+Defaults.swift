@@ -18,18 +18,28 @@ extension ClusterState {
     }
 
     /// The decoding half of `prepare`: what happens to a body before defaulting. Fields the
-    /// kind does not declare are dropped, or with `strict` refused: for a server-side apply
-    /// as structured-merge-diff words it (`.spec.x: field not declared in schema`), for a
-    /// create or update as the strict JSON decoder does (`strict decoding error: unknown field "spec.x"`).
+    /// kind does not declare refuse a server-side apply, as kube-apiserver 1.36 does whatever
+    /// the field validation (a 500: "failed to create typed patch object (NS/NAME; apps/v1,
+    /// Kind=Deployment): .spec.x: field not declared in schema"); a create or update drops them,
+    /// or with `strict` refuses them as the strict JSON decoder does (`strict decoding error:
+    /// unknown field "spec.template.spec.containers[0].x"`).
     func decode(_ type: ResourceType, _ object: inout JSONValue, strict: Bool, applying: Bool = false) throws(APIError) {
         if type.custom {
             if let schema = schemas[type.group + "/" + type.plural] {
                 try Self.applySchema(schema, to: &object, at: [], strict: strict, defaults: false)
             }
-        } else {
+        } else if applying {
+            // kube-apiserver cannot build the typed patch: a 500, whatever the field validation.
             let unknown = BuiltInSchemas.removeUnknownFields(type, from: &object)
+            if !unknown.isEmpty {
+                let errors = unknown.map { "\($0): field not declared in schema" }
+                let namespace = object[path: ["metadata", "namespace"]]?.string ?? ""
+                throw APIError(code: 500, reason: "", message: "failed to create typed patch object (\(namespace)/\(Self.name(of: object)); "
+                    + "\(type.apiVersion), Kind=\(type.kind)): " + (errors.count == 1 ? errors[0] : "errors:\n  " + errors.joined(separator: "\n  ")))
+            }
+        } else {
+            let unknown = BuiltInSchemas.removeUnknownFields(type, from: &object, byIndex: true)
             if strict, !unknown.isEmpty {
-                if applying { throw APIError.badRequest(unknown.map { "\($0): field not declared in schema" }.joined(separator: ", ")) }
                 let fields = unknown.map { "unknown field \"\($0.dropFirst())\"" }.joined(separator: ", ")
                 throw APIError.badRequest("\(type.kind) in version \"\(type.version)\" cannot be handled as a \(type.kind): strict decoding error: \(fields)")
             }
