@@ -17,23 +17,28 @@ public struct EnvironmentRefs: Sendable {
     /// fetch and push so that a rotated token is used from the next one; nil for none.
     let token: SecretSource?
     let username: String
+    /// The environment git's credential helpers run with when no token is configured (nil:
+    /// this process's, so the user's own git configuration).
+    let helperEnvironment: [String: String]?
 
     public init(store: GitStore, remote: String?, fetches: FetchCoalescer = FetchCoalescer(), token: SecretSource? = nil,
-                username: String = "x-access-token") {
+                username: String = "x-access-token", helperEnvironment: [String: String]? = nil) {
         self.store = store
         self.remote = remote
         self.fetches = fetches
         self.token = token
         self.username = username
+        self.helperEnvironment = helperEnvironment
     }
 
     /// The credentials for the next exchange with the remote.
     func credentials() throws -> GitCredentials? {
-        try Self.credentials(token, username: username)
+        try Self.credentials(token, username: username, helperEnvironment: helperEnvironment)
     }
 
-    static func credentials(_ token: SecretSource?, username: String) throws -> GitCredentials? {
-        guard let token else { return nil }
+    /// The configured token, else whatever git's credential helpers give for the URL.
+    static func credentials(_ token: SecretSource?, username: String, helperEnvironment: [String: String]?) throws -> GitCredentials? {
+        guard let token else { return .helpers(environment: helperEnvironment) }
         do {
             return .token(try token.read(), username: username)
         } catch {
@@ -47,12 +52,14 @@ public struct EnvironmentRefs: Sendable {
     /// git's lock files, as from several processes; one libgit2 handle shared by a hundred
     /// pipelines read refs another had just moved as moved by someone else); pipelines given
     /// the same `fetches` share their fetches.
-    public static func open(_ pipeline: PipelineConfig, cacheRoot: String, fetches: FetchCoalescer = FetchCoalescer()) async throws -> EnvironmentRefs {
+    public static func open(_ pipeline: PipelineConfig, cacheRoot: String, fetches: FetchCoalescer = FetchCoalescer(),
+                            helperEnvironment: [String: String]? = nil) async throws -> EnvironmentRefs {
         if pipeline.repo.isLocal { return EnvironmentRefs(store: try await GitStore.open(pipeline.repo.location), remote: nil) }
         let path = cacheRoot + "/repos/" + mirrorName(pipeline.repo.location) + ".git"
-        let credentials = try Self.credentials(pipeline.repo.token, username: pipeline.repo.username)
+        let credentials = try Self.credentials(pipeline.repo.token, username: pipeline.repo.username, helperEnvironment: helperEnvironment)
         let refs = EnvironmentRefs(store: try await mirror(pipeline.repo.location, at: path, credentials: credentials), remote: pipeline.repo.location,
-                                   fetches: fetches, token: pipeline.repo.token, username: pipeline.repo.username)
+                                   fetches: fetches, token: pipeline.repo.token, username: pipeline.repo.username,
+                                   helperEnvironment: helperEnvironment)
         try await refs.refresh()
         return refs
     }

@@ -136,6 +136,9 @@ public enum GitCredentials: Sendable {
     case usernamePassword(username: String, password: String)
     /// An SSH private key file, with its public key file when it is not `KEY.pub`.
     case sshKey(username: String = "git", privateKey: String, publicKey: String? = nil, passphrase: String? = nil)
+    /// Whatever git's own credential helpers give for the remote's URL (`git credential fill`,
+    /// run with `environment` when given, never prompting), as `git fetch` would use them.
+    case helpers(environment: [String: String]? = nil)
 
     /// The strings to scrub from any message.
     var secrets: [String] {
@@ -143,6 +146,7 @@ public enum GitCredentials: Sendable {
         case .token(let token, _): [token]
         case .usernamePassword(_, let password): [password]
         case .sshKey(_, _, _, let passphrase): passphrase.map { [$0] } ?? []
+        case .helpers: []
         }
     }
 }

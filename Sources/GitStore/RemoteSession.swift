@@ -14,16 +14,19 @@ final class RemoteSession {
         self.credentials = credentials
     }
 
-    var secrets: [String] { credentials?.secrets ?? [] }
+    /// Passwords git's credential helpers gave during this session.
+    private var obtained: [String] = []
+
+    var secrets: [String] { (credentials?.secrets ?? []) + obtained }
 
     /// Fills in `callbacks` so that they reach this session. The session must stay alive
     /// (see `withCallbacks`) while libgit2 may call them.
     func install(into callbacks: inout git_remote_callbacks, payload: UnsafeMutableRawPointer) {
         callbacks.payload = payload
-        callbacks.credentials = { out, _, usernameFromURL, allowed, payload in
+        callbacks.credentials = { out, url, usernameFromURL, allowed, payload in
             guard let payload, let out else { return -1 }
             let session = Unmanaged<RemoteSession>.fromOpaque(payload).takeUnretainedValue()
-            return session.acquire(out, usernameFromURL.map { String(cString: $0) }, allowed)
+            return session.acquire(out, url.map { String(cString: $0) } ?? "", usernameFromURL.map { String(cString: $0) }, allowed)
         }
         callbacks.push_update_reference = { refname, status, payload in
             guard let payload, let status else { return 0 }
@@ -43,7 +46,7 @@ final class RemoteSession {
         return try body(&callbacks)
     }
 
-    private func acquire(_ out: UnsafeMutablePointer<UnsafeMutablePointer<git_credential>?>, _ usernameFromURL: String?,
+    private func acquire(_ out: UnsafeMutablePointer<UnsafeMutablePointer<git_credential>?>, _ url: String, _ usernameFromURL: String?,
                          _ allowed: UInt32) -> Int32 {
         credentialRequests += 1
         guard let credentials else {
@@ -64,9 +67,46 @@ final class RemoteSession {
             return git_credential_username_new(out, usernameFromURL ?? username)
         case .sshKey(let username, let privateKey, let publicKey, let passphrase) where allowed & GIT_CREDENTIAL_SSH_KEY.rawValue != 0:
             return git_credential_ssh_key_new(out, usernameFromURL ?? username, publicKey, privateKey, passphrase)
+        case .helpers(let environment) where allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0:
+            guard let (username, password) = Self.fill(url, environment: environment) else {
+                git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "the remote asks for credentials and git's credential helpers have none for it")
+                return GIT_EAUTH.rawValue
+            }
+            obtained.append(password)
+            return git_credential_userpass_plaintext_new(out, usernameFromURL ?? username, password)
         default:
             git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "the remote asks for another kind of credentials than the ones given")
             return GIT_EAUTH.rawValue
         }
+    }
+
+    /// `git credential fill` for `url`: the user name and password git's configured helpers
+    /// give, or nil (no helper has any; git is told never to prompt).
+    static func fill(_ url: String, environment: [String: String]?) -> (String, String)? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        process.arguments = ["credential", "fill"]
+        var variables = environment ?? ProcessInfo.processInfo.environment
+        variables["GIT_TERMINAL_PROMPT"] = "0"
+        variables["GIT_ASKPASS"] = "/bin/false"
+        variables["SSH_ASKPASS"] = "/bin/false"
+        process.environment = variables
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return nil }
+        input.fileHandleForWriting.write(Data("url=\(url)\n\n".utf8))
+        try? input.fileHandleForWriting.close()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        var fields: [String: String] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2 { fields[parts[0]] = parts[1] }
+        }
+        guard let username = fields["username"], let password = fields["password"], !password.isEmpty else { return nil }
+        return (username, password)
     }
 }

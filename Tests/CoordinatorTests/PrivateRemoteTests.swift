@@ -46,6 +46,31 @@ struct PrivateRemoteTests {
         #expect(served.server.requests > 0)
     }
 
+    /// An environment for git's credential helpers that sees none of the machine's git
+    /// configuration: a home of its own whose `.gitconfig` names `git credential-store` on
+    /// `store` (no helper when nil).
+    static func helpers(_ served: Served, store: String?) -> [String: String] {
+        let home = served.dir.path + "/helper-home-" + (store == nil ? "none" : "store")
+        try? FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let config = store.map { "[credential]\n\thelper = store --file \($0)\n" } ?? ""
+        try? config.write(toFile: home + "/.gitconfig", atomically: true, encoding: .utf8)
+        return ["HOME": home, "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin"]
+    }
+
+    @Test("with no token configured, git's own credential helpers are asked (here git credential-store), as git fetch would")
+    func credentialHelpers() async throws {
+        let served = try Self.serve()
+        defer { served.server.stop(); served.dir.remove() }
+        try served.dir.write("credentials", "http://baton-bot:\(Self.token)@127.0.0.1:\(served.server.port)\n")
+        let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: served.server.url("config.git")), stages: [Stage(environment: "dev")])
+        let refs = try await EnvironmentRefs.open(pipeline, cacheRoot: served.dir.path + "/cache",
+                                                  helperEnvironment: Self.helpers(served, store: served.dir.path + "/credentials"))
+        #expect(try await refs.current("refs/heads/main") == served.first)
+        try await refs.move("refs/heads/env/dev", from: nil, to: served.first, anywhere: false, reason: "test")
+        let remote = try served.work.run(["--git-dir", served.dir.path + "/served/config.git", "rev-parse", "refs/heads/env/dev"])
+        #expect(remote.trimmingCharacters(in: .whitespacesAndNewlines) == served.first)
+    }
+
     @Test("a wrong token: one clear error, no retry storm, the token never in it; no token: the remote's refusal said plainly")
     func wrongToken() async throws {
         let served = try Self.serve()
@@ -56,7 +81,7 @@ struct PrivateRemoteTests {
             let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: served.server.url("config.git"), token: token),
                                           stages: [Stage(environment: "dev")])
             do {
-                _ = try await EnvironmentRefs.open(pipeline, cacheRoot: served.dir.path + "/" + cache)
+                _ = try await EnvironmentRefs.open(pipeline, cacheRoot: served.dir.path + "/" + cache, helperEnvironment: Self.helpers(served, store: nil))
                 return "opened"
             } catch {
                 return "\(error)"
@@ -66,7 +91,7 @@ struct PrivateRemoteTests {
         #expect(wrong.contains("authentication failed") && !wrong.contains("wrong-token-9f1c"), "\(wrong)")
         #expect(served.server.refused <= 3, "\(served.server.refused) refused requests")
         let none = await failure(nil, cache: "cache2")
-        #expect(none.contains("asks for credentials and none were given"), "\(none)")
+        #expect(none.contains("git's credential helpers have none for it"), "\(none)")
         let unreadable = await failure(.file(served.dir.path + "/missing"), cache: "cache3")
         #expect(unreadable.contains("the repository's token: cannot read \(served.dir.path)/missing"), "\(unreadable)")
     }
