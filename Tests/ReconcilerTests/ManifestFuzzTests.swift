@@ -16,23 +16,28 @@ struct ManifestFuzzTests {
 
     @Test("2,000 mutations parsed and normalised: objects or an error naming the file, never a crash")
     func parsing() async throws {
-        var mutator = Mutator(seed: 0xBA70_0002)
-        var failed = 0, parsed = 0
-        for _ in 0..<2_000 {
-            let text = mutator.mutate(Self.app)
+        // Parsing is the CPU work: off the cooperative pool, which the other tests' timers need.
+        let parsed: [Result<[Manifest], RenderError>] = try await offThePool {
+            var mutator = Mutator(seed: 0xBA70_0002)
+            return (0..<2_000).map { _ in
+                let text = mutator.mutate(Self.app)
+                return Result { () throws(RenderError) in try Renderer.documents(text, file: "app/app.yaml", revision: "fuzz") }
+            }
+        }
+        var failed = 0, normalised = 0
+        for result in parsed {
             do {
-                let manifests = try Renderer.documents(text, file: "app/app.yaml", revision: "fuzz")
-                _ = try await Normalizer(environment: "dev", namespace: "shop", revision: "fuzz").normalize(manifests) { _, kind in kind != "Namespace" }
-                parsed += 1
+                _ = try await Normalizer(environment: "dev", namespace: "shop", revision: "fuzz").normalize(try result.get()) { _, kind in kind != "Namespace" }
+                normalised += 1
             } catch {
                 failed += 1
                 #expect("\(error)".contains("app/app.yaml"), "\(error)")
             }
         }
-        #expect(failed > 500 && parsed > 100, "\(failed) failed, \(parsed) parsed")
+        #expect(failed > 500 && normalised > 100, "\(failed) failed, \(normalised) normalised")
     }
 
-    @Test("60 damaged revisions synced: each syncs, or fails having written nothing")
+    @Test("30 damaged revisions synced: each syncs, or fails having written nothing")
     func syncing() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
@@ -41,8 +46,9 @@ struct ManifestFuzzTests {
         #expect(await reconciler.sync(revision: try fixture.commit(["app/app.yaml": Self.app])).errors == [])
         var mutator = Mutator(seed: 0xBA70_0003)
         var failures = 0
-        for _ in 0..<60 {
-            let revision = try fixture.commit(["app/app.yaml": mutator.mutate(Self.app)])
+        for _ in 0..<30 {
+            let text = mutator.mutate(Self.app)
+            let revision = try await offThePool { try fixture.commit(["app/app.yaml": text]) }
             let writes = CorpusTests.writes(fixture.server)
             let report = await reconciler.sync(revision: revision)
             if !report.errors.isEmpty {
@@ -51,6 +57,6 @@ struct ManifestFuzzTests {
                 #expect(report.errors.allSatisfy { !$0.isEmpty })
             }
         }
-        #expect(failures > 10, "\(failures) of 60 damaged revisions failed")
+        #expect(failures > 5, "\(failures) of 30 damaged revisions failed")
     }
 }
