@@ -28,17 +28,12 @@ public struct HTTPCheck: Sendable {
                 do { try await sleep(gate.interval.duration) } catch { break }
             }
             let started = ContinuousClock.now
-            // Headers read from the environment or a file are read now (fail closed: a gate
-            // whose credential cannot be read does not pass).
-            var headers: [HTTPField] = []
-            for header in gate.headers {
-                do {
-                    headers.append(HTTPField(header.name, try header.resolved()))
-                } catch {
-                    let summary = "\(gate.method) \(url): header \(header.name): \(error)"
-                    return GateOutcome(gate: "http", passed: false, summary: summary,
-                                       evidence: ["url": .string(url), "problem": .string(summary)])
-                }
+            let headers: [HTTPField]
+            do {
+                headers = try gate.headers.fields()
+            } catch {
+                let summary = "\(gate.method) \(url): \(error)"
+                return GateOutcome(gate: "http", passed: false, summary: summary, evidence: ["url": .string(url), "problem": .string(summary)])
             }
             let request = HTTPRequest(method: gate.method, url: gate.url, headers: headers,
                                       timeout: gate.timeout.duration,

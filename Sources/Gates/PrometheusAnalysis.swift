@@ -79,13 +79,11 @@ public struct PrometheusAnalysis: Sendable {
         let base = gate.url.hasSuffix("/") ? String(gate.url.dropLast()) : gate.url
         // Headers read from the environment or a file are read now; one that cannot be read
         // makes the measurement fail to be taken (it never passes).
-        var headers: [HTTPField] = []
-        for header in gate.headers {
-            do {
-                headers.append(HTTPField(header.name, try header.resolved()))
-            } catch {
-                return Measurement(time: now, value: nil, problem: "header \(header.name): \(error)", passed: false)
-            }
+        let headers: [HTTPField]
+        do {
+            headers = try gate.headers.fields()
+        } catch {
+            return Measurement(time: now, value: nil, problem: "\(error)", passed: false)
         }
         let request = HTTPRequest(url: base + "/api/v1/query?query=" + encoded, headers: headers, timeout: .seconds(10))
         let response: HTTPResponse
