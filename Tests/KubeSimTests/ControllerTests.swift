@@ -74,4 +74,92 @@ struct ControllerTests {
         await simulation.tick(now: start.addingTimeInterval(10))
         #expect(condition(try await state.get(Self.deployments, namespace: "default", name: "web"), "Available")?["status"] == "False")
     }
+
+    static let jobs = ResourceType.builtIn.first { $0.kind == "Job" }!
+
+    func objects(_ state: ClusterState, _ kind: String) async throws -> [JSONValue] {
+        let type = ResourceType.builtIn.first { $0.kind == kind }!
+        return try await state.list(type, namespace: "default", labels: LabelSelector(parsing: ""), fields: nil, limit: nil, continueToken: nil).items
+    }
+
+    @Test("controllers follow changes, not a clock: a tick with nothing changed writes nothing; a changed, deleted or recreated object is seen at the next tick")
+    func eventDriven() async throws {
+        let state = ClusterState()
+        let simulation = Simulation(state: state, rolloutDelay: .seconds(5))
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        let service: (String) -> Data = { team in
+            JSONValue.object(["apiVersion": "v1", "kind": "Service",
+                              "metadata": .object(["name": "web", "labels": ["team": .string(team)]]),
+                              "spec": .object(["selector": ["app": "web"], "ports": [.object(["port": 80])]])]).encoded()
+        }
+        _ = try await state.apply(ResourceType.service, namespace: "default", name: "web", body: service("a"), manager: "t", force: false)
+        _ = try await state.apply(Self.deployments, namespace: "default", name: "web", body: make(image: "app:1"), manager: "t", force: false)
+        _ = try await state.apply(Self.jobs, namespace: "default", name: "migrate", body: JSONValue.object([
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": .object(["name": "migrate"]),
+            "spec": .object(["template": .object(["spec": .object(["restartPolicy": "Never",
+                                                                   "containers": [.object(["name": "m", "image": "m:1"])]])])]),
+        ]).encoded(), manager: "t", force: false)
+        for second in 0...6 { await simulation.tick(now: start.addingTimeInterval(Double(second))) }
+        let endpoints = try #require(try await objects(state, "Endpoints").first)
+        let slice = try #require(try await objects(state, "EndpointSlice").first)
+        #expect(endpoints[path: ["metadata", "labels", "team"]] == "a" && slice[path: ["metadata", "labels", "team"]] == "a")
+        #expect(try await objects(state, "ReplicaSet").count == 1)
+        #expect(try await objects(state, "Job").first?[path: ["status", "succeeded"]] == .int(1))
+
+        // Settled: more ticks, even seconds apart, change nothing (no completion time moving on).
+        let settled = await state.revision
+        for second in 7...12 { await simulation.tick(now: start.addingTimeInterval(Double(second))) }
+        #expect(await state.revision == settled, "a tick with nothing changed wrote something")
+
+        // A change to the Service reaches its Endpoints and EndpointSlice, which keep their uid.
+        _ = try await state.apply(ResourceType.service, namespace: "default", name: "web", body: service("b"), manager: "t", force: false)
+        await simulation.tick(now: start.addingTimeInterval(13))
+        let relabelled = try #require(try await objects(state, "Endpoints").first)
+        let relabelledSlice = try #require(try await objects(state, "EndpointSlice").first)
+        #expect(relabelled[path: ["metadata", "labels", "team"]] == "b" && relabelledSlice[path: ["metadata", "labels", "team"]] == "b")
+        #expect(relabelled[path: ["metadata", "uid"]] == endpoints[path: ["metadata", "uid"]])
+        #expect(relabelledSlice[path: ["metadata", "uid"]] == slice[path: ["metadata", "uid"]])
+
+        // Endpoints deleted by hand come back; a deleted ReplicaSet too.
+        let endpointsType = ResourceType.builtIn.first { $0.kind == "Endpoints" }!
+        _ = try await state.delete(endpointsType, namespace: "default", name: "web")
+        let replicaSetType = ResourceType.builtIn.first { $0.kind == "ReplicaSet" }!
+        let replicaSet = try #require(try await objects(state, "ReplicaSet").first?[path: ["metadata", "name"]]?.string)
+        _ = try await state.delete(replicaSetType, namespace: "default", name: replicaSet)
+        await simulation.tick(now: start.addingTimeInterval(14))
+        #expect(try await objects(state, "Endpoints").count == 1)
+        #expect(try await objects(state, "ReplicaSet").map { $0[path: ["metadata", "name"]]?.string } == [replicaSet])
+
+        // A new pod template: a new ReplicaSet, the old one scaled to zero, a new rollout.
+        _ = try await state.apply(Self.deployments, namespace: "default", name: "web", body: make(image: "app:2"), manager: "t", force: false)
+        await simulation.tick(now: start.addingTimeInterval(15))
+        await simulation.tick(now: start.addingTimeInterval(15.5))
+        let replicaSets = try await objects(state, "ReplicaSet")
+        #expect(replicaSets.count == 2)
+        #expect(replicaSets.filter { $0[path: ["spec", "replicas"]] == .int(0) }.count == 1)
+        // Still Available (the old pods serve) while the new ReplicaSet progresses.
+        #expect(condition(try await state.get(Self.deployments, namespace: "default", name: "web"), "Progressing")?["reason"] == "ReplicaSetUpdated")
+        await simulation.tick(now: start.addingTimeInterval(20))
+        #expect(condition(try await state.get(Self.deployments, namespace: "default", name: "web"), "Progressing")?["reason"] == "NewReplicaSetAvailable",
+                "a rollout under way was not looked at again once its delay was over")
+
+        // The Service deleted: its Endpoints go at the next tick, its EndpointSlice with it (its owner).
+        _ = try await state.delete(ResourceType.service, namespace: "default", name: "web")
+        await simulation.tick(now: start.addingTimeInterval(21))
+        #expect(try await objects(state, "Endpoints").isEmpty)
+        #expect(try await objects(state, "EndpointSlice").isEmpty)
+    }
+
+    @Test("after a snapshot is restored, the controllers look at everything once")
+    func afterRestore() async throws {
+        let state = ClusterState()
+        _ = try await state.apply(Self.deployments, namespace: "default", name: "web", body: make(image: "app:1"), manager: "t", force: false)
+        let snapshot = await state.snapshot()
+        let restored = ClusterState()
+        let simulation = Simulation(state: restored, rolloutDelay: .seconds(1))
+        await simulation.tick(now: Date(timeIntervalSince1970: 1_000_000))
+        try await restored.restore(snapshot)
+        await simulation.tick(now: Date(timeIntervalSince1970: 1_000_001))
+        #expect(try await objects(restored, "ReplicaSet").count == 1)
+    }
 }

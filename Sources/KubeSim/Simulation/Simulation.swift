@@ -10,6 +10,8 @@ public actor Simulation {
     public nonisolated let faults: Faults
     /// When each workload's current generation was first seen.
     private var rolloutStarted: [ObjectKey: (generation: Int64, at: Date)] = [:]
+    /// Workloads whose status still changes with time, and until when.
+    private var settling: [ObjectKey: Date] = [:]
     /// `sim_http_requests_total` by (namespace, service, code).
     private var requests: [String: [String: [Int: Int64]]] = [:]
     private var lastTraffic: Date?
@@ -25,56 +27,66 @@ public actor Simulation {
         self.faults = Faults(faults)
     }
 
-    /// Runs every controller once, and once a second adds steady traffic to each service.
+    /// Runs every controller once over what changed since the last tick (and the workloads
+    /// whose rollout is still under way: their status changes with time alone), and once a
+    /// second adds steady traffic to each service.
     public func tick(now: Date = Date()) async {
+        let work = await state.takeWork()
         await state.finishTerminatingNamespaces()
-        await state.runDeploymentController()
-        await state.runEndpointControllers()
-        await state.runServiceAccountController()
+        await state.runDeploymentController(work)
+        await state.runEndpointControllers(work)
+        await state.runServiceAccountController(work)
         for (group, plural, kind) in [("apps", "deployments", "Deployment"), ("apps", "statefulsets", "StatefulSet"),
                                       ("apps", "daemonsets", "DaemonSet"), ("apps", "replicasets", "ReplicaSet")] {
-            for (key, object) in await state.objects(group: group, plural: plural) {
-                let generation = object[path: ["metadata", "generation"]]?.int ?? 1
-                if rolloutStarted[key]?.generation != generation { rolloutStarted[key] = (generation, now) }
-                let status = controllers.workloadStatus(kind: kind, object: object, since: rolloutStarted[key]!.at, now: now)
+            for (key, found) in await timed(work, group: group, plural: plural) {
+                guard let object = found else { continue }
+                let started = rolloutStarted(key, object, now: now)
+                let status = controllers.workloadStatus(kind: kind, object: object, since: started, now: now)
+                let broken = Controllers.isBroken(object)
+                let deadline = kind == "Deployment" && broken ? Double(object[path: ["spec", "progressDeadlineSeconds"]]?.int ?? 600) : 0
+                settle(key, at: started.addingTimeInterval(broken ? deadline : Controllers.delay(object, default: controllers.rolloutDelay)), now: now)
                 await state.setStatus(key, status)
             }
         }
-        for (key, job) in await state.objects(group: "batch", plural: "jobs") {
-            let generation = job[path: ["metadata", "generation"]]?.int ?? 1
-            if rolloutStarted[key]?.generation != generation { rolloutStarted[key] = (generation, now) }
-            let done = now.timeIntervalSince(rolloutStarted[key]!.at) >= Controllers.delay(job, default: controllers.rolloutDelay)
+        for (key, found) in await timed(work, group: "batch", plural: "jobs") {
+            guard let job = found else { continue }
+            let started = rolloutStarted(key, job, now: now)
+            let completion = started.addingTimeInterval(Controllers.delay(job, default: controllers.rolloutDelay))
+            let done = now >= completion
+            settle(key, at: completion, now: now)
             let failed = Controllers.isBroken(job)
-            var status: [String: JSONValue] = ["startTime": .string(Controllers.format(rolloutStarted[key]!.at))]
+            var status: [String: JSONValue] = ["startTime": .string(Controllers.format(started))]
             if done && failed {
                 status["failed"] = 1
                 status["conditions"] = [.object(["type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"])]
             } else if done {
                 status["succeeded"] = 1
-                status["completionTime"] = .string(Controllers.format(now))
+                status["completionTime"] = .string(Controllers.format(completion))
                 status["conditions"] = [.object(["type": "Complete", "status": "True"])]
             } else {
                 status["active"] = 1
             }
             await state.setStatus(key, .object(status))
         }
-        for (key, claim) in await state.objects(group: "", plural: "persistentvolumeclaims") {
+        for (key, found) in await state.objects(await state.pending(work, group: "", plural: "persistentvolumeclaims")) {
+            guard let claim = found else { continue }
             var status: JSONValue = .object(["phase": "Bound", "accessModes": claim[path: ["spec", "accessModes"]] ?? ["ReadWriteOnce"]])
             if let storage = claim[path: ["spec", "resources", "requests", "storage"]] { status["capacity"] = .object(["storage": storage]) }
             await state.setStatus(key, status)
         }
-        for (key, service) in await state.objects(group: "", plural: "services") {
+        for (key, found) in await state.objects(await state.pending(work, group: "", plural: "services")) {
+            guard let service = found else { continue }
             let balanced = service[path: ["spec", "type"]]?.string == "LoadBalancer"
             await state.setStatus(key, balanced ? .object(["loadBalancer": .object(["ingress": [.object(["ip": "127.0.0.1"])]])])
                                                 : .object(["loadBalancer": .object([:])]))
         }
-        for (key, _) in await state.objects(group: "", plural: "pods") {
+        for (key, found) in await state.objects(await state.pending(work, group: "", plural: "pods")) where found != nil {
             await state.setStatus(key, .object(["phase": "Running", "conditions": [.object(["type": "Ready", "status": "True"])]]))
         }
         if lastTraffic.map({ now.timeIntervalSince($0) >= 1 }) ?? true {
             lastTraffic = now
             // Every service's backends are found once per round, from one read of the store.
-            let deployments = Dictionary(grouping: await state.objects(group: "apps", plural: "deployments").map(\.1)) {
+            let deployments = Dictionary(grouping: await state.objects(group: "apps", plural: "deployments").map(\.1).filter(Self.isAvailable)) {
                 $0[path: ["metadata", "namespace"]]?.string ?? ""
             }
             for (key, service) in await state.objects(group: "", plural: "services") {
@@ -133,8 +145,38 @@ public actor Simulation {
         guard let selector = service[path: ["spec", "selector"]]?.object?.compactMapValues(\.string), !selector.isEmpty else { return nil }
         return deployments.first { deployment in
             selector.allSatisfy { deployment[path: ["spec", "template", "metadata", "labels", $0.key]]?.string == $0.value }
-                && (deployment[path: ["status", "conditions"]]?.array ?? []).contains { $0["type"] == "Available" && $0["status"] == "True" }
+                && isAvailable(deployment)
         }
+    }
+
+    static func isAvailable(_ deployment: JSONValue) -> Bool {
+        (deployment[path: ["status", "conditions"]]?.array ?? []).contains { $0["type"] == "Available" && $0["status"] == "True" }
+    }
+
+    /// The workloads of one kind whose status this tick computes: those `work` names, and
+    /// those whose status still changes with time (`settle`). A gone one is forgotten.
+    private func timed(_ work: ControllerWork, group: String, plural: String) async -> [(ObjectKey, JSONValue?)] {
+        var keys = Set(await state.pending(work, group: group, plural: plural))
+        keys.formUnion(settling.keys.filter { $0.group == group && $0.plural == plural })
+        let found = await state.objects(keys.sorted())
+        for (key, object) in found where object == nil {
+            rolloutStarted[key] = nil
+            settling[key] = nil
+        }
+        return found
+    }
+
+    /// When `object`'s current generation was first seen (now, for a new one).
+    private func rolloutStarted(_ key: ObjectKey, _ object: JSONValue, now: Date) -> Date {
+        let generation = object[path: ["metadata", "generation"]]?.int ?? 1
+        if rolloutStarted[key]?.generation != generation { rolloutStarted[key] = (generation, now) }
+        return rolloutStarted[key]!.at
+    }
+
+    /// Keeps `key` among the workloads looked at every tick until `time`, after which its
+    /// status no longer changes by itself (rolled out, or past its progress deadline).
+    private func settle(_ key: ObjectKey, at time: Date, now: Date) {
+        settling[key] = now < time ? time : nil
     }
 
     /// 503 without a backend; one answer in five 500 when it runs an `-errors` image.

@@ -8,29 +8,34 @@ import Foundation
 extension ClusterState {
     static let controllerManager = "kube-controller-manager"
 
-    /// One pass of the endpoints and EndpointSlice controllers over every Service.
-    func runEndpointControllers() {
+    /// One pass of the endpoints and EndpointSlice controllers over the Services `work` names
+    /// (changed, or whose Endpoints or EndpointSlice changed).
+    func runEndpointControllers(_ work: ControllerWork) {
         let endpointsType = ResourceType.core("Endpoints", "endpoints", status: false)
         let sliceType = ResourceType.grouped("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", status: false)
-        let services = objectsOf(group: "", plural: "services")
-        // Each Service's slice, found once per pass (by namespace and service name).
-        var slicesByService: [String: (key: ObjectKey, value: JSONValue)] = [:]
-        for (key, slice) in objectsOf(group: "discovery.k8s.io", plural: "endpointslices") {
-            if let service = slice[path: ["metadata", "labels", "kubernetes.io/service-name"]]?.string {
-                slicesByService[key.namespace + "/" + service] = (key, slice)
+        var services = Set(pending(work, group: "", plural: "services"))
+        if work.isFull {
+            // Endpoints left behind by a Service deleted before this pass.
+            for key in keys(group: "", plural: "endpoints") {
+                services.insert(ObjectKey(group: "", plural: "services", namespace: key.namespace, name: key.name))
             }
         }
-        var wanted = Set<ObjectKey>()
-        for (key, service) in services {
-            guard let selector = service[path: ["spec", "selector"]]?.object, !selector.isEmpty else { continue }
+        for key in services.sorted() {
+            let endpointsKey = ObjectKey(group: "", plural: "endpoints", namespace: key.namespace, name: key.name)
+            guard let service = objects[key], let selector = service[path: ["spec", "selector"]]?.object, !selector.isEmpty else {
+                // Endpoints whose Service is gone (or lost its selector) are removed by their controller;
+                // its EndpointSlice goes with the Service (its owner).
+                if objects[endpointsKey]?[path: ["metadata", "labels", "endpoints.kubernetes.io/managed-by"]]?.string == "endpoint-controller" {
+                    _ = try? delete(endpointsType, namespace: key.namespace, name: key.name)
+                }
+                continue
+            }
             var labels = service[path: ["metadata", "labels"]]?.object ?? [:]
             if service[path: ["spec", "clusterIP"]]?.string == "None" { labels["service.kubernetes.io/headless"] = "" }
             let trigger: JSONValue = .object(["endpoints.kubernetes.io/last-change-trigger-time": .string(timestamp)])
             // Endpoints: named after the Service, its labels plus the controller's own, no owner.
             var endpointLabels = labels
             endpointLabels["endpoints.kubernetes.io/managed-by"] = "endpoint-controller"
-            let endpointsKey = ObjectKey(group: "", plural: "endpoints", namespace: key.namespace, name: key.name)
-            wanted.insert(endpointsKey)
             if objects[endpointsKey]?[path: ["metadata", "labels"]]?.object != endpointLabels {
                 upsert(endpointsType, endpointsKey, .object([
                     "apiVersion": "v1", "kind": "Endpoints",
@@ -43,7 +48,7 @@ extension ClusterState {
             var sliceLabels = labels
             sliceLabels["kubernetes.io/service-name"] = .string(key.name)
             sliceLabels["endpointslice.kubernetes.io/managed-by"] = "endpointslice-controller.k8s.io"
-            let existing = slicesByService[key.namespace + "/" + key.name]
+            let existing = sliceByService[key.namespace + "/" + key.name].flatMap { slice in objects[slice].map { (key: slice, value: $0) } }
             if existing?.value[path: ["metadata", "labels"]]?.object == sliceLabels { continue }
             let name = existing?.key.name ?? key.name + "-" + String(UUID().uuidString.lowercased().filter(\.isLetter).prefix(5))
             // No pods run in KubeSim, so the slice has no endpoints and, as on a real cluster then, no ports.
@@ -58,26 +63,16 @@ extension ClusterState {
                 ]),
             ]))
         }
-        // Endpoints whose Service is gone (or lost its selector) are removed by their controller.
-        for key in objects.keys where key.group.isEmpty && key.plural == "endpoints" && !wanted.contains(key)
-            && objects[key]?[path: ["metadata", "labels", "endpoints.kubernetes.io/managed-by"]]?.string == "endpoint-controller" {
-            _ = try? delete(endpointsType, namespace: key.namespace, name: key.name)
-        }
     }
 
-    /// One pass of the Deployment controller's ReplicaSet bookkeeping: the ReplicaSet of the
-    /// current pod template exists with the Deployment's annotations, older ones scaled to zero.
-    func runDeploymentController() {
+    /// One pass of the Deployment controller's ReplicaSet bookkeeping over the Deployments
+    /// `work` names (changed, or one of their ReplicaSets did): the ReplicaSet of the current
+    /// pod template exists with the Deployment's annotations, older ones scaled to zero.
+    func runDeploymentController(_ work: ControllerWork) {
         let replicaSetType = ResourceType.grouped("apps", "v1", "ReplicaSet", "replicasets", short: ["rs"])
-        // ReplicaSets by the uid of the Deployment that controls them, found once per pass.
-        var replicaSets: [String: [ObjectKey: JSONValue]] = [:]
-        for (key, object) in objectsOf(group: "apps", plural: "replicasets") {
-            for owner in object[path: ["metadata", "ownerReferences"]]?.array ?? [] {
-                if let uid = owner["uid"]?.string { replicaSets[uid, default: [:]][key] = object }
-            }
-        }
-        for (key, deployment) in objectsOf(group: "apps", plural: "deployments") {
-            guard let uid = deployment[path: ["metadata", "uid"]]?.string, let template = deployment[path: ["spec", "template"]] else { continue }
+        for key in pending(work, group: "apps", plural: "deployments") {
+            guard let deployment = objects[key], let uid = deployment[path: ["metadata", "uid"]]?.string,
+                  let template = deployment[path: ["spec", "template"]] else { continue }
             // The hash is recomputed only when the template changed (a new generation).
             let generation = deployment[path: ["metadata", "generation"]]?.int ?? 0
             let hash: String
@@ -87,7 +82,10 @@ extension ClusterState {
                 hash = Self.podTemplateHash(template)
                 templateHashes[uid] = (generation, hash)
             }
-            let owned = replicaSets[uid] ?? [:]
+            var owned: [ObjectKey: JSONValue] = [:]
+            for replicaSet in dependentsByOwner[uid] ?? [] where replicaSet.group == "apps" && replicaSet.plural == "replicasets" {
+                owned[replicaSet] = objects[replicaSet]
+            }
             let name = key.name + "-" + hash
             let revisions = owned.compactMap { Int($0.value[path: ["metadata", "annotations", "deployment.kubernetes.io/revision"]]?.string ?? "") }
             let current = owned.first { $0.key.name == name }

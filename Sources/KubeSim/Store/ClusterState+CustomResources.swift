@@ -42,6 +42,7 @@ extension ClusterState {
         types.removeAll { $0.group == group && $0.plural == plural && $0.custom }
         schemas[group + "/" + plural] = nil
         for key in keys(group: group, plural: plural) {
+            noteChange(key, previous: objects[key], current: nil)
             objects[key] = nil
             owners[key] = nil
         }

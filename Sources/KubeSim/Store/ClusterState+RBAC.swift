@@ -14,9 +14,11 @@ extension ClusterState {
     }
 
     /// kube-controller-manager's service account controller: a `default` ServiceAccount in
-    /// every namespace that is not being deleted.
-    func runServiceAccountController() {
-        for (key, namespace) in objectsOf(group: "", plural: "namespaces") where namespace[path: ["status", "phase"]]?.string != "Terminating" {
+    /// every namespace that is not being deleted (of those `work` names: new ones, and those
+    /// whose service accounts changed).
+    func runServiceAccountController(_ work: ControllerWork) {
+        for key in pending(work, group: "", plural: "namespaces") {
+            guard let namespace = objects[key], namespace[path: ["status", "phase"]]?.string != "Terminating" else { continue }
             let account = ObjectKey(group: "", plural: "serviceaccounts", namespace: key.name, name: "default")
             guard objects[account] == nil else { continue }
             _ = try? create(.serviceAccounts, namespace: key.name, body: ["apiVersion": "v1", "kind": "ServiceAccount",

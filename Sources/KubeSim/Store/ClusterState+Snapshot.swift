@@ -53,5 +53,6 @@ extension ClusterState {
         }
         revision = snapshot.revision
         history = []
+        reindex()
     }
 }

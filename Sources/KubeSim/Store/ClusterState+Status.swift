@@ -11,6 +11,11 @@ extension ClusterState {
         record(.modified, key, object)
     }
 
+    /// The objects stored under `keys`, in that order (nil for one that is gone).
+    func objects(_ keys: [ObjectKey]) -> [(ObjectKey, JSONValue?)] {
+        keys.map { ($0, objects[$0]) }
+    }
+
     /// Objects of one kind, for the simulated controllers.
     func objects(group: String, plural: String) -> [(ObjectKey, JSONValue)] {
         objectsOf(group: group, plural: plural).sorted { $0.key < $1.key }

@@ -108,11 +108,9 @@ extension ClusterState {
         if type.plural == "customresourcedefinitions" { unregisterCustomResource(live) }
         var dependents: [ObjectKey] = []
         if propagation != "Orphan", let uid {
-            dependents += objects.filter { _, object in
-                (object[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid }
-            }.map(\.key)
+            dependents += dependentsByOwner[uid] ?? []
         }
-        for dependent in Set(dependents) where objects[dependent] != nil {
+        for dependent in Set(dependents).sorted() where Self.ownerUIDs(objects[dependent]).contains(where: { $0 == uid }) {
             guard let dependentType = types.first(where: { $0.group == dependent.group && $0.plural == dependent.plural }) else { continue }
             _ = try? delete(dependentType, namespace: dependent.namespace, name: dependent.name, propagation: propagation)
         }

@@ -52,6 +52,12 @@ public actor ClusterState {
     /// Counts changes to RBAC objects; the policy read from them is kept until the next one.
     var rbacChanges: Int64 = 0
     var rbacPolicy: (changes: Int64, policy: RBACPolicy)?
+    /// Keys the controllers have not looked at since they changed (`noteChange`); nil: all.
+    var unseenChanges: [String: Set<ObjectKey>]?
+    /// The objects naming each uid in their `ownerReferences`.
+    var dependentsByOwner: [String: Set<ObjectKey>] = [:]
+    /// Each Service's EndpointSlice, by "namespace/name".
+    var sliceByService: [String: ObjectKey] = [:]
 
     struct Manager: Hashable, Sendable {
         var name: String
@@ -119,6 +125,7 @@ public actor ClusterState {
     func record(_ kind: WatchEvent.Kind, _ key: ObjectKey, _ object: JSONValue) {
         let revision = Int64(object[path: ["metadata", "resourceVersion"]]?.string ?? "") ?? self.revision
         if key.group == "rbac.authorization.k8s.io" { rbacChanges += 1 }
+        noteChange(key, previous: objects[key], current: kind == .deleted ? nil : object)
         if kind == .deleted {
             objects[key] = nil
             owners[key] = nil

@@ -1,0 +1,74 @@
+import BatonCore
+import Foundation
+
+/// What the simulated controllers must look at: the keys of each kind ("group/plural") changed
+/// since their last pass, the way kube-controller-manager's informers put a changed object's
+/// key — and its owner's — on a work queue instead of walking the cluster. nil means every
+/// object (the first pass, and after a snapshot was restored).
+struct ControllerWork: Sendable {
+    var changed: [String: Set<ObjectKey>]?
+
+    /// Whether this pass must look at everything.
+    var isFull: Bool { changed == nil }
+}
+
+extension ClusterState {
+    /// Indexes a change to one object (its owners, a Service's EndpointSlice) and queues its
+    /// key for the controllers, with the keys of the objects whose controller cares about it:
+    /// a ReplicaSet's Deployment, an Endpoints' or EndpointSlice's Service, a ServiceAccount's
+    /// Namespace. `previous` is what was stored before, `current` nil when it was deleted.
+    func noteChange(_ key: ObjectKey, previous: JSONValue?, current: JSONValue?) {
+        for uid in Self.ownerUIDs(previous) { dependentsByOwner[uid]?.remove(key) }
+        for uid in Self.ownerUIDs(current) { dependentsByOwner[uid, default: []].insert(key) }
+        let object = current ?? previous
+        var queued = [key]
+        switch (key.group, key.plural) {
+        case ("", "endpoints"):
+            queued.append(ObjectKey(group: "", plural: "services", namespace: key.namespace, name: key.name))
+        case ("discovery.k8s.io", "endpointslices"):
+            if let service = previous?[path: ["metadata", "labels", "kubernetes.io/service-name"]]?.string,
+               sliceByService[key.namespace + "/" + service] == key {
+                sliceByService[key.namespace + "/" + service] = nil
+            }
+            if let service = object?[path: ["metadata", "labels", "kubernetes.io/service-name"]]?.string {
+                if current != nil { sliceByService[key.namespace + "/" + service] = key }
+                queued.append(ObjectKey(group: "", plural: "services", namespace: key.namespace, name: service))
+            }
+        case ("apps", "replicasets"):
+            for owner in object?[path: ["metadata", "ownerReferences"]]?.array ?? [] where owner["kind"]?.string == "Deployment" {
+                queued.append(ObjectKey(group: "apps", plural: "deployments", namespace: key.namespace, name: owner["name"]?.string ?? ""))
+            }
+        case ("", "serviceaccounts"):
+            queued.append(ObjectKey(group: "", plural: "namespaces", namespace: "", name: key.namespace))
+        default:
+            break
+        }
+        guard unseenChanges != nil else { return }
+        for queuedKey in queued { unseenChanges?[queuedKey.group + "/" + queuedKey.plural, default: []].insert(queuedKey) }
+    }
+
+    /// The work queued since the last call; the queue starts again empty.
+    func takeWork() -> ControllerWork {
+        defer { unseenChanges = [:] }
+        return ControllerWork(changed: unseenChanges)
+    }
+
+    /// The keys of one kind a controller pass must look at, sorted: those queued in `work`
+    /// (some may be gone: a deletion is a change too), or every one on a full pass.
+    func pending(_ work: ControllerWork, group: String, plural: String) -> [ObjectKey] {
+        guard let changed = work.changed else { return keys(group: group, plural: plural).sorted() }
+        return (changed[group + "/" + plural] ?? []).sorted()
+    }
+
+    /// Rebuilds the indexes `noteChange` keeps, from the stored objects (after a restore).
+    func reindex() {
+        dependentsByOwner = [:]
+        sliceByService = [:]
+        for (key, object) in objects { noteChange(key, previous: nil, current: object) }
+        unseenChanges = nil
+    }
+
+    static func ownerUIDs(_ object: JSONValue?) -> [String] {
+        (object?[path: ["metadata", "ownerReferences"]]?.array ?? []).compactMap { $0["uid"]?.string }
+    }
+}
