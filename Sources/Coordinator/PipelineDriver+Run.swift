@@ -35,11 +35,11 @@ extension PipelineDriver {
     /// be made are tried again; a pipeline at rest waits for its next input instead, costing
     /// nothing. The repository is looked at by a `RefPoller`, shared by the pipelines on it.
     func coordinate<C: Clock>(tick: Duration, clock: C) async where C.Duration == Duration {
-        await recover()
+        await inChildTask { await self.recover() }
         while !Task.isCancelled {
             if machine.needsTime {
-                await feed(.tick)
-                await retryMoves()
+                await inChildTask { await self.feed(.tick) }
+                await inChildTask { await self.retryMoves() }
                 try? await clock.sleep(for: tick)
             } else {
                 await changed.wait(upTo: .seconds(600), on: clock)

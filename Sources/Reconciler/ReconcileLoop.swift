@@ -42,13 +42,13 @@ public struct ReconcileLoop: Sendable {
     /// tried again after 1 s, doubling up to `sync.interval`, with jitter.
     ///
     /// `wakeup` ends a wait at once: the driver signals it when it moves the environment's ref.
-    public func run(wakeup: Wakeup = Wakeup(), report: @Sendable (StatusReport) async -> Void) async {
+    public func run(wakeup: Wakeup = Wakeup(), report: @escaping @Sendable (StatusReport) async -> Void) async {
         await run(clock: ContinuousClock(), wakeup: wakeup, report: report)
     }
 
     /// The same on `clock`: every wait and every "is it due" is measured on it, so tests drive
     /// the loop with a clock of their own.
-    public func run<C: Clock>(clock: C, wakeup: Wakeup = Wakeup(), report: @Sendable (StatusReport) async -> Void) async
+    public func run<C: Clock>(clock: C, wakeup: Wakeup = Wakeup(), report: @escaping @Sendable (StatusReport) async -> Void) async
         where C.Duration == Duration {
         let environment = reconciler.environment
         let interval = environment.sync.interval.duration
@@ -123,8 +123,8 @@ public struct ReconcileLoop: Sendable {
                 // A full pass may leave the cluster between revisions if it fails: until one
                 // succeeds, no revision counts as applied (a later return to it applies again).
                 if full { applied = nil }
-                let status = await reconciler.sync(revision: revision, dryRun: !full && !environment.sync.selfHeal,
-                                                   healDrift: full || environment.sync.selfHeal)
+                let reconciler = self.reconciler, selfHeal = environment.sync.selfHeal
+                let status = await inChildTask { await reconciler.sync(revision: revision, dryRun: !full && !selfHeal, healDrift: full || selfHeal) }
                 // A pass cut short by stopping is no evidence of anything: not reported.
                 if Task.isCancelled { break }
                 lastPass = clock.now
@@ -137,7 +137,7 @@ public struct ReconcileLoop: Sendable {
                 if outageStreak > 0 {
                     outageWait = min(interval, .seconds(1) * Int(pow(2.0, Double(min(outageStreak - 1, 10))))) * Double.random(in: 0.5...1.0)
                 }
-                await report(status)
+                await inChildTask { await report(status) }
             }
             // Until the next pass is due, the next wake, or the next look at the ref.
             var due = lastPass.advanced(by: pause())
