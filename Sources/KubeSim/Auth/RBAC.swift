@@ -85,9 +85,10 @@ extension PolicyRule {
         let resourcesCovered = atom.resources.allSatisfy { resource in
             resources.contains { owned in
                 if owned == "*" || owned == resource { return true }
-                // `*/scale` covers `deployments/scale`; `deployments/*` is no wildcard to Kubernetes.
+                // `*/scale` covers `deployments/scale`; `deployments/*` covers `deployments/scale`.
                 let parts = resource.split(separator: "/", maxSplits: 1).map(String.init)
-                return parts.count == 2 && owned == "*/" + parts[1]
+                guard parts.count == 2 else { return false }
+                return owned == "*/" + parts[1] || owned == parts[0] + "/*"
             }
         }
         // A rule limited to names never covers one for every name.
