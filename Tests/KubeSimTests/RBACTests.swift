@@ -96,16 +96,6 @@ struct RBACTests {
         #expect(escalated.status == 0, "\(escalated.stderr)")
         let adminBound = try await alice("create", "rolebinding", "bob-admin", "--clusterrole=admin", "--user=bob")
         #expect(adminBound.status == 0, "\(adminBound.stderr)")
-        // An aggregation rule can gather anything: only a holder of every permission may write one.
-        #expect(try await h.run(["create", "clusterrole", "clusterrole-maker", "--verb=create", "--resource=clusterroles.rbac.authorization.k8s.io"]).status == 0)
-        #expect(try await h.run(["create", "clusterrolebinding", "alice-makes", "--clusterrole=clusterrole-maker", "--user=alice"]).status == 0)
-        let aggregated = try await h.run(["--context", "alice@baton-dev", "create", "clusterrole", "gatherer", "--aggregation-rule=team=shop"])
-        #expect(aggregated.stderr.contains(#"clusterroles.rbac.authorization.k8s.io "gatherer" is forbidden: must have cluster-admin privileges to use the aggregationRule"#),
-                "\(aggregated.stderr)")
-        // The admin may; kubectl sends it as protobuf, and the rule is kept (and no empty generateName).
-        #expect(try await h.run(["create", "clusterrole", "gathered", "--aggregation-rule=team=shop"]).status == 0)
-        let stored = try await h.run(["get", "clusterrole", "gathered", "-o", "json"]).stdout
-        #expect(stored.contains("\"team\": \"shop\"") && !stored.contains("generateName"), "\(stored)")
         // The cluster's admin (system:masters) is never asked.
         #expect(try await h.run(["create", "clusterrole", "anything", "--verb=*", "--resource=*"]).status == 0)
     }

@@ -43,24 +43,6 @@ enum ProtobufEnvelope {
                 }
                 return .object(out)
             })
-            // aggregationRule = 3: {clusterRoleSelectors = 1: LabelSelector{matchLabels = 1 (map),
-            // matchExpressions = 2: {key = 1, operator = 2, values = 3}}}
-            if kind == "ClusterRole", let rule = body[3]?.first {
-                let selectors = try (try fields(rule[...])[1] ?? []).map { selector -> JSONValue in
-                    let parts = try fields(selector[...])
-                    var out: [String: JSONValue] = [:]
-                    if let labels = parts[1] { out["matchLabels"] = try map(labels, base64: false) }
-                    if let expressions = parts[2] {
-                        out["matchExpressions"] = .array(try expressions.map { expression in
-                            let terms = try fields(expression[...])
-                            return .object(["key": .string(string(terms[1]?.first)), "operator": .string(string(terms[2]?.first)),
-                                            "values": .array((terms[3] ?? []).map { .string(string($0)) })])
-                        })
-                    }
-                    return .object(out)
-                }
-                object["aggregationRule"] = .object(["clusterRoleSelectors": .array(selectors)])
-            }
         case ("rbac.authorization.k8s.io/v1", "RoleBinding"), ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"):
             // subjects = 2: Subject{kind = 1, apiGroup = 2, name = 3, namespace = 4}; roleRef = 3: {apiGroup = 1, kind = 2, name = 3}
             object["subjects"] = .array(try (body[2] ?? []).map { try strings($0, [(1, "kind"), (2, "apiGroup"), (3, "name"), (4, "namespace")]) })
@@ -100,8 +82,7 @@ enum ProtobufEnvelope {
         let meta = try fields(bytes[...])
         var out: [String: JSONValue] = [:]
         for (number, key) in [(1, "name"), (2, "generateName"), (3, "namespace")] {
-            // Go's protobuf writes empty strings; the JSON the server answers omits them.
-            if let value = meta[number]?.first, !value.isEmpty { out[key] = .string(string(value)) }
+            if let value = meta[number]?.first { out[key] = .string(string(value)) }
         }
         if let labels = meta[11] { out["labels"] = try map(labels, base64: false) }
         if let annotations = meta[12] { out["annotations"] = try map(annotations, base64: false) }

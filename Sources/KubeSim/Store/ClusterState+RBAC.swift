@@ -44,12 +44,6 @@ extension ClusterState {
             let escalate = RequestAttributes(user: user, verb: "escalate", apiGroup: type.group, resource: type.plural, name: key.name,
                                              namespace: key.namespace)
             if policy.decide(escalate).allowed { return }
-            // An aggregation rule can gather anything: it needs every permission there is.
-            let everything = [PolicyRule(verbs: ["*"], apiGroups: ["*"], resources: ["*"]), PolicyRule(verbs: ["*"], nonResourceURLs: ["*"])]
-            if let rule = object["aggregationRule"], rule != .null,
-               !policy.missing(everything, for: user, namespace: key.namespace).isEmpty {
-                throw Self.forbidden(type, key, "must have cluster-admin privileges to use the aggregationRule")
-            }
             granted = (object["rules"]?.array ?? []).map(PolicyRule.init)
         case "rolebindings", "clusterrolebindings":
             let kind = object[path: ["roleRef", "kind"]]?.string ?? "", name = object[path: ["roleRef", "name"]]?.string ?? ""
