@@ -50,83 +50,6 @@ struct PolicyRule: Sendable, Equatable {
     }
 }
 
-extension PolicyRule {
-    /// The rule cut into rules of one verb, one group, one resource and at most one name (or
-    /// one verb and one path), in the order of Kubernetes' `BreakdownRule`.
-    var atoms: [PolicyRule] {
-        var out: [PolicyRule] = []
-        for group in apiGroups {
-            for resource in resources {
-                for verb in verbs {
-                    if resourceNames.isEmpty {
-                        out.append(PolicyRule(verbs: [verb], apiGroups: [group], resources: [resource]))
-                    } else {
-                        for name in resourceNames { out.append(PolicyRule(verbs: [verb], apiGroups: [group], resources: [resource], resourceNames: [name])) }
-                    }
-                }
-            }
-        }
-        for url in nonResourceURLs {
-            for verb in verbs { out.append(PolicyRule(verbs: [verb], nonResourceURLs: [url])) }
-        }
-        return out
-    }
-
-    /// Whether this rule grants everything `atom` (one of `atoms`) does: Kubernetes' `ruleCovers`,
-    /// where `*` is a wildcard only on the owner's side.
-    func covers(_ atom: PolicyRule) -> Bool {
-        guard verbs.contains("*") || atom.verbs.allSatisfy(verbs.contains) else { return false }
-        if !atom.nonResourceURLs.isEmpty {
-            return atom.nonResourceURLs.allSatisfy { url in
-                nonResourceURLs.contains { $0 == "*" || $0 == url || ($0.hasSuffix("*") && url.hasPrefix($0.dropLast())) }
-            }
-        }
-        guard apiGroups.contains("*") || atom.apiGroups.allSatisfy(apiGroups.contains) else { return false }
-        let resourcesCovered = atom.resources.allSatisfy { resource in
-            resources.contains { owned in
-                if owned == "*" || owned == resource { return true }
-                // `*/scale` covers `deployments/scale`; `deployments/*` covers `deployments/scale`.
-                let parts = resource.split(separator: "/", maxSplits: 1).map(String.init)
-                guard parts.count == 2 else { return false }
-                return owned == "*/" + parts[1] || owned == parts[0] + "/*"
-            }
-        }
-        // A rule limited to names never covers one for every name.
-        let namesCovered = resourceNames.isEmpty || (!atom.resourceNames.isEmpty && atom.resourceNames.allSatisfy(resourceNames.contains))
-        return resourcesCovered && namesCovered
-    }
-
-    /// Atoms of one group and resource, without names, merged into one rule with their verbs
-    /// (Kubernetes' `CompactRules`); the others as they are.
-    static func compact(_ rules: [PolicyRule]) -> [PolicyRule] {
-        var merged: [String: PolicyRule] = [:], order: [String] = [], out: [PolicyRule] = []
-        for rule in rules {
-            guard rule.resourceNames.isEmpty, rule.nonResourceURLs.isEmpty, rule.apiGroups.count == 1, rule.resources.count == 1 else {
-                out.append(rule)
-                continue
-            }
-            let key = rule.apiGroups[0] + "|" + rule.resources[0]
-            if merged[key] == nil { order.append(key) }
-            var into = merged[key] ?? PolicyRule(verbs: [], apiGroups: rule.apiGroups, resources: rule.resources)
-            for verb in rule.verbs where !into.verbs.contains(verb) { into.verbs.append(verb) }
-            merged[key] = into
-        }
-        return order.compactMap { merged[$0] } + out
-    }
-
-    /// Kubernetes' `CompactString`: `{APIGroups:["apps"], Resources:["deployments"], Verbs:["get" "list"]}`.
-    var compactString: String {
-        func list(_ values: [String]) -> String { "[" + values.map(RequestAttributes.quoted).joined(separator: " ") + "]" }
-        var parts: [String] = []
-        if !apiGroups.isEmpty { parts.append("APIGroups:" + list(apiGroups)) }
-        if !resources.isEmpty { parts.append("Resources:" + list(resources)) }
-        if !nonResourceURLs.isEmpty { parts.append("NonResourceURLs:" + list(nonResourceURLs)) }
-        if !resourceNames.isEmpty { parts.append("ResourceNames:" + list(resourceNames)) }
-        if !verbs.isEmpty { parts.append("Verbs:" + list(verbs)) }
-        return "{" + parts.joined(separator: ", ") + "}"
-    }
-}
-
 /// Who a binding grants its role to.
 struct Subject: Sendable, Equatable {
     enum Kind: String, Sendable { case user = "User", group = "Group", serviceAccount = "ServiceAccount" }
@@ -229,26 +152,6 @@ struct RBACPolicy: Sendable {
             }
         }
         return true
-    }
-
-    /// The rules `user` holds in `namespace` ("" for the cluster scope only): those of every
-    /// ClusterRoleBinding naming them, and of every RoleBinding of that namespace.
-    func rules(for user: UserInfo, namespace: String) -> [PolicyRule] {
-        var out: [PolicyRule] = []
-        for binding in clusterBindings where binding.roleKind == "ClusterRole" && binding.subjects.contains(where: { $0.matches(user) }) {
-            out += clusterRoles[binding.roleName] ?? []
-        }
-        guard !namespace.isEmpty else { return out }
-        for binding in bindings[namespace] ?? [] where binding.subjects.contains(where: { $0.matches(user) }) {
-            out += (binding.roleKind == "ClusterRole" ? clusterRoles[binding.roleName] : roles[namespace]?[binding.roleName]) ?? []
-        }
-        return out
-    }
-
-    /// The atoms of `rules` that `user` does not hold in `namespace` (Kubernetes' `Covers`).
-    func missing(_ rules: [PolicyRule], for user: UserInfo, namespace: String) -> [PolicyRule] {
-        let held = self.rules(for: user, namespace: namespace)
-        return rules.flatMap(\.atoms).filter { atom in !held.contains { $0.covers(atom) } }
     }
 
     /// Whether `request` is allowed, and kube-apiserver's reason when it is

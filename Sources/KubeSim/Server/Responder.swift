@@ -48,14 +48,6 @@ struct Responder: Sendable {
             let attributes = RequestAttributes(user: user, request: request, path: path)
             guard await state.authorizationPolicy().decide(attributes).allowed else { throw attributes.forbidden }
         }
-        // The RBAC registry checks writes of roles and bindings against what this user holds.
-        return try await ClusterState.$requester.withValue(rbac && !user.isMaster ? user : nil) {
-            try await serve(request, path: path, user: user)
-        }
-    }
-
-    /// An authenticated, authorized request.
-    private func serve(_ request: SimRequest, path: String, user: UserInfo) async throws -> SimResponse {
         if path.hasPrefix("/sim/faults") {
             let body = (try? JSONValue.parse(request.body)) ?? .null
             if body["compact"]?.bool == true { await state.compact() }
