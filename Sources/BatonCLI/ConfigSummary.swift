@@ -74,15 +74,10 @@ struct ConfigSummary {
         }
         let limits = env.source.limits, defaults = SourceLimits()
         if limits != defaults {
-            details.append(("limits", "\(bytes(limits.fileBytes)) per file, \(bytes(limits.revisionBytes)) per revision, \(limits.objects) objects, "
+            details.append(("limits", "\(SourceLimits.text(bytes: limits.fileBytes)) per file, \(SourceLimits.text(bytes: limits.revisionBytes)) per revision, \(limits.objects) objects, "
                 + "\(limits.fileNodes) YAML nodes per file, \(limits.revisionNodes) per revision"))
         }
         return details
-    }
-
-    private static func bytes(_ count: Int) -> String {
-        for (suffix, factor) in [("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] where count % factor == 0 { return "\(count / factor)\(suffix)" }
-        return "\(count) bytes"
     }
 
     static func describe(_ approval: ApprovalPolicy) -> String {

@@ -24,9 +24,18 @@ public struct SourceLimits: Sendable, Hashable, Codable {
         self.revisionNodes = revisionNodes
     }
 
+    private static let units = [("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30)]
+
+    /// A byte count for people, in the configuration's largest unit that divides it (`8Mi`),
+    /// else `N bytes`.
+    public static func text(bytes count: Int) -> String {
+        for (suffix, factor) in units.reversed() where count % factor == 0 { return "\(count / factor)\(suffix)" }
+        return "\(count) bytes"
+    }
+
     /// `4096`, `512Ki`, `8Mi`, `1Gi`: a byte count as written in the configuration.
     public static func bytes(_ text: String) -> Int? {
-        for (suffix, factor) in [("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30)] where text.hasSuffix(suffix) {
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
             guard let count = Int(text.dropLast(2)), count > 0, count <= Int.max / factor else { return nil }
             return count * factor
         }
