@@ -63,13 +63,14 @@ struct Run: AsyncParsableCommand {
         // One client per cluster and credentials (kubeconfig files and context), shared by every
         // environment on it: one set of connections, one discovery, one credential refresh.
         var clients: [String: (client: KubeClient, cache: ClusterCache)] = [:]
-        // One mirror and one fetch per poll per repository URL, shared by the pipelines on it.
+        // One mirror and one fetch per poll per repository URL and credentials, shared by the
+        // pipelines reading it with them.
         var fetches: [String: FetchCoalescer] = [:]
         for pipeline in config.pipelines {
             let refs: EnvironmentRefs
             do {
-                let shared = fetches[pipeline.repo.location] ?? FetchCoalescer()
-                fetches[pipeline.repo.location] = shared
+                let shared = fetches[pipeline.repo.sharingKey] ?? FetchCoalescer()
+                fetches[pipeline.repo.sharingKey] = shared
                 refs = try await EnvironmentRefs.open(pipeline, cacheRoot: config.directory + "/.baton/cache", fetches: shared)
             } catch {
                 throw EnvironmentSession.fail("cannot read the repository of pipeline \(pipeline.name) (\(pipeline.repo.url)): \(error)")
@@ -111,11 +112,11 @@ struct Run: AsyncParsableCommand {
         // driver with its reconcile loops, and the inbox. A signal shuts it down gracefully.
         var services: [any Service] = [CacheService(caches: clients.values.map(\.cache))]
         services += drivers.map { DriverService(driver: $0.driver, reconcilers: $0.reconcilers, tick: tick.duration) }
-        // One poller per repository, for every pipeline on it (a handle of its own).
-        for (location, group) in Dictionary(grouping: drivers.map(\.driver), by: \.pipeline.repo.location) {
+        // One poller per repository and credentials, for every pipeline reading it with them.
+        for (key, group) in Dictionary(grouping: drivers.map(\.driver), by: \.pipeline.repo.sharingKey) {
             guard let first = group.first else { continue }
             do {
-                let refs = try await EnvironmentRefs.open(first.pipeline, cacheRoot: config.directory + "/.baton/cache", fetches: fetches[location] ?? FetchCoalescer())
+                let refs = try await EnvironmentRefs.open(first.pipeline, cacheRoot: config.directory + "/.baton/cache", fetches: fetches[key] ?? FetchCoalescer())
                 services.append(PollerService(poller: RefPoller(refs: refs, drivers: group), logger: logger))
             } catch {
                 throw EnvironmentSession.fail("cannot read the repository \(first.pipeline.repo.url): \(error)")

@@ -47,15 +47,15 @@ public struct EnvironmentRefs: Sendable {
     }
 
     /// Opens the pipeline's repository: in place when local, else a bare mirror under
-    /// `cacheRoot` (cloned when missing, fetched now), one folder per URL whichever pipelines
-    /// use it. Each call opens a handle of its own (ref moves of several pipelines go through
+    /// `cacheRoot` (cloned when missing, fetched now), one folder per URL and credentials
+    /// (`RepoSource.sharingKey`) whichever pipelines use it. Each call opens a handle of its own (ref moves of several pipelines go through
     /// git's lock files, as from several processes; one libgit2 handle shared by a hundred
     /// pipelines read refs another had just moved as moved by someone else); pipelines given
     /// the same `fetches` share their fetches.
     public static func open(_ pipeline: PipelineConfig, cacheRoot: String, fetches: FetchCoalescer = FetchCoalescer(),
                             helperEnvironment: [String: String]? = nil) async throws -> EnvironmentRefs {
         if pipeline.repo.isLocal { return EnvironmentRefs(store: try await GitStore.open(pipeline.repo.location), remote: nil) }
-        let path = cacheRoot + "/repos/" + mirrorName(pipeline.repo.location) + ".git"
+        let path = cacheRoot + "/repos/" + mirrorName(pipeline.repo.location, sharing: pipeline.repo.sharingKey) + ".git"
         let credentials = try Self.credentials(pipeline.repo.token, username: pipeline.repo.username, helperEnvironment: helperEnvironment)
         let refs = EnvironmentRefs(store: try await mirror(pipeline.repo.location, at: path, credentials: credentials), remote: pipeline.repo.location,
                                    fetches: fetches, token: pipeline.repo.token, username: pipeline.repo.username,
@@ -86,11 +86,12 @@ public struct EnvironmentRefs: Sendable {
         return try await GitStore.open(path)
     }
 
-    /// The mirror's folder name for `url`: readable, and unique by a hash of the whole URL.
-    static func mirrorName(_ url: String) -> String {
+    /// The mirror's folder name for `url`: readable, and unique by a hash of the whole URL and
+    /// the credentials it is read with (`sharing`, the `RepoSource.sharingKey`).
+    static func mirrorName(_ url: String, sharing: String? = nil) -> String {
         let last = url.split(whereSeparator: { "/:".contains($0) }).last.map(String.init) ?? "repo"
         let base = String(last.replacingOccurrences(of: ".git", with: "").filter { $0.isLetter || $0.isNumber || "-_.".contains($0) }.prefix(40))
-        return (base.isEmpty ? "repo" : base) + "-" + String(String(FNV1a.hash(url.utf8), radix: 16).suffix(8))
+        return (base.isEmpty ? "repo" : base) + "-" + String(String(FNV1a.hash((sharing ?? url).utf8), radix: 16).suffix(8))
     }
 
     /// Fetches every branch of the remote into the mirror (nothing for a local repository).

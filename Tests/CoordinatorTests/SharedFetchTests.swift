@@ -49,4 +49,40 @@ struct SharedFetchTests {
         #expect(try await refs.current("refs/heads/main") == c3)
         #expect(try await other.current("refs/heads/main") == c3, "the second pipeline's mirror is not the same")
     }
+
+    @Test("pipelines on one URL with credentials of their own share neither mirror nor fetch")
+    func credentialsSeparate() async throws {
+        let dir = try TemporaryDirectory("shared-fetch-credentials")
+        defer { dir.remove() }
+        try FileManager.default.createDirectory(atPath: dir.path + "/home", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.path + "/served", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.path + "/work", withIntermediateDirectories: true)
+        let work = GitCLI(directory: dir.path + "/work", home: dir.path + "/home")
+        try work.run(["init", "-q", "-b", "main"])
+        let c1 = try work.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        try work.run(["clone", "-q", "--bare", dir.path + "/work", dir.path + "/served/config.git"])
+        let daemon = try GitDaemon(basePath: dir.path + "/served")
+        defer { daemon.stop() }
+        let url = daemon.url("config.git")
+        try "team-a-token\n".write(toFile: dir.path + "/a.token", atomically: true, encoding: .utf8)
+        try "team-b-token\n".write(toFile: dir.path + "/b.token", atomically: true, encoding: .utf8)
+        let plain = RepoSource(url: url)
+        let teamA = RepoSource(url: url, token: .file(dir.path + "/a.token"))
+        let teamA2 = RepoSource(url: url, branch: "other", poll: .seconds(5), token: .file(dir.path + "/a.token"))
+        let teamB = RepoSource(url: url, token: .file(dir.path + "/b.token"))
+        let asB = RepoSource(url: url, token: .file(dir.path + "/a.token"), username: "bob")
+        // What baton run keys its coalescers and pollers by: the same only for the same credentials.
+        #expect(teamA.sharingKey == teamA2.sharingKey)
+        #expect(Set([plain.sharingKey, teamA.sharingKey, teamB.sharingKey, asB.sharingKey]).count == 4)
+        #expect(!teamA.sharingKey.contains("team-a-token"), "the key names where the token is read, never the token")
+
+        for (name, repo) in [("plain", plain), ("a", teamA), ("a2", teamA2), ("b", teamB)] {
+            let pipeline = PipelineConfig(name: name, repo: repo, stages: [Stage(environment: name + "-dev")])
+            let refs = try await EnvironmentRefs.open(pipeline, cacheRoot: dir.path + "/cache")
+            #expect(try await refs.current("refs/heads/main") == c1)
+        }
+        // One mirror per URL and credentials: plain, team A (twice), team B.
+        let mirrors = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/cache/repos").sorted()
+        #expect(mirrors.count == 3, "\(mirrors)")
+    }
 }

@@ -53,6 +53,15 @@ public struct RepoSource: Sendable, Hashable, Codable {
         self.username = username
     }
 
+    /// What pipelines must have in common to share one mirror and one fetch: the repository and
+    /// the credentials it is read with (where the token comes from, and the user name). Two
+    /// pipelines on one URL with tokens of their own never share, so a pipeline never sees refs
+    /// fetched with another's token. Names where a secret is read, never a secret.
+    public var sharingKey: String {
+        guard let token else { return location }
+        return location + "\u{0}" + username + "\u{0}" + token.description
+    }
+
     /// Whether a change to `path` (a repository path) concerns this pipeline.
     public func includes(_ path: String) -> Bool {
         paths.isEmpty || paths.contains { path == $0 || path.hasPrefix($0 + "/") }
