@@ -33,9 +33,11 @@ extension KubeClient {
     /// ends the watch it resumes from the last version seen; when the connection breaks, or
     /// brings nothing for `silence` (nor for `suspectSilence` after another request to the
     /// server failed to get through), it reports `.interrupted`, resumes from there and reports
-    /// `.resumed`; after 410 Gone it lists again. Broken connections are retried under the
-    /// client's `RetryPolicy`, counted afresh after every event; when that runs out the
-    /// sequence throws. `serverTimeout` is how long each watch request may stay open.
+    /// `.resumed`; after 410 Gone it lists again. Broken connections and transient refusals
+    /// (5xx, 429) are retried under the client's `RetryPolicy`, counted afresh after every
+    /// event, and when that is spent every `outageDelay`, for as long as the outage lasts: the
+    /// sequence throws only on a definite refusal (403, say). Each watch request stays open
+    /// between `serverTimeout` and twice that (jittered, as client-go does).
     public func watch(apiVersion: String, kind: String, namespace: String? = nil, labelSelector: String? = nil,
                       resourceVersion: String? = nil, serverTimeout: Duration = .seconds(300),
                       silence: Duration = KubeClient.defaultWatchSilence) -> AsyncThrowingStream<WatchEvent, any Error> {
@@ -79,16 +81,42 @@ extension KubeClient {
         var failures = 0
         var failingSince = ContinuousClock.now
         var interrupted = false
+        // After a failure the server may still keep `version`: the watch resumes from it, however
+        // long the outage (a list comes only after 410 Gone), waiting between attempts first
+        // under the retry policy, then up to `outageDelay` apart, with jitter.
+        func backOff() async -> Bool {
+            if !interrupted {
+                continuation.yield(.interrupted)
+                interrupted = true
+            }
+            if failures == 0 { failingSince = .now }
+            failures += 1
+            let wait = retry.delay(afterAttempt: failures, elapsed: ContinuousClock.now - failingSince) ?? Self.outageDelay(failures)
+            do { try await Task.sleep(for: wait) } catch { return false }
+            return true
+        }
+        // After 410 every watch of a restarted or compacted server lists again: spread those lists.
+        func relistSpread() async throws(KubeError) -> String? {
+            do { try await Task.sleep(for: .milliseconds(Int.random(in: 0...1000))) } catch { return nil }
+            return try await relist()
+        }
         while !Task.isCancelled {
+            // Each request stays open between `serverTimeout` and twice that, as client-go's
+            // reflector does, so that watches opened together do not all reopen together.
+            let timeout = Int(Double(serverTimeout.components.seconds) * Double.random(in: 1.0...2.0))
             var query: [(String, String)] = [("watch", "1"), ("resourceVersion", version), ("allowWatchBookmarks", "true"),
-                                             ("timeoutSeconds", String(serverTimeout.components.seconds))]
+                                             ("timeoutSeconds", String(max(1, timeout)))]
             if let labelSelector, !labelSelector.isEmpty { query.append(("labelSelector", labelSelector)) }
             let response: HTTPStreamResponse
             do {
                 response = try await openStream(path, query: query)
             } catch let error where error.statusCode == 410 {
-                version = try await relist()
+                guard let listed = try await relistSpread() else { return }
+                version = listed
                 interrupted = false
+                continue
+            } catch let error where error.isTransient {
+                guard await backOff() else { return }
                 continue
             }
             if interrupted {
@@ -105,21 +133,22 @@ extension KubeClient {
             case .ended:
                 continue  // A watch the server ended on time is simply opened again from `version`.
             case .gone:
-                version = try await relist()
+                guard let listed = try await relistSpread() else { return }
+                version = listed
             case .failed(let error):
                 throw error
             case .broken(let broken):
                 if broken.isCancelledError { return }
-                continuation.yield(.interrupted)
-                interrupted = true
-                if failures == 0 { failingSince = .now }
-                failures += 1
-                guard let wait = retry.delay(afterAttempt: failures, elapsed: ContinuousClock.now - failingSince) else {
-                    throw .transport(broken)
-                }
-                do { try await Task.sleep(for: wait) } catch { return }
+                guard await backOff() else { return }
             }
         }
+    }
+
+    /// The wait before attempt `failures + 1` to reopen a watch once the retry policy is spent:
+    /// doubling from 1 s up to 30 s, somewhere in its upper half.
+    static func outageDelay(_ failures: Int) -> Duration {
+        let seconds = min(30.0, pow(2.0, Double(min(failures, 6)) - 1))
+        return .milliseconds(Int(seconds * 1000 * Double.random(in: 0.5...1.0)))
     }
 
     /// Reads one watch response until it ends, breaks or falls silent (then it is abandoned,

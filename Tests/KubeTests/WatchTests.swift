@@ -131,4 +131,32 @@ struct WatchTests {
         while !seen.contains("added after"), seen.count < 10 { seen.append(describe(try await events.next())) }
         #expect(seen.last == "added after", "\(seen)")
     }
+
+    @Test("an outage longer than the retry policy does not end the watch: it resumes from where it was, without a list")
+    func outageLongerThanRetries() async throws {
+        let cluster = try await SimCluster.start()
+        defer { Task { await cluster.stop() } }
+        let resolved = try Kubeconfig.load(paths: [cluster.folder.path + "/kubeconfig"]).resolve()
+        // A retry policy spent within half a second: the outage below outlasts it several times.
+        let client = try KubeClient(resolved, retry: RetryPolicy(maxAttempts: 3, initialDelay: .milliseconds(50), maxDelay: .milliseconds(100),
+                                                                 maxElapsed: .milliseconds(500)))
+        let events = Events(client.watch(apiVersion: "v1", kind: "ConfigMap", namespace: "default"))
+        #expect(describe(try await events.next()) == "relisted ")
+        let path = "/api/v1/namespaces/default/configmaps"
+        while await cluster.server.state.watcherCount == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        let lists = cluster.server.requests.count("GET", path)
+        // Every answer a 500, and the open watch ended, as when an API server restarts badly.
+        await cluster.server.simulation.faults.set(Faults.Settings(errorRate: 1))
+        await cluster.server.state.dropWatches()
+        #expect(describe(try await events.next()) == "interrupted")
+        _ = try await cluster.server.state.create(ResourceType.builtIn.first { $0.kind == "ConfigMap" }!, namespace: "default",
+                                                  body: configMap("during"), manager: "test")
+        try await Task.sleep(for: .seconds(3))
+        let refused = cluster.server.requests.count("WATCH", path)
+        await cluster.server.simulation.faults.set(Faults.Settings())
+        #expect(describe(try await events.next(within: .seconds(40))) == "resumed")
+        #expect(describe(try await events.next(within: .seconds(5))) == "added during")
+        #expect(cluster.server.requests.count("GET", path) == lists, "the watch listed again")
+        #expect(refused >= 3, "the watch was reopened only \(refused) times during the outage")
+    }
 }
