@@ -42,6 +42,9 @@ enum ScaleBench {
         var failed: Int
     }
 
+    /// How many of one pipeline's commits are timed to dev while every pipeline runs.
+    static let devSamples = 10
+
     static func run(pipelines count: Int) async throws -> Figures {
         let setup = try PipelineBench.Setup(label: "scale-\(count)")
         do {
@@ -107,7 +110,7 @@ enum ScaleBench {
 
         // One pipeline's commits while every pipeline runs.
         var toDev: [Double] = []
-        for round in 2...6 {
+        for round in 2...(1 + devSamples) {
             for (path, text) in manifests(0, image: "web:\(round)") { try setup.write(path, text) }
             try await setup.git(["commit", "-q", "-am", "p0 \(round)"])
             let revision = String(decoding: try Data(contentsOf: URL(fileURLWithPath: setup.dir + "/repo/.git/refs/heads/main")), as: UTF8.self)
