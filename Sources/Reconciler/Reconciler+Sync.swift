@@ -183,10 +183,10 @@ extension Reconciler {
                 _ = try await client.apply(.object(["apiVersion": "v1", "kind": "Namespace", "metadata": .object(["name": .string(namespace)])]))
                 return nil
             } catch {
-                return ("creating namespace \(namespace) (sync.createNamespace): \(error)", error.isTransient)
+                return ("creating namespace \(namespace) (sync.createNamespace needs get, create and patch on namespaces): \(error)", error.isTransient)
             }
         } catch {
-            return ("reading namespace \(namespace) (sync.createNamespace needs get and create on namespaces): \(error)", error.isTransient)
+            return ("reading namespace \(namespace) (sync.createNamespace needs get, create and patch on namespaces): \(error)", error.isTransient)
         }
     }
 

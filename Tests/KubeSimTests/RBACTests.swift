@@ -82,6 +82,40 @@ struct RBACTests {
         #expect(defaultAccount == "serviceaccount/default\n")
     }
 
+    @Test("a server-side apply that creates its object needs create as well as patch, as kube-apiserver's patch handler checks; updating needs only patch")
+    func applyThatCreatesNeedsCreate() async throws {
+        let h = try await KubectlHarness.start(users: ["patcher-token": UserInfo(name: "patcher"), "creator-token": UserInfo(name: "creator")])
+        defer { Task { await h.stop() } }
+        for arguments in [["create", "clusterrole", "ns-patch", "--verb=get,patch", "--resource=namespaces"],
+                          ["create", "clusterrolebinding", "ns-patch", "--clusterrole=ns-patch", "--user=patcher"],
+                          ["create", "clusterrole", "ns-create", "--verb=create", "--resource=namespaces"],
+                          ["create", "clusterrolebinding", "ns-create", "--clusterrole=ns-create", "--user=creator"],
+                          ["create", "namespace", "existing"]] {
+            let run = try await h.run(arguments)
+            #expect(run.status == 0, "kubectl \(arguments): \(run.stderr)")
+        }
+        let shop = try h.file("shop.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")
+        let existing = try h.file("existing.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: existing, labels: {team: a}}\n")
+        // kube-apiserver 1.36's words for both refusals (checked on ../shared/realkube).
+        let patcher = try await h.run(["--context", "patcher@baton-dev", "apply", "--server-side", "-f", shop])
+        #expect(patcher.status == 1)
+        #expect(patcher.stderr.contains(#"Error from server (Forbidden): namespaces "shop" is forbidden: User "patcher" cannot create resource "namespaces" in API group "" in the namespace "shop""#),
+                "\(patcher.stderr)")
+        let creator = try await h.run(["--context", "creator@baton-dev", "apply", "--server-side", "-f", shop])
+        #expect(creator.stderr.contains(#"namespaces "shop" is forbidden: User "creator" cannot patch resource "namespaces" in API group "" in the namespace "shop""#),
+                "\(creator.stderr)")
+        #expect(try await h.kubectl("get", "namespace", "shop").status == 1, "a refused apply created the namespace")
+        let dryRun = try await h.run(["--context", "patcher@baton-dev", "apply", "--server-side", "--dry-run=server", "-f", shop])
+        #expect(dryRun.stderr.contains(#"cannot create resource "namespaces""#), "\(dryRun.stderr)")
+        // An apply to an object that exists is an update: patch suffices.
+        let update = try await h.run(["--context", "patcher@baton-dev", "apply", "--server-side", "-f", existing])
+        #expect(update.status == 0, "\(update.stderr)")
+        // Both verbs: created.
+        #expect(try await h.kubectl("create", "clusterrolebinding", "ns-create-patcher", "--clusterrole=ns-create", "--user=patcher").status == 0)
+        let both = try await h.run(["--context", "patcher@baton-dev", "apply", "--server-side", "-f", shop])
+        #expect(both.status == 0, "\(both.stderr)")
+    }
+
     static let alice = UserInfo(name: "alice", groups: ["devs"])
 
     static func resource(_ verb: String, _ group: String, _ resource: String, sub: String = "", name: String = "", namespace: String = "shop") -> RequestAttributes {

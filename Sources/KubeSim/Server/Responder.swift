@@ -27,6 +27,14 @@ struct Responder: Sendable {
         }
     }
 
+    /// Whether `request` is a server-side apply of an object that does not exist yet.
+    private func appliesToMissingObject(_ request: SimRequest, _ attributes: RequestAttributes) async -> Bool {
+        guard attributes.verb == "patch", attributes.isResourceRequest, attributes.subresource.isEmpty, !attributes.name.isEmpty,
+              (request.headers["content-type"] ?? "").hasPrefix("application/apply-patch"),
+              let type = await state.type(plural: attributes.resource, group: attributes.apiGroup) else { return false }
+        return (try? await state.get(type, namespace: type.namespaced ? attributes.namespace : "", name: attributes.name)) == nil
+    }
+
     private func route(_ request: SimRequest) async throws -> SimResponse {
         let path = request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path
         switch path {
@@ -46,7 +54,15 @@ struct Responder: Sendable {
             guard user.isMaster else { throw RequestAttributes(user: user, verb: request.method.lowercased(), path: path).forbidden }
         } else if rbac, !user.isMaster {
             let attributes = RequestAttributes(user: user, request: request, path: path)
-            guard await state.authorizationPolicy().decide(attributes).allowed else { throw attributes.forbidden }
+            let policy = await state.authorizationPolicy()
+            guard policy.decide(attributes).allowed else { throw attributes.forbidden }
+            // A server-side apply that would create its object is authorized as a create too
+            // (kube-apiserver's patch handler: `createAuthorizerAttributes`), dry run or not.
+            if await appliesToMissingObject(request, attributes) {
+                var create = attributes
+                create.verb = "create"
+                guard policy.decide(create).allowed else { throw create.forbidden }
+            }
         }
         if path.hasPrefix("/sim/faults") {
             let body = (try? JSONValue.parse(request.body)) ?? .null
