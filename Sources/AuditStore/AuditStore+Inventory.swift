@@ -44,6 +44,22 @@ extension AuditStore: InventoryStore {
         }
     }
 
+    public func lastSyncedRevision(environment: String) async throws -> String? {
+        try loadLastSyncedRevision(environment: environment)
+    }
+
+    /// Synchronous, as `loadInventory` (and for the same reason).
+    func loadLastSyncedRevision(environment: String) throws(AuditError) -> String? {
+        do {
+            return try reader.read { db in
+                try String.fetchOne(db, sql: "SELECT revision FROM syncResult WHERE environment = ? ORDER BY sequence DESC LIMIT 1",
+                                    arguments: [environment])
+            }
+        } catch {
+            throw AuditError(path: path, message: "cannot read the syncs of \(environment): \(error)")
+        }
+    }
+
     /// Writes `inventory` unless it equals the newest one already stored.
     public func saveInventory(_ inventory: Inventory) async throws {
         try storeInventory(inventory)

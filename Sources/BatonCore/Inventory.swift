@@ -40,4 +40,7 @@ public protocol InventoryStore: Sendable {
     func inventory(environment: String) async throws -> Inventory?
     /// Records `inventory` as the environment's newest.
     func saveInventory(_ inventory: Inventory) async throws
+    /// The revision the newest recorded sync of `environment` applied, or nil when none is
+    /// recorded: what an environment synced before inventories existed runs.
+    func lastSyncedRevision(environment: String) async throws -> String?
 }

@@ -7,25 +7,33 @@ import Synchronization
 
 extension Reconciler {
     /// The environment's inventory. An environment synced before inventories existed gets one
-    /// seeded from the desired objects of the revision it runs (read from the revision
-    /// annotation of its live objects) and of `revision`, never from a label query: labels are
-    /// copied by controllers.
+    /// seeded from the desired objects of `revision` and of the revision it runs, never from a
+    /// label query (labels are copied by controllers). The revision it runs is the one its
+    /// newest recorded sync applied (the audit log); with none recorded, the one most of its
+    /// live objects' revision annotations name. When that revision cannot be rendered any more,
+    /// only `revision`'s objects are seeded: what the old revision alone applied is left in
+    /// place, never deleted on a guess.
     func currentInventory(desired: [Manifest], revision: String) async throws(Failure) -> Inventory {
         let stored: Inventory?
+        let recorded: String?
         do {
             stored = try await inventory.inventory(environment: environment.name)
+            recorded = stored == nil ? try await inventory.lastSyncedRevision(environment: environment.name) : nil
         } catch {
             throw .inventory("\(error)")
         }
         if let stored { return stored }
         var entries = desired.map { InventoryEntry(key: $0.key, apiVersion: $0.apiVersion) }
-        let live = try await existing(desired.map { Lookup(key: $0.key, apiVersion: $0.apiVersion) })
-        var counts: [String: Int] = [:]
-        for object in live.values {
-            if let deployed = object[path: ["metadata", "annotations", Normalizer.revisionAnnotation]]?.string { counts[deployed, default: 0] += 1 }
+        var deployed = recorded
+        if deployed == nil {
+            let live = try await existing(desired.map { Lookup(key: $0.key, apiVersion: $0.apiVersion) })
+            var counts: [String: Int] = [:]
+            for object in live.values {
+                if let annotated = object[path: ["metadata", "annotations", Normalizer.revisionAnnotation]]?.string { counts[annotated, default: 0] += 1 }
+            }
+            deployed = counts.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key
         }
-        if let deployed = counts.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key, deployed != revision,
-           let previous = try? await self.desired(revision: deployed) {
+        if let deployed, deployed != revision, let previous = try? await self.desired(revision: deployed) {
             entries = Self.merged(previous.map { InventoryEntry(key: $0.key, apiVersion: $0.apiVersion) }, entries)
         }
         return Inventory(environment: environment.name, revision: revision, entries: entries)

@@ -51,7 +51,7 @@ extension Reconciler {
         }.map { result throws(Failure) in try result.get() }
 
         for entry in candidates {
-            guard let object = live[entry.key], isOurs(object, key: entry.key), Self.isSameObject(object, as: entry) else { continue }
+            guard let object = live[entry.key], isOurs(object, key: entry.key, forPrune: true), Self.isSameObject(object, as: entry) else { continue }
             changes.append(Change(key: entry.key, apiVersion: object["apiVersion"]?.string ?? entry.apiVersion, action: .prune, drifted: false,
                                   desired: nil, live: object, source: nil))
         }
@@ -178,17 +178,19 @@ extension Reconciler {
         return options.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "Replace=true" }
     }
 
-    /// Whether `object`, found under an inventory entry, is Baton's to delete: its tracking
-    /// annotation names this environment and this very object (a ReplicaSet carrying its
-    /// Deployment's annotations names the Deployment), and no controller owns it. Objects
-    /// applied before tracking annotations existed are recognised by Baton's labels and
-    /// content hash, never by labels alone.
-    func isOurs(_ object: JSONValue, key: ResourceKey, ignoringControllers: Bool = false) -> Bool {
+    /// Whether `object` is Baton's: its tracking annotation names this environment and this
+    /// very object (a ReplicaSet carrying its Deployment's annotations names the Deployment),
+    /// and no controller owns it. Only that makes an object Baton's to delete (`forPrune`).
+    /// To update, objects applied before tracking annotations existed are recognised too, by
+    /// Baton's labels and content hash together (never by labels alone), so an upgrade needs
+    /// no adoption; the update gives them the annotation.
+    func isOurs(_ object: JSONValue, key: ResourceKey, ignoringControllers: Bool = false, forPrune: Bool = false) -> Bool {
         let controlled = (object[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["controller"]?.bool == true }
         if controlled, !ignoringControllers { return false }
         if let tracking = object[path: ["metadata", "annotations", Normalizer.trackingAnnotation]]?.string {
             return tracking == Normalizer.trackingID(instance: environment.instance, environment: environment.name, key: key)
         }
+        if forPrune { return false }
         let labels = object[path: ["metadata", "labels"]]?.object ?? [:]
         return labels[Normalizer.managedByLabel]?.string == Normalizer.managedByValue
             && labels[Normalizer.environmentLabel]?.string == environment.name

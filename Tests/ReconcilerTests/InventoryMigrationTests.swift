@@ -1,0 +1,112 @@
+import AuditStore
+import BatonCore
+import BatonTestSupport
+import Foundation
+import Kube
+import Manifests
+import Reconciler
+import Testing
+
+/// An environment synced before inventories existed: its first inventory is seeded from the
+/// revision it runs, as the audit log records it, and from the new one — never from labels.
+@Suite("Reconciler: migrating to inventories")
+struct InventoryMigrationTests {
+    static func configMap(_ name: String) -> String {
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: \(name)}\ndata: {a: \"1\"}\n"
+    }
+
+    /// Syncs `revision` into namespace `shop` as an install without inventories did: the objects
+    /// are Baton's (tracking annotation and all), but this environment's database holds no
+    /// inventory; `recordSync` says whether its audit log holds the sync.
+    static func syncedBeforeInventories(_ fixture: Fixture, revision: String, recordSync: Bool) async throws -> AuditStore {
+        #expect(try await fixture.kubectl(["create", "namespace", "shop"]).status == 0)
+        let elsewhere = try AuditStore(path: fixture.dir.path + "/old-\(UUID().uuidString.prefix(6)).db")
+        let plain = fixture.reconciler()
+        let old = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: elsewhere)
+        let report = await old.sync(revision: revision)
+        #expect(report.errors == [] && report.applied, "\(report.errors)")
+        let database = try AuditStore(path: fixture.dir.path + "/migrating-\(UUID().uuidString.prefix(6)).db")
+        if recordSync {
+            let objects = report.objects.map {
+                SyncedObject(kind: $0.key.kind, group: $0.key.group, namespace: $0.key.namespace, name: $0.key.name, action: $0.action.rawValue)
+            }
+            _ = try database.append(EventDraft(kind: "sync", actor: "baton", pipeline: "shop", environment: "dev", revision: revision,
+                                               records: [.syncResult(objects: objects, errors: [])]))
+        }
+        #expect(try await database.inventory(environment: "dev") == nil)
+        return database
+    }
+
+    func names(_ fixture: Fixture) async throws -> Set<String> {
+        Set(try await fixture.client.list(apiVersion: "v1", kind: "ConfigMap", namespace: "shop").items
+            .compactMap { $0[path: ["metadata", "name"]]?.string }.filter { $0 != "kube-root-ca.crt" })
+    }
+
+    @Test("the deployed revision comes from the audit log: a new revision sharing no object with it still prunes what it dropped")
+    func seededFromRecordedSync() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let first = try fixture.commit(["app/old.yaml": Self.configMap("old"), "app/kept.yaml": Self.configMap("kept")])
+        let database = try await Self.syncedBeforeInventories(fixture, revision: first, recordSync: true)
+        #expect(try await names(fixture) == ["old", "kept"])
+        // Every file replaced: no live object of the new revision carries the old revision's
+        // annotation, so only the audit log can say which revision runs.
+        let second = try fixture.commit(["app/new.yaml": Self.configMap("new")], remove: ["app/old.yaml", "app/kept.yaml"])
+        let plain = fixture.reconciler()
+        let report = await Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: database)
+            .sync(revision: second)
+        #expect(report.errors == [], "\(report.errors)")
+        #expect(Set(report.objects.filter { $0.action == .prune }.map(\.key.name)) == ["old", "kept"])
+        #expect(try await names(fixture) == ["new"])
+        let inventory = try #require(try await database.inventory(environment: "dev"))
+        #expect(inventory.entries.map(\.key.name) == ["new"])
+    }
+
+    @Test("with no sync recorded and no live object naming a revision, only the new revision is seeded: nothing is deleted on a guess")
+    func nothingDeletedOnAGuess() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let first = try fixture.commit(["app/old.yaml": Self.configMap("old")])
+        let database = try await Self.syncedBeforeInventories(fixture, revision: first, recordSync: false)
+        let second = try fixture.commit(["app/new.yaml": Self.configMap("new")], remove: ["app/old.yaml"])
+        let plain = fixture.reconciler()
+        let report = await Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: database)
+            .sync(revision: second)
+        #expect(report.errors == [], "\(report.errors)")
+        #expect(!report.objects.contains { $0.action == .prune })
+        #expect(try await names(fixture) == ["old", "new"])
+        #expect(try #require(try await database.inventory(environment: "dev")).entries.map(\.key.name) == ["new"])
+    }
+
+    @Test("objects an older Baton applied (its labels and content hash, no tracking annotation) are updated without adoption, and never pruned")
+    func legacyObjectsUpdatedNotPruned() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        #expect(try await fixture.kubectl(["create", "namespace", "shop"]).status == 0)
+        for name in ["legacy-kept", "legacy-dropped"] {
+            let object: JSONValue = ["apiVersion": "v1", "kind": "ConfigMap",
+                                     "metadata": ["name": .string(name), "namespace": "shop",
+                                                  "labels": .object([Normalizer.managedByLabel: .string(Normalizer.managedByValue),
+                                                                     Normalizer.environmentLabel: "dev"]),
+                                                  "annotations": .object([Normalizer.contentHashAnnotation: "0123abcd"])],
+                                     "data": ["a": "0"]]
+            _ = try await fixture.client.apply(object)
+        }
+        let first = try fixture.commit(["app/kept.yaml": Self.configMap("legacy-kept"), "app/dropped.yaml": Self.configMap("legacy-dropped")])
+        let database = try AuditStore(path: fixture.dir.path + "/legacy.db")
+        _ = try database.append(EventDraft(kind: "sync", actor: "baton", pipeline: "shop", environment: "dev", revision: first,
+                                           records: [.syncResult(objects: [], errors: [])]))
+        let second = try fixture.commit(["app/kept.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: legacy-kept}\ndata: {a: \"2\"}\n"],
+                                        remove: ["app/dropped.yaml"])
+        let plain = fixture.reconciler()
+        let report = await Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: database)
+            .sync(revision: second)
+        #expect(report.errors == [], "\(report.errors)")
+        #expect(report.objects.first { $0.key.name == "legacy-kept" }?.action == .update)
+        #expect(!report.objects.contains { $0.action == .prune })
+        let kept = try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "legacy-kept", namespace: "shop")
+        #expect(kept[path: ["data", "a"]] == "2")
+        #expect(kept[path: ["metadata", "annotations", Normalizer.trackingAnnotation]] != nil)
+        #expect(try await names(fixture) == ["legacy-kept", "legacy-dropped"], "an object without a tracking annotation was deleted")
+    }
+}
