@@ -211,6 +211,13 @@ public actor ClusterCache {
                     for try await event in events {
                         failures = 0
                         await self?.apply(event, scope: scope)
+                        switch event {
+                        case .resumed, .relisted:
+                            // Back after a break or a 410, as after a server restart: was it
+                            // upgraded meanwhile? (At most one check per cluster every 5 s.)
+                            Task { await client.checkServerVersion() }
+                        default: break
+                        }
                     }
                 } catch {}
                 // The watch gave up (its retries spent): unsynced until a new list succeeds.

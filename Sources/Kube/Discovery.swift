@@ -83,6 +83,30 @@ actor DiscoveryCache {
     /// generation may rest on a schema that is gone.
     private(set) var generation = 0
     private var refreshing: Task<Result<[APIResource], KubeError>, Never>?
+    /// The server's `gitVersion` as last read, and when a check last began.
+    private var serverVersion: String?
+    private var versionCheckedAt: ContinuousClock.Instant?
+
+    /// Whether a version check may start now: at most one per `interval`, however many
+    /// watches come back at once.
+    func beginVersionCheck(interval: Duration) -> Bool {
+        if let versionCheckedAt, ContinuousClock.now - versionCheckedAt < interval { return false }
+        versionCheckedAt = .now
+        return true
+    }
+
+    /// Notes the server's version. A version other than the one seen before (the server was
+    /// upgraded or replaced) makes everything learnt from it stale: discovery is forgotten
+    /// (read again at the next lookup) and the generation moves on. True when it changed.
+    func note(serverVersion version: String) -> Bool {
+        defer { serverVersion = version }
+        guard let known = serverVersion, known != version else { return false }
+        generation += 1
+        byKey = [:]
+        all = []
+        loaded = false
+        return true
+    }
 
     static func key(apiVersion: String, kind: String) -> String { apiVersion + "|" + kind }
 

@@ -116,6 +116,19 @@ public final class KubeClient: Sendable {
         }
     }
 
+    /// Reads the server's version; when it differs from the one read before (the server was
+    /// upgraded or replaced), discovery is read again and `discoveryGeneration` moves on, so
+    /// nothing learnt from the old server (a dry run's verdict) is trusted. `ClusterCache`
+    /// calls it when its watches come back after an interruption or a 410 — what a restarting
+    /// server causes — so a cluster at rest is not polled. At most one check per `interval`.
+    /// Returns whether the version changed; a failed read changes nothing.
+    @discardableResult
+    public func checkServerVersion(interval: Duration = .seconds(5)) async -> Bool {
+        guard await discovery.beginVersionCheck(interval: interval) else { return false }
+        guard let version = try? await version(), !version.gitVersion.isEmpty else { return false }
+        return await discovery.note(serverVersion: version.gitVersion)
+    }
+
     /// Changes whenever discovery finds the served kinds changed (a CRD added, removed or
     /// given new versions): what was learnt from the server before may no longer hold.
     public var discoveryGeneration: Int {

@@ -12,7 +12,8 @@ public enum WatchEvent: Sendable {
     /// resourceVersion was given, and after the server said 410 Gone (the version resumed
     /// from was compacted away). Replace what you know with it.
     case relisted([JSONValue])
-    /// The connection broke or fell silent: changes may be missed until `.resumed` or
+    /// The connection broke or fell silent, or the server ended the watch well before its time
+    /// (a restart): changes may be missed until `.resumed` or
     /// `.relisted`. Do not trust what you hold meanwhile.
     case interrupted
     /// The watch is open again from the last version it reached; the changes it missed follow.
@@ -123,7 +124,7 @@ extension KubeClient {
                 continuation.yield(.resumed)
                 interrupted = false
             }
-            let progress = WatchProgress(version: version)
+            let progress = WatchProgress(version: version), opened = ContinuousClock.now
             let end = await read(response, path: path, resource: resource, silence: silence, progress: progress, continuation: continuation)
             let reached = progress.state.withLock { $0 }
             version = reached.version
@@ -131,7 +132,14 @@ extension KubeClient {
             if Task.isCancelled { return }
             switch end {
             case .ended:
-                continue  // A watch the server ended on time is simply opened again from `version`.
+                // A watch the server ended on time is simply opened again from `version`. One
+                // ended well before its time is what a restarting (perhaps upgraded) server
+                // does: reported as a break, so the reader distrusts what it holds until the
+                // watch is back, and hears `.resumed` then.
+                if ContinuousClock.now - opened < .seconds(timeout) - .seconds(1), !interrupted {
+                    continuation.yield(.interrupted)
+                    interrupted = true
+                }
             case .gone:
                 guard let listed = try await relistSpread() else { return }
                 version = listed

@@ -166,6 +166,49 @@ struct SharedCacheTests {
         await cache.stop()  // before the server stops: no watch reconnects while it does
     }
 
+    @Test("a server upgraded while Baton runs (its watches ended early, a new version): discovery is read again and every verdict is asked for anew")
+    func upgradeFlushesVerdicts() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector)
+        let plain = fixture.reconciler()
+        let reconciler = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit,
+                                    cache: cache)
+        #expect(await reconciler.sync(revision: revision).errors == [])
+        let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
+        _ = await cache.objects(scope)
+        try await synced(cache, [scope])
+        // The first list read the server's version (one check, at most every 5 s).
+        for _ in 0..<50 where fixture.server.requests.count("GET", "/version") == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(fixture.server.requests.count("GET", "/version") == 1)
+        let generation = await fixture.client.discoveryGeneration
+        let dryRuns = { fixture.server.requests.count("DRYRUN-PATCH") }
+        let before = dryRuns()
+        #expect(await reconciler.sync(revision: revision).errors == [])
+        #expect(dryRuns() == before, "an unchanged pass asked for a dry run")
+
+        // The same version, watches ended early (a restart): checked, nothing flushed.
+        try await Task.sleep(for: .seconds(5))
+        await fixture.server.state.dropWatches()
+        for _ in 0..<50 where fixture.server.requests.count("GET", "/version") < 2 { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(fixture.server.requests.count("GET", "/version") == 2)
+        #expect(await fixture.client.discoveryGeneration == generation)
+        #expect(await reconciler.sync(revision: revision).errors == [])
+        #expect(dryRuns() == before, "a restart of the same server flushed the verdicts")
+
+        // Upgraded: the next pass asks the server again (its defaults may have changed).
+        try await Task.sleep(for: .seconds(5))
+        await fixture.server.simulation.setVersion("v1.33.1-kubesim")
+        await fixture.server.state.dropWatches()
+        for _ in 0..<80 where await fixture.client.discoveryGeneration == generation { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(await fixture.client.discoveryGeneration > generation, "the upgrade went unnoticed")
+        let report = await reconciler.sync(revision: revision)
+        #expect(report.errors == [] && report.synced)
+        #expect(dryRuns() > before, "verdicts given by the old server were trusted after the upgrade")
+        await cache.stop()
+    }
+
     @Test("faults: a dropped watch resumes without listing; after compaction it lists again; a frozen server leaves the pass unavailable, then it syncs")
     func faults() async throws {
         let fixture = try await Fixture.start()

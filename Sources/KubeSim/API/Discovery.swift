@@ -7,8 +7,11 @@ enum Discovery {
 
     static let verbs: [JSONValue] = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
-    static func version() -> JSONValue {
-        .object(["major": "1", "minor": "32", "gitVersion": "v1.32.0-kubesim", "gitCommit": "kubesim",
+    /// What `/version` answers for `gitVersion` (`vMAJOR.MINOR.PATCH…`).
+    static func version(_ gitVersion: String = Simulation.defaultVersion) -> JSONValue {
+        let numbers = gitVersion.dropFirst().split(separator: ".").map { String($0.prefix { $0.isNumber }) }
+        return .object(["major": .string(numbers.first ?? ""), "minor": .string(numbers.dropFirst().first ?? ""),
+                 "gitVersion": .string(gitVersion), "gitCommit": "kubesim",
                  "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "kubesim",
                  "compiler": "swift", "platform": "linux/amd64"])
     }

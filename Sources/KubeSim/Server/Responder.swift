@@ -84,7 +84,7 @@ struct Responder: Sendable {
             }
         }
         switch path {
-        case "/version": return .json(200, Discovery.version())
+        case "/version": return .json(200, Discovery.version(await simulation.version))
         case "/api", "/apis":
             if aggregatedDiscovery, Discovery.wantsAggregated(request.headers["accept"]) {
                 let document = Discovery.aggregated(await state.types, core: path == "/api")

@@ -19,6 +19,16 @@ public actor Simulation {
     /// How often a watch that asked for bookmarks gets one (kube-apiserver: about a minute).
     let bookmarkInterval: Duration
 
+    public static let defaultVersion = "v1.32.0-kubesim"
+    /// The server version `/version` reports; tests change it to play an upgrade.
+    public private(set) var version = Simulation.defaultVersion
+
+    /// Reports `version` from now on, as a server upgraded in place does (its watches end
+    /// too: drop them with `ClusterState.dropWatches()` for the whole effect).
+    public func setVersion(_ version: String) {
+        self.version = version
+    }
+
     public init(state: ClusterState, rolloutDelay: Duration = .seconds(1), faults: Faults.Settings = .init(),
                 bookmarkInterval: Duration = .seconds(60)) {
         self.state = state
