@@ -194,6 +194,77 @@ struct CorpusTests {
     }
 }
 
+extension CorpusTests {
+    /// Objects whose change kube-apiserver refuses in place, the change, and the field its 422
+    /// names (the words checked on ../shared/realkube, Kubernetes 1.36).
+    static let immutableCases: [(name: String, kind: String, apiVersion: String, before: String, after: String, field: String)] = [
+        ("job", "Job", "batch/v1", """
+            apiVersion: batch/v1
+            kind: Job
+            metadata: {name: migrate}
+            spec:
+              template:
+                spec:
+                  restartPolicy: Never
+                  containers: [{name: m, image: "migrate:1"}]
+            """, "migrate:1|migrate:2", "spec.template: Invalid value"),
+        ("service", "Service", "v1", """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: web}
+            spec:
+              clusterIP: 10.96.200.10
+              selector: {app: web}
+              ports: [{port: 80}]
+            """, "10.96.200.10|10.96.200.11", "spec.clusterIPs[0]: Invalid value: [\"10.96.200.11\"]: may not change once set"),
+        ("statefulset", "StatefulSet", "apps/v1", """
+            apiVersion: apps/v1
+            kind: StatefulSet
+            metadata: {name: db}
+            spec:
+              serviceName: db
+              selector: {matchLabels: {app: db}}
+              template:
+                metadata: {labels: {app: db}}
+                spec: {containers: [{name: db, image: "db:1"}]}
+              volumeClaimTemplates:
+              - metadata: {name: data}
+                spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+            """, "storage: 1Gi|storage: 2Gi", "spec: Forbidden: updates to statefulset spec for fields other than"),
+    ]
+
+    @Test("an immutable field of a Job (template), a Service (clusterIP) or a StatefulSet (volumeClaimTemplates): a definite failure, explained, nothing written; Replace=true recreates it",
+          arguments: 0..<3)
+    func immutableFields(_ index: Int) async throws {
+        let item = Self.immutableCases[index]
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let path = "app/\(item.name).yaml"
+        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, path: item.before])
+        let reconciler = fixture.reconciler()
+        #expect(await reconciler.sync(revision: first).errors == [])
+        let parts = item.after.split(separator: "|").map(String.init)
+        let changed = item.before.replacingOccurrences(of: parts[0], with: parts[1])
+        let writes = CorpusTests.writes(fixture.server)
+        let refused = await reconciler.sync(revision: try fixture.commit([path: changed]))
+        #expect(!refused.applied && !refused.unavailable, "\(refused.errors)")
+        #expect(refused.errors.count == 1)
+        let error = refused.errors.first ?? ""
+        #expect(error.contains("\(item.kind)") && error.contains("(\(path):1)"), "\(error)")
+        #expect(error.contains(item.field), "\(error)")
+        #expect(error.contains("cannot change this field in place") && error.contains("Replace=true"), "\(error)")
+        #expect(CorpusTests.writes(fixture.server) == writes, "a refused revision wrote to the cluster")
+
+        let name = item.before.split(separator: "\n").first { $0.hasPrefix("metadata:") }.map { String($0) } ?? ""
+        let replaceable = changed.replacingOccurrences(of: name, with: name.replacingOccurrences(of: "}", with: ", annotations: {baton.dev/sync-options: Replace=true}}"))
+        let uid = try await fixture.client.list(apiVersion: item.apiVersion, kind: item.kind, namespace: "shop").items.first?[path: ["metadata", "uid"]]
+        let replaced = await reconciler.sync(revision: try fixture.commit([path: replaceable]))
+        #expect(replaced.errors == [] && replaced.applied, "\(replaced.errors)")
+        let live = try await fixture.client.list(apiVersion: item.apiVersion, kind: item.kind, namespace: "shop").items
+        #expect(live.count == 1 && live.first?[path: ["metadata", "uid"]] != uid, "not recreated")
+    }
+}
+
 @Suite("Reconciler: a cluster that does not answer")
 struct UnavailableTests {
     @Test("refused connections make a pass unavailable (Unknown, no verdict), not a failure; the next pass after the return syncs")

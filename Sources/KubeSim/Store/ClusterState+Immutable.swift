@@ -65,6 +65,17 @@ extension ClusterState {
         for field in ["clusterIP", "clusterIPs"] where object[path: ["spec", field]] == nil {
             object[path: ["spec", field]] = live[path: ["spec", field]]
         }
+        // `normalizeClusterIPs`: the singular changed and the plural did not (an apply that
+        // sets only `clusterIP`): the plural follows it, so validation sees the change there.
+        let single = object[path: ["spec", "clusterIP"]], plural = object[path: ["spec", "clusterIPs"]]
+        if single != live[path: ["spec", "clusterIP"]], plural == live[path: ["spec", "clusterIPs"]] {
+            if let ip = single?.string, !ip.isEmpty, var ips = plural?.array, !ips.isEmpty {
+                ips[0] = .string(ip)
+                object[path: ["spec", "clusterIPs"]] = .array(ips)
+            } else if single?.string?.isEmpty ?? true {
+                object[path: ["spec", "clusterIPs"]] = nil
+            }
+        }
         guard var ports = object[path: ["spec", "ports"]]?.array, let old = live[path: ["spec", "ports"]]?.array else { return }
         for index in ports.indices where ports[index]["nodePort"] == nil {
             if let match = old.first(where: { $0["port"] == ports[index]["port"] && $0["protocol"] == ports[index]["protocol"] }),
