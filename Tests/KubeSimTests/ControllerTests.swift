@@ -22,6 +22,43 @@ struct ControllerTests {
         object[path: ["status", "conditions"]]?.array?.first { $0["type"]?.string == type }
     }
 
+    @Test("the HPA keeps its target within minReplicas and maxReplicas, as kube-controller-manager does without metrics; a target at 0 is left alone")
+    func autoscalerBounds() async throws {
+        let state = ClusterState()
+        let simulation = Simulation(state: state, rolloutDelay: .seconds(1))
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        let hpas = try #require(ResourceType.builtIn.first { $0.kind == "HorizontalPodAutoscaler" })
+        func replicas() async throws -> JSONValue? {
+            try await state.get(Self.deployments, namespace: "default", name: "web")[path: ["spec", "replicas"]]
+        }
+        func scale(_ count: Int) async throws {
+            _ = try await state.patch(Self.deployments, namespace: "default", name: "web", contentType: "application/merge-patch+json",
+                                      body: Data(#"{"spec":{"replicas":\#(count)}}"#.utf8), manager: "someone")
+        }
+        _ = try await state.apply(Self.deployments, namespace: "default", name: "web", body: make(image: "app:1"), manager: "t", force: false)
+        _ = try await state.apply(hpas, namespace: "default", name: "web", body: JSONValue.object([
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": .object(["name": "web"]),
+            "spec": .object(["scaleTargetRef": .object(["apiVersion": "apps/v1", "kind": "Deployment", "name": "web"]),
+                             "minReplicas": 4, "maxReplicas": 6]),
+        ]).encoded(), manager: "t", force: false)
+        await simulation.tick(now: start)
+        #expect(try await replicas() == 4, "3 is below minReplicas 4")
+        let hpa = try await state.get(hpas, namespace: "default", name: "web")
+        #expect(hpa[path: ["status", "currentReplicas"]] == 3 && hpa[path: ["status", "desiredReplicas"]] == 4)
+        let managers = try await state.get(Self.deployments, namespace: "default", name: "web")[path: ["metadata", "managedFields"]]?.array ?? []
+        #expect(managers.contains { $0["manager"]?.string == "kube-controller-manager" })
+
+        try await scale(9)
+        await simulation.tick(now: start.addingTimeInterval(1))
+        #expect(try await replicas() == 6, "9 is above maxReplicas 6")
+        try await scale(5)
+        await simulation.tick(now: start.addingTimeInterval(2))
+        #expect(try await replicas() == 5, "within the bounds the HPA needs metrics to act")
+        try await scale(0)
+        await simulation.tick(now: start.addingTimeInterval(3))
+        #expect(try await replicas() == 0, "a target scaled to 0 has autoscaling disabled")
+    }
+
     @Test("a deployment rolls out after the delay and reports Available")
     func rollsOut() async throws {
         let state = ClusterState()

@@ -66,7 +66,15 @@ struct CorpusTests {
         #expect(replicaSet[path: ["metadata", "annotations", Normalizer.trackingAnnotation]]?.string
                 == Normalizer.trackingID(environment: "dev", key: ResourceKey(group: "apps", kind: "Deployment", namespace: "corpus", name: "web")))
 
-        // An HPA (here kubectl, another field manager) sets the replicas; the environment ignores them.
+        // The HPA (minReplicas 2; KubeSim's autoscaler controller, as kube-controller-manager's
+        // without metrics) scales the Deployment from the 1 Baton applied; the environment
+        // ignores the replicas, so no sync resets them.
+        let scaledUp = try await eventually {
+            let replicas = try? await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "corpus")[path: ["spec", "replicas"]]
+            return replicas == 2 ? replicas : nil
+        }
+        #expect(scaledUp == 2)
+        // Then someone (kubectl, another field manager) sets 3, within the HPA's bounds.
         let scaled = try await fixture.kubectl(["-n", "corpus", "patch", "deployment", "web", "--type", "merge", "-p", #"{"spec":{"replicas":3}}"#])
         #expect(scaled.status == 0, "\(scaled.stderr)")
 
@@ -195,6 +203,25 @@ struct CorpusTests {
 }
 
 extension CorpusTests {
+    @Test("KubeSim stores the corpus as kube-apiserver 1.36 did: scripts/corpus-check.sh's normalized output equals the one recorded on ../shared/realkube")
+    func storedAsTheRealServerDid() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let root = URL(fileURLWithPath: CorpusTests.corpus).deletingLastPathComponent().deletingLastPathComponent().path
+        let recorded = try String(contentsOfFile: CorpusTests.corpus + "/stored-by-kube-apiserver-1.36.txt", encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: fixture.dir.path + "/home", withIntermediateDirectories: true)
+        let run = try await CommandRun.runAsync("/bin/bash", [root + "/scripts/corpus-check.sh", fixture.dir.path + "/kubeconfig", "baton-dev", "baton-corpus"],
+                                                environment: ["CORPUS_NORMALIZE": "1", "HOME": fixture.dir.path + "/home", "TMPDIR": fixture.dir.path,
+                                                              "BATON_BIN": (CommandRun.batonPath as NSString).deletingLastPathComponent])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(recorded.contains("--- Deployment web") && recorded.contains("--- EndpointSlice web-GENERATED"), "the recording is incomplete")
+        if run.stdout != recorded {
+            try fixture.dir.write("kubesim.txt", run.stdout)
+            let diff = try CommandRun.run("/usr/bin/diff", ["-u", CorpusTests.corpus + "/stored-by-kube-apiserver-1.36.txt", fixture.dir.path + "/kubesim.txt"])
+            Issue.record("KubeSim stored the corpus differently from kube-apiserver 1.36:\n\(diff.stdout)")
+        }
+    }
+
     /// Objects whose change kube-apiserver refuses in place, the change, and the field its 422
     /// names (the words checked on ../shared/realkube, Kubernetes 1.36).
     static let immutableCases: [(name: String, kind: String, apiVersion: String, before: String, after: String, field: String)] = [

@@ -44,6 +44,7 @@ public actor Simulation {
         let work = await state.takeWork()
         await state.finishTerminatingNamespaces()
         await state.runDeploymentController(work)
+        await state.runAutoscalerController(work)
         await state.runEndpointControllers(work)
         await state.runServiceAccountController(work)
         for (group, plural, kind) in [("apps", "deployments", "Deployment"), ("apps", "statefulsets", "StatefulSet"),

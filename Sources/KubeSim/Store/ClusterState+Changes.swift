@@ -40,8 +40,17 @@ extension ClusterState {
             }
         case ("", "serviceaccounts"):
             queued.append(ObjectKey(group: "", plural: "namespaces", namespace: "", name: key.namespace))
+        case ("autoscaling", "horizontalpodautoscalers"):
+            if let target = Self.autoscalerTarget(previous, namespace: key.namespace) { autoscalersByTarget[target]?.remove(key) }
+            if current != nil, let target = Self.autoscalerTarget(current, namespace: key.namespace) {
+                autoscalersByTarget[target, default: []].insert(key)
+            }
         default:
             break
+        }
+        if key.group == "apps", let kind = object?["kind"]?.string {
+            // A workload's HPAs look again when it changes (its replicas may be out of bounds).
+            queued += autoscalersByTarget[key.namespace + "/" + kind + "/" + key.name] ?? []
         }
         guard unseenChanges != nil else { return }
         for queuedKey in queued { unseenChanges?[queuedKey.group + "/" + queuedKey.plural, default: []].insert(queuedKey) }
@@ -64,6 +73,7 @@ extension ClusterState {
     func reindex() {
         dependentsByOwner = [:]
         sliceByService = [:]
+        autoscalersByTarget = [:]
         for (key, object) in objects { noteChange(key, previous: nil, current: object) }
         unseenChanges = nil
     }

@@ -58,6 +58,8 @@ public actor ClusterState {
     var dependentsByOwner: [String: Set<ObjectKey>] = [:]
     /// Each Service's EndpointSlice, by "namespace/name".
     var sliceByService: [String: ObjectKey] = [:]
+    /// The HPAs naming each workload, by "namespace/Kind/name".
+    var autoscalersByTarget: [String: Set<ObjectKey>] = [:]
 
     struct Manager: Hashable, Sendable {
         var name: String
