@@ -18,6 +18,15 @@ struct CredentialTests {
             "$BATON_TEST_TOKEN" "$expires"
         """
 
+    /// Hands out whatever token the file names holds, valid for an hour.
+    static let rotating = """
+        #!/bin/sh
+        echo run >> "$BATON_TEST_COUNT"
+        expires=$(date -u -d "+3600 seconds" +%Y-%m-%dT%H:%M:%SZ)
+        printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"%s"}}\\n' \\
+            "$(cat "$BATON_TEST_TOKEN_FILE")" "$expires"
+        """
+
     static let failing = """
         #!/bin/sh
         echo "token service unavailable: Bearer abc123 and eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJib2IifQ refused" >&2
@@ -40,6 +49,7 @@ struct CredentialTests {
                   - {name: BATON_TEST_COUNT, value: "\(folder)/runs"}
                   - {name: BATON_TEST_INFO, value: "\(folder)/info"}
                   - {name: BATON_TEST_TTL, value: "15"}
+                  - {name: BATON_TEST_TOKEN_FILE, value: "\(folder)/token"}
                   installHint: "Install the test plugin: see the Baton README."
                   interactiveMode: Never
             """
@@ -55,10 +65,12 @@ struct CredentialTests {
             \(user("exec", command: "./plugin.sh"))
             \(user("failing", command: "./failing.sh"))
             \(user("missing", command: "baton-no-such-plugin"))
+            \(user("rotating", command: "./rotating.sh"))
             contexts:
             - {name: exec, context: {cluster: sim, user: exec}}
             - {name: failing, context: {cluster: sim, user: failing}}
             - {name: missing, context: {cluster: sim, user: missing}}
+            - {name: rotating, context: {cluster: sim, user: rotating}}
             """
     }
 
@@ -91,6 +103,41 @@ struct CredentialTests {
             for try await major in group { #expect(major == "1") }
         }
         #expect(runs(cluster) == 2)
+    }
+
+    @Test("a 401 to an exec plugin's credential that has not expired yet (revoked): the plugin runs again and the request is retried once with the new token")
+    func unauthorizedRefreshes() async throws {
+        let cluster = try await SimCluster.start()
+        defer { Task { await cluster.stop() } }
+        try cluster.folder.write("exec.yaml", kubeconfig(cluster))
+        try cluster.folder.write("rotating.sh", Self.rotating)
+        chmod(cluster.folder.path + "/rotating.sh", 0o755)
+        func kubectl(_ arguments: String...) async throws -> String {
+            let run = try await CommandRun.runAsync("/usr/bin/env", ["kubectl", "--kubeconfig", cluster.folder.path + "/kubeconfig"] + arguments,
+                                                    environment: ["HOME": cluster.folder.path])
+            #expect(run.status == 0, "kubectl \(arguments): \(run.stderr)")
+            return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        _ = try await kubectl("create", "serviceaccount", "deployer")
+        _ = try await kubectl("create", "clusterrolebinding", "deployer", "--clusterrole=cluster-admin", "--serviceaccount=default:deployer")
+        try cluster.folder.write("token", try await kubectl("create", "token", "deployer"))
+        let client = try client(cluster, "rotating")
+        _ = try await client.list(apiVersion: "v1", kind: "ConfigMap", namespace: "default")
+        #expect(runs(cluster) == 1)
+        // The ServiceAccount is made again: the old token (an hour left by its expiry) is
+        // refused from now on; the plugin would hand out the new one.
+        _ = try await kubectl("delete", "serviceaccount", "deployer")
+        _ = try await kubectl("create", "serviceaccount", "deployer")
+        try cluster.folder.write("token", try await kubectl("create", "token", "deployer"))
+        let unauthorized = cluster.server.requests.count("GET", "/api/v1/namespaces/default/configmaps")
+        _ = try await client.list(apiVersion: "v1", kind: "ConfigMap", namespace: "default")
+        #expect(runs(cluster) == 2, "the plugin was not asked again after the 401")
+        #expect(cluster.server.requests.count("GET", "/api/v1/namespaces/default/configmaps") == unauthorized + 2, "not one refused request and one retry")
+        // A 401 for the new token too is final: no loop of plugin runs.
+        _ = try await kubectl("delete", "serviceaccount", "deployer")
+        let refused = await kubeError { _ = try await client.list(apiVersion: "v1", kind: "ConfigMap", namespace: "default") }
+        #expect(refused?.statusCode == 401, "\(String(describing: refused))")
+        #expect(runs(cluster) == 3)
     }
 
     @Test("a failing or missing plugin is an error with the first line of its words (token-like words redacted) and the installHint, and no request goes out")
