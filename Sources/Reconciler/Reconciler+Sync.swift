@@ -106,6 +106,12 @@ extension Reconciler {
                             applied = true
                             pruned.insert(change.key)
                             await cache?.forget(name: change.key.name, scope: Self.scope(change.apiVersion, change.key))
+                        } catch where error.isConflict {
+                            // The uid precondition failed: the object was deleted and made again
+                            // since it was read, so it is not the one Baton applied. Left alone
+                            // and forgotten, as a copy found at planning time would be.
+                            pruned.insert(change.key)
+                            results[change.key]?.healthMessage = "left alone: made again by someone else since Baton applied it"
                         } catch {
                             results[change.key]?.error = "\(error)"
                             errors.append("\(change.key): \(error)")

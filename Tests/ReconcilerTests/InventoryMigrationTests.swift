@@ -3,13 +3,14 @@ import BatonCore
 import BatonTestSupport
 import Foundation
 import Kube
+import KubeSim
 import Manifests
 import Reconciler
 import Testing
 
 /// An environment synced before inventories existed: its first inventory is seeded from the
 /// revision it runs, as the audit log records it, and from the new one — never from labels.
-@Suite("Reconciler: migrating to inventories")
+@Suite("Reconciler: inventories — migration and prune preconditions")
 struct InventoryMigrationTests {
     static func configMap(_ name: String) -> String {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: \(name)}\ndata: {a: \"1\"}\n"
@@ -108,5 +109,48 @@ struct InventoryMigrationTests {
         #expect(kept[path: ["data", "a"]] == "2")
         #expect(kept[path: ["metadata", "annotations", Normalizer.trackingAnnotation]] != nil)
         #expect(try await names(fixture) == ["legacy-kept", "legacy-dropped"], "an object without a tracking annotation was deleted")
+    }
+
+    @Test("prune deletes with the uid Baton applied as a precondition: an object deleted and made again meanwhile gets kube-apiserver's 409 and is left alone, not an error")
+    func uidPreconditionOnPrune() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        #expect(try await fixture.kubectl(["create", "namespace", "shop"]).status == 0)
+        let first = try fixture.commit(["app/old.yaml": Self.configMap("old"), "app/kept.yaml": Self.configMap("kept")])
+        let reconciler = fixture.reconciler()
+        #expect(await reconciler.sync(revision: first).errors == [])
+
+        // The words of kube-apiserver 1.36 (checked on ../shared/realkube).
+        let live = try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "kept", namespace: "shop")
+        let uid = try #require(live[path: ["metadata", "uid"]]?.string)
+        do {
+            _ = try await fixture.client.delete(apiVersion: "v1", kind: "ConfigMap", name: "kept", namespace: "shop", uid: "0000")
+            Issue.record("a delete with a wrong uid went through")
+        } catch {
+            #expect(error.statusCode == 409)
+            #expect("\(error)".contains(#"Operation cannot be fulfilled on ConfigMap "kept": the UID in the precondition (0000) does not match the UID in record (\#(uid)). The object might have been deleted and then recreated"#),
+                    "\(error)")
+        }
+
+        // The prune's DELETE is held a second by the server; meanwhile someone deletes the
+        // object and makes it again, annotations and all.
+        let second = try fixture.commit([:], remove: ["app/old.yaml"])
+        let stored = try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "old", namespace: "shop")
+        let deletes = fixture.server.requests.count("DELETE")
+        await fixture.server.simulation.faults.set(Faults.Settings(latencyMs: 1000))
+        async let report = reconciler.sync(revision: second)
+        for _ in 0..<100 where fixture.server.requests.count("DELETE") == deletes { try await Task.sleep(for: .milliseconds(20)) }
+        let type = try #require(ResourceType.builtIn.first { $0.kind == "ConfigMap" })
+        _ = try await fixture.server.state.delete(type, namespace: "shop", name: "old")
+        var copy = stored
+        for field in ["uid", "resourceVersion", "creationTimestamp", "managedFields"] { copy[path: ["metadata", field]] = nil }
+        _ = try await fixture.server.state.create(type, namespace: "shop", body: copy, manager: "someone")
+        let pruning = await report
+        await fixture.server.simulation.faults.set(Faults.Settings())
+        #expect(pruning.errors == [], "\(pruning.errors)")
+        #expect(pruning.objects.first { $0.key.name == "old" }?.healthMessage.contains("left alone") == true)
+        let remade = try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "old", namespace: "shop")
+        #expect(remade[path: ["metadata", "uid"]] != stored[path: ["metadata", "uid"]], "Baton deleted the object made again")
+        #expect(try #require(try await fixture.audit.inventory(environment: "dev")).entries.map(\.key.name) == ["kept"])
     }
 }

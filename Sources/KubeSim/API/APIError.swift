@@ -32,6 +32,18 @@ public struct APIError: Error, Sendable {
                  details: .object(["name": .string(name), "group": .string(type.group), "kind": .string(type.plural)]))
     }
 
+    /// 409 for a failed `DeleteOptions.precondition`, worded as kube-apiserver's storage layer
+    /// words it: the object named by its kind (`ConfigMap`, `Deployment.apps`), not its resource.
+    static func preconditionFailed(_ type: ResourceType, _ name: String, field: String, expected: String, actual: String) -> APIError {
+        let qualified = type.group.isEmpty ? type.kind : type.kind + "." + type.group
+        let why = field == "UID" ? "The object might have been deleted and then recreated" : "The object might have been modified"
+        var details: [String: JSONValue] = ["name": .string(name), "kind": .string(type.kind)]
+        if !type.group.isEmpty { details["group"] = .string(type.group) }
+        return APIError(code: 409, reason: "Conflict",
+                        message: "Operation cannot be fulfilled on \(qualified) \"\(name)\": the \(field) in the precondition (\(expected)) does not match the \(field) in record (\(actual)). \(why)",
+                        details: .object(details))
+    }
+
     /// 422 with one cause per invalid field.
     static func invalid(_ type: ResourceType, _ name: String, _ causes: [(field: String, message: String)]) -> APIError {
         let text = causes.map { "\($0.field): \($0.message)" }.joined(separator: ", ")

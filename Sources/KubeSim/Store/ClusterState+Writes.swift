@@ -82,11 +82,10 @@ extension ClusterState {
         let key = key(type, namespace, name)
         guard var live = objects[key] else { throw APIError.notFound(type, name) }
         if let expectedUID, let actual = live[path: ["metadata", "uid"]]?.string, expectedUID != actual {
-            throw APIError.conflict(type, name, "Precondition failed: UID in precondition: \(expectedUID), UID in object meta: \(actual)")
+            throw APIError.preconditionFailed(type, name, field: "UID", expected: expectedUID, actual: actual)
         }
         if let expectedVersion, let actual = live[path: ["metadata", "resourceVersion"]]?.string, expectedVersion != actual {
-            throw APIError.conflict(type, name,
-                                    "Precondition failed: ResourceVersion in precondition: \(expectedVersion), ResourceVersion in object meta: \(actual)")
+            throw APIError.preconditionFailed(type, name, field: "ResourceVersion", expected: expectedVersion, actual: actual)
         }
         let namespace = type.group.isEmpty && type.plural == "namespaces"
         if namespace, live[path: ["metadata", "deletionTimestamp"]] != nil { return live }  // already terminating
