@@ -129,25 +129,45 @@ struct SharedCacheTests {
         await cache.stop()
     }
 
-    @Test("without cluster-wide rights the cache watches per namespace; a watch the server ends resumes without listing again")
+    @Test("without cluster-wide rights, three namespaces are each watched on their own once the review says no; a watch the server ends resumes without listing again")
     func watchResumesWithoutRelist() async throws {
         let fixture = try await Fixture.start(users: ["reader-token": UserInfo(name: "reader")])
         defer { Task { await fixture.stop() } }
         let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
         #expect(await fixture.reconciler().sync(revision: revision).errors == [])
-        // "reader" may read and watch ConfigMaps in shop only.
-        _ = try await fixture.client.apply(["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": ["name": "read", "namespace": "shop"],
-                                            "rules": [["apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]]]])
-        _ = try await fixture.client.apply(["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                                            "metadata": ["name": "reader-read", "namespace": "shop"],
-                                            "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read"],
-                                            "subjects": [["kind": "User", "name": "reader"]]])
+        // "reader" may read and watch ConfigMaps in shop, b and c only.
+        for namespace in ["shop", "b", "c"] {
+            if namespace != "shop" { _ = try await fixture.client.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(namespace)]]) }
+            _ = try await fixture.client.apply(["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                                                "metadata": ["name": "read", "namespace": .string(namespace)],
+                                                "rules": [["apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]]]])
+            _ = try await fixture.client.apply(["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                                                "metadata": ["name": "reader-read", "namespace": .string(namespace)],
+                                                "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read"],
+                                                "subjects": [["kind": "User", "name": "reader"]]])
+        }
         // The server ends each watch after a second, as kube-apiserver does after timeoutSeconds.
         let cache = ClusterCache(client: try fixture.client(context: "reader@baton-dev"), labelSelector: Self.selector, watchTimeout: .seconds(1))
         let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
+        let others = ["b", "c"].map { ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: $0) }
         _ = await cache.objects(scope)
         try await synced(cache, [scope])
+        // The third namespace makes the cache ask whether it may watch cluster-wide: it may not
+        // (list refused), so every namespace keeps a watch of its own.
+        let reviews = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        for other in others { _ = await cache.objects(other) }
+        for _ in 0..<100 where fixture.server.requests.count("POST", reviews) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(fixture.server.requests.count("POST", reviews) == 1, "the review was not asked, or asked for watch after list was refused")
+        for other in others {
+            for _ in 0..<100 where await cache.objects(other) == nil {
+                _ = await cache.objects(other)  // read directly while the review asks; watched once it said no
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(await cache.objects(other) != nil, "namespace \(other.namespace) is not watched")
+        }
         #expect(await cache.watchesClusterWide(apiVersion: "v1", kind: "ConfigMap") == false)
+        #expect(fixture.server.requests.count("GET", "/api/v1/configmaps") == 0, "a cluster-wide list was tried")
+        #expect(await cache.scopeCount == 3)
         for _ in 0..<40 where fixture.server.requests.count("WATCH", "/api/v1/namespaces/shop/configmaps") < 3 {
             try await Task.sleep(for: .milliseconds(100))
         }
