@@ -128,9 +128,11 @@ enum StatusTable {
 extension KubeClient {
     /// The client for `environment`'s cluster: its kubeconfig files and context, its request
     /// budget (`cluster.qps`, `cluster.burst`).
-    static func forCluster(of environment: EnvironmentConfig) throws -> KubeClient {
-        try KubeClient(try Kubeconfig.load(paths: environment.cluster.kubeconfig).resolve(context: environment.cluster.context),
-                       budget: RequestBudget(qps: environment.cluster.qps ?? ClusterTarget.defaultQPS,
-                                             burst: environment.cluster.burst ?? ClusterTarget.defaultBurst))
+    /// A client for `environment`'s cluster, with the request budget the environments on that
+    /// cluster (`among`) set for it.
+    static func forCluster(of environment: EnvironmentConfig, among environments: [EnvironmentConfig] = []) throws -> KubeClient {
+        let budget = ClusterTarget.budget(for: environment.cluster, among: environments)
+        return try KubeClient(try Kubeconfig.load(paths: environment.cluster.kubeconfig).resolve(context: environment.cluster.context),
+                              budget: RequestBudget(qps: budget.qps, burst: budget.burst))
     }
 }

@@ -78,13 +78,13 @@ struct Run: AsyncParsableCommand {
             var reconcilers: [Reconciler] = []
             for name in pipeline.chain {
                 guard let environment = config.environment(named: name) else { continue }
-                let clusterKey = environment.cluster.kubeconfig.joined(separator: ":") + "|" + (environment.cluster.context ?? "")
+                let clusterKey = environment.cluster.sharingKey
                 let client: KubeClient, cache: ClusterCache
                 if let shared = clients[clusterKey] {
                     (client, cache) = shared
                 } else {
                     do {
-                        client = try KubeClient.forCluster(of: environment)
+                        client = try KubeClient.forCluster(of: environment, among: config.environments)
                     } catch {
                         throw EnvironmentSession.fail("environment \(name): \(error)")
                     }

@@ -11,6 +11,18 @@ struct ConfigLoadingTests {
                                                            pipelines: files.pipelines, baseDirectory: "/config")
     }
 
+    @Test("a cluster's request budget set by one of its environments holds for all of them; other clusters keep the defaults")
+    func clusterBudgetShared() throws {
+        let config = try load([.replace("Environments/dev.yaml", "  context: dev\n", with: "  context: shared\n  qps: 20\n"),
+                               .replace("Environments/staging.yaml", "  context: staging\n", with: "  context: shared\n  burst: 40\n")])
+        let dev = try #require(config.environment(named: "dev")), staging = try #require(config.environment(named: "staging"))
+        let production = try #require(config.environment(named: "production"))
+        #expect(dev.cluster.sharingKey == staging.cluster.sharingKey && dev.cluster.sharingKey != production.cluster.sharingKey)
+        #expect(ClusterTarget.budget(for: dev.cluster, among: config.environments) == (20, 40))
+        #expect(ClusterTarget.budget(for: staging.cluster, among: config.environments) == (20, 40))
+        #expect(ClusterTarget.budget(for: production.cluster, among: config.environments) == (ClusterTarget.defaultQPS, ClusterTarget.defaultBurst))
+    }
+
     @Test("keys left out take their documented defaults")
     func defaults() throws {
         let minimal = """

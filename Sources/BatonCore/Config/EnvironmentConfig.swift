@@ -59,6 +59,17 @@ public struct ClusterTarget: Sendable, Hashable, Codable {
     public static let defaultQPS = 1000.0
     public static let defaultBurst = 2000
 
+    /// What environments must have in common to share one client, cache and request budget:
+    /// the kubeconfig files and the context.
+    public var sharingKey: String { kubeconfig.joined(separator: ":") + "|" + (context ?? "") }
+
+    /// This cluster's budget as the environments on it set it: the value one of them gives
+    /// (`baton validate` refuses two that differ), else Baton's default.
+    public static func budget(for cluster: ClusterTarget, among environments: [EnvironmentConfig]) -> (qps: Double, burst: Int) {
+        let same = environments.map(\.cluster).filter { $0.sharingKey == cluster.sharingKey }
+        return (cluster.qps ?? same.lazy.compactMap(\.qps).first ?? defaultQPS, cluster.burst ?? same.lazy.compactMap(\.burst).first ?? defaultBurst)
+    }
+
     public init(kubeconfig: [String], context: String? = nil, qps: Double? = nil, burst: Int? = nil) {
         self.kubeconfig = kubeconfig
         self.context = context
