@@ -8,8 +8,8 @@ extension KubeClient {
     // MARK: Exchanges
 
     func json(_ method: String, _ path: String, query: [(String, String)] = [], body: Data? = nil,
-              contentType: String? = nil) async throws(KubeError) -> JSONValue {
-        let response = try await perform(method, path, query: query, body: body, contentType: contentType)
+              contentType: String? = nil, retryServerErrors: Bool = true) async throws(KubeError) -> JSONValue {
+        let response = try await perform(method, path, query: query, body: body, contentType: contentType, retryServerErrors: retryServerErrors)
         return try decode(response.body, path: path)
     }
 
@@ -22,9 +22,12 @@ extension KubeClient {
     }
 
     /// One call with credentials and retries; a 2xx response, or the error that ended it.
+    /// `retryServerErrors: false` gives up on a 429 or 5xx answer at once (connection
+    /// failures are still retried): for a request whose refusal is an answer in itself.
     func perform(_ method: String, _ path: String, query: [(String, String)] = [], body: Data? = nil,
-                 contentType: String? = nil, accept: String = "application/json") async throws(KubeError) -> HTTPResponse {
-        try await retrying(method, path, query: query, body: body, contentType: contentType, accept: accept) { [http] request throws(HTTPError) in
+                 contentType: String? = nil, accept: String = "application/json", retryServerErrors: Bool = true) async throws(KubeError) -> HTTPResponse {
+        try await retrying(method, path, query: query, body: body, contentType: contentType, accept: accept,
+                           retryServerErrors: retryServerErrors) { [http] request throws(HTTPError) in
             let response = try await http.send(request)
             return (200..<300).contains(response.status) ? .success(response) : .refused(response.head, response.body)
         }
@@ -53,7 +56,7 @@ extension KubeClient {
     /// or the retry policy is spent: 401 once more after refreshing a refreshable credential;
     /// 429 and 5xx (no sooner than `Retry-After`) and transient transport failures with backoff.
     func retrying<Value: Sendable>(_ method: String, _ path: String, query: [(String, String)], body: Data?, contentType: String?,
-                                           accept: String,
+                                           accept: String, retryServerErrors: Bool = true,
                                            _ attempt: (HTTPRequest) async throws(HTTPError) -> Attempt<Value>) async throws(KubeError) -> Value {
         let started = ContinuousClock.now
         var attempts = 0
@@ -80,7 +83,7 @@ extension KubeClient {
                     refreshedCredentials = true
                     continue
                 }
-                if RetryPolicy.retriedStatuses.contains(head.status), !KubeStatus(code: head.status, body: body).isDefiniteServerError,
+                if retryServerErrors, RetryPolicy.retriedStatuses.contains(head.status), !KubeStatus(code: head.status, body: body).isDefiniteServerError,
                    let wait = retry.delay(afterAttempt: attempts, elapsed: ContinuousClock.now - started,
                                           retryAfter: RetryPolicy.retryAfter(head.headers["Retry-After"])) {
                     try await pause(wait, url: request.url)

@@ -171,7 +171,9 @@ public final class KubeClient: Sendable {
                 group.addTask { [self] in
                     let path = groupVersion.contains("/") ? "/apis/\(groupVersion)" : "/api/\(groupVersion)"
                     do throws(KubeError) {
-                        let list = try await json("GET", path)
+                        // A group version whose (aggregated) server is down answers 503 for as long
+                        // as it is down: skipped below at once, as client-go's partial discovery does.
+                        let list = try await json("GET", path, retryServerErrors: false)
                         return (index, .success(DiscoveryDocuments.resources(list, groupVersion: groupVersion)))
                     } catch {
                         return (index, .failure(error))

@@ -31,6 +31,25 @@ struct KubeClientTests {
         #expect(await classic.client.usedAggregatedDiscovery == false)
     }
 
+    @Test("partial discovery: an aggregated API that is down (metrics.k8s.io answering 503) is skipped at once, aggregated or classic; everything else is found")
+    func partialDiscovery() async throws {
+        let aggregated = try await SimCluster.start()
+        let classic = try await SimCluster.start { $0.aggregatedDiscovery = false }
+        defer { Task { await aggregated.stop(); await classic.stop() } }
+        for cluster in [aggregated, classic] {
+            await cluster.server.simulation.setUnavailableAPIs(["metrics.k8s.io/v1beta1"])
+            let started = ContinuousClock.now
+            let all = try await cluster.client.discover()
+            #expect(ContinuousClock.now - started < .seconds(2), "a down API was retried: discovery took \(ContinuousClock.now - started)")
+            #expect(all.contains { $0.kind == "Deployment" } && !all.contains { $0.apiVersion == "metrics.k8s.io/v1beta1" })
+            let missing = await kubeError { _ = try await cluster.client.resource(apiVersion: "metrics.k8s.io/v1beta1", kind: "PodMetrics") }
+            #expect(missing?.isUnknownKind == true, "\(String(describing: missing))")
+            // Work on the kinds that are served goes on.
+            _ = try await cluster.client.apply(configMap("settings"))
+        }
+        #expect(classic.server.requests.count("GET", "/apis/metrics.k8s.io/v1beta1") >= 1, "the classic client never asked the down API")
+    }
+
     @Test("server-side apply, dry run, get, list by label, field conflicts, delete; errors decode the server's Status")
     func applyGetListDelete() async throws {
         let cluster = try await SimCluster.start()

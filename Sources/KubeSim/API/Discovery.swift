@@ -21,11 +21,13 @@ enum Discovery {
                  "serverAddressByClientCIDRs": .array([.object(["clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"])])])
     }
 
-    static func groups(_ types: [ResourceType]) -> JSONValue {
+    static func groups(_ types: [ResourceType], unavailable: [String] = []) -> JSONValue {
         var names: [String] = []
         for type in types where !type.group.isEmpty && !names.contains(type.group) { names.append(type.group) }
+        let down = unavailable.map { $0.split(separator: "/").map(String.init) }.filter { $0.count == 2 }
+        for parts in down where !names.contains(parts[0]) { names.append(parts[0]) }
         return .object(["kind": "APIGroupList", "apiVersion": "v1", "groups": .array(names.map { name in
-            let versions = types.filter { $0.group == name }.map(\.version)
+            let versions = types.filter { $0.group == name }.map(\.version) + down.filter { $0[0] == name }.map { $0[1] }
             let unique = versions.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
             let entries = unique.map { JSONValue.object(["groupVersion": .string(name + "/" + $0), "version": .string($0)]) }
             return .object(["name": .string(name), "versions": .array(entries), "preferredVersion": entries[0]])
@@ -62,11 +64,18 @@ enum Discovery {
 
     /// `/api` (core) or `/apis` (every other group) as one `APIGroupDiscoveryList`
     /// (apidiscovery.k8s.io/v2): every group, version and resource in a single document.
-    static func aggregated(_ types: [ResourceType], core: Bool) -> JSONValue {
+    static func aggregated(_ types: [ResourceType], core: Bool, unavailable: [String] = []) -> JSONValue {
         let served = types.filter { $0.group.isEmpty == core }
         var groupNames: [String] = []
         for type in served where !groupNames.contains(type.group) { groupNames.append(type.group) }
-        let items: [JSONValue] = groupNames.map { group in
+        // An aggregated API whose server is down: listed, Stale, no resources (as realkube shows).
+        let stale: [JSONValue] = core ? [] : unavailable.compactMap { groupVersion in
+            let parts = groupVersion.split(separator: "/").map(String.init)
+            guard parts.count == 2 else { return nil }
+            return .object(["metadata": .object(["name": .string(parts[0])]),
+                            "versions": [.object(["version": .string(parts[1]), "freshness": "Stale"])]])
+        }
+        let items: [JSONValue] = stale + groupNames.map { group in
             let inGroup = served.filter { $0.group == group }
             var versions: [String] = []
             for type in inGroup where !versions.contains(type.version) { versions.append(type.version) }

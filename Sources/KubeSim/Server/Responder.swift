@@ -83,14 +83,20 @@ struct Responder: Sendable {
                                        message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json").status)
             }
         }
+        let unavailable = await simulation.unavailableAPIs
+        if unavailable.contains(where: { path == "/apis/" + $0 || path.hasPrefix("/apis/" + $0 + "/") }) {
+            // What kube-apiserver 1.36's aggregator answers for an APIService with no server
+            // behind it (checked on ../shared/realkube): plain text, not a Status.
+            return .text(503, "service unavailable\n", contentType: "text/plain; charset=utf-8")
+        }
         switch path {
         case "/version": return .json(200, Discovery.version(await simulation.version))
         case "/api", "/apis":
             if aggregatedDiscovery, Discovery.wantsAggregated(request.headers["accept"]) {
-                let document = Discovery.aggregated(await state.types, core: path == "/api")
+                let document = Discovery.aggregated(await state.types, core: path == "/api", unavailable: unavailable)
                 return .text(200, String(decoding: document.encoded(), as: UTF8.self), contentType: Discovery.aggregatedContentType)
             }
-            return .json(200, path == "/api" ? Discovery.coreVersions() : Discovery.groups(await state.types))
+            return .json(200, path == "/api" ? Discovery.coreVersions() : Discovery.groups(await state.types, unavailable: unavailable))
         case "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
             return try AccessReview.answer(request, user: user, policy: rbac ? await state.authorizationPolicy() : nil)
         case "/apis/authentication.k8s.io/v1/selfsubjectreviews":

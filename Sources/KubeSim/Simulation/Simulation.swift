@@ -23,6 +23,16 @@ public actor Simulation {
     /// The server version `/version` reports; tests change it to play an upgrade.
     public private(set) var version = Simulation.defaultVersion
 
+    /// Group versions listed in discovery whose (aggregated) API server is down, as
+    /// `metrics.k8s.io/v1beta1` is when metrics-server is: their documents and every request
+    /// under them answer 503 `service unavailable` (plain text, as kube-apiserver's aggregator
+    /// does), and aggregated discovery lists them `Stale` with no resources.
+    public private(set) var unavailableAPIs: [String] = []
+
+    public func setUnavailableAPIs(_ groupVersions: [String]) {
+        unavailableAPIs = groupVersions
+    }
+
     /// Reports `version` from now on, as a server upgraded in place does (its watches end
     /// too: drop them with `ClusterState.dropWatches()` for the whole effect).
     public func setVersion(_ version: String) {
