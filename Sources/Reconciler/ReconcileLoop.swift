@@ -74,6 +74,10 @@ public struct ReconcileLoop: Sendable {
             healStreak == 0 ? .zero : min(interval, .seconds(1) * Int(pow(2.0, Double(min(healStreak, 10)))))
         }
         var lastWokenPass = clock.now.advanced(by: .zero - interval)
+        // When a pass last healed drift: until the back-off has passed since, passes (a wake, a
+        // settling look while the heal rolls out) only report drift, so a fight with another
+        // controller costs a heal per back-off, not one per second.
+        var lastHeal = clock.now.advanced(by: .zero - interval)
         var jitter = interval * Double.random(in: -0.1...0.1)
         try? await clock.sleep(for: .milliseconds(Int.random(in: 0...500)))
         var seen: String?      // the revision the last pass was for
@@ -123,15 +127,21 @@ public struct ReconcileLoop: Sendable {
                 // A full pass may leave the cluster between revisions if it fails: until one
                 // succeeds, no revision counts as applied (a later return to it applies again).
                 if full { applied = nil }
-                let reconciler = self.reconciler, selfHeal = environment.sync.selfHeal
-                let status = await inChildTask { await reconciler.sync(revision: revision, dryRun: !full && !selfHeal, healDrift: full || selfHeal) }
+                let reconciler = self.reconciler
+                let heal = full || environment.sync.selfHeal && lastHeal.duration(to: clock.now) >= backoff()
+                let status = await inChildTask { await reconciler.sync(revision: revision, dryRun: !heal, healDrift: heal) }
                 // A pass cut short by stopping is no evidence of anything: not reported.
                 if Task.isCancelled { break }
                 lastPass = clock.now
                 seen = revision
                 if full, status.errors.isEmpty { applied = revision }
                 settled = status.synced && status.health == .healthy || !status.errors.isEmpty || status.health == .degraded
-                healStreak = status.driftFound && status.applied ? healStreak + 1 : 0
+                if status.driftFound && status.applied {
+                    healStreak += 1
+                    lastHeal = clock.now
+                } else if !status.driftFound {
+                    healStreak = 0  // nobody undoes it any more (a report-only pass that found drift keeps the streak)
+                }
                 jitter = interval * Double.random(in: -0.1...0.1)
                 outageStreak = status.unavailable ? outageStreak + 1 : 0
                 if outageStreak > 0 {

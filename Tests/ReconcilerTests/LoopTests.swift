@@ -85,6 +85,45 @@ struct LoopTests {
         await cache.stop()  // before the server stops: no watch reconnects while it does
     }
 
+    @Test("self-heal against another controller that keeps undoing it: heals back off (2, 4, 8 s…) instead of one per change or per settling pass")
+    func selfHealBacksOff() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
+        try fixture.git.run(["branch", "env/dev", first])
+        let cache = ClusterCache(client: fixture.client, labelSelector: "app.kubernetes.io/managed-by=baton")
+        let plain = fixture.reconciler(selfHeal: true, interval: .minutes(10))
+        let reconciler = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit,
+                                    cache: cache)
+        let reports = Reports()
+        let loop = ReconcileLoop(reconciler: reconciler, store: fixture.store, refPoll: .milliseconds(100))
+        let task = Task { await loop.run { await reports.add($0) } }
+        #expect(try await reports.wait { $0.synced && $0.health == .healthy } != nil, "the rollout did not settle")
+        let deployments = ClusterCache.Scope(apiVersion: "apps/v1", kind: "Deployment", namespace: "shop")
+        for _ in 0..<50 where await !cache.isSynced(deployments) { try await Task.sleep(for: .milliseconds(100)) }
+        // Another writer sets the replicas every 100 ms for 8 s: about 80 changes, each one a
+        // watch event that would wake the environment.
+        let before = await reports.all.count
+        let fighting = ContinuousClock.now
+        var changes = 0
+        while ContinuousClock.now - fighting < .seconds(8) {
+            _ = try await fixture.client.apply(["apiVersion": "apps/v1", "kind": "Deployment", "metadata": ["name": "web", "namespace": "shop"],
+                                                "spec": ["replicas": .int(Int64(3 + changes % 2))]], fieldManager: "other-controller", force: true)
+            changes += 1
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let heals = await reports.all.dropFirst(before).filter { $0.driftFound && $0.applied }.count
+        task.cancel()
+        await task.value
+        await cache.stop()
+        // With the back-off, heals at about 0, 2 and 6 s (3 measured); the passes between, woken
+        // or looking at the rollout, only report the drift. A loose bound for a loaded machine,
+        // far below one heal per change (before the fix: 8, one per settling pass).
+        #expect(changes >= 40, "the other writer made only \(changes) changes")
+        #expect(heals >= 2, "self-heal gave up: \(heals) heals")
+        #expect(heals <= 6, "\(heals) heals for \(changes) changes: no back-off")
+    }
+
     @Test("a pass cut short by stopping the loop is not reported")
     func cancelledPassNotReported() async throws {
         let fixture = try await Fixture.start()
