@@ -186,6 +186,40 @@ struct SharedCacheTests {
         await cache.stop()  // before the server stops: no watch reconnects while it does
     }
 
+    @Test("the cache keeps objects without managedFields, takes in Baton's own apply answers at once, and never goes back to an older version")
+    func ownWritesAndStripping() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector)
+        let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
+        let plain = fixture.reconciler()
+        let reconciler = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit,
+                                    cache: cache)
+        #expect(await reconciler.sync(revision: revision).errors == [])
+        _ = await cache.objects(scope)
+        try await synced(cache, [scope])
+        let live = try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "settings", namespace: "shop")
+        #expect(live[path: ["metadata", "managedFields"]] != nil, "the server keeps managedFields")
+        let held = try #require(await cache.objects(scope)?["settings"])
+        #expect(held[path: ["metadata", "managedFields"]] == nil, "the cache kept managedFields")
+
+        // An apply's answer (here a newer version the server never saw) is what the cache holds at once.
+        let version = try #require(Int64(live[path: ["metadata", "resourceVersion"]]?.string ?? ""))
+        var answer = live
+        answer[path: ["data", "value"]] = "from-the-answer"
+        answer[path: ["metadata", "resourceVersion"]] = .string(String(version + 1000))
+        await cache.observe(answer, scope: scope)
+        let observed = await cache.objects(scope)?["settings"]
+        #expect(observed?[path: ["data", "value"]] == "from-the-answer" && observed?[path: ["metadata", "managedFields"]] == nil)
+        // A report of an older version (a late watch event) does not replace it.
+        var stale = live
+        stale[path: ["data", "value"]] = "stale"
+        await cache.observe(stale, scope: scope)
+        #expect(await cache.objects(scope)?["settings"]?[path: ["data", "value"]] == "from-the-answer")
+        await cache.stop()
+    }
+
     @Test("a server upgraded while Baton runs (its watches ended early, a new version): discovery is read again and every verdict is asked for anew")
     func upgradeFlushesVerdicts() async throws {
         let fixture = try await Fixture.start()
