@@ -2,6 +2,7 @@ import AuditStore
 import BatonCore
 import BatonTestSupport
 import Foundation
+import KubeSim
 import Testing
 
 /// Baton's main job end to end: `baton run` promoting commits of a real repository through
@@ -67,6 +68,28 @@ struct PromotionFlowTests {
         #expect(flow.runOutput().hasSuffix(" reads of it)\n"), "\(flow.runOutput().suffix(300))")
         #expect(flow.runOutput().contains("write transactions of promotion state, 1 reads of it)"), "\(flow.runOutput().suffix(300))")
         #expect(flow.runOutput().contains("guestbook/production \(v1.prefix(8)) approved-by (actor bob@example.com; 1 of 2 approvals)"))
+    }
+
+    @Test("through faults on every cluster (a fifth of the answers 500, a tenth 429, each 50 ms slow) and staging frozen for 3 s, a release reaches production and nothing fails")
+    func faultsFailNothing() async throws {
+        var options = PromotionFlow.Options()
+        options.productionManual = false
+        let flow = try await PromotionFlow("flow-faults", options)
+        defer { Task { await flow.close() } }
+        for server in flow.servers.values {
+            await server.simulation.faults.set(Faults.Settings(latencyMs: 50, errorRate: 0.2, throttleRate: 0.1, retryAfterSeconds: 1))
+        }
+        let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        try flow.start()
+        try await flow.wait("v1 verified in dev", seconds: 90) { flow.phase("dev", v1) == "verified" }
+        await flow.servers["staging"]?.simulation.faults.freeze(for: .seconds(3))
+        try await flow.wait("v1 verified in production", seconds: 120) { flow.phase("production", v1) == "verified" }
+        #expect(await flow.image(in: "production") == "guestbook:1.0.0")
+        let failed = try flow.audit().promotions().filter { $0.phase == "failed" }
+        #expect(failed.isEmpty, "\(failed.map { "\($0.environment): \($0.reason ?? "")" })")
+        let injected = flow.servers.values.map { $0.requests.count("GET") + $0.requests.count("PATCH") }.reduce(0, +)
+        #expect(injected > 50, "too few requests (\(injected)) for the faults to have been met")
+        #expect(await flow.stop(SIGTERM) == 0)
     }
 
     @Test("a newer commit supersedes one still soaking; a -broken release fails in dev, never reaches staging, and status says why")
