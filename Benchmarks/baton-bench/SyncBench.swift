@@ -42,8 +42,23 @@ enum SyncBench {
 
         let kubectlArguments = ["apply", "--server-side", "-f", dir + "/repo/app", "-n", "bench-kubectl", "--kubeconfig", dir + "/kubeconfig"]
         let clock = ContinuousClock()
+        // Each measured run starts on a cluster at rest: the simulated controllers finished
+        // with what the run before wrote (300 Deployments' ReplicaSets, 300 Services'
+        // Endpoints and EndpointSlices), so neither tool pays for the other's aftermath.
+        func atRest() async throws {
+            var last = await server.state.revision
+            for _ in 0..<100 {
+                try await Task.sleep(for: .milliseconds(300))
+                let now = await server.state.revision
+                if now == last { return }
+                last = now
+            }
+        }
+        try await atRest()
         let kubectlCold = try await clock.measure { try await kubectl(kubectlArguments) }
+        try await atRest()
         let kubectlAgain = try await clock.measure { try await kubectl(kubectlArguments) }
+        try await atRest()
 
         let store = try await GitStore.open(dir + "/repo")
         let revision = try await store.resolve("main").hex
@@ -58,7 +73,15 @@ enum SyncBench {
         // loop's periodic pass over a revision it has synced.
         let baton = try reconciler()
         var cold: StatusReport?, again: StatusReport?
+        let methods = ["GET", "PATCH", "DRYRUN-PATCH", "POST", "DELETE", "WATCH"]
+        let requestsBefore = methods.map { server.requests.count($0) }
         let batonCold = await clock.measure { cold = await baton.sync(revision: revision) }
+        if ProcessInfo.processInfo.environment["BATON_BENCH_DETAIL"] != nil {
+            let sent = zip(methods, zip(requestsBefore, methods.map { server.requests.count($0) })).map { "\($0.0) \($0.1.1 - $0.1.0)" }
+            print("detail: the cold sync sent " + sent.joined(separator: ", "))
+            let gets = Dictionary(grouping: server.requests.paths("GET"), by: { $0 }).mapValues(\.count).sorted { $0.value > $1.value }.prefix(8)
+            print("detail: GET paths so far (kubectl's included): \(gets.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))")
+        }
         // The first pass after the cold sync meets what the controllers wrote meanwhile (the
         // Deployment controller's revision annotation): one dry run per such object. Measured
         // and printed once the controllers are done, then the no-op pass an idle interval makes.

@@ -39,24 +39,32 @@ enum FieldSet {
     /// scalars, atomic lists and empty maps are leaves). Keyed list elements are paths too.
     static func paths(of value: JSONValue, prefix: FieldPath = []) -> Set<FieldPath> {
         var out: Set<FieldPath> = []
+        var path = prefix
+        collect(value, path: &path, into: &out)
+        return out
+    }
+
+    /// `paths` into one set, with one path buffer (a hot path of every write: no set per level).
+    private static func collect(_ value: JSONValue, path: inout FieldPath, into out: inout Set<FieldPath>) {
         guard case .object(let object) = value, !object.isEmpty else {
-            if !prefix.isEmpty { out.insert(prefix) }
-            return out
+            if !path.isEmpty { out.insert(path) }
+            return
         }
         for (key, child) in object {
-            let path = prefix + ["f:" + key]
+            path.append("f:" + key)
             if case .array(let elements) = child, let keys = listKeys(field: key, elements: elements) {
                 if elements.isEmpty { out.insert(path) }
                 for element in elements {
-                    let elementPath = path + [keyStep(element, keys: keys)]
-                    out.insert(elementPath)
-                    out.formUnion(paths(of: element, prefix: elementPath))
+                    path.append(keyStep(element, keys: keys))
+                    out.insert(path)
+                    collect(element, path: &path, into: &out)
+                    path.removeLast()
                 }
             } else {
-                out.formUnion(paths(of: child, prefix: path))
+                collect(child, path: &path, into: &out)
             }
+            path.removeLast()
         }
-        return out
     }
 
     /// The value at `path`, or nil.

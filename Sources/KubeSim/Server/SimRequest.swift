@@ -22,7 +22,9 @@ struct SimRequest: Sendable {
         for pair in (query ?? "").split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func decode(_ s: Substring) -> String {
-                String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s)
+                // Most names and values need no decoding: skip Foundation's (a hot path).
+                guard s.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return String(s) }
+                return String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s)
             }
             out[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
         }

@@ -10,7 +10,7 @@ public actor Simulation {
     public nonisolated let faults: Faults
     /// When each workload's current generation was first seen.
     private var rolloutStarted: [ObjectKey: (generation: Int64, at: Date)] = [:]
-    /// Workloads whose status still changes with time, and until when.
+    /// Workloads whose status will change with time alone, and when it will.
     private var settling: [ObjectKey: Date] = [:]
     /// `sim_http_requests_total` by (namespace, service, code).
     private var requests: [String: [String: [Int: Int64]]] = [:]
@@ -59,7 +59,7 @@ public actor Simulation {
         await state.runServiceAccountController(work)
         for (group, plural, kind) in [("apps", "deployments", "Deployment"), ("apps", "statefulsets", "StatefulSet"),
                                       ("apps", "daemonsets", "DaemonSet"), ("apps", "replicasets", "ReplicaSet")] {
-            for (key, found) in await timed(work, group: group, plural: plural) {
+            for (key, found) in await timed(work, group: group, plural: plural, now: now) {
                 guard let object = found else { continue }
                 let started = rolloutStarted(key, object, now: now)
                 let status = controllers.workloadStatus(kind: kind, object: object, since: started, now: now)
@@ -69,7 +69,7 @@ public actor Simulation {
                 await state.setStatus(key, status)
             }
         }
-        for (key, found) in await timed(work, group: "batch", plural: "jobs") {
+        for (key, found) in await timed(work, group: "batch", plural: "jobs", now: now) {
             guard let job = found else { continue }
             let started = rolloutStarted(key, job, now: now)
             let completion = started.addingTimeInterval(Controllers.delay(job, default: controllers.rolloutDelay))
@@ -175,10 +175,12 @@ public actor Simulation {
     }
 
     /// The workloads of one kind whose status this tick computes: those `work` names, and
-    /// those whose status still changes with time (`settle`). A gone one is forgotten.
-    private func timed(_ work: ControllerWork, group: String, plural: String) async -> [(ObjectKey, JSONValue?)] {
+    /// those whose status changes with time (`settle`) once that time has come — a status is
+    /// constant between changes and that moment, so nothing is recomputed every tick while a
+    /// rollout is under way. A gone one is forgotten.
+    private func timed(_ work: ControllerWork, group: String, plural: String, now: Date) async -> [(ObjectKey, JSONValue?)] {
         var keys = Set(await state.pending(work, group: group, plural: plural))
-        keys.formUnion(settling.keys.filter { $0.group == group && $0.plural == plural })
+        keys.formUnion(settling.filter { $0.key.group == group && $0.key.plural == plural && $0.value <= now }.keys)
         let found = await state.objects(keys.sorted())
         for (key, object) in found where object == nil {
             rolloutStarted[key] = nil
@@ -194,8 +196,8 @@ public actor Simulation {
         return rolloutStarted[key]!.at
     }
 
-    /// Keeps `key` among the workloads looked at every tick until `time`, after which its
-    /// status no longer changes by itself (rolled out, or past its progress deadline).
+    /// Looks at `key` again at `time`, when its status changes by itself (rolled out, or past
+    /// its progress deadline); after that it changes only with the object.
     private func settle(_ key: ObjectKey, at time: Date, now: Date) {
         settling[key] = now < time ? time : nil
     }
