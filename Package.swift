@@ -215,7 +215,8 @@ let package = Package(
         ),
         .testTarget(
             name: "BatonCLITests",
-            dependencies: ["AuditStore", "BatonCLI", "BatonCore", "KubeSim", "BatonTestSupport", "baton"],
+            dependencies: ["AuditStore", "BatonCLI", "BatonCore", "KubeSim", "BatonTestSupport", "baton",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -5,6 +5,7 @@ import Foundation
 /// `baton audit`: the tamper-evident log of every decision.
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "audit",
         abstract: "Check and export the audit log.",
         subcommands: [Verify.self, Export.self, WhoChanged.self]
     )
@@ -36,6 +37,7 @@ struct Audit: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Recompute the audit log's hash chain; name the first row that was changed, inserted or deleted.",
             discussion: "Exits 0 when the chain is intact, 1 when it is broken or cannot be read."
         )
@@ -62,7 +64,7 @@ struct Audit: AsyncParsableCommand {
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print every audit event, one JSON object per line.")
+        static let configuration = CommandConfiguration(commandName: "export", abstract: "Print every audit event, one JSON object per line.")
 
         enum Format: String, ExpressibleByArgument { case jsonl }
 

@@ -6,12 +6,14 @@ import Kube
 /// `baton cluster`: what Baton sees of an environment's cluster.
 struct Cluster: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "cluster",
         abstract: "Look at the cluster of an environment.",
         subcommands: [Check.self]
     )
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Check that Baton can reach, authenticate to and deploy into an environment's cluster.",
             discussion: """
                 Prints the server URL, its version, the identity used (the kind of credential, never the \

@@ -14,6 +14,7 @@ struct GatesCommand: AsyncParsableCommand {
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Evaluate a stage's gates now and print each result with its evidence; promotes nothing.",
             discussion: """
                 health: the environment synced at the revision and Healthy now, read from its cluster (the soak itself \

@@ -207,6 +207,7 @@ extension PipelineStatusView {
 /// `baton history PIPELINE` or `baton history --env ENV`: the promotions, oldest first.
 struct History: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "history",
         abstract: "List the promotions of a pipeline or of one environment, oldest first."
     )
 

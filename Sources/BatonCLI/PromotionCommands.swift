@@ -8,6 +8,7 @@ import Foundation
 /// manual stage.
 struct Approve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "approve",
         abstract: "Approve the revision waiting to enter a manual stage.",
         discussion: """
             Your identity is BATON_ACTOR, else git's user.email, else $USER@host. The approval counts when you are \
@@ -60,6 +61,7 @@ struct Approve: AsyncParsableCommand {
 /// `baton reject PIPELINE ENV --reason`: stops a revision from entering a stage, for good.
 struct Reject: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "reject",
         abstract: "Reject the revision waiting in a stage; final for that revision there.",
         discussion: "Exits 1 when there is nothing to reject."
     )
@@ -92,6 +94,7 @@ struct Reject: AsyncParsableCommand {
 /// `baton promote PIPELINE --to ENV`: a manual promotion.
 struct Promote: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "promote",
         abstract: "Promote a revision verified in the previous stage into a stage by hand.",
         discussion: """
             Without --revision: the revision last verified in the previous stage (for the first stage, the head of \
@@ -144,6 +147,7 @@ struct Promote: AsyncParsableCommand {
 /// `baton rollback ENV --to REV --reason`: moves an environment back and holds what it ran.
 struct Rollback: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "rollback",
         abstract: "Move an environment back to an earlier revision and hold the one it replaces.",
         discussion: """
             The environment's ref moves to REV at once (not only forward); the revision it ran is held, so \
@@ -178,6 +182,7 @@ struct Rollback: AsyncParsableCommand {
 /// `baton release PIPELINE REV`: lets a held revision promote again.
 struct Release: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "release",
         abstract: "Release a revision held by a rollback, so that it promotes again.",
         discussion: "It re-enters the stage after the last one that verified it."
     )

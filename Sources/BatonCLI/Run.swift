@@ -15,6 +15,7 @@ import Synchronization
 /// `baton run`: the coordinator and the reconcilers of every pipeline, until interrupted.
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Promote commits along every pipeline and keep every environment reconciled, until interrupted.",
         discussion: """
             Fetches each pipeline's repository every `poll`, runs a reconciler per environment, moves environment \

@@ -6,12 +6,14 @@ import KubeSim
 /// `baton sim`: local simulated clusters.
 struct Sim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "sim",
         abstract: "Run local simulated Kubernetes clusters (KubeSim) to try Baton without a cluster.",
         subcommands: [Up.self]
     )
 
     struct Up: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "up",
             abstract: "Start one KubeSim server per cluster and write a kubeconfig for them; runs until interrupted."
         )
 

@@ -4,6 +4,7 @@ import BatonCore
 /// `baton validate`: load every environment and pipeline and report every problem at once.
 struct Validate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "validate",
         abstract: "Check Environments/ and Pipelines/ and print each pipeline's chain.",
         discussion: """
             Every problem is reported, each as FILE:LINE:COLUMN: KEY.PATH: message.
