@@ -129,6 +129,10 @@ public enum KubeError: Error, Sendable, CustomStringConvertible {
             if status.isDefiniteServerError { return false }
             if status.code == 429 || status.code >= 500 || status.code == 401 { return true }
             if status.code == 403, status.message.contains("because it is being terminated") { return true }
+            // The path itself is not served (yet): a CRD created a moment ago and not yet
+            // Established, or an aggregated API coming back. An object that does not exist is a
+            // 404 naming it ("configmaps \"x\" not found"), which stays definite.
+            if status.code == 404, status.message.hasPrefix("the server could not find the requested resource") { return true }
             return false
         case .configuration, .invalidObject:
             return false

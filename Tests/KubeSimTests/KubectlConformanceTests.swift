@@ -144,7 +144,7 @@ struct KubectlConformanceTests {
         defer { Task { await h.stop() } }
         try await h.kubectl("apply", "--server-side", "-f", try h.file("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"))
         try await h.kubectl("apply", "--server-side", "-f", try h.file("app.yaml", KubectlHarness.app))
-        async let watched = h.kubectl("-n", "shop", "get", "configmaps", "-w", "--output-watch-events", "--request-timeout", "5s")
+        async let watched = h.kubectl("-n", "shop", "get", "configmaps", "-w", "--output-watch-events", "--request-timeout", "15s")
         // Wait until kubectl's watch is open on the server, however slow the machine is.
         var waited = 0
         while await h.server.state.watcherCount == 0, waited < 200 {

@@ -8,6 +8,20 @@ import Testing
 /// Retries through KubeSim's injected faults.
 @Suite("Kube: retries under faults")
 struct FaultTests {
+    @Test("blip or verdict: a path not served yet (a CRD not Established) and a terminating namespace are blips; a missing object, invalid or forbidden are verdicts")
+    func transientOrDefinite() {
+        func error(_ code: Int, _ reason: String, _ message: String) -> KubeError {
+            .api(KubeStatus(code: code, reason: reason, message: message), method: "PATCH", path: "/apis/example.com/v1/namespaces/a/widgets/w")
+        }
+        #expect(error(404, "NotFound", "the server could not find the requested resource").isTransient)
+        #expect(error(403, "Forbidden", "widgets \"w\" is forbidden: unable to create new content in namespace a because it is being terminated").isTransient)
+        #expect(error(503, "ServiceUnavailable", "the server is currently unable to handle the request").isTransient)
+        #expect(!error(404, "NotFound", "namespaces \"a\" not found").isTransient)
+        #expect(!error(404, "NotFound", "widgets.example.com \"w\" not found").isTransient)
+        #expect(!error(422, "Invalid", "Widget.example.com \"w\" is invalid: spec.size: Invalid value").isTransient)
+        #expect(!error(403, "Forbidden", "widgets.example.com is forbidden: User \"u\" cannot patch resource").isTransient)
+    }
+
     @Test("with a fifth of the answers 500, every operation still succeeds")
     func serverErrors() async throws {
         // Six attempts per request, and room in time for them: on a loaded machine late timers
@@ -43,7 +57,9 @@ struct FaultTests {
         let took = ContinuousClock.now - started
         // 5 at once, 20 more at 20 a second: about one second, never much less.
         #expect(took >= .milliseconds(950), "25 requests with a budget of 20/s and a burst of 5 took \(took)")
-        #expect(took < .seconds(5), "\(took)")
+        // Pacing at 1 a second instead of 20 would take 20 s: a bound a starved test process
+        // (the whole suite runs in parallel on two cores) stays well under.
+        #expect(took < .seconds(12), "\(took)")
         #expect(cluster.server.requests.count("GET", "/version") == 25)
     }
 
@@ -64,7 +80,8 @@ struct FaultTests {
         let took = ContinuousClock.now - started
         try await lift.value
         #expect(took >= .milliseconds(1950), "succeeded after \(took)")
-        #expect(took < .seconds(5))
+        // One retry only (the count below); the time bound is loose for a loaded machine.
+        #expect(took < .seconds(15), "\(took)")
         #expect(cluster.server.requests.count("PATCH", "/api/v1/namespaces/default/configmaps/throttled") == 2)
     }
 

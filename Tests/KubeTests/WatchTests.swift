@@ -104,7 +104,9 @@ struct WatchTests {
         #expect(describe(try await events.next(within: .seconds(15))) == "interrupted")
         #expect(describe(try await events.next(within: .seconds(15))) == "resumed")
         #expect(describe(try await events.next(within: .seconds(5))) == "added during")
-        #expect(ContinuousClock.now - started < .seconds(12), "the dead watch was noticed only after \(ContinuousClock.now - started)")
+        // The silence limit is 60 s: well before it, only the failed request can have ended the
+        // dead watch (the bound is loose for a loaded machine).
+        #expect(ContinuousClock.now - started < .seconds(30), "the dead watch was noticed only after \(ContinuousClock.now - started)")
         #expect(cluster.server.requests.count("GET", path) == lists, "the watch listed again")
         #expect(cluster.server.requests.count("WATCH", path) > watches)
         _ = try await probe
