@@ -46,6 +46,9 @@ enum ScaleBench {
     static let devSamples = 10
 
     static func run(pipelines count: Int) async throws -> Figures {
+        // The bench process's peak RSS is measured per size: reset it (Linux's clear_refs "5"),
+        // or it would carry the peak of every benchmark run before in this process.
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
         let setup = try PipelineBench.Setup(label: "scale-\(count)")
         do {
             let figures = try await run(setup, count: count)
