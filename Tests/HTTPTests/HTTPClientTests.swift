@@ -93,7 +93,8 @@ struct HTTPClientTests {
             guard case .timeout(_, let reason) = error as? HTTPError else { return false }
             return reason.contains("no response head")
         }
-        #expect(ContinuousClock.now - started < .seconds(5), "it waited for the answer")
+        // The answer comes after 10 s: well before that (a loaded machine is slow), the stall limit ended it.
+        #expect(ContinuousClock.now - started < .seconds(8), "it waited for the answer")
 
         let closed = try FreePort.next()
         do {

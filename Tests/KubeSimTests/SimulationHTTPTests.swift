@@ -167,13 +167,14 @@ struct SimulationHTTPTests {
                                   seconds: 10, dir: dir)
         while await server.state.watcherCount < 1 { try await Task.sleep(for: .milliseconds(20)) }
         try await Task.sleep(for: .milliseconds(1000))  // a few bookmarks get through
-        #expect(try await curl(server, "/sim/faults", method: "POST", body: #"{"blackHoleSeconds": 2}"#, dir: dir).code == 200)
-        for _ in 0..<40 where !server.simulation.faults.blackHole.isOpen { try await Task.sleep(for: .milliseconds(25)) }
+        // Five seconds, so that a test process starved by the rest of the suite still sees it open.
+        #expect(try await curl(server, "/sim/faults", method: "POST", body: #"{"blackHoleSeconds": 5}"#, dir: dir).code == 200)
+        for _ in 0..<160 where !server.simulation.faults.blackHole.isOpen { try await Task.sleep(for: .milliseconds(25)) }
         #expect(server.simulation.faults.blackHole.isOpen)
         let during = try await stream(server, "/version", seconds: 1.5, connectTimeout: 1, dir: dir)
         #expect(during.status == 28, "curl should time out (28), got \(during.status): \(during.body)")
         _ = try await server.state.create(Self.configMaps, namespace: "default", body: Self.configMap("during"), manager: "test")
-        for _ in 0..<60 where server.simulation.faults.blackHole.isOpen { try await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<200 where server.simulation.faults.blackHole.isOpen { try await Task.sleep(for: .milliseconds(50)) }
         #expect(try await curl(server, "/version", dir: dir).code == 200, "a new connection after the hole")
         _ = try await server.state.create(Self.configMaps, namespace: "default", body: Self.configMap("after"), manager: "test")
         try await Task.sleep(for: .milliseconds(500))

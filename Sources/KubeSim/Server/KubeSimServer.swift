@@ -194,7 +194,13 @@ actor Listener {
     func stop() async {
         stopped = true
         await halt()
+        reservation?.release()
+        reservation = nil
     }
+
+    /// While connections are refused, the port is held by a bound socket that never listens,
+    /// so that no other server started meanwhile (tests run in parallel) is handed it.
+    private var reservation: PortReservation?
 
     /// Graceful shutdown: the listening socket closes at once, idle connections close, requests
     /// under way are answered, and watches are ended (again every 100 ms while it lasts, for one
@@ -229,7 +235,17 @@ actor Listener {
     /// runs in the background.
     func refuse(for duration: Duration, port: Int) async {
         let started = ContinuousClock.now
+        // Taken the moment the listening socket closes (which comes first in `halt`).
+        let held = reservation != nil  // refusing already
+        let reserving = Task.detached { () -> PortReservation? in
+            for _ in 0..<(held ? 0 : 2500) {
+                if let taken = PortReservation.take(port) { return taken }
+                try? await Task.sleep(for: .milliseconds(2))
+            }
+            return nil
+        }
         await halt()
+        if !held { reservation = await reserving.value }
         Task {
             try? await Task.sleep(until: started + duration)
             await restart(port: port)
@@ -237,11 +253,48 @@ actor Listener {
     }
 
     private func restart(port: Int) async {
+        reservation?.release()
+        reservation = nil
         for _ in 0..<50 {
             if stopped || task != nil { return }
             if (try? await start(port: port)) != nil { return }
             try? await Task.sleep(for: .milliseconds(100))
         }
+    }
+}
+
+/// A socket bound to 127.0.0.1:PORT that never listens: connections to the port are refused,
+/// and the kernel hands the port to no other socket binding port 0 meanwhile.
+final class PortReservation: Sendable {
+    private let descriptor: Int32
+
+    private init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    /// The port held, or nil while something else (the listener closing) still holds it.
+    static func take(_ port: Int) -> PortReservation? {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return nil }
+        // Connections the old listener accepted may linger in TIME_WAIT on this port.
+        var one: Int32 = 1
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            close(descriptor)
+            return nil
+        }
+        return PortReservation(descriptor: descriptor)
+    }
+
+    func release() {
+        close(descriptor)
     }
 }
 
