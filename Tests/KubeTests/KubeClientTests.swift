@@ -38,7 +38,7 @@ struct KubeClientTests {
         defer { Task { await aggregated.stop(); await classic.stop() } }
         let down = "/apis/metrics.k8s.io/v1beta1"
         for (cluster, isClassic) in [(aggregated, false), (classic, true)] {
-            await cluster.server.simulation.setUnavailableAPIs(["metrics.k8s.io/v1beta1"])
+            cluster.server.simulation.setUnavailableAPIs(["metrics.k8s.io/v1beta1"])
             let all = try await cluster.client.discover()
             // Classic discovery asks the down API once and takes its 503 as the answer (no
             // retries); aggregated discovery learns it is Stale without asking it.

@@ -83,7 +83,7 @@ struct Responder: Sendable {
                                        message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json").status)
             }
         }
-        let unavailable = await simulation.unavailableAPIs
+        let unavailable = simulation.unavailableAPIs
         if unavailable.contains(where: { path == "/apis/" + $0 || path.hasPrefix("/apis/" + $0 + "/") }) {
             // What kube-apiserver 1.36's aggregator answers for an APIService with no server
             // behind it (checked on ../shared/realkube): plain text, not a Status.

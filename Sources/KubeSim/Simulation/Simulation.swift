@@ -1,5 +1,6 @@
 import BatonCore
 import Foundation
+import Synchronization
 
 /// The simulated cluster behind the API: controllers that fill in status, application
 /// traffic for HTTP and metric gates, and injected faults. `tick(now:)` advances it; a
@@ -27,10 +28,13 @@ public actor Simulation {
     /// `metrics.k8s.io/v1beta1` is when metrics-server is: their documents and every request
     /// under them answer 503 `service unavailable` (plain text, as kube-apiserver's aggregator
     /// does), and aggregated discovery lists them `Stale` with no resources.
-    public private(set) var unavailableAPIs: [String] = []
+    /// Read by every request: kept outside the actor, which ticks, so a request never waits
+    /// for the controllers to ask about it.
+    public nonisolated var unavailableAPIs: [String] { unavailable.withLock { $0 } }
+    private nonisolated let unavailable = Mutex<[String]>([])
 
-    public func setUnavailableAPIs(_ groupVersions: [String]) {
-        unavailableAPIs = groupVersions
+    public nonisolated func setUnavailableAPIs(_ groupVersions: [String]) {
+        unavailable.withLock { $0 = groupVersions }
     }
 
     /// Reports `version` from now on, as a server upgraded in place does (its watches end
