@@ -55,10 +55,9 @@ struct LoopTests {
         #expect(try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "shop")[path: ["spec", "replicas"]] == 2)
     }
 
-    @Test("with the shared cache, a change to an environment's object wakes its loop long before the interval")
-    func watchEventWakesLoop() async throws {
-        let fixture = try await Fixture.start()
-        defer { Task { await fixture.stop() } }
+    /// A Deployment on env/dev, and a self-healing loop (interval 10 minutes) over the
+    /// cluster's shared cache, running.
+    func selfHealingLoop(_ fixture: Fixture, refPoll: Duration) async throws -> (ClusterCache, Reports, Task<Void, Never>) {
         let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
         try fixture.git.run(["branch", "env/dev", first])
         let cache = ClusterCache(client: fixture.client, labelSelector: "app.kubernetes.io/managed-by=baton")
@@ -66,8 +65,15 @@ struct LoopTests {
         let reconciler = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit,
                                     cache: cache)
         let reports = Reports()
-        let loop = ReconcileLoop(reconciler: reconciler, store: fixture.store, refPoll: .milliseconds(200))
-        let task = Task { await loop.run { await reports.add($0) } }
+        let loop = ReconcileLoop(reconciler: reconciler, store: fixture.store, refPoll: refPoll)
+        return (cache, reports, Task { await loop.run { await reports.add($0) } })
+    }
+
+    @Test("with the shared cache, a change to an environment's object wakes its loop long before the interval")
+    func watchEventWakesLoop() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        let (cache, reports, task) = try await selfHealingLoop(fixture, refPoll: .milliseconds(200))
         defer { task.cancel() }
         #expect(try await reports.wait { $0.applied && $0.synced } != nil)
         #expect(try await reports.wait { $0.synced && $0.health == .healthy } != nil, "the rollout did not settle")
@@ -89,15 +95,7 @@ struct LoopTests {
     func selfHealBacksOff() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
-        try fixture.git.run(["branch", "env/dev", first])
-        let cache = ClusterCache(client: fixture.client, labelSelector: "app.kubernetes.io/managed-by=baton")
-        let plain = fixture.reconciler(selfHeal: true, interval: .minutes(10))
-        let reconciler = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit,
-                                    cache: cache)
-        let reports = Reports()
-        let loop = ReconcileLoop(reconciler: reconciler, store: fixture.store, refPoll: .milliseconds(100))
-        let task = Task { await loop.run { await reports.add($0) } }
+        let (cache, reports, task) = try await selfHealingLoop(fixture, refPoll: .milliseconds(100))
         #expect(try await reports.wait { $0.synced && $0.health == .healthy } != nil, "the rollout did not settle")
         let deployments = ClusterCache.Scope(apiVersion: "apps/v1", kind: "Deployment", namespace: "shop")
         for _ in 0..<50 where await !cache.isSynced(deployments) { try await Task.sleep(for: .milliseconds(100)) }

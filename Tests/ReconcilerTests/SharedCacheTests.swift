@@ -24,6 +24,21 @@ struct SharedCacheTests {
         Issue.record("the cache did not sync \(scopes)")
     }
 
+    /// A ConfigMap synced into namespace shop by a reconciler on a shared cache, whose
+    /// ConfigMap watch there is synced.
+    func syncedConfigMap(_ fixture: Fixture) async throws -> (revision: String, cache: ClusterCache, reconciler: Reconciler, scope: ClusterCache.Scope) {
+        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector)
+        let plain = fixture.reconciler()
+        let reconciler = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit,
+                                    cache: cache)
+        #expect(await reconciler.sync(revision: revision).errors == [])
+        let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
+        _ = await cache.objects(scope)
+        try await synced(cache, [scope])
+        return (revision, cache, reconciler, scope)
+    }
+
     @Test("four environments in one namespace: one list per kind, then passes read the cache and send nothing")
     func oneListPerKindAndNamespace() async throws {
         let fixture = try await Fixture.start()
@@ -224,15 +239,7 @@ struct SharedCacheTests {
     func upgradeFlushesVerdicts() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
-        let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector)
-        let plain = fixture.reconciler()
-        let reconciler = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit,
-                                    cache: cache)
-        #expect(await reconciler.sync(revision: revision).errors == [])
-        let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
-        _ = await cache.objects(scope)
-        try await synced(cache, [scope])
+        let (revision, cache, reconciler, _) = try await syncedConfigMap(fixture)
         // The first list read the server's version (one check, at most every 5 s).
         for _ in 0..<50 where fixture.server.requests.count("GET", "/version") == 0 { try await Task.sleep(for: .milliseconds(100)) }
         #expect(fixture.server.requests.count("GET", "/version") == 1)
@@ -267,15 +274,7 @@ struct SharedCacheTests {
     func faults() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
-        let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector)
-        let plain = fixture.reconciler()
-        let reconciler = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit,
-                                    cache: cache)
-        #expect(await reconciler.sync(revision: revision).errors == [])
-        let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
-        _ = await cache.objects(scope)
-        try await synced(cache, [scope])
+        let (_, cache, _, scope) = try await syncedConfigMap(fixture)
         let lists = { fixture.server.requests.count("GET", "/api/v1/namespaces/shop/configmaps") }
         let watches = { fixture.server.requests.count("WATCH", "/api/v1/namespaces/shop/configmaps") }
         #expect(lists() == 1)
@@ -307,6 +306,7 @@ struct SharedCacheTests {
         // (a new revision) ends unavailable, not failed; once the server answers, it syncs.
         let second = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "2")])
         let quick = try await fixture.impatientClient()
+        let plain = fixture.reconciler()
         let impatient = Reconciler(environment: plain.environment, client: quick, renderer: plain.renderer, inventory: fixture.audit)
         await fixture.server.simulation.faults.freeze(for: .seconds(3))
         let frozen = await impatient.sync(revision: second)
