@@ -181,6 +181,8 @@ extension Reconciler {
     /// Creates the environment's namespace when it does not exist (`sync.createNamespace`);
     /// a problem when it cannot. The namespace is not in the inventory: never pruned.
     func ensureNamespace() async -> (String, transient: Bool)? {
+        // A server-side apply that creates an object is authorized as patch and create.
+        let needs = "sync.createNamespace needs get, create and patch on namespaces"
         do {
             _ = try await client.get(apiVersion: "v1", kind: "Namespace", name: namespace)
             return nil
@@ -189,10 +191,10 @@ extension Reconciler {
                 _ = try await client.apply(.object(["apiVersion": "v1", "kind": "Namespace", "metadata": .object(["name": .string(namespace)])]))
                 return nil
             } catch {
-                return ("creating namespace \(namespace) (sync.createNamespace needs get, create and patch on namespaces): \(error)", error.isTransient)
+                return ("creating namespace \(namespace) (\(needs)): \(error)", error.isTransient)
             }
         } catch {
-            return ("reading namespace \(namespace) (sync.createNamespace needs get, create and patch on namespaces): \(error)", error.isTransient)
+            return ("reading namespace \(namespace) (\(needs)): \(error)", error.isTransient)
         }
     }
 

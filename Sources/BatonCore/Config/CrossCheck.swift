@@ -25,30 +25,22 @@ struct CrossCheck {
             }
         }
         // One request budget per cluster: environments on it may not set it differently.
-        var budgets: [String: (qps: (Double, EnvironmentConfig)?, burst: (Int, EnvironmentConfig)?)] = [:]
+        var firstSet: [String: (value: String, by: EnvironmentConfig)] = [:]  // by "cluster|key"
         for (env, document) in environments {
-            let key = env.cluster.sharingKey
-            var known = budgets[key] ?? (nil, nil)
             let context = env.cluster.context.map { "context \($0)" } ?? "the current context"
-            if let qps = env.cluster.qps {
-                if let (first, by) = known.qps, first != qps {
-                    add(env.file, document["cluster"]?["qps"], "cluster.qps",
-                        "\(qps.formatted()) differs from the \(first.formatted()) environment \"\(by.name)\" (\(by.file)) sets for the same cluster (\(context)): "
+            for (key, value) in [("qps", env.cluster.qps?.formatted()), ("burst", env.cluster.burst.map(String.init))] {
+                guard let value else { continue }
+                let slot = env.cluster.sharingKey + "|" + key
+                guard let first = firstSet[slot] else {
+                    firstSet[slot] = (value, env)
+                    continue
+                }
+                if first.value != value {
+                    add(env.file, document["cluster"]?[key], "cluster." + key,
+                        "\(value) differs from the \(first.value) environment \"\(first.by.name)\" (\(first.by.file)) sets for the same cluster (\(context)): "
                         + "the request budget is one per cluster; set it the same, or in one environment only")
-                } else if known.qps == nil {
-                    known.qps = (qps, env)
                 }
             }
-            if let burst = env.cluster.burst {
-                if let (first, by) = known.burst, first != burst {
-                    add(env.file, document["cluster"]?["burst"], "cluster.burst",
-                        "\(burst) differs from the \(first) environment \"\(by.name)\" (\(by.file)) sets for the same cluster (\(context)): "
-                        + "the request budget is one per cluster; set it the same, or in one environment only")
-                } else if known.burst == nil {
-                    known.burst = (burst, env)
-                }
-            }
-            budgets[key] = known
         }
         var pipelineFiles: [String: String] = [:]
         var owner: [String: PipelineConfig] = [:]
