@@ -166,7 +166,14 @@ final class PromotionFlow: @unchecked Sendable {
             }
         }
         kill(run.processIdentifier, signal)
-        while run.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        let signalled = ContinuousClock.now
+        while run.isRunning, ContinuousClock.now - signalled < .seconds(60) { try? await Task.sleep(for: .milliseconds(20)) }
+        if run.isRunning {
+            // A stop that never ends fails the test rather than holding the whole run.
+            Issue.record("baton run was still running 60 s after signal \(signal); killed")
+            kill(run.processIdentifier, SIGKILL)
+            while run.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        }
         self.run = nil
         try? runLog?.close()
         return run.terminationStatus

@@ -134,7 +134,7 @@ struct SimulationHTTPTests {
                                 seconds: 30, dir: dir)
         async let without = stream(server, "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=\(now)", seconds: 30, dir: dir)
         // Timed from when both watches are open (curl may take a while to start on a busy machine).
-        while await server.state.watcherCount < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        try await waitUntil("two watches to be open") { await server.state.watcherCount >= 2 }
         try await Task.sleep(for: .milliseconds(1600))
         _ = try await server.state.create(Self.configMaps, namespace: "default", body: Self.configMap("two"), manager: "test")
         let later = await server.state.revision
@@ -165,7 +165,7 @@ struct SimulationHTTPTests {
         // A watch open across the hole: the bookmarks written meanwhile are lost and catch it.
         async let caught = stream(server, "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=\(start)&allowWatchBookmarks=true",
                                   seconds: 10, dir: dir)
-        while await server.state.watcherCount < 1 { try await Task.sleep(for: .milliseconds(20)) }
+        try await waitUntil("the watch to be open") { await server.state.watcherCount >= 1 }
         try await Task.sleep(for: .milliseconds(1000))  // a few bookmarks get through
         // Five seconds, so that a test process starved by the rest of the suite still sees it open.
         #expect(try await curl(server, "/sim/faults", method: "POST", body: #"{"blackHoleSeconds": 5}"#, dir: dir).code == 200)

@@ -3,6 +3,7 @@ import Foundation
 import HTTP
 import Kube
 import KubeSim
+import BatonTestSupport
 import Testing
 
 /// Watches against KubeSim: events, resuming after the server ends a watch, relisting after 410.
@@ -13,7 +14,7 @@ struct WatchTests {
         var iterator: AsyncThrowingStream<Kube.WatchEvent, any Error>.AsyncIterator
         init(_ stream: AsyncThrowingStream<Kube.WatchEvent, any Error>) { iterator = stream.makeAsyncIterator() }
 
-        func next(within timeout: Duration = .seconds(10)) async throws -> Kube.WatchEvent? {
+        func next(within timeout: Duration = .seconds(30)) async throws -> Kube.WatchEvent? {
             try await withThrowingTaskGroup(of: Kube.WatchEvent?.self) { group in
                 group.addTask { try await self.iterator.next() }
                 group.addTask {
@@ -90,7 +91,7 @@ struct WatchTests {
         #expect(describe(try await events.next()) == "relisted ")
         let path = "/api/v1/namespaces/default/configmaps"
         // Open, and heard from (bookmarks every 0.3 s), before the hole.
-        while await cluster.server.state.watcherCount == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        try await waitUntil("the watch to be open") { await cluster.server.state.watcherCount > 0 }
         try await Task.sleep(for: .milliseconds(700))
         let lists = cluster.server.requests.count("GET", path), watches = cluster.server.requests.count("WATCH", path)
         cluster.server.simulation.faults.blackHole.open(for: .seconds(4))
@@ -119,7 +120,7 @@ struct WatchTests {
         let events = Events(cluster.client.watch(apiVersion: "v1", kind: "ConfigMap", namespace: "default", silence: .seconds(2)))
         #expect(describe(try await events.next()) == "relisted ")
         let path = "/api/v1/namespaces/default/configmaps"
-        while await cluster.server.state.watcherCount == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        try await waitUntil("the watch to be open") { await cluster.server.state.watcherCount > 0 }
         try await Task.sleep(for: .seconds(3))
         #expect(cluster.server.requests.count("WATCH", path) == 1, "a live watch was replaced")
         // Half-open from here (bookmarks are lost in the hole), and no other request fails: the
@@ -145,7 +146,7 @@ struct WatchTests {
         let events = Events(client.watch(apiVersion: "v1", kind: "ConfigMap", namespace: "default"))
         #expect(describe(try await events.next()) == "relisted ")
         let path = "/api/v1/namespaces/default/configmaps"
-        while await cluster.server.state.watcherCount == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        try await waitUntil("the watch to be open") { await cluster.server.state.watcherCount > 0 }
         let lists = cluster.server.requests.count("GET", path)
         // Every answer a 500, and the open watch ended, as when an API server restarts badly.
         await cluster.server.simulation.faults.set(Faults.Settings(errorRate: 1))

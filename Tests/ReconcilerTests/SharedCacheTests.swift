@@ -332,7 +332,7 @@ struct SharedCacheTests {
         let lists = { fixture.server.requests.count("GET", "/api/v1/namespaces/shop/configmaps") }
         let watches = { fixture.server.requests.count("WATCH", "/api/v1/namespaces/shop/configmaps") }
         // Quiet but alive (bookmarks): not replaced.
-        while await fixture.server.state.watcherCount == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        try await waitUntil("the watch to be open") { await fixture.server.state.watcherCount > 0 }
         let opened = watches()
         try await Task.sleep(for: .seconds(2))
         #expect(watches() == opened, "a live watch was replaced")
@@ -350,7 +350,7 @@ struct SharedCacheTests {
             if !distrusted { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(distrusted, "the cache kept trusting a silent watch")
-        while fixture.server.simulation.faults.blackHole.isOpen { try await Task.sleep(for: .milliseconds(100)) }
+        try await waitUntil("the black hole to close", every: .milliseconds(100)) { !fixture.server.simulation.faults.blackHole.isOpen }
         let back = await impatient.sync(revision: second)
         #expect(back.errors == [] && back.synced && back.applied, "\(back.errors)")
         // Someone else's change after the hole reaches the cache through the resumed watch.
