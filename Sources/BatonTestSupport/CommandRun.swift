@@ -7,20 +7,13 @@ public struct CommandRun: Sendable {
     public var stdout: String
     public var stderr: String
 
-    /// Runs `executable` with `arguments` in `directory`. `environment` is added to this
-    /// process's environment, or with `replacingEnvironment` is the child's whole environment.
+    /// Runs `executable` with `arguments` in `directory` and awaits its end without blocking a
+    /// thread of Swift's cooperative pool: it has one thread per core (two on CI), and a test
+    /// blocked on a child holds one, so every other test's timers and in-process servers wait
+    /// (sampled with gdb: most of the time both threads sat in `git` run synchronously).
+    /// `environment` is added to this process's environment, or with `replacingEnvironment`
+    /// is the child's whole environment.
     public static func run(_ executable: String, _ arguments: [String], in directory: String? = nil,
-                           environment: [String: String] = [:], replacingEnvironment: Bool = false) throws -> CommandRun {
-        let child = try Child(executable, arguments, in: directory, environment: environment, replacingEnvironment: replacingEnvironment)
-        defer { child.removeFiles() }
-        try child.process.run()
-        child.process.waitUntilExit()
-        return try child.result(child.process.terminationStatus)
-    }
-
-    /// `run`, awaiting the child without blocking a thread of Swift's cooperative pool (a test
-    /// whose server runs in the same process would otherwise starve it).
-    public static func runAsync(_ executable: String, _ arguments: [String], in directory: String? = nil,
                                 environment: [String: String] = [:], replacingEnvironment: Bool = false) async throws -> CommandRun {
         let child = try Child(executable, arguments, in: directory, environment: environment, replacingEnvironment: replacingEnvironment)
         defer { child.removeFiles() }
@@ -47,8 +40,8 @@ public struct CommandRun: Sendable {
 
     /// Runs the built `baton` with `arguments`.
     public static func baton(_ arguments: [String], in directory: String? = nil,
-                             environment: [String: String] = [:]) throws -> CommandRun {
-        try run(batonPath, arguments, in: directory, environment: environment)
+                             environment: [String: String] = [:]) async throws -> CommandRun {
+        try await run(batonPath, arguments, in: directory, environment: environment)
     }
 }
 

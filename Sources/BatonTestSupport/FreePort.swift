@@ -25,12 +25,13 @@ public enum FreePort {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Whether something accepts connections on 127.0.0.1:`port` within `timeout` seconds.
-    public static func waitUntilListening(_ port: Int, timeout: TimeInterval) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+    /// Whether something accepts connections on 127.0.0.1:`port` within `timeout` (the
+    /// waiting sleeps, holding no thread).
+    public static func waitUntilListening(_ port: Int, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
             if canConnect(port) { return true }
-            usleep(20_000)
+            try? await Task.sleep(for: .milliseconds(20))
         }
         return false
     }

@@ -26,13 +26,13 @@ public struct GitCLI: Sendable {
 
     /// Runs `git ARGS` and returns its standard output; throws when git fails.
     @discardableResult
-    public func callAsFunction(_ arguments: String...) throws -> String {
-        try run(arguments)
+    public func callAsFunction(_ arguments: String...) async throws -> String {
+        try await run(arguments)
     }
 
     @discardableResult
-    public func run(_ arguments: [String]) throws -> String {
-        let result = try CommandRun.run("/usr/bin/git", ["-c", "init.defaultBranch=main", "-C", directory] + arguments,
+    public func run(_ arguments: [String]) async throws -> String {
+        let result = try await CommandRun.run("/usr/bin/git", ["-c", "init.defaultBranch=main", "-C", directory] + arguments,
                                         environment: environment, replacingEnvironment: true)
         guard result.status == 0 else {
             throw GitCLIError(arguments: arguments, status: result.status, stderr: result.stderr)
@@ -41,21 +41,21 @@ public struct GitCLI: Sendable {
     }
 
     /// `run`, with the output's trailing newline removed.
-    public func line(_ arguments: String...) throws -> String {
-        try run(arguments).trimmingCharacters(in: .newlines)
+    public func line(_ arguments: String...) async throws -> String {
+        try await run(arguments).trimmingCharacters(in: .newlines)
     }
 
     /// Writes files under `directory`, adds everything and commits; returns the new id.
     @discardableResult
-    public func commit(_ message: String, files: [String: String] = [:]) throws -> String {
+    public func commit(_ message: String, files: [String: String] = [:]) async throws -> String {
         for (path, text) in files {
             let url = URL(fileURLWithPath: directory + "/" + path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data(text.utf8).write(to: url)
         }
-        try run(["add", "-A"])
-        try run(["commit", "-q", "--allow-empty", "-m", message])
-        return try line("rev-parse", "HEAD")
+        try await run(["add", "-A"])
+        try await run(["commit", "-q", "--allow-empty", "-m", message])
+        return try await run(["rev-parse", "HEAD"]).trimmingCharacters(in: .newlines)
     }
 }
 

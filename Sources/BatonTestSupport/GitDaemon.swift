@@ -7,7 +7,7 @@ public final class GitDaemon: @unchecked Sendable {
     public let basePath: String
     private let process: Process
 
-    public init(basePath: String) throws {
+    public init(basePath: String) async throws {
         self.basePath = basePath
         var lastError: (any Error)?
         for _ in 0..<5 {
@@ -22,7 +22,7 @@ public final class GitDaemon: @unchecked Sendable {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            if FreePort.waitUntilListening(port, timeout: 10) {
+            if await FreePort.waitUntilListening(port, timeout: .seconds(10)) {
                 self.port = port
                 self.process = process
                 return
@@ -47,8 +47,17 @@ public final class GitDaemon: @unchecked Sendable {
 
     /// Where git keeps its helper programs (`git --exec-path`).
     static let execPath: String = {
-        (try? CommandRun.run("/usr/bin/git", ["--exec-path"]))?.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            ?? "/usr/lib/git-core"
+        // Once per process and quick: run here, synchronously.
+        let process = Process(), output = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        process.arguments = ["--exec-path"]
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return "/usr/lib/git-core" }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let path = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return process.terminationStatus == 0 && !path.isEmpty ? path : "/usr/lib/git-core"
     }()
 
     deinit { stop() }

@@ -66,7 +66,7 @@ public final class GitHTTPServer: @unchecked Sendable {
         server.serve_forever()
         """#
 
-    public init(basePath: String, user: String, token: String) throws {
+    public init(basePath: String, user: String, token: String) async throws {
         self.basePath = basePath
         folder = try TemporaryDirectory("git-http")
         try folder.write("server.py", Self.script)
@@ -79,11 +79,11 @@ public final class GitHTTPServer: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = ContinuousClock.now + .seconds(20)
         var port: Int?
-        while port == nil, Date() < deadline {
+        while port == nil, ContinuousClock.now < deadline {
             port = (try? String(contentsOfFile: folder.path + "/port", encoding: .utf8)).flatMap { Int($0) }
-            if port == nil { usleep(20_000) }
+            if port == nil { try? await Task.sleep(for: .milliseconds(20)) }
         }
         guard let port else {
             kill(process.processIdentifier, SIGKILL)

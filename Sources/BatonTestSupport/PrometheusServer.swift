@@ -25,7 +25,7 @@ public final class PrometheusServer: @unchecked Sendable {
 
     /// `basicAuth`: a user and the bcrypt hash of its password, which every request must then
     /// carry (Prometheus' `--web.config.file`).
-    public init(scraping targets: [Target], basicAuth: (user: String, bcrypt: String)? = nil) throws {
+    public init(scraping targets: [Target], basicAuth: (user: String, bcrypt: String)? = nil) async throws {
         folder = try TemporaryDirectory("prometheus")
         var web: [String] = []
         if let basicAuth {
@@ -53,13 +53,12 @@ public final class PrometheusServer: @unchecked Sendable {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle(forWritingAtPath: "/dev/null")
             try process.run()
-            if FreePort.waitUntilListening(port, timeout: 30) {
+            if await FreePort.waitUntilListening(port, timeout: .seconds(30)) {
                 self.port = port
                 self.process = process
                 return
             }
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
             lastError = GitCLIError(arguments: ["prometheus"], status: -1, stderr: "prometheus did not listen on \(port)")
         }
         folder.remove()
@@ -73,20 +72,21 @@ public final class PrometheusServer: @unchecked Sendable {
         let url = "\(self.url)/api/v1/query?query=\(query.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")"
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let run = try? await CommandRun.runAsync("/usr/bin/curl", ["-s", url]), run.stdout.contains("\"value\":[") { return true }
+            if let run = try? await CommandRun.run("/usr/bin/curl", ["-s", url]), run.stdout.contains("\"value\":[") { return true }
             try? await Task.sleep(for: .milliseconds(500))
         }
         return false
     }
 
-    /// Stops the server (SIGTERM, SIGKILL after 10 s) and removes its folder.
-    public func stop() {
+    /// Stops the server (SIGTERM, SIGKILL after 10 s) and removes its folder; the waiting
+    /// sleeps, holding no thread.
+    public func stop() async {
         if process.isRunning {
             kill(process.processIdentifier, SIGTERM)
-            let deadline = Date().addingTimeInterval(10)
-            while process.isRunning, Date() < deadline { usleep(50_000) }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
         }
         folder.remove()
     }

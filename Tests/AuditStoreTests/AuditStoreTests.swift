@@ -37,13 +37,13 @@ struct AuditStoreTests {
         #expect(try again.verify() == .intact(rows: 51))
     }
 
-    func tamper(_ sql: String) throws -> AuditStore.Verification {
+    func tamper(_ sql: String) async throws -> AuditStore.Verification {
         let dir = try TemporaryDirectory("audit")
         defer { dir.remove() }
         let path = dir.path + "/baton.db"
         let store = try AuditStore(path: path)
         try fill(store, count: 10)
-        let run = try CommandRun.run("/usr/bin/sqlite3", [path, sql])
+        let run = try await CommandRun.run("/usr/bin/sqlite3", [path, sql])
         #expect(run.status == 0, "\(run.stderr)")
         return try AuditStore(path: path).verify()
     }
@@ -69,20 +69,20 @@ struct AuditStoreTests {
     }
 
     @Test("a row changed, deleted or inserted with the sqlite3 command line is named")
-    func tampering() throws {
-        #expect(try tamper("UPDATE event SET actor = 'mallory@example.com' WHERE sequence = 5")
+    func tampering() async throws {
+        #expect(try await tamper("UPDATE event SET actor = 'mallory@example.com' WHERE sequence = 5")
             == .broken(sequence: 5, reason: "its contents do not match its hash (changed)"))
-        #expect(try tamper("DELETE FROM event WHERE sequence = 7")
+        #expect(try await tamper("DELETE FROM event WHERE sequence = 7")
             == .broken(sequence: 7, reason: "row 7 is missing (deleted); the next row is 8"))
-        #expect(try tamper("""
+        #expect(try await tamper("""
             INSERT INTO event SELECT 11, time, 'mallory@example.com', osUser, host, kind, pipeline, environment, revision, details,
             previousHash, hash FROM event WHERE sequence = 10
             """) == .broken(sequence: 11, reason: "it does not follow row 10 (inserted, or the chain was rewritten)"))
         // Rows cut from the end leave a shorter chain that is intact in itself: the recorded head names them.
-        #expect(try tamper("DELETE FROM event WHERE sequence >= 9")
+        #expect(try await tamper("DELETE FROM event WHERE sequence >= 9")
             == .broken(sequence: 9, reason: "row 9 is missing (deleted): the log once reached row 10"))
         // A head set back (so that rows seem appended behind the writer's back) is named too.
-        #expect(try tamper("UPDATE head SET sequence = 8")
+        #expect(try await tamper("UPDATE head SET sequence = 8")
             == .broken(sequence: 9, reason: "the log was written up to row 8; rows from 9 were added behind its back"))
         // Changing a row and fixing up its own hash still breaks the next link.
         let store = try TemporaryDirectory("audit")
@@ -93,7 +93,7 @@ struct AuditStoreTests {
         var forged = try audit.events()[3]
         forged.actor = "mallory@example.com"
         forged.hash = forged.computedHash
-        #expect(try CommandRun.run("/usr/bin/sqlite3", [path, "UPDATE event SET actor = '\(forged.actor)', hash = '\(forged.hash)' WHERE sequence = 4"]).status == 0)
+        #expect(try await CommandRun.run("/usr/bin/sqlite3", [path, "UPDATE event SET actor = '\(forged.actor)', hash = '\(forged.hash)' WHERE sequence = 4"]).status == 0)
         #expect(try audit.verify() == .broken(sequence: 5, reason: "it does not follow row 4 (inserted, or the chain was rewritten)"))
     }
 
@@ -145,20 +145,20 @@ struct AuditStoreTests {
     }
 
     @Test("baton audit verify and export, as the real binary")
-    func command() throws {
+    func command() async throws {
         let dir = try TemporaryDirectory("audit")
         defer { dir.remove() }
         let path = dir.path + "/.baton/baton.db"
         try fill(try AuditStore(path: path), count: 3)
-        let verified = try CommandRun.baton(["audit", "verify", "--dir", dir.path])
+        let verified = try await CommandRun.baton(["audit", "verify", "--dir", dir.path])
         #expect(verified.status == 0 && verified.stdout == "\(path): the audit log is intact: 3 rows, every hash chained\n")
-        let exported = try CommandRun.baton(["audit", "export", "--format", "jsonl", "--db", path])
+        let exported = try await CommandRun.baton(["audit", "export", "--format", "jsonl", "--db", path])
         #expect(exported.status == 0 && exported.stdout.split(separator: "\n").count == 3)
-        _ = try CommandRun.run("/usr/bin/sqlite3", [path, "UPDATE event SET details = '{}' WHERE sequence = 2"])
-        let broken = try CommandRun.baton(["audit", "verify", "--db", path])
+        _ = try await CommandRun.run("/usr/bin/sqlite3", [path, "UPDATE event SET details = '{}' WHERE sequence = 2"])
+        let broken = try await CommandRun.baton(["audit", "verify", "--db", path])
         #expect(broken.status == 1)
         #expect(broken.stderr == "baton: \(path): the audit log was tampered with at row 2: its contents do not match its hash (changed)\n")
-        let missing = try CommandRun.baton(["audit", "verify", "--db", dir.path + "/none.db"])
+        let missing = try await CommandRun.baton(["audit", "verify", "--db", dir.path + "/none.db"])
         #expect(missing.status == 1 && missing.stderr == "baton: no audit database at \(dir.path)/none.db\n")
     }
 }

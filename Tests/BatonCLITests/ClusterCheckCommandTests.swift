@@ -26,7 +26,7 @@ struct ClusterCheckCommandTests {
     }
 
     func check(_ dir: TemporaryDirectory, _ environment: String = "dev") async throws -> CommandRun {
-        try await CommandRun.runAsync(CommandRun.batonPath, ["cluster", "check", environment, "--dir", dir.path])
+        try await CommandRun.run(CommandRun.batonPath, ["cluster", "check", environment, "--dir", dir.path])
     }
 
     @Test("prints server, version, identity, discovery and permissions, and never the token")

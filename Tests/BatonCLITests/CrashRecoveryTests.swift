@@ -19,7 +19,7 @@ struct CrashRecoveryTests {
         var releases: [String] = []
         var kills = 0
         for round in 0..<22 {
-            if round % 3 == 0 { releases.append(try flow.release("guestbook:1.\(round).0", by: "dev\(round)@example.com")) }
+            if round % 3 == 0 { await releases.append(try flow.release("guestbook:1.\(round).0", by: "dev\(round)@example.com")) }
             try flow.start()
             try await Task.sleep(for: .milliseconds(Int.random(in: 100...2500, using: &random)))
             if await flow.stop(SIGKILL) == SIGKILL { kills += 1 }
@@ -38,14 +38,14 @@ struct CrashRecoveryTests {
         #expect(try audit.verify() == .intact(rows: events.count))
         let promotions = try audit.promotions(pipeline: "guestbook")
         for environment in ["dev", "staging", "production"] {
-            #expect(flow.ref(environment) == head, "\(environment) is not at the last release")
+            await #expect(flow.ref(environment) == head, "\(environment) is not at the last release")
             // No promotion repeated: one row per revision and environment, and none left half done.
             let rows = promotions.filter { $0.environment == environment }
             #expect(Set(rows.map(\.revision)).count == rows.count, "a promotion into \(environment) was started twice: \(rows.map(\.revision))")
             #expect(rows.allSatisfy { $0.phase == "verified" || $0.phase == "superseded" }, "\(rows.map { "\($0.revision.prefix(8)) \($0.phase)" })")
             // Every ref move is in the log exactly once, in the order git's reflog has them.
             let moved = events.filter { $0.environment == environment && $0.kind == "ref-moved" }.compactMap(\.revision)
-            let reflog = try flow.git.run(["reflog", "show", "--format=%H", "refs/heads/env/\(environment)"])
+            let reflog = try await flow.git.run(["reflog", "show", "--format=%H", "refs/heads/env/\(environment)"])
                 .split(separator: "\n").map(String.init).reversed()
             #expect(Array(reflog) == moved, "\(environment): git moved the ref \(reflog.count) times, the log says \(moved.count)")
         }

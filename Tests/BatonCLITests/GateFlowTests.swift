@@ -20,23 +20,23 @@ struct GateFlowTests {
         defer { Task { await flow.close() } }
         let staging = try #require(flow.servers["staging"])
         try flow.dir.write("staging-ca.pem", staging.caPEM ?? "")
-        let prometheus = try PrometheusServer(scraping: [.init(address: "127.0.0.1:\(staging.port)", caFile: flow.dir.path + "/staging-ca.pem")])
-        defer { prometheus.stop() }
+        let prometheus = try await PrometheusServer(scraping: [.init(address: "127.0.0.1:\(staging.port)", caFile: flow.dir.path + "/staging-ca.pem")])
+        defer { Task { await prometheus.stop() } }
         options.stagingGates = [
             "{http: {url: \"\(staging.url)/sim/services/guestbook/guestbook/healthz\", expectStatus: 200, caFile: staging-ca.pem, attempts: 3, interval: 1s}}",
             "{prometheus: {url: \"\(prometheus.url)\", query: \"\(Self.errorRate)\", max: 0.05, interval: 1s, count: 3}}",
         ]
         try flow.writePipeline(options)
 
-        let good = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        let good = try await flow.release("guestbook:1.0.0", by: "alice@example.com")
         try flow.start()
         try await flow.wait("the good release in production", seconds: 90) { flow.phase("production", good) == "verified" }
         let passed = try flow.audit().gateResults(revision: good).filter { $0.environment == "staging" }
         #expect(passed.map(\.gate) == ["http", "prometheus", "health"] && passed.allSatisfy(\.passed), "\(passed)")
 
-        let errors = try flow.release("guestbook:1.1.0-errors", by: "dave@example.com")
+        let errors = try await flow.release("guestbook:1.1.0-errors", by: "dave@example.com")
         try await flow.wait("the -errors release failing in staging", seconds: 90) { flow.phase("staging", errors) == "failed" }
-        #expect(flow.ref("production") == good, "the -errors release reached production")
+        await #expect(flow.ref("production") == good, "the -errors release reached production")
         let results = try flow.audit().gateResults(revision: errors).filter { $0.environment == "staging" }
         let prometheusResult = try #require(results.first { $0.gate == "prometheus" })
         #expect(!prometheusResult.passed && results.first { $0.gate == "http" }?.passed == true, "Kubernetes and HTTP saw it healthy")
@@ -47,7 +47,7 @@ struct GateFlowTests {
         #expect(status.stdout.contains("(above max 0.05)"), "\(status.stdout)")
         #expect(status.stdout.contains("  gate health (soak 6s): passed\n  gate http: passed: "), "\(status.stdout)")
         try await Task.sleep(for: .seconds(2))
-        #expect(flow.ref("production") == good)
+        await #expect(flow.ref("production") == good)
 
         // Trying the gates by hand: the staging cluster runs the -errors release now.
         let check = try await flow.baton(["gates", "check", "guestbook", "staging"])

@@ -44,7 +44,7 @@ final class PromotionFlow: @unchecked Sendable {
             try FileManager.default.createDirectory(atPath: dir.path + "/" + folder, withIntermediateDirectories: true)
         }
         git = GitCLI(directory: dir.path + "/repo", home: dir.path + "/home")
-        try git.run(["init", "-q", "-b", "main"])
+        try await git.run(["init", "-q", "-b", "main"])
         var configuration = KubeSimServer.Configuration()
         configuration.rolloutDelay = .milliseconds(300)
         var servers: [String: KubeSimServer] = [:]
@@ -65,11 +65,11 @@ final class PromotionFlow: @unchecked Sendable {
         var url = "./repo"
         if options.remote {
             try FileManager.default.createDirectory(atPath: dir.path + "/served", withIntermediateDirectories: true)
-            try GitCLI(directory: dir.path + "/served", home: dir.path + "/home").run(["init", "-q", "--bare", "-b", "main", "config.git"])
-            let daemon = try GitDaemon(basePath: dir.path + "/served")
+            try await GitCLI(directory: dir.path + "/served", home: dir.path + "/home").run(["init", "-q", "--bare", "-b", "main", "config.git"])
+            let daemon = try await GitDaemon(basePath: dir.path + "/served")
             self.daemon = daemon
             url = daemon.url("config.git")
-            try git.run(["remote", "add", "origin", servedPath])
+            try await git.run(["remote", "add", "origin", servedPath])
         }
         repoURL = url
         try writePipeline(options)
@@ -98,11 +98,10 @@ final class PromotionFlow: @unchecked Sendable {
 
     /// Commits the guestbook with `image` as `author`; returns the commit id.
     @discardableResult
-    func release(_ image: String, by author: String, deadline: Int = 60) throws -> String {
+    func release(_ image: String, by author: String, deadline: Int = 60) async throws -> String {
         var git = self.git
         git.author = (name: author, email: author)
-        defer { if daemon != nil { _ = try? git.run(["push", "-q", "origin", "main"]) } }
-        return try git.commit("guestbook \(image)", files: [
+        let commit = try await git.commit("guestbook \(image)", files: [
             "app/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: guestbook}\n",
             "app/service.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: guestbook}\nspec: {selector: {app: guestbook}, ports: [{port: 80}]}\n",
             "app/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: guestbook-settings}\ndata: {IMAGE: \"\(image)\"}\n",
@@ -119,6 +118,8 @@ final class PromotionFlow: @unchecked Sendable {
                     spec: {containers: [{name: guestbook, image: "\(image)"}]}
                 """,
         ])
+        if daemon != nil { try await git.run(["push", "-q", "origin", "main"]) }
+        return commit
     }
 
     var environment: [String: String] {
@@ -129,7 +130,7 @@ final class PromotionFlow: @unchecked Sendable {
     func baton(_ arguments: [String], as actor: String = "operator@example.com") async throws -> CommandRun {
         var environment = self.environment
         environment["BATON_ACTOR"] = actor
-        return try await CommandRun.runAsync(CommandRun.batonPath, arguments + ["--dir", dir.path], environment: environment)
+        return try await CommandRun.run(CommandRun.batonPath, arguments + ["--dir", dir.path], environment: environment)
     }
 
     /// Starts `baton run`, appending its output to run.log.
@@ -187,9 +188,9 @@ final class PromotionFlow: @unchecked Sendable {
 
     /// The commit an environment's ref points at, read with git.
     /// For a remote flow, the served repository's ref.
-    func ref(_ environment: String) -> String? {
+    func ref(_ environment: String) async -> String? {
         let git = daemon == nil ? self.git : GitCLI(directory: servedPath, home: dir.path + "/home")
-        return try? git.line("rev-parse", "--verify", "-q", "refs/heads/env/\(environment)")
+        return try? await git.line("rev-parse", "--verify", "-q", "refs/heads/env/\(environment)")
     }
 
     /// The phase of `revision` in `environment` as the audit log's promotion table has it.

@@ -13,13 +13,13 @@ struct PromotionFlowTests {
     func approvalsToProduction() async throws {
         let flow = try await PromotionFlow("flow-approve")
         defer { Task { await flow.close() } }
-        let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        let v1 = try await flow.release("guestbook:1.0.0", by: "alice@example.com")
         try flow.start()
         try await flow.wait("v1 awaiting approval in production") {
             guard flow.phase("staging", v1) == "verified" else { return false }
             return try await flow.baton(["status", "guestbook", "--output", "json"]).stdout.contains("\"phase\" : \"awaiting-approval\"")
         }
-        #expect(flow.ref("production") == nil)
+        await #expect(flow.ref("production") == nil)
 
         let status = try await flow.baton(["status", "guestbook"])
         #expect(status.stdout.contains("production: \(v1.prefix(8)) \"guestbook guestbook:1.0.0\" is awaiting-approval"), "\(status.stdout)")
@@ -33,12 +33,12 @@ struct PromotionFlowTests {
         #expect(outsider.status == 1 && outsider.stderr.contains("mallory@example.com may not approve production"))
         let bob = try await flow.baton(["approve", "guestbook", "production", "--comment", "looks good"], as: "bob@example.com")
         #expect(bob.status == 0 && bob.stdout == "approved \(v1.prefix(8)) for production as bob@example.com (1 of 2)\n", "\(bob.stderr)")
-        #expect(flow.ref("production") == nil, "one approval of two promoted")
+        await #expect(flow.ref("production") == nil, "one approval of two promoted")
         let carol = try await flow.baton(["approve", "guestbook", "production"], as: "carol@example.com")
         #expect(carol.status == 0, "\(carol.stderr)")
 
         try await flow.wait("v1 verified in production") { flow.phase("production", v1) == "verified" }
-        #expect(flow.ref("production") == v1)
+        await #expect(flow.ref("production") == v1)
         #expect(await flow.image(in: "production") == "guestbook:1.0.0")
         // An approval for a revision no longer waiting is refused with the reason.
         let late = try await flow.baton(["approve", "guestbook", "production", "--revision", v1], as: "bob@example.com")
@@ -57,7 +57,7 @@ struct PromotionFlowTests {
         let verify = try await flow.baton(["audit", "verify"])
         #expect(verify.status == 0, "\(verify.stderr)")
         // A database named by a bare file name is found in the current folder.
-        let relative = try await CommandRun.runAsync(CommandRun.batonPath, ["audit", "verify", "--db", "baton.db"], in: flow.dir.path + "/.baton",
+        let relative = try await CommandRun.run(CommandRun.batonPath, ["audit", "verify", "--db", "baton.db"], in: flow.dir.path + "/.baton",
                                                      environment: flow.environment)
         #expect(relative.status == 0, "\(relative.stderr)")
         // The refused attempts are in the log too, with who tried.
@@ -79,7 +79,7 @@ struct PromotionFlowTests {
         for server in flow.servers.values {
             await server.simulation.faults.set(Faults.Settings(latencyMs: 50, errorRate: 0.2, throttleRate: 0.1, retryAfterSeconds: 1))
         }
-        let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        let v1 = try await flow.release("guestbook:1.0.0", by: "alice@example.com")
         try flow.start()
         try await flow.wait("v1 verified in dev", seconds: 90) { flow.phase("dev", v1) == "verified" }
         await flow.servers["staging"]?.simulation.faults.freeze(for: .seconds(3))
@@ -98,13 +98,13 @@ struct PromotionFlowTests {
         options.soaks["dev"] = "30s"
         let flow = try await PromotionFlow("flow-fail", options)
         defer { Task { await flow.close() } }
-        let good = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        let good = try await flow.release("guestbook:1.0.0", by: "alice@example.com")
         try flow.start()
         try await flow.wait("the first release soaking in dev") { flow.phase("dev", good) == "verifying" }
-        let broken = try flow.release("guestbook:1.1.0-broken", by: "dave@example.com", deadline: 2)
+        let broken = try await flow.release("guestbook:1.1.0-broken", by: "dave@example.com", deadline: 2)
         try await flow.wait("the broken release failing in dev") { flow.phase("dev", broken) == "failed" }
         #expect(flow.phase("dev", good) == "superseded")
-        #expect(flow.ref("staging") == nil, "something reached staging")
+        await #expect(flow.ref("staging") == nil, "something reached staging")
         let status = try await flow.baton(["status", "guestbook"])
         #expect(status.stdout.contains("dev: \(broken.prefix(8)) \"guestbook guestbook:1.1.0-broken\" is failed since"), "\(status.stdout)")
         #expect(status.stdout.contains("  why: Deployment.apps guestbook/guestbook is Degraded"), "\(status.stdout)")
@@ -115,7 +115,7 @@ struct PromotionFlowTests {
         #expect(superseded?.revision == good && superseded?.details.contains(broken) == true)
         // Time passing changes nothing: the failed revision stays out of staging.
         try await Task.sleep(for: .seconds(3))
-        #expect(flow.ref("staging") == nil)
+        await #expect(flow.ref("staging") == nil)
 
         // By hand: a revision not verified in dev goes to staging only with --force and a reason.
         let unverified = try await flow.baton(["promote", "guestbook", "--to", "staging", "--revision", broken], as: "bob@example.com")
@@ -126,7 +126,7 @@ struct PromotionFlowTests {
         let forced = try await flow.baton(["promote", "guestbook", "--to", "staging", "--revision", good, "--force", "--reason", "hotfix"],
                                           as: "bob@example.com")
         #expect(forced.status == 0, "\(forced.stderr)")
-        #expect(flow.ref("staging") == good)
+        await #expect(flow.ref("staging") == good)
         try await flow.wait("the forced revision verified in staging") { flow.phase("staging", good) == "verified" }
         let row = try #require(try flow.audit().promotions(environment: "staging").last)
         #expect(row.kind == "forced" && row.actor == "bob@example.com" && row.reason == "hotfix" && row.revision == good)
@@ -141,23 +141,23 @@ struct PromotionFlowTests {
         options.soaks = ["dev": "0s", "staging": "0s", "production": "0s"]
         let flow = try await PromotionFlow("flow-rollback", options)
         defer { Task { await flow.close() } }
-        let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        let v1 = try await flow.release("guestbook:1.0.0", by: "alice@example.com")
         try flow.start()
         try await flow.wait("v1 in production") { flow.phase("production", v1) == "verified" }
-        let v2 = try flow.release("guestbook:2.0.0", by: "alice@example.com")
+        let v2 = try await flow.release("guestbook:2.0.0", by: "alice@example.com")
         try await flow.wait("v2 in production") { flow.phase("production", v2) == "verified" }
 
         let back = try await flow.baton(["rollback", "production", "--to", String(v1.prefix(10)), "--reason", "v2 leaks memory"],
                                         as: "bob@example.com")
         #expect(back.status == 0, "\(back.stderr)")
         #expect(back.stdout.contains("rolled production back from \(v2.prefix(8)) to \(v1.prefix(8)); \(v2.prefix(8)) is held"))
-        #expect(flow.ref("production") == v1, "the rollback did not move the ref at once")
+        await #expect(flow.ref("production") == v1, "the rollback did not move the ref at once")
         try await flow.wait("production running v1 again") { await flow.image(in: "production") == "guestbook:1.0.0" }
         // Restarted, baton run feeds the branch's head (still v2) again: it stays out of production.
         await flow.stop(SIGTERM)
         try flow.start()
         try await Task.sleep(for: .seconds(3))
-        #expect(flow.ref("production") == v1)
+        await #expect(flow.ref("production") == v1)
         let status = try await flow.baton(["status", "guestbook"])
         #expect(status.stdout.contains("held: \(v2.prefix(8)) (a rollback replaced it; baton release guestbook \(v2.prefix(8))"), "\(status.stdout)")
         let history = try await flow.baton(["history", "--env", "production"])
@@ -165,7 +165,7 @@ struct PromotionFlowTests {
 
         let release = try await flow.baton(["release", "guestbook", v2], as: "bob@example.com")
         #expect(release.status == 0, "\(release.stderr)")
-        try await flow.wait("v2 back in production") { flow.ref("production") == v2 && flow.phase("production", v2) == "verified" }
+        try await flow.wait("v2 back in production") { await flow.ref("production") == v2 && flow.phase("production", v2) == "verified" }
         #expect(await flow.image(in: "production") == "guestbook:2.0.0")
         let again = try await flow.baton(["release", "guestbook", v2])
         #expect(again.status == 1 && again.stderr.contains("is not held"))
@@ -177,7 +177,7 @@ struct PromotionFlowTests {
         options.approval = "{required: 10}"
         let flow = try await PromotionFlow("flow-concurrent", options)
         defer { Task { await flow.close() } }
-        let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        let v1 = try await flow.release("guestbook:1.0.0", by: "alice@example.com")
         try flow.start()
         try await flow.wait("v1 awaiting approval") { flow.phase("staging", v1) == "verified" }
         try await Task.sleep(for: .milliseconds(500))
@@ -203,7 +203,7 @@ struct PromotionFlowTests {
         options.remote = true
         let flow = try await PromotionFlow("flow-remote", options)
         defer { Task { await flow.close() } }
-        let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        let v1 = try await flow.release("guestbook:1.0.0", by: "alice@example.com")
         // Several commands making the first mirror at once: each clones aside and renames into place.
         let first = try await withThrowingTaskGroup(of: CommandRun.self) { group in
             for _ in 0..<4 { group.addTask { try await flow.baton(["status", "guestbook"]) } }
@@ -212,16 +212,16 @@ struct PromotionFlowTests {
         #expect(first.allSatisfy { $0.status == 0 && $0.stderr.isEmpty }, "\(first.map(\.stderr))")
         try flow.start()
         try await flow.wait("v1 in production") { flow.phase("production", v1) == "verified" }
-        let v2 = try flow.release("guestbook:2.0.0", by: "bob@example.com")
+        let v2 = try await flow.release("guestbook:2.0.0", by: "bob@example.com")
         try await flow.wait("v2 in production") { flow.phase("production", v2) == "verified" }
         for environment in ["dev", "staging", "production"] {
-            #expect(flow.ref(environment) == v2, "\(environment) on the remote is not at v2")
+            await #expect(flow.ref(environment) == v2, "\(environment) on the remote is not at v2")
         }
         let served = GitCLI(directory: flow.servedPath, home: flow.dir.path + "/home")
-        #expect(try served.run(["log", "--format=%H", "env/production"]) == "\(v2)\n\(v1)\n")
+        await #expect(try served.run(["log", "--format=%H", "env/production"]) == "\(v2)\n\(v1)\n")
         #expect(await flow.image(in: "production") == "guestbook:2.0.0")
         // The user's own clone is untouched: Baton works in its mirror.
-        #expect((try? flow.git.line("rev-parse", "--verify", "-q", "refs/heads/env/dev")) == nil)
+        await #expect((try? flow.git.line("rev-parse", "--verify", "-q", "refs/heads/env/dev")) == nil)
         // One mirror for the repository, named after its URL.
         let mirrors = try FileManager.default.contentsOfDirectory(atPath: flow.dir.path + "/.baton/cache/repos")
         #expect(mirrors.count == 1 && mirrors.first?.hasSuffix(".git") == true, "\(mirrors)")
@@ -234,9 +234,9 @@ struct PromotionFlowTests {
         options.soaks = ["dev": "0s", "staging": "0s", "production": "0s"]
         let flow = try await PromotionFlow("flow-existing", options)
         defer { Task { await flow.close() } }
-        let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
-        for environment in ["dev", "staging", "production"] { try flow.git.run(["branch", "env/\(environment)", v1]) }
-        let v2 = try flow.release("guestbook:2.0.0", by: "bob@example.com")
+        let v1 = try await flow.release("guestbook:1.0.0", by: "alice@example.com")
+        for environment in ["dev", "staging", "production"] { try await flow.git.run(["branch", "env/\(environment)", v1]) }
+        let v2 = try await flow.release("guestbook:2.0.0", by: "bob@example.com")
         try flow.start()
         try await flow.wait("v2 in production") { flow.phase("production", v2) == "verified" }
         let rows = try flow.audit().promotions(pipeline: "guestbook")
@@ -256,7 +256,7 @@ struct PromotionFlowTests {
         options.productionWindows = [String(format: "{deny: {from: \"%02d:00\", to: \"%02d:00\", timezone: UTC}}", hour, end)]
         let flow = try await PromotionFlow("flow-window", options)
         defer { Task { await flow.close() } }
-        let v1 = try flow.release("guestbook:1.0.0", by: "alice@example.com")
+        let v1 = try await flow.release("guestbook:1.0.0", by: "alice@example.com")
         try flow.start()
         try await flow.wait("v1 verified in staging") { flow.phase("staging", v1) == "verified" }
         let status = try await flow.baton(["status", "guestbook"])
@@ -264,6 +264,6 @@ struct PromotionFlowTests {
         #expect(status.stdout.contains("production: \(v1.prefix(8)) \"guestbook guestbook:1.0.0\" is pending since"), "\(status.stdout)")
         #expect(status.stdout.contains(String(format: "  waiting: blocked by the deny window every day %02d:00–%02d:00 (UTC) until ", hour, end)
                                        + opens.formatted(.iso8601)), "\(status.stdout)")
-        #expect(flow.ref("production") == nil)
+        await #expect(flow.ref("production") == nil)
     }
 }

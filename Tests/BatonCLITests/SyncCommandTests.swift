@@ -15,7 +15,7 @@ struct SyncCommandTests {
         let server: KubeSimServer
 
         func baton(_ arguments: [String]) async throws -> CommandRun {
-            try await CommandRun.runAsync(CommandRun.batonPath, arguments + ["--dir", dir.path], environment: ["BATON_ACTOR": "tester@example.com"])
+            try await CommandRun.run(CommandRun.batonPath, arguments + ["--dir", dir.path], environment: ["BATON_ACTOR": "tester@example.com"])
         }
     }
 
@@ -24,7 +24,7 @@ struct SyncCommandTests {
         try FileManager.default.createDirectory(atPath: dir.path + "/home", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir.path + "/repo", withIntermediateDirectories: true)
         let git = GitCLI(directory: dir.path + "/repo", home: dir.path + "/home")
-        try git.run(["init", "-q", "-b", "main"])
+        try await git.run(["init", "-q", "-b", "main"])
         var configuration = KubeSimServer.Configuration()
         configuration.rolloutDelay = .milliseconds(200)
         let server = try await KubeSimServer.start(configuration)
@@ -69,8 +69,8 @@ struct SyncCommandTests {
     func diffSyncStatus() async throws {
         let setup = try await setup()
         defer { Task { await setup.server.stop(); setup.dir.remove() } }
-        let first = try setup.git.commit("first", files: Self.app)
-        try setup.git.run(["branch", "env/dev", first])
+        let first = try await setup.git.commit("first", files: Self.app)
+        try await setup.git.run(["branch", "env/dev", first])
 
         let diff = try await setup.baton(["diff", "dev"])
         #expect(diff.status == 1)
@@ -98,7 +98,7 @@ struct SyncCommandTests {
         #expect(again.status == 0 && again.stdout == "dev at \(first.prefix(8)): 0 to create, 0 to update, 0 to prune, 3 unchanged\n")
 
         // A new commit not yet on the env ref: --revision previews and syncs it.
-        let second = try setup.git.commit("second", files: ["app/web.yaml": Self.app["app/web.yaml"]!.replacingOccurrences(of: "shop:1", with: "shop:2")])
+        let second = try await setup.git.commit("second", files: ["app/web.yaml": Self.app["app/web.yaml"]!.replacingOccurrences(of: "shop:1", with: "shop:2")])
         let preview = try await setup.baton(["diff", "dev", "--revision", second])
         #expect(preview.status == 1)
         let lines = preview.stdout.split(separator: "\n")
@@ -119,7 +119,7 @@ struct SyncCommandTests {
         defer { Task { await setup.server.stop(); setup.dir.remove() } }
         var files = Self.app
         files["app/bad.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [oops\n"
-        try setup.git.commit("broken", files: files)
+        try await setup.git.commit("broken", files: files)
         let sync = try await setup.baton(["sync", "dev"])
         #expect(sync.status == 1)
         #expect(sync.stderr.contains("baton: env/dev does not exist yet; using main"))

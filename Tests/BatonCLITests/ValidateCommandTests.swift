@@ -9,8 +9,8 @@ struct ValidateCommandTests {
         .deletingLastPathComponent().deletingLastPathComponent().path + "/examples/guestbook"
 
     @Test("prints each pipeline's chain with its stages, gates and approval rule")
-    func summary() throws {
-        let run = try CommandRun.baton(["validate"], in: Self.root)
+    func summary() async throws {
+        let run = try await CommandRun.baton(["validate"], in: Self.root)
         #expect(run.status == 0)
         #expect(run.stderr == "")
         #expect(run.stdout == """
@@ -41,7 +41,7 @@ struct ValidateCommandTests {
     }
 
     @Test("explains what limits an environment (scope, sync options, render limits) and where credentials come from, never a secret")
-    func explainsLimitsAndCredentials() throws {
+    func explainsLimitsAndCredentials() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try copyExample(to: dir)
@@ -64,7 +64,7 @@ struct ValidateCommandTests {
         try dir.write("Pipelines/guestbook.yaml", pipeline
             .replacingOccurrences(of: "url: git://127.0.0.1:9418/config.git", with: "url: https://git.example.com/team/config.git\n  tokenEnv: CONFIG_TOKEN")
             .replacingOccurrences(of: "expectStatus: 200", with: "expectStatus: 200\n          headers:\n            Authorization: {valueFrom: {env: HEALTH_TOKEN}}"))
-        let run = try CommandRun.baton(["validate", "--dir", dir.path], environment: ["CONFIG_TOKEN": "s3cr3t-token", "HEALTH_TOKEN": "Bearer s3cr3t-too"])
+        let run = try await CommandRun.baton(["validate", "--dir", dir.path], environment: ["CONFIG_TOKEN": "s3cr3t-token", "HEALTH_TOKEN": "Bearer s3cr3t-too"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("Instance platform-eu: its objects carry tracking IDs platform-eu/ENVIRONMENT:…, apart from another install's."))
         #expect(run.stdout.contains("  access  token from environment variable CONFIG_TOKEN, sent as user x-access-token\n"))
@@ -79,14 +79,14 @@ struct ValidateCommandTests {
     }
 
     @Test("a broken file exits 2 and names file, line, column and key on stderr")
-    func broken() throws {
+    func broken() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try copyExample(to: dir)
         let pipeline = try String(contentsOfFile: dir.path + "/Pipelines/guestbook.yaml", encoding: .utf8)
         try dir.write("Pipelines/guestbook.yaml", pipeline.replacingOccurrences(of: "max: 0.05", with: "max: low")
             .replacingOccurrences(of: "soak: 3s", with: "sok: 3s"))
-        let run = try CommandRun.baton(["validate", "--dir", dir.path])
+        let run = try await CommandRun.baton(["validate", "--dir", dir.path])
         #expect(run.status == 2)
         #expect(run.stdout == "")
         #expect(run.stderr == """
@@ -98,8 +98,8 @@ struct ValidateCommandTests {
     }
 
     @Test("--output json prints the loaded configuration")
-    func json() throws {
-        let run = try CommandRun.baton(["validate", "--output", "json"], in: Self.root)
+    func json() async throws {
+        let run = try await CommandRun.baton(["validate", "--output", "json"], in: Self.root)
         #expect(run.status == 0)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         #expect(object["valid"] as? Bool == true)
@@ -113,12 +113,12 @@ struct ValidateCommandTests {
     }
 
     @Test("--output json on a broken configuration lists the issues and exits 2")
-    func jsonInvalid() throws {
+    func jsonInvalid() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try copyExample(to: dir)
         try dir.write("Environments/dev.yaml", "apiVersion: baton/v1\nkind: Environment\nname: dev\nsource: {path: x}\nsync: {prune: maybe}\n")
-        let run = try CommandRun.baton(["validate", "--dir", dir.path, "--output", "json"])
+        let run = try await CommandRun.baton(["validate", "--dir", dir.path, "--output", "json"])
         #expect(run.status == 2)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         #expect(object["valid"] as? Bool == false)
@@ -132,15 +132,15 @@ struct ValidateCommandTests {
     }
 
     @Test("bad usage exits 2", arguments: [["validate", "--output", "yaml"], ["validat"], ["validate", "--bogus"]])
-    func badUsage(_ arguments: [String]) throws {
-        let run = try CommandRun.baton(arguments, in: Self.root)
+    func badUsage(_ arguments: [String]) async throws {
+        let run = try await CommandRun.baton(arguments, in: Self.root)
         #expect(run.status == 2)
         #expect(run.stderr.contains("Error:"))
     }
 
     @Test("--help exits 0 and lists the subcommand")
-    func help() throws {
-        let run = try CommandRun.baton(["--help"])
+    func help() async throws {
+        let run = try await CommandRun.baton(["--help"])
         #expect(run.status == 0)
         #expect(run.stdout.contains("validate"))
     }

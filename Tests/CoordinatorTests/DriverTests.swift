@@ -32,12 +32,12 @@ struct DriverTests {
         let audit: AuditStore
         let time = TestTime()
 
-        init(_ label: String) throws {
+        init(_ label: String) async throws {
             dir = try TemporaryDirectory(label)
             try FileManager.default.createDirectory(atPath: dir.path + "/home", withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: dir.path + "/repo", withIntermediateDirectories: true)
             git = GitCLI(directory: dir.path + "/repo", home: dir.path + "/home")
-            try git.run(["init", "-q", "-b", "main"])
+            try await git.run(["init", "-q", "-b", "main"])
             audit = try AuditStore(path: dir.path + "/.baton/baton.db")
         }
 
@@ -49,8 +49,8 @@ struct DriverTests {
                                       logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         }
 
-        func ref(_ environment: String) -> String? {
-            try? git.line("rev-parse", "--verify", "-q", "refs/heads/env/\(environment)")
+        func ref(_ environment: String) async -> String? {
+            try? await git.line("rev-parse", "--verify", "-q", "refs/heads/env/\(environment)")
         }
 
         func kinds(after sequence: Int64 = 0) throws -> [String] {
@@ -76,16 +76,16 @@ struct DriverTests {
 
     @Test("an input is one transaction and its ref move is carried out at once, waking the loop; ticks and repeated passes write nothing")
     func effectsCarriedOut() async throws {
-        let setup = try Setup("driver-effects")
+        let setup = try await Setup("driver-effects")
         defer { setup.dir.remove() }
         let driver = try await setup.driver()
         let devWakeup = await driver.wakeup(for: "dev")
         await driver.recover()
         #expect(await driver.transactions == 0, "recovering a pipeline on an empty repository wrote something")
-        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let c1 = try await setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
 
         await driver.feed(.commit(c1))
-        #expect(setup.ref("dev") == c1, "the moveRef effect was not carried out")
+        await #expect(setup.ref("dev") == c1, "the moveRef effect was not carried out")
         #expect(devWakeup.take(), "the dev reconcile loop was not woken when its ref moved")
         #expect(try setup.kinds() == ["entered dev", "promoting dev", "ref-moved dev"])
         // The commit (entered, promoting: the intent) and the move it led to: two transactions.
@@ -110,9 +110,9 @@ struct DriverTests {
 
     @Test("decisions come through the inbox: a refused one is recorded with why, an accepted one applied and its ref moved, neither twice")
     func inboxDecisions() async throws {
-        let setup = try Setup("driver-inbox")
+        let setup = try await Setup("driver-inbox")
         defer { setup.dir.remove() }
-        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let c1 = try await setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         let driver = try await setup.driver()
         await driver.feed(.commit(c1))
         await driver.feed(.report(setup.report("dev", c1)))
@@ -129,7 +129,7 @@ struct DriverTests {
         #expect(try setup.audit.inboxItem(refused)?.outcome == .refused("mallory@x may not approve production (approvers: alice@x)"))
         #expect(try setup.audit.inboxItem(accepted)?.outcome == .accepted)
         #expect(try setup.audit.inboxItem(other)?.outcome == nil, "another pipeline's decision was handled")
-        #expect(setup.ref("production") == c1)
+        await #expect(setup.ref("production") == c1)
         let events = try setup.audit.events(after: before)
         #expect(events.map { "\($0.kind) \($0.actor)" } == ["approval-refused mallory@x", "approved-by alice@x", "approved alice@x",
                                                              "promoting alice@x", "ref-moved baton"])
@@ -143,9 +143,9 @@ struct DriverTests {
 
     @Test("a move decided and not made (the ref was locked, then the process stopped) is made once by the next driver's recover")
     func recoverMakesTheMove() async throws {
-        let setup = try Setup("driver-recover")
+        let setup = try await Setup("driver-recover")
         defer { setup.dir.remove() }
-        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let c1 = try await setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         let lock = setup.dir.path + "/repo/.git/refs/heads/env/dev.lock"
         try FileManager.default.createDirectory(atPath: setup.dir.path + "/repo/.git/refs/heads/env", withIntermediateDirectories: true)
         #expect(FileManager.default.createFile(atPath: lock, contents: Data()))
@@ -155,24 +155,24 @@ struct DriverTests {
         do {
             let first = try await setup.driver()
             await first.feed(.commit(c1))
-            #expect(setup.ref("dev") == nil, "the ref moved although git's lock was held")
+            await #expect(setup.ref("dev") == nil, "the ref moved although git's lock was held")
             #expect(try setup.kinds() == ["entered dev", "promoting dev"])
         }
         try FileManager.default.removeItem(atPath: lock)
         let second = try await setup.driver()
         await second.recover()
-        #expect(setup.ref("dev") == c1)
+        await #expect(setup.ref("dev") == c1)
         await second.recover()
         #expect(try setup.kinds() == ["entered dev", "promoting dev", "ref-moved dev"], "the move was recorded other than once")
-        let reflog = try setup.git.run(["reflog", "show", "--format=%H", "refs/heads/env/dev"]).split(separator: "\n")
+        let reflog = try await setup.git.run(["reflog", "show", "--format=%H", "refs/heads/env/dev"]).split(separator: "\n")
         #expect(reflog == [Substring(c1)])
     }
 
     @Test("a change another process made to the saved state is read again, never overwritten; the input is taken on its next coming")
     func conflictReadsAgain() async throws {
-        let setup = try Setup("driver-conflict")
+        let setup = try await Setup("driver-conflict")
         defer { setup.dir.remove() }
-        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let c1 = try await setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         let driver = try await setup.driver()
         await driver.feed(.tick)
         // Another process (breaking the one-driver rule) saves a hold.
@@ -184,9 +184,9 @@ struct DriverTests {
             return []
         }
         await driver.feed(.commit(c1))
-        #expect(setup.ref("dev") == nil, "the input was applied over a state it had not read")
+        await #expect(setup.ref("dev") == nil, "the input was applied over a state it had not read")
         await driver.feed(.commit(c1))
-        #expect(setup.ref("dev") == c1)
+        await #expect(setup.ref("dev") == c1)
         let ledger = PromotionLedger(pipeline: Self.pipeline, environments: Self.environments, audit: setup.audit)
         #expect(try ledger.load().holds == ["0123456789abcdef0123456789abcdef01234567"], "the other process's hold was overwritten")
         #expect(await driver.stateReads == 2)
@@ -194,29 +194,29 @@ struct DriverTests {
 
     @Test("on a test clock: the branch is looked at every poll, and a 60 s soak passes at 60 s, not a tick before")
     func soakOnTheTestClock() async throws {
-        let setup = try Setup("driver-clock")
+        let setup = try await Setup("driver-clock")
         defer { setup.dir.remove() }
         let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: "./repo", poll: .seconds(5)),
                                       stages: [Stage(environment: "dev", gates: [.health(HealthGate(soak: .seconds(60)))])])
-        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let c1 = try await setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         let clock = ManualClock()
         let driver = try await setup.driver(pipeline, now: { clock.date })
         let running = try await setup.runWithPoller(driver, clock: clock)
         defer { running.cancel() }
         // The poller and the driver (ticking while the first revision is on its way) asleep.
         #expect(await clock.waitForSleepers(2))
-        #expect(setup.ref("dev") == c1, "the first look at the branch did not promote its head")
+        await #expect(setup.ref("dev") == c1, "the first look at the branch did not promote its head")
 
         // A commit between two looks waits for the next one, five seconds after the last.
-        let c2 = try setup.git.commit("two", files: ["app/cm.yaml": "kind: ConfigMap\ndata: {}\n"])
+        let c2 = try await setup.git.commit("two", files: ["app/cm.yaml": "kind: ConfigMap\ndata: {}\n"])
         for _ in 0..<4 {
             clock.advance(by: .seconds(1))
             #expect(await clock.waitForSleepers(2))
         }
-        #expect(setup.ref("dev") == c1, "the branch was looked at before its poll")
+        await #expect(setup.ref("dev") == c1, "the branch was looked at before its poll")
         clock.advance(by: .seconds(1))
         #expect(await clock.waitForSleepers(2))
-        #expect(setup.ref("dev") == c2)
+        await #expect(setup.ref("dev") == c2)
 
         await driver.feed(.report(setup.report("dev", c2)))
         for _ in 0..<59 {
@@ -240,10 +240,10 @@ struct DriverTests {
 
     @Test("on a test clock: the branch is read every poll, environment refs every ten seconds; a move made outside Baton is seen then")
     func environmentRefsReadLessOften() async throws {
-        let setup = try Setup("driver-env-refs")
+        let setup = try await Setup("driver-env-refs")
         defer { setup.dir.remove() }
         let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: "./repo", poll: .seconds(1)), stages: [Stage(environment: "dev")])
-        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let c1 = try await setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         let clock = ManualClock()
         let driver = try await setup.driver(pipeline, now: { clock.date })
         // The poller alone, on the test clock (it feeds the driver through observe): one sleeper.
@@ -252,10 +252,10 @@ struct DriverTests {
         let running = Task { await poller.run(clock: clock, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) }
         defer { running.cancel() }
         #expect(await clock.waitForSleepers(1))
-        #expect(setup.ref("dev") == c1)
+        await #expect(setup.ref("dev") == c1)
         // Someone moves env/dev to a commit of their own, outside Baton.
-        let side = try setup.git.run(["commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "side"]).trimmingCharacters(in: .whitespacesAndNewlines)
-        _ = try setup.git.run(["update-ref", "refs/heads/env/dev", side])
+        let side = try await setup.git.run(["commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "side"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try await setup.git.run(["update-ref", "refs/heads/env/dev", side])
         for _ in 0..<9 {
             clock.advance(by: .seconds(1))
             #expect(await clock.waitForSleepers(1))
@@ -271,37 +271,37 @@ struct DriverTests {
 
     @Test("with repo.paths, a head that changes nothing under them is passed over; the next one that does brings both")
     func pathsFilterHeads() async throws {
-        let setup = try Setup("driver-paths")
+        let setup = try await Setup("driver-paths")
         defer { setup.dir.remove() }
         let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: "./repo", paths: ["app"]), stages: [Stage(environment: "dev")])
-        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let c1 = try await setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         let driver = try await setup.driver(pipeline)
         func head(_ commit: String) async { await driver.observe(["refs/heads/main": commit], epoch: await driver.moveEpoch) }
         await head(c1)
-        #expect(setup.ref("dev") == c1, "the first head is promoted whatever it touches")
-        let c2 = try setup.git.commit("another app", files: ["blog/cm.yaml": "kind: ConfigMap\n", "apps/x.yaml": "kind: ConfigMap\n"])
+        await #expect(setup.ref("dev") == c1, "the first head is promoted whatever it touches")
+        let c2 = try await setup.git.commit("another app", files: ["blog/cm.yaml": "kind: ConfigMap\n", "apps/x.yaml": "kind: ConfigMap\n"])
         await head(c2)
         await head(c2)
-        #expect(setup.ref("dev") == c1, "a head that changes nothing under app was promoted")
+        await #expect(setup.ref("dev") == c1, "a head that changes nothing under app was promoted")
         #expect(try setup.kinds().filter { $0.hasPrefix("entered") }.count == 1)
-        let c3 = try setup.git.commit("this app", files: ["app/cm.yaml": "kind: ConfigMap\ndata: {}\n"])
+        let c3 = try await setup.git.commit("this app", files: ["app/cm.yaml": "kind: ConfigMap\ndata: {}\n"])
         await head(c3)
-        #expect(setup.ref("dev") == c3)
+        await #expect(setup.ref("dev") == c3)
         let promotions = try setup.audit.promotions(pipeline: "shop")
         #expect(promotions.map(\.revision) == [c1, c3] && promotions.last?.from == c1, "\(promotions.map { ($0.revision.prefix(8), $0.from?.prefix(8)) })")
     }
 
     @Test("a CLI command driving for a moment (recover without the head) moves no ref for a new head; baton run's recover does")
     func recoverWithoutHead() async throws {
-        let setup = try Setup("driver-recover-head")
+        let setup = try await Setup("driver-recover-head")
         defer { setup.dir.remove() }
-        let c1 = try setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let c1 = try await setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         let command = try await setup.driver()
         await command.recover(takingHead: false)
         let kinds = try setup.kinds()
-        #expect(setup.ref("dev") == nil && kinds.isEmpty, "a decision's command promoted the branch head: \(kinds)")
+        await #expect(setup.ref("dev") == nil && kinds.isEmpty, "a decision's command promoted the branch head: \(kinds)")
         let run = try await setup.driver()
         await run.recover()
-        #expect(setup.ref("dev") == c1)
+        await #expect(setup.ref("dev") == c1)
     }
 }

@@ -19,20 +19,20 @@ struct PrivateRemoteTests {
         let first: String
     }
 
-    static func serve() throws -> Served {
+    static func serve() async throws -> Served {
         let dir = try TemporaryDirectory("private-remote")
         for folder in ["home", "work", "served"] { try FileManager.default.createDirectory(atPath: dir.path + "/" + folder, withIntermediateDirectories: true) }
         let work = GitCLI(directory: dir.path + "/work", home: dir.path + "/home")
-        try work.run(["init", "-q", "-b", "main"])
-        let first = try work.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
-        try work.run(["clone", "-q", "--bare", dir.path + "/work", dir.path + "/served/config.git"])
-        let server = try GitHTTPServer(basePath: dir.path + "/served", user: "baton-bot", token: token)
+        try await work.run(["init", "-q", "-b", "main"])
+        let first = try await work.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        try await work.run(["clone", "-q", "--bare", dir.path + "/work", dir.path + "/served/config.git"])
+        let server = try await GitHTTPServer(basePath: dir.path + "/served", user: "baton-bot", token: token)
         return Served(dir: dir, work: work, server: server, first: first)
     }
 
     @Test("clone, fetch and a pushed ref move with the token from a file; the served repository's env ref moves")
     func tokenFromFile() async throws {
-        let served = try Self.serve()
+        let served = try await Self.serve()
         defer { served.server.stop(); served.dir.remove() }
         try served.dir.write("token", Self.token + "\n")
         let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: served.server.url("config.git"), token: .file(served.dir.path + "/token"),
@@ -41,7 +41,7 @@ struct PrivateRemoteTests {
         let refs = try await EnvironmentRefs.open(pipeline, cacheRoot: served.dir.path + "/cache")
         #expect(try await refs.current("refs/heads/main") == served.first)
         try await refs.move("refs/heads/env/dev", from: nil, to: served.first, anywhere: false, reason: "test")
-        let remote = try served.work.run(["--git-dir", served.dir.path + "/served/config.git", "rev-parse", "refs/heads/env/dev"])
+        let remote = try await served.work.run(["--git-dir", served.dir.path + "/served/config.git", "rev-parse", "refs/heads/env/dev"])
         #expect(remote.trimmingCharacters(in: .whitespacesAndNewlines) == served.first)
         #expect(served.server.requests > 0)
     }
@@ -59,7 +59,7 @@ struct PrivateRemoteTests {
 
     @Test("with no token configured, git's own credential helpers are asked (here git credential-store), as git fetch would")
     func credentialHelpers() async throws {
-        let served = try Self.serve()
+        let served = try await Self.serve()
         defer { served.server.stop(); served.dir.remove() }
         try served.dir.write("credentials", "http://baton-bot:\(Self.token)@127.0.0.1:\(served.server.port)\n")
         let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: served.server.url("config.git")), stages: [Stage(environment: "dev")])
@@ -67,13 +67,13 @@ struct PrivateRemoteTests {
                                                   helperEnvironment: Self.helpers(served, store: served.dir.path + "/credentials"))
         #expect(try await refs.current("refs/heads/main") == served.first)
         try await refs.move("refs/heads/env/dev", from: nil, to: served.first, anywhere: false, reason: "test")
-        let remote = try served.work.run(["--git-dir", served.dir.path + "/served/config.git", "rev-parse", "refs/heads/env/dev"])
+        let remote = try await served.work.run(["--git-dir", served.dir.path + "/served/config.git", "rev-parse", "refs/heads/env/dev"])
         #expect(remote.trimmingCharacters(in: .whitespacesAndNewlines) == served.first)
     }
 
     @Test("a wrong token: one clear error, no retry storm, the token never in it; no token: the remote's refusal said plainly")
     func wrongToken() async throws {
-        let served = try Self.serve()
+        let served = try await Self.serve()
         defer { served.server.stop(); served.dir.remove() }
         try served.dir.write("token", "wrong-token-9f1c\n")
         /// The error opening the pipeline's repository gives ("opened" when there is none).

@@ -91,7 +91,7 @@ struct HTTPCheckTests {
         #expect(!closed.passed && closed.summary.contains("cannot connect") && closed.summary.hasSuffix("(after 2 attempts)"), "\(closed.summary)")
 
         // Every answer delayed by 3 s; the gate allows 500 ms.
-        let faults = try await CommandRun.runAsync("/usr/bin/curl", ["-s", "--cacert", setup.caFile, "-H", "Authorization: Bearer \(setup.server.token ?? "")",
+        let faults = try await CommandRun.run("/usr/bin/curl", ["-s", "--cacert", setup.caFile, "-H", "Authorization: Bearer \(setup.server.token ?? "")",
                                                                     "-X", "POST", "--data", #"{"latencyMs": 3000}"#, setup.url("/sim/faults")])
         #expect(faults.status == 0)
         let slow = HTTPGate(url: setup.url("/sim/services/default/web/healthz"), timeout: .milliseconds(500), caFile: setup.caFile)

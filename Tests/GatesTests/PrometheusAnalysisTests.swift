@@ -23,12 +23,11 @@ struct PrometheusAnalysisTests {
         let server = try await KubeSimServer.start(configuration)
         let dir = try TemporaryDirectory("prometheus-gate")
         try dir.write("ca.pem", server.caPEM ?? "")
-        let prometheus = try PrometheusServer(scraping: [.init(address: "127.0.0.1:\(server.port)", caFile: dir.path + "/ca.pem")])
+        let prometheus = try await PrometheusServer(scraping: [.init(address: "127.0.0.1:\(server.port)", caFile: dir.path + "/ca.pem")])
         let client = HTTPClient()
         defer {
             client.shutdown()
-            prometheus.stop()
-            Task { await server.stop(); dir.remove() }
+            Task { await prometheus.stop(); await server.stop(); dir.remove() }
         }
         try await SimApp.deploy(server, "good", image: "guestbook:1.0.0")
         try await SimApp.deploy(server, "bad", image: "guestbook:1.1.0-errors")
@@ -75,7 +74,7 @@ struct PrometheusAnalysisTests {
         let broken = await PrometheusAnalysis(gate("sum(rate(", count: 1), client: client).evaluate()
         #expect(!broken.passed && broken.summary.contains("the query failed: "), "\(broken.summary)")
 
-        prometheus.stop()
+        await prometheus.stop()
         let stopped = await PrometheusAnalysis(gate(Self.errorRate("good"), count: 1), client: client).evaluate()
         #expect(!stopped.passed && stopped.summary.contains("Prometheus unreachable: cannot connect to"), "\(stopped.summary)")
     }
@@ -83,13 +82,12 @@ struct PrometheusAnalysisTests {
     @Test("a Prometheus that wants credentials: the gate sends headers read from a file when it runs; without them, or unreadable, it never passes")
     func credentials() async throws {
         // bcrypt of "secret-token" (made with libxcrypt's crypt(3)); the password is this test's own.
-        let prometheus = try PrometheusServer(scraping: [], basicAuth: ("baton", "$2b$04$abcdefghijklmnopqrstuuy7NkmvIztMtfWtMvF7BzeQV0WL6B66e"))
+        let prometheus = try await PrometheusServer(scraping: [], basicAuth: ("baton", "$2b$04$abcdefghijklmnopqrstuuy7NkmvIztMtfWtMvF7BzeQV0WL6B66e"))
         let dir = try TemporaryDirectory("prometheus-auth")
         let client = HTTPClient()
         defer {
             client.shutdown()
-            prometheus.stop()
-            dir.remove()
+            Task { await prometheus.stop(); dir.remove() }
         }
         try dir.write("authorization", "Basic " + Data("baton:secret-token".utf8).base64EncodedString() + "\n")
         func gate(_ headers: [HTTPHeader]) -> PrometheusGate {

@@ -29,7 +29,7 @@ enum SimApp {
     /// Waits until the service answers 200 (its Deployment rolled out).
     static func waitAvailable(_ server: KubeSimServer, _ name: String, caFile: String) async throws {
         for _ in 0..<100 {
-            let run = try await CommandRun.runAsync("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", caFile,
+            let run = try await CommandRun.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", caFile,
                                                                      server.url + "/sim/services/default/\(name)/healthz"])
             if run.stdout == "200" { return }
             try await Task.sleep(for: .milliseconds(100))

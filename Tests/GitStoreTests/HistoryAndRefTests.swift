@@ -9,25 +9,25 @@ struct HistoryAndRefTests {
     func log() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        var git = try box.git("repo")
-        let c1 = try git.commit("one", files: ["a.yaml": "a: 1\n"])
+        var git = try await box.git("repo")
+        let c1 = try await git.commit("one", files: ["a.yaml": "a: 1\n"])
         git.author = (name: "Alice", email: "alice@example.com")
-        try git("checkout", "-q", "-b", "feature")
-        let f1 = try git.commit("feature work\n\nwith a body", files: ["f.yaml": "f: 1\n"])
-        try git("checkout", "-q", "main")
+        try await git("checkout", "-q", "-b", "feature")
+        let f1 = try await git.commit("feature work\n\nwith a body", files: ["f.yaml": "f: 1\n"])
+        try await git("checkout", "-q", "main")
         git.author = (name: "Bob", email: "bob@example.com")
-        let c2 = try git.commit("two", files: ["b.yaml": "b: 1\n"])
-        try git("merge", "-q", "--no-ff", "-m", "merge feature", "feature")
-        let merge = try git.line("rev-parse", "HEAD")
+        let c2 = try await git.commit("two", files: ["b.yaml": "b: 1\n"])
+        try await git("merge", "-q", "--no-ff", "-m", "merge feature", "feature")
+        let merge = try await git.line("rev-parse", "HEAD")
         let store = try await GitStore.open(git.directory)
 
         let all = try await store.log(from: c1, to: "main")
-        #expect(Set(all.map(\.id.hex)) == Set(try git.run(["rev-list", "\(c1)..main"]).split(separator: "\n").map(String.init)))
+        #expect(Set(all.map(\.id.hex)) == Set(try await git.run(["rev-list", "\(c1)..main"]).split(separator: "\n").map(String.init)))
         #expect(all.first?.id.hex == merge)
         #expect(all.count == 3)
         let firstParent = try await store.log(from: c1, to: "main", firstParent: true)
         #expect(firstParent.map(\.id.hex) == [merge, c2])
-        #expect(try git.run(["rev-list", "--first-parent", "\(c1)..main"]).split(separator: "\n").map(String.init) == [merge, c2])
+        await #expect(try git.run(["rev-list", "--first-parent", "\(c1)..main"]).split(separator: "\n").map(String.init) == [merge, c2])
 
         let feature = try #require(all.first { $0.id.hex == f1 })
         #expect(feature.author.name == "Alice")
@@ -45,13 +45,13 @@ struct HistoryAndRefTests {
     func changedPaths() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let git = try box.git("repo")
+        let git = try await box.git("repo")
         let long = (0..<40).map { "line \($0) of a file that will move\n" }.joined()
-        let c1 = try git.commit("one", files: ["keep.yaml": "k: 1\n", "edit.yaml": "e: 1\n", "gone.yaml": "g: 1\n", "old/name.yaml": long])
-        try git("rm", "-q", "gone.yaml")
+        let c1 = try await git.commit("one", files: ["keep.yaml": "k: 1\n", "edit.yaml": "e: 1\n", "gone.yaml": "g: 1\n", "old/name.yaml": long])
+        try await git("rm", "-q", "gone.yaml")
         try FileManager.default.createDirectory(atPath: git.directory + "/new", withIntermediateDirectories: true)
-        try git("mv", "old/name.yaml", "new/name.yaml")
-        let c2 = try git.commit("two", files: ["edit.yaml": "e: 2\n", "added.yaml": "a: 1\n"])
+        try await git("mv", "old/name.yaml", "new/name.yaml")
+        let c2 = try await git.commit("two", files: ["edit.yaml": "e: 2\n", "added.yaml": "a: 1\n"])
         let store = try await GitStore.open(git.directory)
         let changes = try await store.changedPaths(from: c1, to: c2)
         #expect(Set(changes) == [
@@ -60,7 +60,7 @@ struct HistoryAndRefTests {
             PathChange(kind: .deleted, path: "gone.yaml"),
             PathChange(kind: .renamed, path: "new/name.yaml", oldPath: "old/name.yaml"),
         ])
-        let viaGit = try git.run(["diff", "--name-status", "-M", c1, c2]).split(separator: "\n").map { $0.split(separator: "\t").last.map(String.init) ?? "" }
+        let viaGit = try await git.run(["diff", "--name-status", "-M", c1, c2]).split(separator: "\n").map { $0.split(separator: "\t").last.map(String.init) ?? "" }
         #expect(Set(viaGit) == Set(changes.map(\.path)))
         let root = try await store.changedPaths(from: nil, to: c1)
         #expect(Set(root.map(\.path)) == ["keep.yaml", "edit.yaml", "gone.yaml", "old/name.yaml"])
@@ -71,13 +71,13 @@ struct HistoryAndRefTests {
     func refs() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let work = try box.git("work")
-        let c1 = try work.commit("one", files: ["a": "1"])
-        let c2 = try work.commit("two", files: ["a": "2"])
-        try work("checkout", "-q", "-b", "side", c1)
-        let side = try work.commit("side", files: ["s": "1"])
+        let work = try await box.git("work")
+        let c1 = try await work.commit("one", files: ["a": "1"])
+        let c2 = try await work.commit("two", files: ["a": "2"])
+        try await work("checkout", "-q", "-b", "side", c1)
+        let side = try await work.commit("side", files: ["s": "1"])
         // A bare repository, as a served config repository is.
-        try CommandRun.run("/usr/bin/git", ["clone", "-q", "--bare", work.directory, box.path + "/config.git"], environment: work.environment)
+        try await CommandRun.run("/usr/bin/git", ["clone", "-q", "--bare", work.directory, box.path + "/config.git"], environment: work.environment)
             .requireSuccess()
         let bareGit = GitCLI(directory: box.path + "/config.git", home: box.path + "/home")
         let store = try await GitStore.open(box.path + "/config.git")
@@ -85,12 +85,12 @@ struct HistoryAndRefTests {
         let id1 = try #require(ObjectID(hex: c1)), id2 = try #require(ObjectID(hex: c2)), sideID = try #require(ObjectID(hex: side))
 
         try await store.createReference("env/dev", at: id1, reason: "promote \(c1.prefix(8)) to dev")
-        #expect(try bareGit.line("rev-parse", "env/dev") == c1)
+        await #expect(try bareGit.line("rev-parse", "env/dev") == c1)
         await expectGitError(.exists) { try await store.createReference("env/dev", at: id2, reason: "again") }
 
         try await store.updateReference("env/dev", to: id2, expecting: id1, fastForwardOnly: true, reason: "promote two")
         #expect(try await store.reference("env/dev") == id2)
-        #expect(try bareGit.line("rev-parse", "refs/heads/env/dev") == c2)
+        await #expect(try bareGit.line("rev-parse", "refs/heads/env/dev") == c2)
 
         // The ref moved since the caller looked: nothing changes.
         let moved = await expectGitError(.refMoved) {
@@ -108,12 +108,12 @@ struct HistoryAndRefTests {
         }
 
         try await store.forceReference("env/dev", to: id1, reason: "rollback to one: bad release")
-        #expect(try bareGit.line("rev-parse", "env/dev") == c1)
+        await #expect(try bareGit.line("rev-parse", "env/dev") == c1)
         let reflog = try await store.reflog("env/dev")
         #expect(reflog.map(\.message) == ["rollback to one: bad release", "promote two", "promote \(c1.prefix(8)) to dev"])
         #expect(reflog.first?.committer.email == "bot@example.com")
         #expect(reflog.first?.old == id2)
-        let viaGit = try bareGit.run(["reflog", "show", "--format=%gs", "refs/heads/env/dev"])
+        let viaGit = try await bareGit.run(["reflog", "show", "--format=%gs", "refs/heads/env/dev"])
         #expect(viaGit.split(separator: "\n").map(String.init) == reflog.map(\.message))
 
         await expectGitError(.invalidInput) { try await store.createReference("bad..name", at: id1, reason: "x") }
@@ -126,9 +126,9 @@ struct HistoryAndRefTests {
     func staleRefLock() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let git = try box.git("repo")
-        let c1 = try git.commit("one", files: ["a": "1"])
-        let c2 = try git.commit("two", files: ["a": "2"])
+        let git = try await box.git("repo")
+        let c1 = try await git.commit("one", files: ["a": "1"])
+        let c2 = try await git.commit("two", files: ["a": "2"])
         let store = try await GitStore.open(git.directory)
         let id1 = try #require(ObjectID(hex: c1)), id2 = try #require(ObjectID(hex: c2))
         try await store.createReference("env/staging", at: id1, reason: "first")
@@ -144,7 +144,7 @@ struct HistoryAndRefTests {
         // The same lock a minute old: its holder is gone; the move clears it and goes through.
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-60)], ofItemAtPath: lock)
         try await store.updateReference("env/staging", to: id2, expecting: id1, reason: "after a crash")
-        #expect(try git.line("rev-parse", "env/staging") == c2)
+        await #expect(try git.line("rev-parse", "env/staging") == c2)
         #expect(!FileManager.default.fileExists(atPath: lock))
     }
 
@@ -152,15 +152,15 @@ struct HistoryAndRefTests {
     func ancestry() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let git = try box.git("repo")
-        let c1 = try git.commit("one")
-        let c2 = try git.commit("two")
-        try git("checkout", "-q", "-b", "side", c1)
-        let side = try git.commit("side")
+        let git = try await box.git("repo")
+        let c1 = try await git.commit("one")
+        let c2 = try await git.commit("two")
+        try await git("checkout", "-q", "-b", "side", c1)
+        let side = try await git.commit("side")
         let store = try await GitStore.open(git.directory)
         for (a, b) in [(c1, c2), (c2, c1), (c1, c1), (side, c2), (c1, side)] {
             let ours = try await store.isAncestor(a, of: b)
-            let theirs = try CommandRun.run("/usr/bin/git", ["-C", git.directory, "merge-base", "--is-ancestor", a, b],
+            let theirs = try await CommandRun.run("/usr/bin/git", ["-C", git.directory, "merge-base", "--is-ancestor", a, b],
                                             environment: git.environment).status == 0
             #expect(ours == theirs, "\(a.prefix(6)) → \(b.prefix(6))")
         }
@@ -170,10 +170,10 @@ struct HistoryAndRefTests {
     func concurrency() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let git = try box.git("repo")
+        let git = try await box.git("repo")
         var files: [String: String] = [:]
         for i in 0..<50 { files["f\(i).yaml"] = "i: \(i)\n" }
-        let head = try git.commit("files", files: files)
+        let head = try await git.commit("files", files: files)
         let store = try await GitStore.open(git.directory)
         let results = try await withThrowingTaskGroup(of: (Int, String).self) { group in
             for i in 0..<200 {

@@ -9,9 +9,9 @@ struct OpenAndResolveTests {
     func opens() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let work = try box.git("work")
-        try work.commit("first", files: ["a.yaml": "a: 1\n"])
-        _ = try box.git("bare.git", bare: true)
+        let work = try await box.git("work")
+        try await work.commit("first", files: ["a.yaml": "a: 1\n"])
+        _ = try await box.git("bare.git", bare: true)
         let store = try await GitStore.open(box.path + "/work")
         #expect(!store.isBare)
         #expect(store.workTree == box.path + "/work/")
@@ -41,13 +41,13 @@ struct OpenAndResolveTests {
     func resolves() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let git = try box.git("repo")
-        let c1 = try git.commit("one", files: ["a": "1"])
-        try git("tag", "-a", "v1", "-m", "release one")
-        try git("tag", "light")
-        let c2 = try git.commit("two", files: ["a": "2"])
-        let c3 = try git.commit("three", files: ["a": "3"])
-        try git("branch", "feature", c2)
+        let git = try await box.git("repo")
+        let c1 = try await git.commit("one", files: ["a": "1"])
+        try await git("tag", "-a", "v1", "-m", "release one")
+        try await git("tag", "light")
+        let c2 = try await git.commit("two", files: ["a": "2"])
+        let c3 = try await git.commit("three", files: ["a": "3"])
+        try await git("branch", "feature", c2)
         let store = try await GitStore.open(git.directory)
         let cases: [(String, String)] = [("main", c3), ("HEAD", c3), ("HEAD~2", c1), ("main^", c2), ("v1", c1),
                                          ("light", c1), ("feature", c2), (c2, c2), (String(c2.prefix(7)), c2),
@@ -55,7 +55,7 @@ struct OpenAndResolveTests {
         for (revision, expected) in cases {
             let id = try await store.resolve(revision)
             #expect(id.hex == expected, "\(revision)")
-            #expect(try git.line("rev-parse", revision + "^{commit}") == id.hex)
+            await #expect(try git.line("rev-parse", revision + "^{commit}") == id.hex)
         }
     }
 
@@ -63,8 +63,8 @@ struct OpenAndResolveTests {
     func remoteTracking() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let git = try box.git("origin")
-        let c1 = try git.commit("one", files: ["a": "1"])
+        let git = try await box.git("origin")
+        let c1 = try await git.commit("one", files: ["a": "1"])
         let clone = try await GitStore.clone(from: git.directory, to: box.path + "/clone.git")
         #expect(try await clone.resolve("origin/main").hex == c1)
         #expect(try await clone.resolve("main").hex == c1)
@@ -74,18 +74,18 @@ struct OpenAndResolveTests {
     func badRevisions() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let git = try box.git("repo")
+        let git = try await box.git("repo")
         // Enough objects that two of them share their first four hex digits.
         var files: [String: String] = [:]
         for i in 0..<600 { files["f\(i).txt"] = "content \(i)\n" }
-        try git.commit("many", files: files)
+        try await git.commit("many", files: files)
         let store = try await GitStore.open(git.directory)
 
         let unknown = await expectGitError(.notFound) { _ = try await store.resolve("no-such-branch") }
         #expect(unknown?.message == "unknown revision \"no-such-branch\"")
         await expectGitError(.invalidInput) { _ = try await store.resolve("") }
 
-        let objects = try git.run(["rev-list", "--objects", "--all"]).split(separator: "\n").map { String($0.prefix(40)) }
+        let objects = try await git.run(["rev-list", "--objects", "--all"]).split(separator: "\n").map { String($0.prefix(40)) }
         let prefixes = Dictionary(grouping: objects, by: { String($0.prefix(4)) }).filter { $0.value.count > 1 }
         let shared = try #require(prefixes.keys.sorted().first, "no two of \(objects.count) objects share 4 hex digits")
         do {
@@ -96,7 +96,7 @@ struct OpenAndResolveTests {
             #expect(error.message.contains("ambiguous"))
         }
 
-        let blob = try git.line("rev-parse", "HEAD:f1.txt")
+        let blob = try await git.line("rev-parse", "HEAD:f1.txt")
         await expectGitError(.invalidInput) { _ = try await store.resolve(blob) }
     }
 
@@ -115,7 +115,7 @@ struct OpenAndResolveTests {
         await expectGitError(.unbornBranch) { _ = try await store.files(at: "HEAD") }
         // git agrees that the repository is empty and HEAD names main.
         let git = GitCLI(directory: box.path + "/empty", home: box.path + "/home")
-        #expect(try git.line("symbolic-ref", "HEAD") == "refs/heads/main")
+        await #expect(try git.line("symbolic-ref", "HEAD") == "refs/heads/main")
         // Cloning an empty repository works and gives an empty clone.
         let clone = try await GitStore.clone(from: box.path + "/empty", to: box.path + "/clone.git")
         #expect(try await clone.reference("HEAD") == nil)
@@ -133,8 +133,8 @@ struct IsolationTests {
     func systemRewriteIgnored() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let origin = try box.git("origin")
-        let c1 = try origin.commit("one", files: ["a": "1"])
+        let origin = try await box.git("origin")
+        let c1 = try await origin.commit("one", files: ["a": "1"])
         // git itself, told to read a system config that rewrites a fake host to the origin, clones it.
         // The rewritten URL points at a loopback port where nothing listens.
         let url = "git://127.0.0.1:\(try FreePort.next())/config"
@@ -144,7 +144,7 @@ struct IsolationTests {
         var env = origin.environment
         env["GIT_CONFIG_NOSYSTEM"] = nil
         env["GIT_CONFIG_SYSTEM"] = config
-        let viaGit = try CommandRun.run("/usr/bin/git", ["clone", "-q", url, box.path + "/by-git"],
+        let viaGit = try await CommandRun.run("/usr/bin/git", ["clone", "-q", url, box.path + "/by-git"],
                                         environment: env, replacingEnvironment: true)
         #expect(viaGit.status == 0, "\(viaGit.stderr)")
         // GitStore never reads it, so it tries the URL as written and finds nothing there.

@@ -7,21 +7,21 @@ import Testing
 @Suite("GitStore: remotes over git daemon")
 struct RemoteTests {
     /// A served bare repository `config.git` with one commit on main.
-    static func serve(_ box: Sandbox) throws -> (GitDaemon, GitCLI, String) {
-        let work = try box.git("work")
-        let c1 = try work.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+    static func serve(_ box: Sandbox) async throws -> (GitDaemon, GitCLI, String) {
+        let work = try await box.git("work")
+        let c1 = try await work.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         try FileManager.default.createDirectory(atPath: box.path + "/served", withIntermediateDirectories: true)
-        try CommandRun.run("/usr/bin/git", ["clone", "-q", "--bare", work.directory, box.path + "/served/config.git"],
+        try await CommandRun.run("/usr/bin/git", ["clone", "-q", "--bare", work.directory, box.path + "/served/config.git"],
                            environment: work.environment).requireSuccess()
-        try work("remote", "add", "served", box.path + "/served/config.git")
-        return (try GitDaemon(basePath: box.path + "/served"), work, c1)
+        try await work("remote", "add", "served", box.path + "/served/config.git")
+        return await (try GitDaemon(basePath: box.path + "/served"), work, c1)
     }
 
     @Test("clones over git://, from a path and from file://; fetches new commits and prunes deleted branches")
     func cloneAndFetch() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let (daemon, work, c1) = try Self.serve(box)
+        let (daemon, work, c1) = try await Self.serve(box)
         defer { daemon.stop() }
         let clone = try await GitStore.clone(from: daemon.url("config.git"), to: box.path + "/cache.git")
         #expect(clone.isBare)
@@ -34,13 +34,13 @@ struct RemoteTests {
         #expect(!viaFile.isBare)
         #expect(FileManager.default.fileExists(atPath: box.path + "/file/app/cm.yaml"))
 
-        let c2 = try work.commit("two", files: ["app/cm.yaml": "kind: ConfigMap\ndata: {}\n"])
-        try work("push", "-q", "served", "main", "main:refs/heads/feature")
+        let c2 = try await work.commit("two", files: ["app/cm.yaml": "kind: ConfigMap\ndata: {}\n"])
+        try await work("push", "-q", "served", "main", "main:refs/heads/feature")
         try await clone.fetch()
         #expect(try await clone.resolve("origin/main").hex == c2)
         #expect(try await clone.reference("refs/remotes/origin/feature")?.hex == c2)
 
-        try work("push", "-q", "served", ":refs/heads/feature")
+        try await work("push", "-q", "served", ":refs/heads/feature")
         try await clone.fetch(prune: true)
         #expect(try await clone.reference("refs/remotes/origin/feature") == nil)
 
@@ -53,44 +53,44 @@ struct RemoteTests {
     func push() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let (daemon, work, c1) = try Self.serve(box)
+        let (daemon, work, c1) = try await Self.serve(box)
         defer { daemon.stop() }
         let clone = try await GitStore.clone(from: daemon.url("config.git"), to: box.path + "/cache.git")
         let id1 = try #require(ObjectID(hex: c1))
         try await clone.createReference("env/dev", at: id1, reason: "promote")
         try await clone.push(refspecs: ["refs/heads/env/dev:refs/heads/env/dev"])
         let served = GitCLI(directory: box.path + "/served/config.git", home: box.path + "/home")
-        #expect(try served.line("rev-parse", "env/dev") == c1)
+        await #expect(try served.line("rev-parse", "env/dev") == c1)
 
         // Someone else moves env/dev on the remote to a commit this clone lacks.
-        let other = try work.commit("other", files: ["x": "1"])
-        try work("push", "-q", "served", "\(other):refs/heads/env/dev")
-        let c2 = try work.commit("two", files: ["y": "1"])
-        try work("push", "-q", "served", "main")
+        let other = try await work.commit("other", files: ["x": "1"])
+        try await work("push", "-q", "served", "\(other):refs/heads/env/dev")
+        let c2 = try await work.commit("two", files: ["y": "1"])
+        try await work("push", "-q", "served", "main")
         _ = c2
         let rejected = await expectGitError(.pushRejected) {
             try await clone.push(refspecs: ["refs/heads/env/dev:refs/heads/env/dev"])
         }
         #expect(rejected != nil)
-        #expect(try served.line("rev-parse", "env/dev") == other)
+        await #expect(try served.line("rev-parse", "env/dev") == other)
     }
 
     @Test("a push race on one ref: exactly one wins, the other is rejected")
     func pushRace() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let (daemon, work, c1) = try Self.serve(box)
+        let (daemon, work, c1) = try await Self.serve(box)
         defer { daemon.stop() }
-        try work("push", "-q", "served", "\(c1):refs/heads/env/prod")
+        try await work("push", "-q", "served", "\(c1):refs/heads/env/prod")
         // Two clones, each with its own new commit on top of c1.
         var stores: [GitStore] = []
         var tips: [ObjectID] = []
         for name in ["a", "b"] {
-            let git = try box.git(name, initialise: false)
-            try CommandRun.run("/usr/bin/git", ["clone", "-q", daemon.url("config.git"), git.directory], environment: git.environment)
+            let git = try await box.git(name, initialise: false)
+            try await CommandRun.run("/usr/bin/git", ["clone", "-q", daemon.url("config.git"), git.directory], environment: git.environment)
                 .requireSuccess()
-            let tip = try git.commit("release from \(name)", files: ["\(name).yaml": "n: 1\n"])
-            try git("branch", "-f", "env/prod", tip)
+            let tip = try await git.commit("release from \(name)", files: ["\(name).yaml": "n: 1\n"])
+            try await git("branch", "-f", "env/prod", tip)
             stores.append(try await GitStore.open(git.directory))
             tips.append(try #require(ObjectID(hex: tip)))
         }
@@ -106,7 +106,7 @@ struct RemoteTests {
         }
         let served = GitCLI(directory: box.path + "/served/config.git", home: box.path + "/home")
         let winner = try #require(winners.first)
-        #expect(try served.line("rev-parse", "env/prod") == tips[winner].hex)
+        await #expect(try served.line("rev-parse", "env/prod") == tips[winner].hex)
 
         // The loser's compare-and-swap now fails up front: the remote is not at c1 any more.
         let loser = stores[1 - winner]
@@ -114,7 +114,7 @@ struct RemoteTests {
         #expect(error?.message == "refs/heads/env/prod on the remote is at \(tips[winner].short()), not \(expected.short()) as expected")
         // With the right expectation it goes through, non-fast-forward included (a rollback).
         try await loser.pushReference("env/prod", expecting: tips[winner])
-        #expect(try served.line("rev-parse", "env/prod") == tips[1 - winner].hex)
+        await #expect(try served.line("rev-parse", "env/prod") == tips[1 - winner].hex)
     }
 
     @Test("an unreachable remote is a network error, and credentials never reach the message")

@@ -15,11 +15,11 @@ struct Sandbox {
     var path: String { dir.path }
 
     /// git running in `path/name`, created as a repository with `main` when `initialise`.
-    func git(_ name: String, initialise: Bool = true, bare: Bool = false) throws -> GitCLI {
+    func git(_ name: String, initialise: Bool = true, bare: Bool = false) async throws -> GitCLI {
         let directory = path + "/" + name
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let git = GitCLI(directory: directory, home: path + "/home")
-        if initialise { try git.run(bare ? ["init", "-q", "--bare"] : ["init", "-q"]) }
+        if initialise { try await git.run(bare ? ["init", "-q", "--bare"] : ["init", "-q"]) }
         return git
     }
 

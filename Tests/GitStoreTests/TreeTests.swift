@@ -7,8 +7,8 @@ import Testing
 struct TreeTests {
     /// A repository like a config repo, plus the awkward cases: 1,000 YAML files in nested
     /// folders, a binary file, a symlink, names with spaces and non-ASCII letters, a submodule.
-    static func makeRepository(_ box: Sandbox) throws -> (GitCLI, String) {
-        let git = try box.git("repo")
+    static func makeRepository(_ box: Sandbox) async throws -> (GitCLI, String) {
+        let git = try await box.git("repo")
         var files: [String: String] = [:]
         for i in 0..<1_000 {
             files["apps/app\(i % 10)/overlays/env\(i % 7)/object-\(i).yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-\(i)\ndata:\n  index: \"\(i)\"\n"
@@ -26,22 +26,22 @@ struct TreeTests {
         try FileManager.default.createDirectory(atPath: git.directory + "/tools", withIntermediateDirectories: true)
         try Data("#!/bin/sh\necho hi\n".utf8).write(to: URL(fileURLWithPath: git.directory + "/tools/run.sh"))
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: git.directory + "/tools/run.sh")
-        try git("add", "-A")
+        try await git("add", "-A")
         // A submodule entry (a gitlink) pointing at some commit of another repository.
-        try git("update-index", "--add", "--cacheinfo", "160000,0123456789abcdef0123456789abcdef01234567,vendor/lib")
-        try git("commit", "-q", "-m", "everything")
-        return (git, try git.line("rev-parse", "HEAD"))
+        try await git("update-index", "--add", "--cacheinfo", "160000,0123456789abcdef0123456789abcdef01234567,vendor/lib")
+        try await git("commit", "-q", "-m", "everything")
+        return await (git, try git.line("rev-parse", "HEAD"))
     }
 
     @Test("lists what git ls-tree lists, with modes, symlinks and submodules as such")
     func listsLikeGit() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let (git, head) = try Self.makeRepository(box)
+        let (git, head) = try await Self.makeRepository(box)
         let store = try await GitStore.open(git.directory)
         let entries = try await store.files(at: head)
         // git ls-tree -r -z: "MODE TYPE ID\tPATH\0"
-        let listing = try git.run(["ls-tree", "-r", "-z", head]).split(separator: "\0").map { record -> (String, String, String) in
+        let listing = try await git.run(["ls-tree", "-r", "-z", head]).split(separator: "\0").map { record -> (String, String, String) in
             let parts = record.split(separator: "\t", maxSplits: 1)
             let meta = parts[0].split(separator: " ")
             return (String(meta[0]), String(meta[2]), String(parts[1]))
@@ -70,11 +70,11 @@ struct TreeTests {
     func readsBytes() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let (git, head) = try Self.makeRepository(box)
+        let (git, head) = try await Self.makeRepository(box)
         let store = try await GitStore.open(git.directory)
         for path in ["bin/blob.dat", "docs/ünïcødé-名前.yaml", "apps/app0/overlays/env0/object-0.yaml"] {
             let bytes = try await store.readFile(at: head, path: path)
-            let viaGit = try CommandRun.run("/bin/sh", ["-c", "git cat-file blob \(head):'\(path)' | od -An -tx1 -v"],
+            let viaGit = try await CommandRun.run("/bin/sh", ["-c", "git cat-file blob \(head):'\(path)' | od -An -tx1 -v"],
                                             in: git.directory, environment: git.environment)
             let ours = bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }
             #expect(ours == viaGit.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init), "\(path)")
@@ -96,13 +96,13 @@ struct TreeTests {
     func evictsOldTrees() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let git = try box.git("small")
+        let git = try await box.git("small")
         let store = try await GitStore.open(git.directory)
         let cache = box.path + "/cache"
         let fm = FileManager.default
         var trees: [String] = []
         for index in 0..<12 {
-            let commit = try git.commit("c\(index)", files: ["app/cm.yaml": "index: \(index)\n"])
+            let commit = try await git.commit("c\(index)", files: ["app/cm.yaml": "index: \(index)\n"])
             trees.append(try await store.materialize(commit, into: cache))
         }
         try fm.createDirectory(atPath: cache + "/.tmp-crashed", withIntermediateDirectories: true)
@@ -127,7 +127,7 @@ struct TreeTests {
     func materialises() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let (git, head) = try Self.makeRepository(box)
+        let (git, head) = try await Self.makeRepository(box)
         let store = try await GitStore.open(git.directory)
         let cache = box.path + "/cache"
         let whole = try await store.materialize(head, into: cache)
@@ -142,7 +142,7 @@ struct TreeTests {
         // Same content as git archive extracts.
         let archive = box.path + "/archive"
         try fm.createDirectory(atPath: archive, withIntermediateDirectories: true)
-        let extracted = try CommandRun.run("/bin/sh", ["-c", "git archive \(head) | tar -x -C '\(archive)' && diff -r --no-dereference '\(archive)' '\(whole)'"],
+        let extracted = try await CommandRun.run("/bin/sh", ["-c", "git archive \(head) | tar -x -C '\(archive)' && diff -r --no-dereference '\(archive)' '\(whole)'"],
                                            in: git.directory, environment: git.environment)
         #expect(extracted.status == 0, "\(extracted.stdout)\(extracted.stderr)")
 
@@ -164,9 +164,9 @@ struct TreeTests {
     func escapingSymlink() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let git = try box.git("repo")
+        let git = try await box.git("repo")
         try FileManager.default.createSymbolicLink(atPath: git.directory + "/secret", withDestinationPath: "../../etc/passwd")
-        try git.commit("escape", files: ["ok.yaml": "a: 1\n"])
+        try await git.commit("escape", files: ["ok.yaml": "a: 1\n"])
         let store = try await GitStore.open(git.directory)
         let error = await expectGitError(.invalidInput) { _ = try await store.materialize("HEAD", into: box.path + "/cache") }
         #expect(error?.message == "symlink secret points outside the tree (../../etc/passwd)")
@@ -177,26 +177,26 @@ struct TreeTests {
     func symlinkChains() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let git = try box.git("repo")
+        let git = try await box.git("repo")
         let fm = FileManager.default
         try fm.createDirectory(atPath: git.directory + "/sub", withIntermediateDirectories: true)
         // sub/up goes to the root; through it, sub/ok reaches ok.yaml and sub/out climbs above.
         try fm.createSymbolicLink(atPath: git.directory + "/sub/up", withDestinationPath: "..")
         try fm.createSymbolicLink(atPath: git.directory + "/sub/ok", withDestinationPath: "up/ok.yaml")
-        let fine = try git.commit("chain", files: ["ok.yaml": "a: 1\n"])
+        let fine = try await git.commit("chain", files: ["ok.yaml": "a: 1\n"])
         let store = try await GitStore.open(git.directory)
         let folder = try await store.materialize(fine, into: box.path + "/cache")
         #expect(try String(contentsOfFile: folder + "/sub/ok", encoding: .utf8) == "a: 1\n")
 
         try fm.createSymbolicLink(atPath: git.directory + "/sub/out", withDestinationPath: "up/../etc/passwd")
-        let escaping = try git.commit("escape through a chain")
+        let escaping = try await git.commit("escape through a chain")
         let error = await expectGitError(.invalidInput) { _ = try await store.materialize(escaping, into: box.path + "/cache") }
         #expect(error?.message == "symlink sub/out points outside the tree (up/../etc/passwd)")
 
         try fm.removeItem(atPath: git.directory + "/sub/out")
         try fm.createSymbolicLink(atPath: git.directory + "/sub/a", withDestinationPath: "b")
         try fm.createSymbolicLink(atPath: git.directory + "/sub/b", withDestinationPath: "a")
-        let looping = try git.commit("a loop")
+        let looping = try await git.commit("a loop")
         let loop = await expectGitError(.invalidInput) { _ = try await store.materialize(looping, into: box.path + "/cache") }
         #expect(loop?.message.hasPrefix("symlink sub/a points outside the tree") == true, "\(loop?.message ?? "")")
         // Nothing of the refused trees was left behind.
@@ -207,9 +207,9 @@ struct TreeTests {
     func corruptObject() async throws {
         let box = try Sandbox()
         defer { box.remove() }
-        let git = try box.git("repo")
-        let head = try git.commit("one", files: ["a.yaml": "a: 1\n", "b.yaml": String(repeating: "b: 2\n", count: 200)])
-        let blob = try git.line("rev-parse", "HEAD:b.yaml")
+        let git = try await box.git("repo")
+        let head = try await git.commit("one", files: ["a.yaml": "a: 1\n", "b.yaml": String(repeating: "b: 2\n", count: 200)])
+        let blob = try await git.line("rev-parse", "HEAD:b.yaml")
         let object = git.directory + "/.git/objects/" + blob.prefix(2) + "/" + blob.dropFirst(2)
         let data = try Data(contentsOf: URL(fileURLWithPath: object))
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: object)
@@ -221,7 +221,7 @@ struct TreeTests {
         await expectGitError(.corrupt) { _ = try await store.readFile(at: head, path: "a.yaml") }
         await expectGitError(.corrupt) { _ = try await store.log(from: nil, to: "HEAD") }
         // git itself agrees that the object is damaged.
-        let fsck = try CommandRun.run("/usr/bin/git", ["-C", git.directory, "fsck"], environment: git.environment)
+        let fsck = try await CommandRun.run("/usr/bin/git", ["-C", git.directory, "fsck"], environment: git.environment)
         #expect(fsck.status != 0)
     }
 }

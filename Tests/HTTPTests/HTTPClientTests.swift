@@ -12,7 +12,7 @@ struct HTTPClientTests {
 
     @Test("sequential requests reuse one connection; a body goes out whole")
     func keepAliveAndBody() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         defer { server.stop() }
         let client = HTTPClient()
         let first = try answer(await client.send(HTTPRequest(url: server.url + "/a")))
@@ -30,7 +30,7 @@ struct HTTPClientTests {
 
     @Test("requests run concurrently, up to the limit")
     func concurrency() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         defer { server.stop() }
         /// The most requests the server had in hand at once.
         func peak(limit: Int, requests: Int) async throws -> Int {
@@ -49,7 +49,7 @@ struct HTTPClientTests {
 
     @Test("a request waiting for room starts as soon as one ends, not at the engine's next wake-up")
     func queuedRequestsStartPromptly() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         defer { server.stop() }
         // One at a time. The first request holds the only slot for a second and a half, long
         // enough for the five others to be queued. Measured at the server, so a busy machine
@@ -72,7 +72,7 @@ struct HTTPClientTests {
 
     @Test("timeouts, refused connections and statuses are told apart; no header value leaks")
     func errors() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         defer { server.stop() }
         // The server answers after 3 s: a timeout error (not an answer) shows the limit cut it short.
         let client = HTTPClient(configuration: .init(requestTimeout: .milliseconds(300)))
@@ -114,7 +114,7 @@ struct HTTPClientTests {
 
     @Test("a stream hands over the head, then the body; cancelling a request ends it at once")
     func streamAndCancel() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         defer { server.stop() }
         let client = HTTPClient()
         let stream = try await client.stream(HTTPRequest(url: server.url + "/streamed"))
@@ -138,7 +138,7 @@ struct HTTPClientTests {
 
     @Test("after shutdown requests fail as cancelled; shutting down again is harmless")
     func shutdown() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         defer { server.stop() }
         let client = HTTPClient()
         #expect(try await client.send(HTTPRequest(url: server.url + "/before")).status == 200)

@@ -9,10 +9,10 @@ import Testing
 struct TLSTests {
     let certificates: TestCertificates
 
-    init() throws { certificates = try TestCertificates() }
+    init() async throws { certificates = try await TestCertificates() }
 
-    func server(_ name: String, requireClient: Bool = true) throws -> TestServer {
-        try TestServer(tls: .init(certificate: certificates.file("\(name).crt"), key: certificates.file("\(name).key"),
+    func server(_ name: String, requireClient: Bool = true) async throws -> TestServer {
+        try await TestServer(tls: .init(certificate: certificates.file("\(name).crt"), key: certificates.file("\(name).key"),
                                   clientCA: requireClient ? certificates.file("ca.crt") : nil))
     }
 
@@ -28,7 +28,7 @@ struct TLSTests {
 
     @Test("the right CA and client certificate work, as PEM data or as files")
     func rightCertificates() async throws {
-        let server = try server("server")
+        let server = try await server("server")
         defer { server.stop(); certificates.folder.remove() }
         let inline = HTTPClient(configuration: .init(tls: .init(certificateAuthority: .data(try certificates.data("ca.crt")),
                                                                  clientCertificate: .data(try certificates.data("client.crt")),
@@ -45,7 +45,7 @@ struct TLSTests {
 
     @Test("a wrong CA, an expired server certificate and a missing client certificate each fail with a TLS error")
     func failures() async throws {
-        let good = try server("server"), expired = try server("expired")
+        let good = try await server("server"), expired = try await server("expired")
         defer { good.stop(); expired.stop(); certificates.folder.remove() }
         let client = try TLSConfiguration(certificateAuthority: .data(certificates.data("ca.crt")),
                                           clientCertificate: .data(certificates.data("client.crt")),
@@ -67,7 +67,7 @@ struct TLSTests {
 
     @Test("insecure-skip-tls-verify accepts the expired certificate; the system store does not know the test CA")
     func insecureAndDefaultStore() async throws {
-        let expired = try server("expired", requireClient: false)
+        let expired = try await server("expired", requireClient: false)
         defer { expired.stop(); certificates.folder.remove() }
         let insecure = HTTPClient(configuration: .init(tls: .init(insecureSkipVerify: true)))
         #expect(try await insecure.send(HTTPRequest(url: expired.url)).status == 200)
@@ -77,7 +77,7 @@ struct TLSTests {
 
     @Test("a TLS server name verifies the certificate against that name while connecting to the URL's address")
     func serverName() async throws {
-        let named = try server("named", requireClient: false)
+        let named = try await server("named", requireClient: false)
         defer { named.stop(); certificates.folder.remove() }
         var tls = TLSConfiguration(certificateAuthority: .data(try certificates.data("ca.crt")))
         let mismatch = await tlsFailure(HTTPClient(configuration: .init(tls: tls)), named.url)

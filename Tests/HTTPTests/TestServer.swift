@@ -79,7 +79,7 @@ final class TestServer: @unchecked Sendable {
     let scheme: String
     private let folder: TemporaryDirectory
 
-    init(tls: TLS? = nil) throws {
+    init(tls: TLS? = nil) async throws {
         folder = try TemporaryDirectory("http-server")
         try folder.write("server.py", Self.script)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
@@ -88,8 +88,12 @@ final class TestServer: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        var line = Data()
-        while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line.append(byte) }
+        // The first line is the port; read off the cooperative pool (Python takes a while to start).
+        let line = try await offThePool {
+            var line = Data()
+            while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line.append(byte) }
+            return line
+        }
         guard let port = Int(String(decoding: line, as: UTF8.self)) else {
             kill(process.processIdentifier, SIGKILL)
             throw TestServerError.didNotStart
@@ -103,10 +107,8 @@ final class TestServer: @unchecked Sendable {
     func stop() {
         // SIGKILL: a child started from a Dispatch worker thread inherits its blocked signals,
         // so SIGTERM may never arrive.
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        // Not waited for: Foundation reaps the child, and waiting would hold a thread.
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         folder.remove()
     }
 }
@@ -119,30 +121,30 @@ struct TestCertificates {
     let folder: TemporaryDirectory
     var path: String { folder.path }
 
-    init() throws {
+    init() async throws {
         folder = try TemporaryDirectory("certs")
-        try openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        try await openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
                      "-subj", "/CN=baton-test-ca", "-days", "2"])
-        try openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "other-ca.key",
+        try await openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "other-ca.key",
                      "-out", "other-ca.crt", "-subj", "/CN=someone-else", "-days", "2"])
         try folder.write("server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
         try folder.write("named.ext", "subjectAltName=DNS:kube.internal.test\n")
         try folder.write("client.ext", "extendedKeyUsage=clientAuth\n")
-        try sign("server", subject: "/CN=127.0.0.1", days: "2", extensions: "server.ext")
-        try sign("expired", subject: "/CN=127.0.0.1", days: "-1", extensions: "server.ext")
-        try sign("named", subject: "/CN=kube.internal.test", days: "2", extensions: "named.ext")
-        try sign("client", subject: "/CN=baton-client", days: "2", extensions: "client.ext")
+        try await sign("server", subject: "/CN=127.0.0.1", days: "2", extensions: "server.ext")
+        try await sign("expired", subject: "/CN=127.0.0.1", days: "-1", extensions: "server.ext")
+        try await sign("named", subject: "/CN=kube.internal.test", days: "2", extensions: "named.ext")
+        try await sign("client", subject: "/CN=baton-client", days: "2", extensions: "client.ext")
     }
 
-    private func sign(_ name: String, subject: String, days: String, extensions: String) throws {
-        try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr",
+    private func sign(_ name: String, subject: String, days: String, extensions: String) async throws {
+        try await openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr",
                      "-subj", subject])
-        try openssl(["x509", "-req", "-in", "\(name).csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", days,
+        try await openssl(["x509", "-req", "-in", "\(name).csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", days,
                      "-extfile", extensions, "-out", "\(name).crt"])
     }
 
-    private func openssl(_ arguments: [String]) throws {
-        let result = try CommandRun.run("/usr/bin/openssl", arguments, in: folder.path)
+    private func openssl(_ arguments: [String]) async throws {
+        let result = try await CommandRun.run("/usr/bin/openssl", arguments, in: folder.path)
         guard result.status == 0 else { throw TestServerError.openssl(result.stderr) }
     }
 

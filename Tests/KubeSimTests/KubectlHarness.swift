@@ -30,7 +30,7 @@ struct KubectlHarness {
     }
 
     func run(_ arguments: [String]) async throws -> CommandRun {
-        try await CommandRun.runAsync("/usr/bin/kubectl", ["--kubeconfig", dir.path + "/kubeconfig", "--cache-dir", dir.path + "/cache",
+        try await CommandRun.run("/usr/bin/kubectl", ["--kubeconfig", dir.path + "/kubeconfig", "--cache-dir", dir.path + "/cache",
                                                 "--request-timeout", "20s"] + arguments,
                            in: dir.path, environment: ["HOME": dir.path, "PATH": "/usr/bin:/bin"], replacingEnvironment: true)
     }

@@ -98,7 +98,7 @@ struct PythonClientTests {
         let h = try await KubectlHarness.start(users: ["alice-token": UserInfo(name: "alice")])
         defer { Task { await h.stop() } }
         let script = try h.file("conformance.py", Self.script)
-        let run = try await CommandRun.runAsync("/usr/bin/python3", [script, h.dir.path + "/kubeconfig"],
+        let run = try await CommandRun.run("/usr/bin/python3", [script, h.dir.path + "/kubeconfig"],
                                                 environment: ["HOME": h.dir.path, "PATH": "/usr/bin:/bin"], replacingEnvironment: true)
         #expect(run.status == 0, "\(run.stderr)")
         var results: [String: String] = [:]

@@ -12,7 +12,7 @@ struct SimulationHTTPTests {
         var arguments = ["-s", "-o", "-", "-w", "\n%header{retry-after}\n%{http_code}", "--cacert", dir.path + "/ca.pem",
                          "-H", "Authorization: Bearer \(server.token ?? "")", "-X", method]
         if let body { arguments += ["-H", "Content-Type: application/json", "--data", body] }
-        let run = try await CommandRun.runAsync("/usr/bin/curl", arguments + [server.url + path])
+        let run = try await CommandRun.run("/usr/bin/curl", arguments + [server.url + path])
         let lines = run.stdout.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
@@ -108,7 +108,7 @@ struct SimulationHTTPTests {
     func stream(_ server: KubeSimServer, _ path: String, seconds: Double, connectTimeout: Double = 5,
                 dir: TemporaryDirectory) async throws -> (status: Int32, body: String) {
         try dir.write("ca.pem", server.caPEM ?? "")
-        let run = try await CommandRun.runAsync("/usr/bin/curl", [
+        let run = try await CommandRun.run("/usr/bin/curl", [
             "-s", "-N", "--cacert", dir.path + "/ca.pem", "-H", "Authorization: Bearer \(server.token ?? "")",
             "--connect-timeout", String(connectTimeout), "--max-time", String(seconds), server.url + path,
         ])

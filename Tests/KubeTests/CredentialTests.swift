@@ -113,7 +113,7 @@ struct CredentialTests {
         try cluster.folder.write("rotating.sh", Self.rotating)
         chmod(cluster.folder.path + "/rotating.sh", 0o755)
         func kubectl(_ arguments: String...) async throws -> String {
-            let run = try await CommandRun.runAsync("/usr/bin/env", ["kubectl", "--kubeconfig", cluster.folder.path + "/kubeconfig"] + arguments,
+            let run = try await CommandRun.run("/usr/bin/env", ["kubectl", "--kubeconfig", cluster.folder.path + "/kubeconfig"] + arguments,
                                                     environment: ["HOME": cluster.folder.path])
             #expect(run.status == 0, "kubectl \(arguments): \(run.stderr)")
             return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -102,7 +102,8 @@ struct FaultTests {
         let took = ContinuousClock.now - started
         guard case .transport(.cannotConnect(let url, _))? = error else { Issue.record("expected cannotConnect, got \(String(describing: error))"); return }
         #expect(url == cluster.server.url + "/version")
-        #expect(took < .seconds(4), "gave up after \(took)")
+        // Bounded: far below the 60 s outage (loose: a loaded run once took 4.1 s for 0.7 s of delays).
+        #expect(took < .seconds(10), "gave up after \(took)")
         #expect(took >= .milliseconds(150), "gave up after \(took) without retrying")
     }
 

@@ -36,7 +36,7 @@ struct CorpusTests {
     func corpusStaysSynced() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let first = try fixture.commit(try Self.files())
+        let first = try await fixture.commit(try Self.files())
         let reconciler = fixture.reconciler(namespace: "corpus", createNamespace: true, ignore: [Self.replicas])
         let created = await reconciler.sync(revision: first)
         #expect(created.errors == [])
@@ -100,7 +100,7 @@ struct CorpusTests {
         files["app/secret.yaml"] = files["app/secret.yaml"]!.replacingOccurrences(of: "  password: not-a-real-password\n", with: "")
         files["app/configmap.yaml"] = files["app/configmap.yaml"]!.replacingOccurrences(of: "  colour: blue\n", with: "")
         files["app/deployment.yaml"] = files["app/deployment.yaml"]!.replacingOccurrences(of: "  annotations: {team: storefront}\n", with: "")
-        let second = try fixture.commit(files.filter { $0.key != "app/ingress.yaml" }, remove: ["app/ingress.yaml"])
+        let second = try await fixture.commit(files.filter { $0.key != "app/ingress.yaml" }, remove: ["app/ingress.yaml"])
         let removed = await reconciler.sync(revision: second)
         #expect(removed.errors == [])
         #expect(removed.objects.filter { $0.action == .prune }.map(\.key.description) == ["Ingress.networking.k8s.io corpus/web"])
@@ -119,7 +119,7 @@ struct CorpusTests {
     func pruneOnlyWhatBatonApplied() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/a.yaml": configMapYAML("a", "1"), "app/b.yaml": configMapYAML("b", "1"),
+        let first = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/a.yaml": configMapYAML("a", "1"), "app/b.yaml": configMapYAML("b", "1"),
                                         "app/c.yaml": configMapYAML("c", "1")])
         let reconciler = fixture.reconciler()
         #expect(await reconciler.sync(revision: first).errors == [])
@@ -141,7 +141,7 @@ struct CorpusTests {
         try await fixture.client.delete(apiVersion: "v1", kind: "ConfigMap", name: "b", namespace: "shop")
         try await fixture.client.apply(.object(["apiVersion": "v1", "kind": "ConfigMap", "metadata": .object(["name": "b", "namespace": "shop"])]),
                                        fieldManager: "someone-else")
-        let second = try fixture.commit([:], remove: ["app/a.yaml", "app/b.yaml", "app/c.yaml"])
+        let second = try await fixture.commit([:], remove: ["app/a.yaml", "app/b.yaml", "app/c.yaml"])
         let report = await reconciler.sync(revision: second)
         #expect(report.errors == [])
         #expect(report.objects.filter { $0.action == .prune }.map(\.key.name) == ["a"])
@@ -157,14 +157,14 @@ struct CorpusTests {
     func refusedBeforeApplying() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1"),
+        let first = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1"),
                                         "app/cm.yaml": configMapYAML("settings", "1")])
         let reconciler = fixture.reconciler()
         #expect(await reconciler.sync(revision: first).errors == [])
         let writes = CorpusTests.writes(fixture.server)
         let changed = deploymentYAML("web", image: "shop:1").replacingOccurrences(of: "matchLabels: {app: web}", with: "matchLabels: {app: web, v: \"2\"}")
             .replacingOccurrences(of: "labels: {app: web}", with: "labels: {app: web, v: \"2\"}")
-        let second = try fixture.commit(["app/web.yaml": changed, "app/cm.yaml": configMapYAML("settings", "2")])
+        let second = try await fixture.commit(["app/web.yaml": changed, "app/cm.yaml": configMapYAML("settings", "2")])
         let refused = await reconciler.sync(revision: second)
         #expect(!refused.synced && !refused.applied)
         #expect(!refused.unavailable, "a definite refusal was taken for a blip")
@@ -177,7 +177,7 @@ struct CorpusTests {
         // With Replace=true the object is deleted and created again.
         let replaceable = changed.replacingOccurrences(of: "  name: web\n", with: "  name: web\n  annotations: {baton.dev/sync-options: Replace=true}\n")
         let uid = try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "shop")[path: ["metadata", "uid"]]
-        let third = try fixture.commit(["app/web.yaml": replaceable])
+        let third = try await fixture.commit(["app/web.yaml": replaceable])
         let replaced = await reconciler.sync(revision: third)
         #expect(replaced.errors == [] && replaced.applied)
         let web = try await fixture.client.get(apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "shop")
@@ -185,7 +185,7 @@ struct CorpusTests {
 
         // A field the custom resource's schema does not declare is an error naming it (fieldValidation=Strict).
         let crd = try String(contentsOfFile: CorpusTests.corpus + "/crd.yaml", encoding: .utf8)
-        let fourth = try fixture.commit(["app/crd.yaml": crd.replacingOccurrences(of: "  note: defaults fill size and colour", with: "  shape: round")])
+        let fourth = try await fixture.commit(["app/crd.yaml": crd.replacingOccurrences(of: "  note: defaults fill size and colour", with: "  shape: round")])
         let unknown = await reconciler.sync(revision: fourth)
         #expect(unknown.errors.contains { $0.contains("Widget.corpus.example.com shop/first") && $0.contains(".spec.shape: field not declared in schema") },
                 "\(unknown.errors)")
@@ -194,7 +194,7 @@ struct CorpusTests {
 
         // A new object the server refuses fails the revision in the plan, before any write.
         let before = CorpusTests.writes(fixture.server)
-        let invalid = try fixture.commit(["app/crd.yaml": crd, "app/bad.yaml": configMapYAML("Bad_Name", "1"), "app/cm.yaml": configMapYAML("settings", "3")])
+        let invalid = try await fixture.commit(["app/crd.yaml": crd, "app/bad.yaml": configMapYAML("Bad_Name", "1"), "app/cm.yaml": configMapYAML("settings", "3")])
         let bad = await reconciler.sync(revision: invalid)
         #expect(bad.errors.count == 1 && bad.errors.first?.contains("ConfigMap shop/Bad_Name (app/bad.yaml:1)") == true, "\(bad.errors)")
         #expect(bad.errors.first?.contains("422") == true, "\(bad.errors)")
@@ -210,14 +210,14 @@ extension CorpusTests {
         let root = URL(fileURLWithPath: CorpusTests.corpus).deletingLastPathComponent().deletingLastPathComponent().path
         let recorded = try String(contentsOfFile: CorpusTests.corpus + "/stored-by-kube-apiserver-1.36.txt", encoding: .utf8)
         try FileManager.default.createDirectory(atPath: fixture.dir.path + "/home", withIntermediateDirectories: true)
-        let run = try await CommandRun.runAsync("/bin/bash", [root + "/scripts/corpus-check.sh", fixture.dir.path + "/kubeconfig", "baton-dev", "baton-corpus"],
+        let run = try await CommandRun.run("/bin/bash", [root + "/scripts/corpus-check.sh", fixture.dir.path + "/kubeconfig", "baton-dev", "baton-corpus"],
                                                 environment: ["CORPUS_NORMALIZE": "1", "HOME": fixture.dir.path + "/home", "TMPDIR": fixture.dir.path,
                                                               "BATON_BIN": (CommandRun.batonPath as NSString).deletingLastPathComponent])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(recorded.contains("--- Deployment web") && recorded.contains("--- EndpointSlice web-GENERATED"), "the recording is incomplete")
         if run.stdout != recorded {
             try fixture.dir.write("kubesim.txt", run.stdout)
-            let diff = try CommandRun.run("/usr/bin/diff", ["-u", CorpusTests.corpus + "/stored-by-kube-apiserver-1.36.txt", fixture.dir.path + "/kubesim.txt"])
+            let diff = try await CommandRun.run("/usr/bin/diff", ["-u", CorpusTests.corpus + "/stored-by-kube-apiserver-1.36.txt", fixture.dir.path + "/kubesim.txt"])
             Issue.record("KubeSim stored the corpus differently from kube-apiserver 1.36:\n\(diff.stdout)")
         }
     }
@@ -267,7 +267,7 @@ extension CorpusTests {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
         let path = "app/\(item.name).yaml"
-        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, path: item.before])
+        let first = try await fixture.commit(["app/ns.yaml": namespaceYAML, path: item.before])
         let reconciler = fixture.reconciler()
         #expect(await reconciler.sync(revision: first).errors == [])
         let parts = item.after.split(separator: "|").map(String.init)
@@ -298,9 +298,9 @@ struct UnavailableTests {
     func refusedConnections() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        let revision = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
         #expect(await fixture.reconciler().sync(revision: revision).errors == [])
-        let second = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "2")])
+        let second = try await fixture.commit(["app/cm.yaml": configMapYAML("settings", "2")])
         let environment = fixture.reconciler().environment
         let quick = try KubeClient(try Kubeconfig.load(paths: [fixture.dir.path + "/kubeconfig"]).resolve(),
                                    retry: RetryPolicy(maxAttempts: 2, initialDelay: .milliseconds(50), maxElapsed: .seconds(1)))

@@ -28,7 +28,7 @@ struct Fixture {
         try FileManager.default.createDirectory(atPath: dir.path + "/home", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir.path + "/config", withIntermediateDirectories: true)
         let git = GitCLI(directory: dir.path + "/config", home: dir.path + "/home")
-        try git.run(["init", "-q", "-b", "main"])
+        try await git.run(["init", "-q", "-b", "main"])
         var configuration = KubeSimServer.Configuration()
         configuration.rolloutDelay = rolloutDelay
         configuration.users = users
@@ -61,9 +61,9 @@ struct Fixture {
 
     /// Commits `files` (and removes `remove`) and returns the commit.
     @discardableResult
-    func commit(_ files: [String: String], remove: [String] = []) throws -> String {
+    func commit(_ files: [String: String], remove: [String] = []) async throws -> String {
         for path in remove { try FileManager.default.removeItem(atPath: git.directory + "/" + path) }
-        return try git.commit("change", files: files)
+        return try await git.commit("change", files: files)
     }
 
     /// A client for the cluster that gives up at once: one attempt, 1 s to connect and 1 s of
@@ -81,7 +81,7 @@ struct Fixture {
     }
 
     func kubectl(_ arguments: [String]) async throws -> CommandRun {
-        try await CommandRun.runAsync("/usr/bin/kubectl", ["--kubeconfig", dir.path + "/kubeconfig"] + arguments)
+        try await CommandRun.run("/usr/bin/kubectl", ["--kubeconfig", dir.path + "/kubeconfig"] + arguments)
     }
 
     func stop() async {

@@ -47,12 +47,12 @@ struct InventoryMigrationTests {
     func seededFromRecordedSync() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let first = try fixture.commit(["app/old.yaml": Self.configMap("old"), "app/kept.yaml": Self.configMap("kept")])
+        let first = try await fixture.commit(["app/old.yaml": Self.configMap("old"), "app/kept.yaml": Self.configMap("kept")])
         let database = try await Self.syncedBeforeInventories(fixture, revision: first, recordSync: true)
         #expect(try await names(fixture) == ["old", "kept"])
         // Every file replaced: no live object of the new revision carries the old revision's
         // annotation, so only the audit log can say which revision runs.
-        let second = try fixture.commit(["app/new.yaml": Self.configMap("new")], remove: ["app/old.yaml", "app/kept.yaml"])
+        let second = try await fixture.commit(["app/new.yaml": Self.configMap("new")], remove: ["app/old.yaml", "app/kept.yaml"])
         let plain = fixture.reconciler()
         let report = await Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: database)
             .sync(revision: second)
@@ -67,9 +67,9 @@ struct InventoryMigrationTests {
     func nothingDeletedOnAGuess() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let first = try fixture.commit(["app/old.yaml": Self.configMap("old")])
+        let first = try await fixture.commit(["app/old.yaml": Self.configMap("old")])
         let database = try await Self.syncedBeforeInventories(fixture, revision: first, recordSync: false)
-        let second = try fixture.commit(["app/new.yaml": Self.configMap("new")], remove: ["app/old.yaml"])
+        let second = try await fixture.commit(["app/new.yaml": Self.configMap("new")], remove: ["app/old.yaml"])
         let plain = fixture.reconciler()
         let report = await Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: database)
             .sync(revision: second)
@@ -93,11 +93,11 @@ struct InventoryMigrationTests {
                                      "data": ["a": "0"]]
             _ = try await fixture.client.apply(object)
         }
-        let first = try fixture.commit(["app/kept.yaml": Self.configMap("legacy-kept"), "app/dropped.yaml": Self.configMap("legacy-dropped")])
+        let first = try await fixture.commit(["app/kept.yaml": Self.configMap("legacy-kept"), "app/dropped.yaml": Self.configMap("legacy-dropped")])
         let database = try AuditStore(path: fixture.dir.path + "/legacy.db")
         _ = try database.append(EventDraft(kind: "sync", actor: "baton", pipeline: "shop", environment: "dev", revision: first,
                                            records: [.syncResult(objects: [], errors: [])]))
-        let second = try fixture.commit(["app/kept.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: legacy-kept}\ndata: {a: \"2\"}\n"],
+        let second = try await fixture.commit(["app/kept.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: legacy-kept}\ndata: {a: \"2\"}\n"],
                                         remove: ["app/dropped.yaml"])
         let plain = fixture.reconciler()
         let report = await Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: database)
@@ -116,7 +116,7 @@ struct InventoryMigrationTests {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
         #expect(try await fixture.kubectl(["create", "namespace", "shop"]).status == 0)
-        let first = try fixture.commit(["app/old.yaml": Self.configMap("old"), "app/kept.yaml": Self.configMap("kept")])
+        let first = try await fixture.commit(["app/old.yaml": Self.configMap("old"), "app/kept.yaml": Self.configMap("kept")])
         let reconciler = fixture.reconciler()
         #expect(await reconciler.sync(revision: first).errors == [])
 
@@ -134,7 +134,7 @@ struct InventoryMigrationTests {
 
         // The prune's DELETE is held a second by the server; meanwhile someone deletes the
         // object and makes it again, annotations and all.
-        let second = try fixture.commit([:], remove: ["app/old.yaml"])
+        let second = try await fixture.commit([:], remove: ["app/old.yaml"])
         let stored = try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "old", namespace: "shop")
         let deletes = fixture.server.requests.count("DELETE")
         await fixture.server.simulation.faults.set(Faults.Settings(latencyMs: 1000))

@@ -48,7 +48,7 @@ struct LeastPrivilegeTests {
 
         var files = try CorpusTests.files()
         files["app/crd.yaml"] = nil
-        let first = try fixture.commit(files)
+        let first = try await fixture.commit(files)
         // As `baton run` sets it up: a shared cache, which finds it may watch per namespace only.
         let cache = ClusterCache(client: client, labelSelector: SharedCacheTests.selector)
         let plain = fixture.reconciler(namespace: "guestbook", ignore: [CorpusTests.replicas], client: client)
@@ -61,7 +61,7 @@ struct LeastPrivilegeTests {
         #expect(await cache.watchesClusterWide(apiVersion: "v1", kind: "ConfigMap") == false)
 
         // A file removed from git: its object is pruned, with the same rights.
-        let second = try fixture.commit([:], remove: ["app/configmap.yaml"])
+        let second = try await fixture.commit([:], remove: ["app/configmap.yaml"])
         let pruned = await reconciler.sync(revision: second)
         #expect(pruned.errors == [], "\(pruned.errors)")
         #expect(pruned.objects.contains { $0.key.kind == "ConfigMap" && $0.action == .prune })
@@ -92,7 +92,7 @@ struct LeastPrivilegeTests {
             .replacingOccurrences(of: "token: \(fixture.server.token ?? "")", with: "token: \(token.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
         try fixture.dir.write("baton-kubeconfig", kubeconfig)
         let client = try KubeClient(try Kubeconfig.load(paths: [fixture.dir.path + "/baton-kubeconfig"]).resolve())
-        let revision = try fixture.commit(["app/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"1\"}\n"])
+        let revision = try await fixture.commit(["app/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"1\"}\n"])
 
         // `get` and `create` only (what the README once said): the server-side apply that
         // creates the namespace is a patch. One definite error, nothing written.

@@ -37,15 +37,15 @@ struct LoopTests {
     func followsRefAndHeals() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
-        try fixture.git.run(["branch", "env/dev", first])
+        let first = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
+        try await fixture.git.run(["branch", "env/dev", first])
         let (task, reports) = run(fixture, selfHeal: true)
         defer { task.cancel() }
         let synced = try await reports.wait { $0.revision == first && $0.applied }
         #expect(synced?.synced == true && synced?.errors == [])
 
-        let second = try fixture.commit(["app/web.yaml": deploymentYAML("web", image: "shop:2")])
-        try fixture.git.run(["branch", "-f", "env/dev", second])
+        let second = try await fixture.commit(["app/web.yaml": deploymentYAML("web", image: "shop:2")])
+        try await fixture.git.run(["branch", "-f", "env/dev", second])
         let moved = try await reports.wait { $0.revision == second && $0.applied }
         #expect(moved?.objects.filter { $0.action == .update }.map(\.key.name) == ["web"])
 
@@ -58,8 +58,8 @@ struct LoopTests {
     /// A Deployment on env/dev, and a self-healing loop (interval 10 minutes) over the
     /// cluster's shared cache, running.
     func selfHealingLoop(_ fixture: Fixture, refPoll: Duration) async throws -> (ClusterCache, Reports, Task<Void, Never>) {
-        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
-        try fixture.git.run(["branch", "env/dev", first])
+        let first = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
+        try await fixture.git.run(["branch", "env/dev", first])
         let cache = ClusterCache(client: fixture.client, labelSelector: "app.kubernetes.io/managed-by=baton")
         let plain = fixture.reconciler(selfHeal: true, interval: .minutes(10))
         let reconciler = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit,
@@ -126,8 +126,8 @@ struct LoopTests {
     func cancelledPassNotReported() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
-        try fixture.git.run(["branch", "env/dev", first])
+        let first = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
+        try await fixture.git.run(["branch", "env/dev", first])
         // Every answer takes 1.5 s: the first pass is still under way when the loop is stopped.
         await fixture.server.simulation.faults.set(.init(latencyMs: 1500))
         let (task, reports) = run(fixture, selfHeal: true)
@@ -143,8 +143,8 @@ struct LoopTests {
     func reportsDrift() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
-        try fixture.git.run(["branch", "env/dev", first])
+        let first = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
+        try await fixture.git.run(["branch", "env/dev", first])
         let (task, reports) = run(fixture, selfHeal: false)
         defer { task.cancel() }
         #expect(try await reports.wait { $0.applied } != nil)
@@ -159,9 +159,9 @@ struct LoopTests {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
         // The config map's namespace does not exist yet: applying it fails until someone creates it.
-        let first = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "1").replacingOccurrences(of: "name: settings",
+        let first = try await fixture.commit(["app/cm.yaml": configMapYAML("settings", "1").replacingOccurrences(of: "name: settings",
                                                                                                          with: "name: settings\n  namespace: later")])
-        try fixture.git.run(["branch", "env/dev", first])
+        try await fixture.git.run(["branch", "env/dev", first])
         let (task, reports) = run(fixture, selfHeal: false, scope: DeployScope(namespaces: ["shop", "later"]))
         defer { task.cancel() }
         let failed = try await reports.wait { !$0.errors.isEmpty }
@@ -177,8 +177,8 @@ struct LoopTests {
     func retriesUnavailablePassSoon() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
-        try fixture.git.run(["branch", "env/dev", first])
+        let first = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        try await fixture.git.run(["branch", "env/dev", first])
         // An impatient client (one attempt, 1 s limits) and a ten-minute interval.
         let quick = try await fixture.impatientClient()
         let plain = fixture.reconciler(interval: .minutes(10))
@@ -202,8 +202,8 @@ struct LoopTests {
     func intervalOnTestClock() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let first = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
-        try fixture.git.run(["branch", "env/dev", first])
+        let first = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        try await fixture.git.run(["branch", "env/dev", first])
         let clock = ManualClock()
         let reports = Reports()
         let loop = ReconcileLoop(reconciler: fixture.reconciler(interval: .minutes(10)), store: fixture.store, refPoll: .seconds(30))

@@ -13,7 +13,7 @@ struct MoreSyncTests {
     func drift() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
+        let revision = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/web.yaml": deploymentYAML("web", image: "shop:1")])
         let reconciler = fixture.reconciler()
         #expect(await reconciler.sync(revision: revision).errors == [])
         let scaled = try await fixture.kubectl(["-n", "shop", "patch", "deployment", "web", "--type", "merge", "-p", #"{"spec":{"replicas":5}}"#])
@@ -42,13 +42,13 @@ struct MoreSyncTests {
     func broken(_ file: String, _ text: String, _ location: String) async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit(["app/a.yaml": namespaceYAML + "\n---\n" + configMapYAML("a", "1"), file: text])
+        let revision = try await fixture.commit(["app/a.yaml": namespaceYAML + "\n---\n" + configMapYAML("a", "1"), file: text])
         let report = await fixture.reconciler().sync(revision: revision)
         #expect(!report.synced && !report.applied && report.health == .unknown)
         #expect(report.errors.count == 1)
         #expect(report.errors.first?.hasPrefix("render failed: " + location) == true, "\(report.errors)")
         #expect(fixture.server.requests.count("PATCH") == 0)
-        let duplicate = try fixture.commit(["app/b.yaml": configMapYAML("a", "2")])
+        let duplicate = try await fixture.commit(["app/b.yaml": configMapYAML("a", "2")])
         let twice = await fixture.reconciler().sync(revision: duplicate)
         #expect(twice.errors.first?.contains("ConfigMap shop/a is also defined at app/a.yaml:") == true, "\(twice.errors)")
         #expect(fixture.server.requests.count("PATCH") == 0)
@@ -73,7 +73,7 @@ struct MoreSyncTests {
                 schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
             """
         let widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 3}\n"
-        let revision = try fixture.commit(["app/crd.yaml": crd, "app/ns.yaml": namespaceYAML, "app/widget.yaml": widget])
+        let revision = try await fixture.commit(["app/crd.yaml": crd, "app/ns.yaml": namespaceYAML, "app/widget.yaml": widget])
         let report = await fixture.reconciler().sync(revision: revision)
         #expect(report.errors == [] && report.synced)
         #expect(try await fixture.client.get(apiVersion: "example.com/v1", kind: "Widget", name: "w1", namespace: "shop")[path: ["spec", "size"]] == 3)
@@ -87,7 +87,7 @@ struct MoreSyncTests {
         let typo = deploymentYAML("web", image: "shop:1").replacingOccurrences(of: "    image: shop:1", with: "    image: shop:1\n        imagePullPolice: Always")
         #expect(typo.contains("imagePullPolice"))
         _ = try await fixture.client.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "shop"]])
-        let revision = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "1"), "app/web.yaml": typo])
+        let revision = try await fixture.commit(["app/cm.yaml": configMapYAML("settings", "1"), "app/web.yaml": typo])
         let writes = CorpusTests.writes(fixture.server)
         let report = await fixture.reconciler().sync(revision: revision)
         #expect(report.errors.contains { $0.contains("Deployment.apps shop/web (app/web.yaml:1)")
@@ -114,7 +114,7 @@ struct MoreSyncTests {
         }
         _ = try await fixture.client.apply(crd(description: "first"), fieldManager: "platform-team", force: true)
         let widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 3}\n"
-        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/widget.yaml": widget])
+        let revision = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/widget.yaml": widget])
         let reconciler = fixture.reconciler()
         #expect(await reconciler.sync(revision: revision).errors == [])
         let crdPath = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"
@@ -135,7 +135,7 @@ struct MoreSyncTests {
     func health() async throws {
         let fixture = try await Fixture.start(rolloutDelay: .milliseconds(200))
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/good.yaml": deploymentYAML("good", image: "shop:1"),
+        let revision = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/good.yaml": deploymentYAML("good", image: "shop:1"),
                                            "app/bad.yaml": deploymentYAML("bad", image: "shop:1-broken", deadline: 1)])
         let reconciler = fixture.reconciler()
         let first = await reconciler.sync(revision: revision)
@@ -157,7 +157,7 @@ struct MoreSyncTests {
     func kustomize() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit([
+        let revision = try await fixture.commit([
             "base/kustomization.yaml": "resources: [ns.yaml, web.yaml]\n",
             "base/ns.yaml": namespaceYAML,
             "base/web.yaml": deploymentYAML("web", image: "shop:1"),
@@ -169,7 +169,7 @@ struct MoreSyncTests {
         #expect(web[path: ["spec", "template", "spec", "containers"]]?.array?.first?["image"]?.string == "shop:dev-7")
         // namePrefix leaves Namespaces alone.
         #expect(report.objects.map(\.key.description) == ["Namespace shop", "Deployment.apps shop/dev-web"])
-        let broken = try fixture.commit(["overlays/dev/kustomization.yaml": "resources: [../../missing]\n"])
+        let broken = try await fixture.commit(["overlays/dev/kustomization.yaml": "resources: [../../missing]\n"])
         let failed = await fixture.reconciler(path: "overlays/dev", render: .kustomize).sync(revision: broken)
         #expect(failed.errors.first?.hasPrefix("render failed: overlays/dev at ") == true && failed.errors.first?.contains("kustomize failed") == true,
                 "\(failed.errors)")
@@ -182,7 +182,7 @@ struct MoreSyncTests {
         let closed = try FreePort.next()
         for remote in ["github.com/example/shop//base?ref=v1", "https://127.0.0.1:\(closed)/base.yaml", "git@github.com:example/shop.git",
                        "../../../../outside"] {
-            let revision = try fixture.commit([
+            let revision = try await fixture.commit([
                 "base/kustomization.yaml": "resources: [ns.yaml]\n", "base/ns.yaml": namespaceYAML,
                 "overlays/dev/kustomization.yaml": "resources:\n- ../../base\n- \(remote)\n",
             ])
@@ -193,7 +193,7 @@ struct MoreSyncTests {
             #expect(!report.applied)
         }
         // Allowed, Kustomize is let try (here a closed port on this machine: it fails its own way).
-        let revision = try fixture.commit(["overlays/dev/kustomization.yaml": "resources:\n- ../../base\n- https://127.0.0.1:\(closed)/base.yaml\n"])
+        let revision = try await fixture.commit(["overlays/dev/kustomization.yaml": "resources:\n- ../../base\n- https://127.0.0.1:\(closed)/base.yaml\n"])
         var allowing = fixture.reconciler(path: "overlays/dev", render: .kustomize).environment
         allowing.source.allowRemoteBases = true
         let plain = fixture.reconciler()
@@ -206,7 +206,7 @@ struct MoreSyncTests {
     func waves() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit([
+        let revision = try await fixture.commit([
             "app/ns.yaml": namespaceYAML,
             "app/late.yaml": configMapYAML("late", "1", wave: 1),
             "app/early.yaml": deploymentYAML("early", image: "shop:1").replacingOccurrences(of: "metadata:\n  name: early",

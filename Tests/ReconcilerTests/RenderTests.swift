@@ -12,7 +12,7 @@ struct RenderTests {
     func plain() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit([
+        let revision = try await fixture.commit([
             "app/a.yaml": "---\n# only a comment\n---\n" + configMapYAML("one", "1") + "\n---\n\n---\n" + configMapYAML("two", "2"),
             "app/b/list.yml": """
                 apiVersion: v1
@@ -47,7 +47,7 @@ struct RenderTests {
         defer { Task { await fixture.stop() } }
         let renderer = Renderer(store: fixture.store, cacheRoot: fixture.dir.path + "/cache")
         // A billion leaves from under a kilobyte.
-        let bomb = try fixture.commit(["app/bomb.yaml": Self.aliasBomb("bomb", levels: 9)])
+        let bomb = try await fixture.commit(["app/bomb.yaml": Self.aliasBomb("bomb", levels: 9)])
         let started = ContinuousClock.now
         do {
             _ = try await renderer.render(revision: bomb, path: "app", mode: .plain)
@@ -59,7 +59,7 @@ struct RenderTests {
         // Ten files of 111,111 nodes each: each is allowed, together they are not.
         var files: [String: String] = ["app/bomb.yaml": configMapYAML("defused", "1")]
         for index in 0..<10 { files["app/part-\(index).yaml"] = Self.aliasBomb("part-\(index)", levels: 5) }
-        let parts = try fixture.commit(files)
+        let parts = try await fixture.commit(files)
         do {
             _ = try await renderer.render(revision: parts, path: "app", mode: .plain)
             Issue.record("a revision expanding to 1.1 million nodes rendered")
@@ -67,7 +67,7 @@ struct RenderTests {
             #expect("\(error)".contains("the revision expands to more than 1000000 YAML nodes"), "\(error)")
         }
         // Aliases that stay small are expanded, as kubectl expands them.
-        let small = try fixture.commit(["app/part-0.yaml": Self.aliasBomb("small", levels: 2)], remove: (1..<10).map { "app/part-\($0).yaml" })
+        let small = try await fixture.commit(["app/part-0.yaml": Self.aliasBomb("small", levels: 2)], remove: (1..<10).map { "app/part-\($0).yaml" })
         let manifests = try await renderer.render(revision: small, path: "app", mode: .plain)
         #expect(manifests.map(\.name).sorted() == ["defused", "small"])
         #expect(manifests.first { $0.name == "small" }?.object[path: ["bomb", "l1"]]?.array?.count == 10)
@@ -80,7 +80,7 @@ struct RenderTests {
         let renderer = Renderer(store: fixture.store, cacheRoot: fixture.dir.path + "/cache")
         var files: [String: String] = [:]
         for index in 0..<5 { files["app/cm-\(index).yaml"] = configMapYAML("cm-\(index)", String(repeating: "x", count: 1000)) }
-        let revision = try fixture.commit(files)
+        let revision = try await fixture.commit(files)
         func failure(_ limits: SourceLimits) async -> String {
             do {
                 _ = try await renderer.render(revision: revision, path: "app", mode: .plain, limits: limits)
@@ -106,7 +106,7 @@ struct RenderTests {
     func numberOutOfRange() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit(["app/web.yaml": deploymentYAML("web", image: "shop:1").replacingOccurrences(of: "replicas: 2", with: "replicas: 1e999")])
+        let revision = try await fixture.commit(["app/web.yaml": deploymentYAML("web", image: "shop:1").replacingOccurrences(of: "replicas: 2", with: "replicas: 1e999")])
         let text = try String(contentsOfFile: fixture.git.directory + "/app/web.yaml", encoding: .utf8)
         let line = (text.components(separatedBy: "\n").firstIndex { $0.contains("1e999") } ?? 0) + 1
         let report = await fixture.reconciler().sync(revision: revision)
@@ -123,7 +123,7 @@ struct RenderTests {
         try Data(bytes).write(to: URL(fileURLWithPath: fixture.git.directory + "/app.yaml.tmp"))
         try FileManager.default.createDirectory(atPath: fixture.git.directory + "/app", withIntermediateDirectories: true)
         try FileManager.default.moveItem(atPath: fixture.git.directory + "/app.yaml.tmp", toPath: fixture.git.directory + "/app/x.yaml")
-        let revision = try fixture.commit([:])
+        let revision = try await fixture.commit([:])
         do {
             _ = try await Renderer(store: fixture.store, cacheRoot: fixture.dir.path + "/cache").render(revision: revision, path: "app", mode: .plain)
             Issue.record("invalid UTF-8 rendered")
@@ -136,7 +136,7 @@ struct RenderTests {
     func unknownKind() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit(["app/x.yaml": "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g}\n"])
+        let revision = try await fixture.commit(["app/x.yaml": "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g}\n"])
         let report = await fixture.reconciler().sync(revision: revision)
         #expect(report.errors == ["render failed: app/x.yaml:1 at \(revision.prefix(8)): Gadget g: the cluster does not serve kind Gadget in example.com/v1"])
     }
@@ -145,7 +145,7 @@ struct RenderTests {
     func refusedObjectStopsLaterWaves() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/bad.yaml": configMapYAML("Not_Valid", "1"),
+        let revision = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/bad.yaml": configMapYAML("Not_Valid", "1"),
                                            "app/late.yaml": configMapYAML("late", "1", wave: 1)])
         let report = await fixture.reconciler().sync(revision: revision)
         #expect(!report.synced && report.health == .unknown)

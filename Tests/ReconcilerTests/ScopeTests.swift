@@ -32,7 +32,7 @@ struct ScopeTests {
              #"Namespace payments (app/ns.yaml:1): outside the environment's scope: Namespace "payments" is not in scope.namespaces ["shop"]; nothing was applied"#),
         ]
         for (files, error) in cases {
-            let revision = try fixture.commit(files, remove: (try? FileManager.default.contentsOfDirectory(atPath: fixture.git.directory + "/app"))?
+            let revision = try await fixture.commit(files, remove: (try? FileManager.default.contentsOfDirectory(atPath: fixture.git.directory + "/app"))?
                 .map { "app/" + $0 }.filter { files[$0] == nil } ?? [])
             let writes = CorpusTests.writes(fixture.server)
             let report = await fixture.reconciler(scope: DeployScope()).sync(revision: revision)
@@ -49,11 +49,11 @@ struct ScopeTests {
             _ = try await fixture.client.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": .object(["name": .string(name)])])
         }
         let teamA = configMapYAML("team-settings", "1").replacingOccurrences(of: "name: team-settings", with: "name: team-settings\n  namespace: team-a")
-        let first = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "1"), "app/team.yaml": teamA])
+        let first = try await fixture.commit(["app/cm.yaml": configMapYAML("settings", "1"), "app/team.yaml": teamA])
         let wide = await fixture.reconciler(scope: DeployScope(namespaces: ["shop", "team-*"])).sync(revision: first)
         #expect(wide.errors == [] && wide.applied)
         // The scope shrinks back to shop, and the revision drops the team's object: it stays.
-        let second = try fixture.commit([:], remove: ["app/team.yaml"])
+        let second = try await fixture.commit([:], remove: ["app/team.yaml"])
         let narrow = await fixture.reconciler(scope: DeployScope()).sync(revision: second)
         #expect(narrow.errors == [] && narrow.synced)
         #expect(!narrow.objects.contains { $0.action == .prune })
@@ -89,7 +89,7 @@ struct ScopeTests {
             return Reconciler(environment: environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit)
         }
         let eu = install("eu"), us = install("us")
-        let first = try fixture.commit(["app/cm.yaml": configMapYAML("eu-settings", "1")])
+        let first = try await fixture.commit(["app/cm.yaml": configMapYAML("eu-settings", "1")])
         #expect(await eu.sync(revision: first).errors == [])
         let live = try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "eu-settings", namespace: "shop")
         #expect(live[path: ["metadata", "annotations", Normalizer.trackingAnnotation]] == "eu/dev:/ConfigMap:shop/eu-settings")
@@ -102,7 +102,7 @@ struct ScopeTests {
                 "\(taken.errors)")
         #expect(CorpusTests.writes(fixture.server) == writes)
         // Objects of its own sit beside the other install's, each install seeing only its own.
-        let second = try fixture.commit(["app/cm.yaml": configMapYAML("us-settings", "1")])
+        let second = try await fixture.commit(["app/cm.yaml": configMapYAML("us-settings", "1")])
         #expect(await us.sync(revision: second).errors == [])
         #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "eu-settings", namespace: "shop")["data"] != nil)
         let selected = try await fixture.client.list(apiVersion: "v1", kind: "ConfigMap", namespace: "shop",

@@ -27,7 +27,7 @@ struct SharedCacheTests {
     /// A ConfigMap synced into namespace shop by a reconciler on a shared cache, whose
     /// ConfigMap watch there is synced.
     func syncedConfigMap(_ fixture: Fixture) async throws -> (revision: String, cache: ClusterCache, reconciler: Reconciler, scope: ClusterCache.Scope) {
-        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        let revision = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
         let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector)
         let plain = fixture.reconciler()
         let reconciler = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: fixture.audit,
@@ -48,7 +48,7 @@ struct SharedCacheTests {
             files["e\(index)/cm.yaml"] = configMapYAML("settings-\(index)", "1")
             files["e\(index)/web.yaml"] = deploymentYAML("web-\(index)", image: "shop:1")
         }
-        let revision = try fixture.commit(files)
+        let revision = try await fixture.commit(files)
         #expect(await fixture.reconciler(name: "base", path: "ns").sync(revision: revision).errors == [])
         let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector)
         let reconcilers = (1...4).map { index in
@@ -148,7 +148,7 @@ struct SharedCacheTests {
     func watchResumesWithoutRelist() async throws {
         let fixture = try await Fixture.start(users: ["reader-token": UserInfo(name: "reader")])
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        let revision = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
         #expect(await fixture.reconciler().sync(revision: revision).errors == [])
         // "reader" may read and watch ConfigMaps in shop, b and c only.
         for namespace in ["shop", "b", "c"] {
@@ -205,7 +205,7 @@ struct SharedCacheTests {
     func ownWritesAndStripping() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        let revision = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
         let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector)
         let scope = ClusterCache.Scope(apiVersion: "v1", kind: "ConfigMap", namespace: "shop")
         let plain = fixture.reconciler()
@@ -304,7 +304,7 @@ struct SharedCacheTests {
 
         // Frozen: connections accepted, nothing answered. A pass that must ask the server
         // (a new revision) ends unavailable, not failed; once the server answers, it syncs.
-        let second = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "2")])
+        let second = try await fixture.commit(["app/cm.yaml": configMapYAML("settings", "2")])
         let quick = try await fixture.impatientClient()
         let plain = fixture.reconciler()
         let impatient = Reconciler(environment: plain.environment, client: quick, renderer: plain.renderer, inventory: fixture.audit)
@@ -321,7 +321,7 @@ struct SharedCacheTests {
     func blackHole() async throws {
         let fixture = try await Fixture.start(bookmarkInterval: .milliseconds(400))
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
+        let revision = try await fixture.commit(["app/ns.yaml": namespaceYAML, "app/cm.yaml": configMapYAML("settings", "1")])
         // Bookmarks every 0.4 s, silence limit 1.5 s: as kube-apiserver's minute against the default 90 s.
         let cache = ClusterCache(client: fixture.client, labelSelector: Self.selector, watchSilence: .milliseconds(1500))
         let plain = fixture.reconciler()
@@ -337,7 +337,7 @@ struct SharedCacheTests {
         try await Task.sleep(for: .seconds(2))
         #expect(watches() == opened, "a live watch was replaced")
 
-        let second = try fixture.commit(["app/cm.yaml": configMapYAML("settings", "2")])
+        let second = try await fixture.commit(["app/cm.yaml": configMapYAML("settings", "2")])
         let quick = try await fixture.impatientClient()
         let impatient = Reconciler(environment: plain.environment, client: quick, renderer: plain.renderer, inventory: fixture.audit)
         fixture.server.simulation.faults.blackHole.open(for: .seconds(3))

@@ -14,7 +14,7 @@ struct SyncTests {
     func createUpdatePrune() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let first = try fixture.commit(["app/namespace.yaml": namespaceYAML, "app/config.yaml": configMapYAML("settings", "1"),
+        let first = try await fixture.commit(["app/namespace.yaml": namespaceYAML, "app/config.yaml": configMapYAML("settings", "1"),
                                         "app/more.yaml": configMapYAML("extra", "x") + "\n---\n" + deploymentYAML("web", image: "shop:1")])
         let reconciler = fixture.reconciler()
         let created = await reconciler.sync(revision: first)
@@ -32,7 +32,7 @@ struct SyncTests {
         #expect(again.objects.allSatisfy { $0.action == .unchanged })
         #expect(fixture.server.requests.count("PATCH") == patches, "a no-op sync sent apply requests")
 
-        let second = try fixture.commit(["app/config.yaml": configMapYAML("settings", "2")])
+        let second = try await fixture.commit(["app/config.yaml": configMapYAML("settings", "2")])
         let updated = await reconciler.sync(revision: second)
         #expect(updated.objects.filter { $0.action != .unchanged }.map(\.key.name) == ["settings"])
         #expect(fixture.server.requests.count("PATCH") == patches + 1)
@@ -43,7 +43,7 @@ struct SyncTests {
         try await fixture.client.apply(.object(["apiVersion": "v1", "kind": "Namespace", "metadata": .object(["name": "other"])]))
         try await fixture.client.apply(.object(["apiVersion": "v1", "kind": "ConfigMap", "metadata": .object(["name": "extra", "namespace": "other"])]))
         try await fixture.client.apply(.object(["apiVersion": "v1", "kind": "ConfigMap", "metadata": .object(["name": "stray", "namespace": "shop"])]))
-        let third = try fixture.commit(["app/more.yaml": deploymentYAML("web", image: "shop:1")])
+        let third = try await fixture.commit(["app/more.yaml": deploymentYAML("web", image: "shop:1")])
         let pruned = await reconciler.sync(revision: third)
         #expect(pruned.errors == [])
         #expect(pruned.objects.filter { $0.action == .prune }.map(\.key.description) == ["ConfigMap shop/extra"])
@@ -57,12 +57,12 @@ struct SyncTests {
     func emptyRevision() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let first = try fixture.commit(["app/namespace.yaml": namespaceYAML, "app/config.yaml": configMapYAML("settings", "1"),
+        let first = try await fixture.commit(["app/namespace.yaml": namespaceYAML, "app/config.yaml": configMapYAML("settings", "1"),
                                         "keep/namespace.yaml": namespaceYAML])
         let reconciler = fixture.reconciler()
         #expect(await reconciler.sync(revision: first).errors == [])
         // The folder is still there; only comments are left in it.
-        let empty = try fixture.commit(["app/notes.yaml": "# everything moved elsewhere\n"], remove: ["app/namespace.yaml", "app/config.yaml"])
+        let empty = try await fixture.commit(["app/notes.yaml": "# everything moved elsewhere\n"], remove: ["app/namespace.yaml", "app/config.yaml"])
         let writes = CorpusTests.writes(fixture.server), deletes = fixture.server.requests.count("DELETE")
         let refused = await reconciler.sync(revision: empty)
         #expect(!refused.synced && !refused.unavailable && refused.health != .healthy)
@@ -85,7 +85,7 @@ struct SyncTests {
     func adoption() async throws {
         let fixture = try await Fixture.start()
         defer { Task { await fixture.stop() } }
-        let revision = try fixture.commit(["app/namespace.yaml": namespaceYAML, "app/config.yaml": configMapYAML("settings", "1")])
+        let revision = try await fixture.commit(["app/namespace.yaml": namespaceYAML, "app/config.yaml": configMapYAML("settings", "1")])
         _ = try await fixture.kubectl(["create", "namespace", "shop"])
         // Someone else's ConfigMap under the name the revision uses.
         let made = try await fixture.kubectl(["-n", "shop", "create", "configmap", "settings", "--from-literal=value=theirs"])
