@@ -5,7 +5,7 @@ SWIFT ?= swift
 # Debian packages the build and the tests need (the HTTP tests run a TLS server in python3 with
 # certificates made by the openssl command; the audit tests tamper with rows using sqlite3; the
 # Prometheus gate tests run a real prometheus).
-SYSTEM_PACKAGES := pkg-config git curl libgit2-dev libcurl4-openssl-dev libsqlite3-dev python3 python3-kubernetes openssl sqlite3 prometheus
+SYSTEM_PACKAGES := pkg-config git curl libgit2-dev libcurl4-openssl-dev libsqlite3-dev python3 python3-kubernetes openssl sqlite3 prometheus openssh-client
 
 .PHONY: all build test demo demo-stop bench deps clean clean-demo
 

@@ -83,6 +83,19 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // SSH keys, SSHSIG signatures (verified with swift-crypto; signed by ssh-keygen) and
+        // git's allowed_signers format.
+        .target(
+            name: "Signatures",
+            dependencies: [
+                "BatonCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+
         // MARK: Layer 3 — talking to clusters
 
         // kubeconfig, credentials and the Kubernetes API client over HTTP.
@@ -222,6 +235,11 @@ let package = Package(
         .testTarget(
             name: "HTTPTests",
             dependencies: ["HTTP", "BatonTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SignaturesTests",
+            dependencies: ["Signatures", "BatonCore", "BatonTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

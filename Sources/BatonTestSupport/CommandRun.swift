@@ -29,6 +29,13 @@ public struct CommandRun: Sendable {
         return try child.result(status)
     }
 
+    /// Itself, when the program exited 0; else an error with its status and standard error.
+    @discardableResult
+    public func requireSuccess() throws -> CommandRun {
+        guard status == 0 else { throw CommandFailed(status: status, stderr: stderr) }
+        return self
+    }
+
     /// The `baton` binary that `swift build` put beside the test bundle.
     public static var batonPath: String {
         let dir = Bundle.main.executableURL?.deletingLastPathComponent().path ?? "."
@@ -43,6 +50,12 @@ public struct CommandRun: Sendable {
                              environment: [String: String] = [:]) async throws -> CommandRun {
         try await run(batonPath, arguments, in: directory, environment: environment)
     }
+}
+
+public struct CommandFailed: Error, CustomStringConvertible {
+    public var status: Int32
+    public var stderr: String
+    public var description: String { "exited \(status): \(stderr)" }
 }
 
 /// A process set up to run with its output going to files.

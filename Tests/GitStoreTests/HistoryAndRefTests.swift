@@ -185,9 +185,3 @@ struct HistoryAndRefTests {
         #expect(results.allSatisfy { $0.value == "i: \($0.key % 50)\n" })
     }
 }
-
-extension CommandRun {
-    func requireSuccess() throws {
-        guard status == 0 else { throw GitCLIError(arguments: [], status: status, stderr: stderr) }
-    }
-}
