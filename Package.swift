@@ -138,7 +138,7 @@ let package = Package(
         // its effects, the decisions inbox, and the environment refs.
         .target(
             name: "Coordinator",
-            dependencies: ["BatonCore", "AuditStore", "GitStore", "Gates", "Reconciler", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["BatonCore", "AuditStore", "GitStore", "Gates", "Reconciler", "Signatures", .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
@@ -182,6 +182,7 @@ let package = Package(
                 "Manifests",
                 "Reconciler",
                 "KubeSim",
+                "Signatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -83,6 +83,7 @@ public final class AuditStore: Sendable {
         migrator.registerMigration("v3: inventories", migrate: migrateInventories)
         migrator.registerMigration("v4: inbox", migrate: migrateInbox)
         migrator.registerMigration("v5: events by revision", migrate: migrateRevisionIndex)
+        migrator.registerMigration("v6: statement nonces", migrate: migrateStatementNonces)
         return migrator
     }
 

@@ -127,10 +127,12 @@ struct PipelineSession {
     /// the run lock) it is the driver and moves the refs; otherwise the command drives the
     /// pipeline itself for as long as it takes, holding the lock, so two processes never move
     /// the same ref. A refusal is recorded (who tried what, and why not), printed, and exits 1.
-    func decide(_ decision: Decision, actor: String, refs: EnvironmentRefs, timeout: Duration = .seconds(60)) async throws -> PromotionMachine {
+    func decide(_ decision: Decision, actor: String, refs: EnvironmentRefs, signed: (statement: Data, signature: String)? = nil,
+                timeout: Duration = .seconds(60)) async throws -> PromotionMachine {
         let id: Int64
         do {
-            id = try audit.enqueue(pipeline: pipeline.name, actor: actor, body: decision.encoded())
+            let request = InboxRequest(decision: decision, statement: signed?.statement, signature: signed?.signature)
+            id = try audit.enqueue(pipeline: pipeline.name, actor: actor, body: request.encoded())
         } catch {
             throw EnvironmentSession.fail("\(error)")
         }
@@ -138,6 +140,7 @@ struct PipelineSession {
             defer { close(lock) }
             do {
                 let driver = try PipelineDriver(ledger: ledger, refs: refs, environments: config.environments, gates: nil,
+                                                trust: PipelineDriver.trust(for: pipeline, directory: config.directory),
                                                 logger: Logger(label: "baton") { _ in SwiftLogNoOpLogHandler() })
                 await driver.recover(takingHead: false)
             } catch {

@@ -3,6 +3,7 @@ import AuditStore
 import BatonCore
 import Coordinator
 import Foundation
+import Signatures
 
 /// `baton approve PIPELINE ENV`: one person's approval of the revision waiting to enter a
 /// manual stage.
@@ -11,10 +12,13 @@ struct Approve: AsyncParsableCommand {
         commandName: "approve",
         abstract: "Approve the revision waiting to enter a manual stage.",
         discussion: """
-            Your identity is BATON_ACTOR, else git's user.email, else $USER@host. The approval counts when you are \
-            among the stage's approvers (anyone when none are listed), have not approved it already, and, unless \
-            allowCommitAuthors is set, wrote no commit the promotion brings. When the approvals reach `required`, \
-            `baton run` promotes it. Exits 1 when the approval is refused (the reason is printed and recorded).
+            When the stage's approvers have SSH keys, the approval is a statement signed with yours (--key FILE, \
+            else git's user.signingKey, else ssh-agent's first key), and who you are is the approver whose key signed. \
+            Otherwise your identity is BATON_ACTOR, else git's user.email, else $USER@host, and is recorded as \
+            unverified. The approval counts when you are among the stage's approvers (anyone when none are listed), \
+            have not approved it already, and, unless allowCommitAuthors is set, wrote no commit the promotion brings. \
+            When the approvals reach `required`, `baton run` promotes it. Exits 1 when the approval is refused (the \
+            reason is printed and recorded).
             """
     )
 
@@ -22,10 +26,12 @@ struct Approve: AsyncParsableCommand {
     @Argument(help: "The stage's environment.") var environment: String
     @Option(help: "The revision to approve (default: the one awaiting approval).") var revision: String?
     @Option(help: "A note kept with the approval.") var comment: String?
+    @Option(help: "The SSH key to sign with (a private key file, or a .pub whose key ssh-agent holds).") var key: String?
     @OptionGroup var location: PipelineSession.Location
 
     func run() async throws {
-        let (session, stage, machine, refs, actor) = try await PipelineSession.decision(location, pipeline: pipeline, environment: environment)
+        let (session, stage, machine, refs, claimed) = try await PipelineSession.decision(location, pipeline: pipeline, environment: environment)
+        var actor = claimed
         let state = machine.stages[stage]
         let revision: String
         if let requested = self.revision {
@@ -45,13 +51,28 @@ struct Approve: AsyncParsableCommand {
             throw EnvironmentSession.fail("refused: cannot read the commits from \(state.deployed.map { String($0.prefix(8)) } ?? "the start") "
                 + "to \(revision.prefix(8)) to check who wrote them: \(error)")
         }
+        var signed: (statement: Data, signature: String)?
+        var verified = ""
+        if session.pipeline.stages[stage].effectiveApproval?.requiresSignatures == true || key != nil {
+            let signingKey = try await SigningKey.find(key)
+            signed = try await signingKey.sign(Statement(verb: .approve, pipeline: pipeline, environment: environment, revision: revision,
+                                                         text: comment, key: signingKey.publicKey.openSSH, osUser: Statement.currentOSUser,
+                                                         host: ProcessInfo.processInfo.hostName))
+            // Who the coordinator will take the signer for (it checks against its own configuration).
+            if let policy = session.pipeline.stages[stage].effectiveApproval, policy.requiresSignatures,
+               let approver = try? TrustedApprovers(policy, directory: session.config.directory).approver(for: signingKey.publicKey) {
+                actor = approver
+            }
+            verified = ", signed with \(signingKey.publicKey)"
+        }
         let isAuthor = authors.contains { $0.caseInsensitiveCompare(actor) == .orderedSame }
         let after = try await session.decide(.approve(environment: environment, revision: revision, isCommitAuthor: isAuthor, comment: comment),
-                                             actor: actor, refs: refs)
+                                             actor: actor, refs: refs, signed: signed)
         let candidate = after.stages[stage].candidate
         let required = session.pipeline.stages[stage].effectiveApproval?.required ?? 1
         let count = candidate?.revision == revision ? candidate?.approvals.count ?? 0 : required
-        Terminal.out("approved \(revision.prefix(8)) for \(environment) as \(actor) (\(min(count, required)) of \(required))")
+        Terminal.out("approved \(revision.prefix(8)) for \(environment) as \(actor)\(signed == nil ? ", unverified" : verified) "
+                     + "(\(min(count, required)) of \(required))")
         if count >= required {
             Terminal.out("the approvals are complete: \(environment) is being promoted to \(revision.prefix(8))")
         }

@@ -99,7 +99,7 @@ struct Run: AsyncParsableCommand {
             let ledger = PromotionLedger(pipeline: pipeline, environments: config.environments, audit: audit)
             do {
                 let driver = try PipelineDriver(ledger: ledger, refs: refs, environments: config.environments, gates: GateRunner(client: http),
-                                                logger: logger)
+                                                trust: PipelineDriver.trust(for: pipeline, directory: config.directory), logger: logger)
                 drivers.append((driver, reconcilers))
             } catch {
                 throw EnvironmentSession.fail("\(error)")

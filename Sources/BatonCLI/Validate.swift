@@ -1,5 +1,7 @@
 import ArgumentParser
 import BatonCore
+import Coordinator
+import Signatures
 
 /// `baton validate`: load every environment and pipeline and report every problem at once.
 struct Validate: AsyncParsableCommand {
@@ -20,8 +22,18 @@ struct Validate: AsyncParsableCommand {
 
     func run() async throws {
         let config: BatonConfig
-        do {
+        do throws(ConfigError) {
             config = try ConfigLoader().load(directory: dir)
+            // Every approver's key is read as a key, and every allowed_signers file as one.
+            let keyIssues = config.pipelines.compactMap { pipeline -> ConfigIssue? in
+                do throws(SignatureError) {
+                    _ = try PipelineDriver.trust(for: pipeline, directory: config.directory)
+                    return nil
+                } catch {
+                    return ConfigIssue(file: error.source ?? "pipeline \(pipeline.name)", position: nil, keyPath: "", message: error.message)
+                }
+            }
+            if !keyIssues.isEmpty { throw ConfigError(issues: keyIssues) }
         } catch {
             for issue in error.issues { Terminal.error(issue.description) }
             let count = error.issues.count

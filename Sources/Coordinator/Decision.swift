@@ -80,3 +80,27 @@ public enum Decision: Sendable, Hashable, Codable {
         (try? JSONEncoder.ledger.encode(self)) ?? Data()
     }
 }
+
+/// What a CLI command writes to the inbox: the decision and, when it was signed, the signed
+/// statement's bytes and the armoured signature. The driver believes only the signature.
+public struct InboxRequest: Sendable, Hashable, Codable {
+    public var decision: Decision
+    public var statement: Data?
+    public var signature: String?
+
+    public init(decision: Decision, statement: Data? = nil, signature: String? = nil) {
+        self.decision = decision
+        self.statement = statement
+        self.signature = signature
+    }
+
+    public func encoded() -> Data {
+        (try? JSONEncoder.ledger.encode(self)) ?? Data()
+    }
+
+    /// Reads an inbox body: a request, or a bare decision as Baton wrote them before.
+    static func decode(_ body: Data) throws -> InboxRequest {
+        if let request = try? JSONDecoder.ledger.decode(InboxRequest.self, from: body) { return request }
+        return InboxRequest(decision: try JSONDecoder.ledger.decode(Decision.self, from: body))
+    }
+}

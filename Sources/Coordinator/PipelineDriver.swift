@@ -4,6 +4,7 @@ import Foundation
 import Gates
 import GitStore
 import Logging
+import Signatures
 
 /// What a pipeline's driver feeds its promotion machine.
 public enum DriverInput: Sendable {
@@ -42,6 +43,9 @@ public actor PipelineDriver {
     let now: @Sendable () -> Date
     /// Who the driver's own inputs are recorded as.
     let actor = "baton"
+    /// Per environment whose approvals are signed, the approvers' keys from the coordinator's
+    /// configuration.
+    let trust: [String: TrustedApprovers]
 
     private(set) var machine: PromotionMachine
     /// The state as last saved (what the next save expects to replace).
@@ -66,8 +70,9 @@ public actor PipelineDriver {
     public private(set) var stateReads = 0
 
     public init(ledger: PromotionLedger, refs: EnvironmentRefs, environments: [EnvironmentConfig], gates: GateRunner?,
-                now: @escaping @Sendable () -> Date = { Date() }, logger: Logger) throws {
+                trust: [String: TrustedApprovers] = [:], now: @escaping @Sendable () -> Date = { Date() }, logger: Logger) throws {
         pipeline = ledger.pipeline
+        self.trust = trust
         self.ledger = ledger
         self.refs = refs
         var byName: [String: EnvironmentConfig] = [:]
@@ -132,21 +137,35 @@ public actor PipelineDriver {
     public func handle(_ items: [InboxItem]) async {
         for item in items where item.pipeline == pipeline.name {
             let time = now()
-            let decision: Decision
+            let request: InboxRequest
             do {
-                decision = try JSONDecoder.ledger.decode(Decision.self, from: item.body)
+                request = try InboxRequest.decode(item.body)
             } catch {
                 refuse(item, reason: "the decision cannot be read (\(error)); written by a newer Baton?", environment: nil, revision: nil,
                        details: [:], at: time)
                 continue
             }
+            var decision = request.decision
+            var actor = item.actor
+            var extra: [EventDraft] = []
+            if let stage = decision.environment.flatMap({ pipeline.chain.firstIndex(of: $0) }),
+               case .approve = decision, pipeline.stages[stage].effectiveApproval?.requiresSignatures == true {
+                switch await verifySigned(request, stage: stage, at: time) {
+                case .success(let verified):
+                    (decision, actor, extra) = verified
+                case .failure(let refusal):
+                    refuse(item, reason: refusal.message, environment: decision.environment, revision: decision.revision,
+                           details: decision.refusalDetails.merging(Self.evidence(request)) { $1 }, kind: decision.attempt, at: time)
+                    continue
+                }
+            }
             var next = machine
             do {
-                let effects = try decision.apply(to: &next, actor: item.actor, now: time)
-                await commit(next, effects: effects, extra: [], handled: [item.id: .accepted], actor: item.actor, at: time)
+                let effects = try decision.apply(to: &next, actor: actor, now: time)
+                await commit(next, effects: effects, extra: extra, handled: [item.id: .accepted], actor: actor, at: time)
             } catch {
                 refuse(item, reason: error.message, environment: decision.environment, revision: decision.revision,
-                       details: decision.refusalDetails, kind: decision.attempt, at: time)
+                       details: decision.refusalDetails.merging(Self.evidence(request)) { $1 }, kind: decision.attempt, at: time)
             }
         }
     }

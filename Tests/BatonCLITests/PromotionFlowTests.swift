@@ -32,7 +32,7 @@ struct PromotionFlowTests {
         let outsider = try await flow.baton(["approve", "guestbook", "production"], as: "mallory@example.com")
         #expect(outsider.status == 1 && outsider.stderr.contains("mallory@example.com may not approve production"))
         let bob = try await flow.baton(["approve", "guestbook", "production", "--comment", "looks good"], as: "bob@example.com")
-        #expect(bob.status == 0 && bob.stdout == "approved \(v1.prefix(8)) for production as bob@example.com (1 of 2)\n", "\(bob.stderr)")
+        #expect(bob.status == 0 && bob.stdout == "approved \(v1.prefix(8)) for production as bob@example.com, unverified (1 of 2)\n", "\(bob.stderr)")
         await #expect(flow.ref("production") == nil, "one approval of two promoted")
         let carol = try await flow.baton(["approve", "guestbook", "production"], as: "carol@example.com")
         #expect(carol.status == 0, "\(carol.stderr)")

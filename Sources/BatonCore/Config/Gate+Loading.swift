@@ -137,14 +137,27 @@ extension PrometheusGate {
 }
 
 extension ApprovalPolicy {
+    /// The key types approvers may declare (what the Signatures module verifies).
+    static let keyTypes = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"]
+
     static func decode(_ value: ValueReader) -> ApprovalPolicy? {
-        guard let map = value.mapping(keys: ["required", "approvers", "allowCommitAuthors"]) else { return nil }
+        guard let map = value.mapping(keys: ["required", "approvers", "allowCommitAuthors", "allowedSigners"]) else { return nil }
         var policy = ApprovalPolicy()
         let required = map.optional("required")
         if let count = required?.int(atLeast: 1) { policy.required = count }
+        var plain: [ValueReader] = []
+        var keyed = false
         if let list = map.optional("approvers")?.list() {
             for element in list {
-                guard let who = element.nonEmptyString() else { continue }
+                let who: String?
+                if case .mapping = element.node {
+                    keyed = true
+                    who = decodeApprover(element, into: &policy)
+                } else {
+                    who = element.nonEmptyString()
+                    if who != nil { plain.append(element) }
+                }
+                guard let who else { continue }
                 if policy.approvers.contains(who) {
                     element.fail("\(ValueReader.quote(who)) is listed twice")
                 } else {
@@ -152,12 +165,45 @@ extension ApprovalPolicy {
                 }
             }
         }
+        if let file = map.optional("allowedSigners") {
+            if let path = file.nonEmptyString() {
+                policy.allowedSigners = path
+                policy.allowedSignersSource = "\(file.log.file):\(YAMLSource.position(of: file.node).line)"
+            }
+        }
+        if keyed || policy.allowedSigners != nil {
+            // Approvals are signed here: an approver without a key could not sign one.
+            for element in plain {
+                element.fail("\(ValueReader.quote(element.string() ?? "")) has no key; in a stage whose approvers have keys, each needs "
+                             + "them ({email: ..., keys: [...]}) or is named in allowedSigners")
+            }
+        }
         if let allow = map.optional("allowCommitAuthors")?.bool() { policy.allowCommitAuthors = allow }
-        if !policy.approvers.isEmpty, policy.required > policy.approvers.count, let required {
+        if !policy.approvers.isEmpty, policy.allowedSigners == nil, policy.required > policy.approvers.count, let required {
             let listed = policy.approvers.count == 1 ? "1 approver is" : "\(policy.approvers.count) approvers are"
             required.fail("\(policy.required) approvals are required but only \(listed) listed")
         }
         return policy
+    }
+
+    /// `{email: bob@example.com, keys: ["ssh-ed25519 AAAA… bob"]}`: the e-mail, keys added to
+    /// `policy.keys`.
+    private static func decodeApprover(_ element: ValueReader, into policy: inout ApprovalPolicy) -> String? {
+        guard let map = element.mapping(keys: ["email", "keys"]) else { return nil }
+        guard let email = map.required("email")?.nonEmptyString() else { return nil }
+        guard let keys = map.required("keys")?.list() else { return nil }
+        if keys.isEmpty { map.keyNode("keys").map { map.log.add($0, map.path.key("keys"), "\(ValueReader.quote(email)) needs at least one key") } }
+        for key in keys {
+            guard let line = key.nonEmptyString() else { continue }
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count >= 2, keyTypes.contains(String(fields[0])), Data(base64Encoded: String(fields[1])) != nil else {
+                key.fail("expected an SSH public key (\(keyTypes.joined(separator: ", ")) and its base64, as in a .pub file), got "
+                         + ValueReader.quote(String(line.prefix(40))))
+                continue
+            }
+            policy.keys.append(ApproverKey(email: email, key: line, source: "\(key.log.file):\(YAMLSource.position(of: key.node).line)"))
+        }
+        return email
     }
 }
 

@@ -112,10 +112,40 @@ public struct ApprovalPolicy: Sendable, Hashable, Codable {
     /// Whether an author of a commit the promotion brings may approve it. False is the
     /// four-eyes rule.
     public var allowCommitAuthors: Bool
+    /// Approvers' SSH public keys, declared inline (`approvers: [{email, keys}]`).
+    public var keys: [ApproverKey]
+    /// A file in git's allowed_signers format naming approvers and their keys, relative to
+    /// the configuration folder.
+    public var allowedSigners: String?
+    /// Where `allowedSigners` was written (`file:line`), for messages about the file.
+    public var allowedSignersSource: String?
 
-    public init(required: Int = 1, approvers: [String] = [], allowCommitAuthors: Bool = false) {
+    public init(required: Int = 1, approvers: [String] = [], allowCommitAuthors: Bool = false, keys: [ApproverKey] = [],
+                allowedSigners: String? = nil) {
         self.required = required
         self.approvers = approvers
         self.allowCommitAuthors = allowCommitAuthors
+        self.keys = keys
+        self.allowedSigners = allowedSigners
+    }
+
+    /// Whether approvals must be signed by an approver's key: keys are declared, inline or in
+    /// an allowed_signers file.
+    public var requiresSignatures: Bool { !keys.isEmpty || allowedSigners != nil }
+}
+
+/// One approver's SSH public key as written in the configuration (checked as a key by the
+/// `Signatures` module; here only its shape).
+public struct ApproverKey: Sendable, Hashable, Codable {
+    public var email: String
+    /// The key's line: `ssh-ed25519 AAAA… [comment]`.
+    public var key: String
+    /// `file:line` where it was written.
+    public var source: String
+
+    public init(email: String, key: String, source: String) {
+        self.email = email
+        self.key = key
+        self.source = source
     }
 }

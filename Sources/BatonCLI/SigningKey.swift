@@ -1,0 +1,80 @@
+import BatonCore
+import Foundation
+import Signatures
+
+/// The key a person signs statements with (DESIGN.md §10): `--key FILE`, else git's
+/// `user.signingKey` (a file, or `key::ssh-ed25519 …` for a key in ssh-agent), else the
+/// ssh-agent's first key. The private key is used only by `ssh-keygen`.
+struct SigningKey {
+    /// What `ssh-keygen -Y sign -f` is given: a private key file, or a public key file whose
+    /// private half ssh-agent holds.
+    let file: String
+    /// The public key, as the statement names it.
+    let publicKey: SSHPublicKey
+    /// A file made for an agent's key, removed by `discard`.
+    private let temporary: String?
+
+    static func find(_ explicit: String?) async throws -> SigningKey {
+        if let explicit {
+            guard FileManager.default.fileExists(atPath: explicit) else {
+                throw EnvironmentSession.fail("--key \(explicit): no such file")
+            }
+            return try await fromFile(explicit)
+        }
+        if let result = try? await Subprocess.run("git", ["config", "user.signingKey"]), result.status == 0 {
+            let value = String(decoding: result.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if value.hasPrefix("key::") { return try fromAgent(String(value.dropFirst(5)), from: "git's user.signingKey") }
+            if !value.isEmpty {
+                let path = value.hasPrefix("~/") ? NSHomeDirectory() + value.dropFirst(1) : value
+                return try await fromFile(path)
+            }
+        }
+        if let result = try? await Subprocess.run("ssh-add", ["-L"]), result.status == 0,
+           let first = String(decoding: result.output, as: UTF8.self).split(separator: "\n").first {
+            return try fromAgent(String(first), from: "ssh-agent's first key")
+        }
+        throw EnvironmentSession.fail("no key to sign with: pass --key FILE, set git's user.signingKey, or add a key to ssh-agent")
+    }
+
+    private static func fromFile(_ path: String) async throws -> SigningKey {
+        var line = try? String(contentsOfFile: path.hasSuffix(".pub") ? path : path + ".pub", encoding: .utf8)
+        if line == nil, let derived = try? await Subprocess.run("ssh-keygen", ["-y", "-f", path]), derived.status == 0 {
+            line = String(decoding: derived.output, as: UTF8.self)
+        }
+        guard let line else { throw EnvironmentSession.fail("\(path): cannot read its public key (no \(path).pub, and ssh-keygen -y failed)") }
+        do {
+            return SigningKey(file: path, publicKey: try SSHPublicKey(line: line.trimmingCharacters(in: .whitespacesAndNewlines)), temporary: nil)
+        } catch {
+            throw EnvironmentSession.fail("\(path): \(error)")
+        }
+    }
+
+    private static func fromAgent(_ line: String, from what: String) throws -> SigningKey {
+        let key: SSHPublicKey
+        do {
+            key = try SSHPublicKey(line: line)
+        } catch {
+            throw EnvironmentSession.fail("\(what): \(error)")
+        }
+        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? NSTemporaryDirectory()
+        let file = (base as NSString).appendingPathComponent("baton-agent-key-\(UUID().uuidString).pub")
+        do {
+            try Data((key.openSSH + "\n").utf8).write(to: URL(fileURLWithPath: file))
+        } catch {
+            throw EnvironmentSession.fail("cannot write \(file) for ssh-keygen: \(error.localizedDescription)")
+        }
+        return SigningKey(file: file, publicKey: key, temporary: file)
+    }
+
+    /// Signs `statement`'s bytes; returns them with the armoured signature.
+    func sign(_ statement: Statement) async throws -> (statement: Data, signature: String) {
+        defer { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
+        let data = statement.encoded()
+        do {
+            let signature = try await SSHSigner.sign(data, namespace: TrustedApprovers.namespace, keyFile: file)
+            return (data, signature.armored)
+        } catch {
+            throw EnvironmentSession.fail("signing: \(error)")
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import AuditStore
+import BatonCore
+import BatonTestSupport
+import Foundation
+import Testing
+
+/// Approvals signed with SSH keys (DESIGN.md §10), end to end: keys made by ssh-keygen,
+/// `baton approve --key`, and `baton run` checking every statement against its own
+/// configuration.
+@Suite("Signed approvals: SSH keys decide who approved")
+struct SignedApprovalTests {
+    @Test("only a statement signed by a declared key counts, as that key's approver: unsigned, forged, unknown-key, changed and replayed approvals are refused and recorded; ssh-keygen re-verifies what the log keeps")
+    func signedApprovals() async throws {
+        let keys = try TemporaryDirectory("approver-keys")
+        defer { keys.remove() }
+        func make(_ name: String) async throws -> String {
+            try await CommandRun.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", keys.path + "/" + name]).requireSuccess()
+            return try String(contentsOfFile: keys.path + "/" + name + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let bob = try await make("bob"), carol = try await make("carol")
+        _ = try await make("mallory")
+        var options = PromotionFlow.Options()
+        options.approval = "{required: 2, approvers: [{email: bob@example.com, keys: [\"\(bob)\"]}, {email: carol@example.com, keys: [\"\(carol)\"]}]}"
+        let flow = try await PromotionFlow("flow-signed", options)
+        defer { Task { await flow.close() } }
+        let validate = try await flow.baton(["validate"])
+        #expect(validate.status == 0, "\(validate.stderr)")
+        let v1 = try await flow.release("guestbook:1.0.0", by: "alice@example.com")
+        try flow.start()
+        try await flow.wait("v1 awaiting approval in production") {
+            try await flow.baton(["status", "guestbook", "--output", "json"]).stdout.contains("\"phase\" : \"awaiting-approval\"")
+        }
+        let audit = try flow.audit()
+
+        // Claiming to be bob gets nothing: there is no key to sign with.
+        let claimed = try await flow.baton(["approve", "guestbook", "production"], as: "bob@example.com")
+        #expect(claimed.status == 1 && claimed.stderr.contains("no key to sign with"), "\(claimed.stderr)")
+        // Written straight into the inbox, unsigned (as someone with the database could): refused.
+        let forged = try audit.enqueue(pipeline: "guestbook", actor: "bob@example.com",
+                                       body: Data(#"{"approve":{"environment":"production","revision":"\#(v1)","isCommitAuthor":false}}"#.utf8))
+        #expect(try await outcome(forged, in: audit)?.contains("must be signed by an approver's SSH key") == true)
+        // Signed by a key nobody declared.
+        let mallory = try await flow.baton(["approve", "guestbook", "production", "--key", keys.path + "/mallory"], as: "bob@example.com")
+        #expect(mallory.status == 1 && mallory.stderr.contains("which is not an allowed key"), "\(mallory.stderr)")
+
+        // Bob's key: counted as bob, whatever BATON_ACTOR says.
+        let signed = try await flow.baton(["approve", "guestbook", "production", "--key", keys.path + "/bob", "--comment", "looks good"],
+                                          as: "carol@example.com")
+        #expect(signed.status == 0 && signed.stdout.contains("as bob@example.com, signed with ssh-ed25519 SHA256:"), "\(signed.stdout)\(signed.stderr)")
+        let bobs = try #require(try audit.inboxItem(try audit.lastInboxID()))
+        // The same signed request again: a replay.
+        let replay = try audit.enqueue(pipeline: "guestbook", actor: "bob@example.com", body: bobs.body)
+        #expect(try await outcome(replay, in: audit)?.contains("used before") == true)
+        // Its statement changed (another comment), the signature kept: refused.
+        let changedBody = String(decoding: bobs.body, as: UTF8.self)
+        let request = try JSONValue.parse(bobs.body)
+        let statement = try #require(request["statement"]?.string.flatMap { Data(base64Encoded: $0) })
+        let altered = Data(String(decoding: statement, as: UTF8.self).replacingOccurrences(of: "looks good", with: "looks bad").utf8)
+        let tampered = try audit.enqueue(pipeline: "guestbook", actor: "bob@example.com",
+                                         body: Data(changedBody.replacingOccurrences(of: statement.base64EncodedString(), with: altered.base64EncodedString()).utf8))
+        #expect(try await outcome(tampered, in: audit)?.contains("does not match the message") == true)
+        await #expect(flow.ref("production") == nil, "one approval of two promoted")
+
+        let carols = try await flow.baton(["approve", "guestbook", "production", "--key", keys.path + "/carol"], as: "bob@example.com")
+        #expect(carols.status == 0 && carols.stdout.contains("as carol@example.com"), "\(carols.stdout)\(carols.stderr)")
+        try await flow.wait("v1 verified in production") { flow.phase("production", v1) == "verified" }
+
+        // The log keeps each accepted statement whole: ssh-keygen verifies it offline.
+        let kept = try audit.events().filter { $0.kind == "statement-verified" }
+        #expect(kept.map(\.actor) == ["bob@example.com", "carol@example.com"])
+        let refused = try audit.events().filter { $0.kind == "approval-refused" }
+        #expect(refused.count == 4, "\(refused.map(\.details))")
+        let first = try JSONValue.parse(Data(try #require(kept.first).details.utf8))
+        let text = try #require(first["statement"]?.string), signature = try #require(first["signature"]?.string)
+        try keys.write("kept.statement", text)
+        try keys.write("kept.sig", signature)
+        try keys.write("signers", "bob@example.com \(bob)\n")
+        let offline = try await CommandRun.run("/bin/sh", ["-c", "ssh-keygen -Y verify -f signers -I bob@example.com -n baton -s kept.sig < kept.statement"],
+                                               in: keys.path)
+        #expect(offline.status == 0, "\(offline.stderr)")
+        let verify = try await flow.baton(["audit", "verify"])
+        #expect(verify.status == 0, "\(verify.stderr)")
+    }
+
+    @Test("baton validate names a broken approver key by file and line, and an allowed_signers file that is missing")
+    func validateKeys() async throws {
+        let dir = try TemporaryDirectory("signed-validate")
+        defer { dir.remove() }
+        try dir.write("Environments/prod.yaml", """
+            apiVersion: baton/v1
+            kind: Environment
+            name: prod
+            cluster: {kubeconfig: /nonexistent, context: x}
+            namespace: app
+            source: {path: app}
+            """)
+        let shortRSA = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7"
+        try dir.write("Pipelines/app.yaml", """
+            apiVersion: baton/v1
+            kind: Pipeline
+            name: app
+            repo: {url: ./repo}
+            stages:
+              - environment: prod
+                promote: manual
+                approval:
+                  approvers:
+                    - {email: bob@example.com, keys: ["\(shortRSA)"]}
+            """)
+        let broken = try await CommandRun.run(CommandRun.batonPath, ["validate", "--dir", dir.path])
+        #expect(broken.status == 2 && broken.stderr.contains("Pipelines/app.yaml:10: bob@example.com's key:"), "\(broken.stderr)")
+        try dir.write("Pipelines/app.yaml", """
+            apiVersion: baton/v1
+            kind: Pipeline
+            name: app
+            repo: {url: ./repo}
+            stages:
+              - environment: prod
+                promote: manual
+                approval: {allowedSigners: keys/allowed_signers}
+            """)
+        let missing = try await CommandRun.run(CommandRun.batonPath, ["validate", "--dir", dir.path])
+        #expect(missing.status == 2 && missing.stderr.contains("Pipelines/app.yaml:8: allowedSigners keys/allowed_signers: cannot read"), "\(missing.stderr)")
+        try dir.write("Pipelines/app.yaml", """
+            apiVersion: baton/v1
+            kind: Pipeline
+            name: app
+            repo: {url: ./repo}
+            stages:
+              - environment: prod
+                promote: manual
+                approval:
+                  approvers: [{email: bob@example.com, keys: ["ssh-ed25519 not-a-key"]}, carol@example.com]
+            """)
+        let plain = try await CommandRun.run(CommandRun.batonPath, ["validate", "--dir", dir.path])
+        #expect(plain.status == 2 && plain.stderr.contains("expected an SSH public key") && plain.stderr.contains("\"carol@example.com\" has no key"),
+                "\(plain.stderr)")
+    }
+
+    /// The reason an inbox item was refused, once the driver handled it (nil when accepted).
+    func outcome(_ id: Int64, in audit: AuditStore) async throws -> String? {
+        var result: InboxOutcome?
+        try await waitUntil("inbox item \(id) to be handled") {
+            result = try audit.inboxItem(id)?.outcome
+            return result != nil
+        }
+        if case .refused(let reason) = result { return reason }
+        return nil
+    }
+}
