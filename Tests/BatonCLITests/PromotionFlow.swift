@@ -122,8 +122,10 @@ final class PromotionFlow: @unchecked Sendable {
         return commit
     }
 
+    /// The commands' environment: isolated from this machine's git config, home and ssh-agent.
     var environment: [String: String] {
-        ["TMPDIR": dir.path + "/tmp", "HOME": dir.path + "/home", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"]
+        ["TMPDIR": dir.path + "/tmp", "HOME": dir.path + "/home", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+         "SSH_AUTH_SOCK": ""]
     }
 
     /// Runs a `baton` command as `actor`.
