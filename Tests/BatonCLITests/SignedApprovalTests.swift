@@ -95,44 +95,25 @@ struct SignedApprovalTests {
             source: {path: app}
             """)
         let shortRSA = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7"
-        try dir.write("Pipelines/app.yaml", """
-            apiVersion: baton/v1
-            kind: Pipeline
-            name: app
-            repo: {url: ./repo}
-            stages:
-              - environment: prod
-                promote: manual
-                approval:
-                  approvers:
-                    - {email: bob@example.com, keys: ["\(shortRSA)"]}
-            """)
-        let broken = try await CommandRun.run(CommandRun.batonPath, ["validate", "--dir", dir.path])
+        /// `baton validate` of a pipeline whose production stage has `approval` (YAML, line 8).
+        func validate(approval: String) async throws -> CommandRun {
+            try dir.write("Pipelines/app.yaml", """
+                apiVersion: baton/v1
+                kind: Pipeline
+                name: app
+                repo: {url: ./repo}
+                stages:
+                  - environment: prod
+                    promote: manual
+                    approval: \(approval)
+                """)
+            return try await CommandRun.run(CommandRun.batonPath, ["validate", "--dir", dir.path])
+        }
+        let broken = try await validate(approval: "\n      approvers:\n        - {email: bob@example.com, keys: [\"\(shortRSA)\"]}")
         #expect(broken.status == 2 && broken.stderr.contains("Pipelines/app.yaml:10: bob@example.com's key:"), "\(broken.stderr)")
-        try dir.write("Pipelines/app.yaml", """
-            apiVersion: baton/v1
-            kind: Pipeline
-            name: app
-            repo: {url: ./repo}
-            stages:
-              - environment: prod
-                promote: manual
-                approval: {allowedSigners: keys/allowed_signers}
-            """)
-        let missing = try await CommandRun.run(CommandRun.batonPath, ["validate", "--dir", dir.path])
+        let missing = try await validate(approval: "{allowedSigners: keys/allowed_signers}")
         #expect(missing.status == 2 && missing.stderr.contains("Pipelines/app.yaml:8: allowedSigners keys/allowed_signers: cannot read"), "\(missing.stderr)")
-        try dir.write("Pipelines/app.yaml", """
-            apiVersion: baton/v1
-            kind: Pipeline
-            name: app
-            repo: {url: ./repo}
-            stages:
-              - environment: prod
-                promote: manual
-                approval:
-                  approvers: [{email: bob@example.com, keys: ["ssh-ed25519 not-a-key"]}, carol@example.com]
-            """)
-        let plain = try await CommandRun.run(CommandRun.batonPath, ["validate", "--dir", dir.path])
+        let plain = try await validate(approval: "{approvers: [{email: bob@example.com, keys: [\"ssh-ed25519 not-a-key\"]}, carol@example.com]}")
         #expect(plain.status == 2 && plain.stderr.contains("expected an SSH public key") && plain.stderr.contains("\"carol@example.com\" has no key"),
                 "\(plain.stderr)")
     }
