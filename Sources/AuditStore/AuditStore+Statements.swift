@@ -16,6 +16,18 @@ extension AuditStore {
             """)
     }
 
+    /// Migration v7: the events table refuses UPDATE and DELETE, whoever asks (Baton never
+    /// does either). Someone who can write the file can drop the triggers; the hash chain and
+    /// checkpoints are what detect that, the triggers stop the accidental and the casual.
+    static func migrateAppendOnly(_ db: Database) throws {
+        for verb in ["UPDATE", "DELETE"] {
+            try db.execute(sql: """
+                CREATE TRIGGER event_no_\(verb.lowercased()) BEFORE \(verb) ON event
+                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: events are never changed or deleted'); END
+                """)
+        }
+    }
+
     /// Whether a statement with `nonce` was accepted before.
     public func statementNonceUsed(_ nonce: String) throws(AuditError) -> Bool {
         do {

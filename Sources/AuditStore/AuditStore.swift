@@ -84,6 +84,7 @@ public final class AuditStore: Sendable {
         migrator.registerMigration("v4: inbox", migrate: migrateInbox)
         migrator.registerMigration("v5: events by revision", migrate: migrateRevisionIndex)
         migrator.registerMigration("v6: statement nonces", migrate: migrateStatementNonces)
+        migrator.registerMigration("v7: events append-only", migrate: migrateAppendOnly)
         return migrator
     }
 

@@ -51,27 +51,15 @@ struct Approve: AsyncParsableCommand {
             throw EnvironmentSession.fail("refused: cannot read the commits from \(state.deployed.map { String($0.prefix(8)) } ?? "the start") "
                 + "to \(revision.prefix(8)) to check who wrote them: \(error)")
         }
-        var signed: (statement: Data, signature: String)?
-        var verified = ""
-        if session.pipeline.stages[stage].effectiveApproval?.requiresSignatures == true || key != nil {
-            let signingKey = try await SigningKey.find(key)
-            signed = try await signingKey.sign(Statement(verb: .approve, pipeline: pipeline, environment: environment, revision: revision,
-                                                         text: comment, key: signingKey.publicKey.openSSH, osUser: Statement.currentOSUser,
-                                                         host: ProcessInfo.processInfo.hostName))
-            // Who the coordinator will take the signer for (it checks against its own configuration).
-            if let policy = session.pipeline.stages[stage].effectiveApproval, policy.requiresSignatures,
-               let approver = try? TrustedApprovers(policy, directory: session.config.directory).approver(for: signingKey.publicKey) {
-                actor = approver
-            }
-            verified = ", signed with \(signingKey.publicKey)"
-        }
+        let signed = try await session.sign(.approve, environment: environment, revision: revision, text: comment, key: key)
+        if let approver = signed?.approver { actor = approver }
         let isAuthor = authors.contains { $0.caseInsensitiveCompare(actor) == .orderedSame }
         let after = try await session.decide(.approve(environment: environment, revision: revision, isCommitAuthor: isAuthor, comment: comment),
-                                             actor: actor, refs: refs, signed: signed)
+                                             actor: actor, refs: refs, signed: signed?.request)
         let candidate = after.stages[stage].candidate
         let required = session.pipeline.stages[stage].effectiveApproval?.required ?? 1
         let count = candidate?.revision == revision ? candidate?.approvals.count ?? 0 : required
-        Terminal.out("approved \(revision.prefix(8)) for \(environment) as \(actor)\(signed == nil ? ", unverified" : verified) "
+        Terminal.out("approved \(revision.prefix(8)) for \(environment) as \(actor)\(signed?.shown ?? ", unverified") "
                      + "(\(min(count, required)) of \(required))")
         if count >= required {
             Terminal.out("the approvals are complete: \(environment) is being promoted to \(revision.prefix(8))")
@@ -91,6 +79,7 @@ struct Reject: AsyncParsableCommand {
     @Argument(help: "The stage's environment.") var environment: String
     @Option(help: "The revision to reject (default: the stage's current candidate).") var revision: String?
     @Option(help: "Why (required; recorded).") var reason: String
+    @Option(help: "The SSH key to sign with (see baton approve).") var key: String?
     @OptionGroup var location: PipelineSession.Location
 
     func validate() throws {
@@ -98,7 +87,7 @@ struct Reject: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (session, stage, machine, refs, actor) = try await PipelineSession.decision(location, pipeline: pipeline, environment: environment)
+        let (session, stage, machine, refs, claimed) = try await PipelineSession.decision(location, pipeline: pipeline, environment: environment)
         let revision: String
         if let requested = self.revision {
             revision = try await session.resolve(requested, in: refs)
@@ -107,8 +96,11 @@ struct Reject: AsyncParsableCommand {
         } else {
             throw EnvironmentSession.fail("refused: no revision is waiting in \(environment)")
         }
-        _ = try await session.decide(.reject(environment: environment, revision: revision, reason: reason), actor: actor, refs: refs)
-        Terminal.out("rejected \(revision.prefix(8)) for \(environment) as \(actor): \(reason)")
+        let signed = try await session.sign(.reject, environment: environment, revision: revision, text: reason, key: key)
+        let actor = signed?.approver ?? claimed
+        _ = try await session.decide(.reject(environment: environment, revision: revision, reason: reason), actor: actor, refs: refs,
+                                     signed: signed?.request)
+        Terminal.out("rejected \(revision.prefix(8)) for \(environment) as \(actor)\(signed?.shown ?? ", unverified"): \(reason)")
     }
 }
 
@@ -130,6 +122,7 @@ struct Promote: AsyncParsableCommand {
     @Option(help: "The revision (commit, branch, tag).") var revision: String?
     @Flag(help: "Promote a revision that was not verified in the previous stage.") var force = false
     @Option(help: "Why (required with --force; recorded).") var reason: String?
+    @Option(help: "The SSH key to sign with (see baton approve).") var key: String?
     @OptionGroup var location: PipelineSession.Location
 
     func validate() throws {
@@ -137,7 +130,7 @@ struct Promote: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (session, stage, machine, refs, actor) = try await PipelineSession.decision(location, pipeline: pipeline, environment: to)
+        let (session, stage, machine, refs, claimed) = try await PipelineSession.decision(location, pipeline: pipeline, environment: to)
         let revision: String
         if let requested = self.revision {
             revision = try await session.resolve(requested, in: refs)
@@ -155,8 +148,10 @@ struct Promote: AsyncParsableCommand {
         }
         let verifiedBefore = stage > 0 && ((try? session.audit.promotions(pipeline: pipeline, environment: session.pipeline.chain[stage - 1],
                                                                            revision: revision))?.contains { $0.phase == "verified" } ?? false)
+        let signed = try await session.sign(.promote, environment: to, revision: revision, text: reason, force: force ? true : nil, key: key)
+        let actor = signed?.approver ?? claimed
         let after = try await session.decide(.promote(environment: to, revision: revision, verifiedBefore: verifiedBefore, force: force,
-                                                      reason: reason), actor: actor, refs: refs)
+                                                      reason: reason), actor: actor, refs: refs, signed: signed?.request)
         if after.stages[stage].candidate?.phase == .awaitingApproval {
             Terminal.out("\(revision.prefix(8)) waits for approval to enter \(to) (baton approve \(pipeline) \(to))")
             return
@@ -172,13 +167,16 @@ struct Rollback: AsyncParsableCommand {
         abstract: "Move an environment back to an earlier revision and hold the one it replaces.",
         discussion: """
             The environment's ref moves to REV at once (not only forward); the revision it ran is held, so \
-            auto-promotion does not bring it back until `baton release PIPELINE REV`.
+            auto-promotion does not bring it back until `baton release PIPELINE REV`. REV must be a revision the \
+            environment ran and verified before; --break-glass goes anywhere, recorded and shown as such.
             """
     )
 
     @Argument(help: "The environment.") var environment: String
     @Option(help: "The revision to go back to.") var to: String
     @Option(help: "Why (required; recorded).") var reason: String
+    @Flag(help: "Go to a revision the environment never verified (an emergency; flagged in status and history).") var breakGlass = false
+    @Option(help: "The SSH key to sign with (see baton approve).") var key: String?
     @OptionGroup var location: PipelineSession.Location
 
     func validate() throws {
@@ -189,8 +187,12 @@ struct Rollback: AsyncParsableCommand {
         let (session, stage) = try PipelineSession.open(location, environment: environment)
         let refs = try await session.refs()
         let revision = try await session.resolve(to, in: refs)
-        let actor = await Actor.current()
-        let machine = try await session.decide(.rollback(environment: environment, revision: revision, reason: reason), actor: actor, refs: refs)
+        let signed = try await session.sign(.rollback, environment: environment, revision: revision, text: reason,
+                                            breakGlass: breakGlass ? true : nil, key: key)
+        let claimed = await Actor.current()
+        let actor = signed?.approver ?? claimed
+        let machine = try await session.decide(.rollback(environment: environment, revision: revision, reason: reason,
+                                                           breakGlass: breakGlass ? true : nil), actor: actor, refs: refs, signed: signed?.request)
         let replaced = machine.stages[stage].candidate.flatMap { $0.revision == revision ? $0.from : nil } ?? ""
         if machine.stages[stage].candidate?.phase == .failed {
             throw EnvironmentSession.fail("the rollback failed: \(machine.stages[stage].candidate?.reason ?? "")")
@@ -210,14 +212,17 @@ struct Release: AsyncParsableCommand {
 
     @Argument(help: "The pipeline.") var pipeline: String
     @Argument(help: "The held revision.") var revision: String
+    @Option(help: "The SSH key to sign with (see baton approve).") var key: String?
     @OptionGroup var location: PipelineSession.Location
 
     func run() async throws {
         let session = try PipelineSession.open(location, pipeline: pipeline)
         let refs = try await session.refs()
         let revision = try await session.resolve(self.revision, in: refs)
-        let actor = await Actor.current()
-        _ = try await session.decide(.release(revision: revision), actor: actor, refs: refs)
+        let signed = try await session.sign(.release, environment: nil, revision: revision, text: nil, key: key)
+        let claimed = await Actor.current()
+        let actor = signed?.approver ?? claimed
+        _ = try await session.decide(.release(revision: revision), actor: actor, refs: refs, signed: signed?.request)
         Terminal.out("released \(revision.prefix(8)) in \(pipeline)")
     }
 }

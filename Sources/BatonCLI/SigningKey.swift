@@ -78,3 +78,33 @@ struct SigningKey {
         }
     }
 }
+
+/// A decision signed by its maker.
+struct SignedDecision {
+    let statement: Data
+    let signature: String
+    let key: SSHPublicKey
+    /// Whom the configuration here takes the key for (the coordinator decides with its own).
+    let approver: String?
+
+    var request: (statement: Data, signature: String) { (statement, signature) }
+    var shown: String { ", signed with \(key)" }
+}
+
+extension PipelineSession {
+    /// Signs a decision when the stage it concerns (for a release: any stage) has approvers
+    /// with keys, or when `key` is given; nil otherwise (the identity is then unverified).
+    func sign(_ verb: Statement.Verb, environment: String?, revision: String, text: String?, force: Bool? = nil,
+              breakGlass: Bool? = nil, key: String?) async throws -> SignedDecision? {
+        let policies = pipeline.stages.filter { environment == nil || $0.environment == environment }
+            .compactMap(\.effectiveApproval).filter(\.requiresSignatures)
+        guard !policies.isEmpty || key != nil else { return nil }
+        let signingKey = try await SigningKey.find(key)
+        let statement = Statement(verb: verb, pipeline: pipeline.name, environment: environment, revision: revision, text: text,
+                                  force: force, breakGlass: breakGlass, key: signingKey.publicKey.openSSH,
+                                  osUser: Statement.currentOSUser, host: ProcessInfo.processInfo.hostName)
+        let (data, signature) = try await signingKey.sign(statement)
+        let approver = policies.lazy.compactMap { try? TrustedApprovers($0, directory: self.config.directory).approver(for: signingKey.publicKey) }.first
+        return SignedDecision(statement: data, signature: signature, key: signingKey.publicKey, approver: approver)
+    }
+}

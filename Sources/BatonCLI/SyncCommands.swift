@@ -48,11 +48,15 @@ struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
         abstract: "Apply a revision to an environment's cluster, prune what it no longer has, and wait until healthy.",
-        discussion: "Exits 0 when the environment ends synced and Healthy, 1 otherwise, 2 for bad usage."
+        discussion: """
+            An environment runs what its pipeline promotes: --revision other than its ref's is refused (recorded) \
+            unless --dry-run; move it with baton promote or baton rollback. Exits 0 when the environment ends synced \
+            and Healthy, 1 otherwise, 2 for bad usage.
+            """
     )
 
     @Argument(help: "The environment's name.") var environment: String
-    @Option(help: "The revision (commit, branch, tag); the environment's ref by default.") var revision: String?
+    @Option(help: "The revision (commit, branch, tag) to preview with --dry-run; the environment's ref by default.") var revision: String?
     @Flag(help: "Show what would be done; change nothing.") var dryRun = false
     @Flag(help: "Do not wait for the objects to become healthy.") var noWait = false
     @Option(name: .long, help: "The audit database (DIR/.baton/baton.db by default).") var db: String?
@@ -62,6 +66,14 @@ struct SyncCommand: AsyncParsableCommand {
     func run() async throws {
         let session = try await EnvironmentSession.open(dir: dir, environment: environment, db: db)
         let revision = try await session.revision(self.revision)
+        if !dryRun, self.revision != nil, revision != (try await session.revision(nil)) {
+            // Applying any commit by hand would bypass the pipeline's gates and approvals.
+            let reason = "\(environment) runs what pipeline \(session.pipeline.name) promotes; syncing it to \(revision.prefix(8)) by hand "
+                + "would bypass its gates (preview with --dry-run; move it with baton promote or baton rollback)"
+            _ = try? session.audit.append(EventDraft(kind: "sync-refused", actor: await Actor.current(), pipeline: session.pipeline.name,
+                                                     environment: environment, revision: revision, details: ["reason": .string(reason)]))
+            throw EnvironmentSession.fail("refused: " + reason)
+        }
         let audit: AuditStore? = dryRun ? nil : session.audit
         var report = await session.reconciler.sync(revision: revision, dryRun: dryRun)
         if let audit, report.applied || !report.errors.isEmpty {

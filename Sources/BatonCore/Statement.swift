@@ -22,6 +22,10 @@ public struct Statement: Sendable, Hashable, Codable {
     public var revision: String
     /// The comment (approve) or reason (reject, promote --force, rollback).
     public var text: String?
+    /// `promote --force` (a revision not verified in the previous stage).
+    public var force: Bool?
+    /// `rollback --break-glass` (a revision the environment never verified).
+    public var breakGlass: Bool?
     /// When it was made, as the signer's clock said (ISO 8601, UTC).
     public var time: String
     /// Random; a statement with a nonce already used is refused.
@@ -32,9 +36,12 @@ public struct Statement: Sendable, Hashable, Codable {
     public var osUser: String
     public var host: String
 
-    public init(verb: Verb, pipeline: String, environment: String?, revision: String, text: String?, time: Date = Date(),
-                nonce: String = UUID().uuidString.lowercased(), key: String, osUser: String, host: String) {
+    public init(verb: Verb, pipeline: String, environment: String?, revision: String, text: String?, force: Bool? = nil,
+                breakGlass: Bool? = nil, time: Date = Date(), nonce: String = UUID().uuidString.lowercased(), key: String,
+                osUser: String, host: String) {
         self.verb = verb
+        self.force = force
+        self.breakGlass = breakGlass
         self.pipeline = pipeline
         self.environment = environment
         self.revision = revision

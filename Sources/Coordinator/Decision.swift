@@ -10,7 +10,8 @@ public enum Decision: Sendable, Hashable, Codable {
     case approve(environment: String, revision: String, isCommitAuthor: Bool, comment: String?)
     case reject(environment: String, revision: String, reason: String)
     case promote(environment: String, revision: String, verifiedBefore: Bool, force: Bool, reason: String?)
-    case rollback(environment: String, revision: String, reason: String)
+    /// `breakGlass`: to a revision the environment never verified (nil in what older Batons wrote).
+    case rollback(environment: String, revision: String, reason: String, breakGlass: Bool?)
     case release(revision: String)
 
     /// What the audit log calls an attempt of this kind (`approval-refused`, …).
@@ -27,7 +28,7 @@ public enum Decision: Sendable, Hashable, Codable {
     public var environment: String? {
         switch self {
         case .approve(let environment, _, _, _), .reject(let environment, _, _), .promote(let environment, _, _, _, _),
-             .rollback(let environment, _, _):
+             .rollback(let environment, _, _, _):
             environment
         case .release:
             nil
@@ -37,7 +38,7 @@ public enum Decision: Sendable, Hashable, Codable {
     public var revision: String {
         switch self {
         case .approve(_, let revision, _, _), .reject(_, let revision, _), .promote(_, let revision, _, _, _),
-             .rollback(_, let revision, _), .release(let revision):
+             .rollback(_, let revision, _, _), .release(let revision):
             revision
         }
     }
@@ -68,8 +69,8 @@ public enum Decision: Sendable, Hashable, Codable {
         case .promote(_, let revision, let verifiedBefore, let force, let reason):
             return try machine.promote(stage: stage, revision: revision, actor: actor, verifiedBefore: verifiedBefore, force: force,
                                        reason: reason, now: now)
-        case .rollback(_, let revision, let reason):
-            return try machine.rollback(stage: stage, to: revision, actor: actor, reason: reason, now: now)
+        case .rollback(_, let revision, let reason, let breakGlass):
+            return try machine.rollback(stage: stage, to: revision, actor: actor, reason: reason, breakGlass: breakGlass ?? false, now: now)
         case .release(let revision):
             return try machine.release(revision, actor: actor, now: now)
         }

@@ -61,6 +61,28 @@ extension PipelineDriver {
         wakeups[environment.name]?.signal()
     }
 
+    /// Puts an environment ref moved outside Baton back to the revision recorded there, after
+    /// recording the move (who moved it is git's business; what was there is Baton's).
+    func setBack(_ stage: Int, _ environment: EnvironmentConfig, foreign: String, recorded: String) async {
+        guard moving.insert(stage).inserted else { return }
+        moveEpoch += 1
+        defer {
+            moving.remove(stage)
+            moveEpoch += 1
+        }
+        let reason = "\(environment.ref) was moved outside Baton to \(foreign.prefix(8)); set back to \(recorded.prefix(8)), which the pipeline put there"
+        logger.warning("\(reason)", metadata: ["environment": .string(environment.name)])
+        let draft = EventDraft(kind: "ref-moved-outside", actor: actor, pipeline: pipeline.name, environment: environment.name, revision: foreign,
+                               details: ["recorded": .string(recorded), "foreign": .string(foreign), "reason": .string(reason)])
+        do {
+            logTransitions(try save(machine, drafts: [draft], handled: [:], at: now()))
+            try await refs.move(environment.fullRef, from: foreign, to: recorded, anywhere: true, reason: "baton: set back after a move outside Baton")
+        } catch {
+            logger.warning("cannot set \(environment.ref) back yet, will try again: \(error)", metadata: ["environment": .string(environment.name)])
+        }
+        wakeups[environment.name]?.signal()
+    }
+
     /// Moves that were decided and not made (the last attempt failed for a reason that may
     /// pass, or the process stopped before): tried again.
     func retryMoves() async {
@@ -115,6 +137,12 @@ extension PipelineDriver {
             guard let environment = environments[machine.stages[stage].environment], let current = found[environment.fullRef],
                   epoch == moveEpoch, moving.isEmpty, current != machine.stages[stage].deployed,
                   machine.stages[stage].candidate?.phase != .promoting else { continue }
+            if let recorded = machine.stages[stage].deployed {
+                // Moved by someone else: reported and set back. The environment keeps running
+                // what Baton recorded there (its reconciler reads that, not the ref).
+                await setBack(stage, environment, foreign: current, recorded: recorded)
+                continue
+            }
             let authors = await refs.authors(from: machine.stages[stage].deployed, to: current)
             // Read again after the await: a move of Baton's may have begun or ended meanwhile.
             guard epoch == moveEpoch, moving.isEmpty, current != machine.stages[stage].deployed else { continue }

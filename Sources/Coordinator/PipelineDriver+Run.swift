@@ -12,9 +12,14 @@ extension PipelineDriver {
     public func run<C: Clock>(reconcilers: [Reconciler], tick: Duration, clock: C) async where C.Duration == Duration {
         await withTaskGroup(of: Void.self) { group in
             for reconciler in reconcilers {
-                let wakeup = wakeup(for: reconciler.environment.name)
+                let name = reconciler.environment.name
+                let wakeup = wakeup(for: name)
                 group.addTask {
-                    await ReconcileLoop(reconciler: reconciler, store: self.refs.store, refPoll: .seconds(30)).run(clock: clock, wakeup: wakeup) { report in
+                    // The revision to run is the one the pipeline recorded there, never one a ref
+                    // moved outside Baton points at.
+                    let loop = ReconcileLoop(reconciler: reconciler, store: self.refs.store, refPoll: .seconds(30),
+                                             target: { await self.recordedRevision(name) })
+                    await loop.run(clock: clock, wakeup: wakeup) { report in
                         // Stopping cancels passes under way; what they saw half-done is not recorded.
                         guard !Task.isCancelled else { return }
                         await self.report(report)
@@ -24,6 +29,11 @@ extension PipelineDriver {
             group.addTask { await self.coordinate(tick: tick, clock: clock) }
         }
         stopGates()
+    }
+
+    /// The revision the machine has deployed in `environment` (nil before its first).
+    public func recordedRevision(_ environment: String) -> String? {
+        machine.stages.first { $0.environment == environment }?.deployed
     }
 
     public func run(reconcilers: [Reconciler], tick: Duration) async {

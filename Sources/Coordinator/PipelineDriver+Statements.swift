@@ -18,28 +18,47 @@ extension PipelineDriver {
         return trust
     }
 
-    /// The decision as its signature proves it: the approver whose key signed is the actor,
-    /// whether they wrote a commit of the promotion is found here, and the statement is kept
-    /// in an event. A refusal says why.
-    func verifySigned(_ request: InboxRequest, stage: Int, at time: Date) async
+    /// The environments whose approvers must sign `decision`: its stage's, when that stage's
+    /// approvals are signed; for a release (pipeline-wide), every such stage's (any one of
+    /// their approvers may sign it).
+    func signingEnvironments(for decision: Decision) -> [String] {
+        let signed = pipeline.stages.filter { $0.effectiveApproval?.requiresSignatures == true }.map(\.environment)
+        guard let environment = decision.environment else { return signed }
+        return signed.contains(environment) ? [environment] : []
+    }
+
+    /// The decision as its signature proves it, built from the signed statement alone: the
+    /// approver whose key signed is the actor; whether they wrote a commit of the promotion,
+    /// and whether a promoted revision was verified before, are found here; the statement is
+    /// kept in an event. A refusal says why.
+    func verifySigned(_ request: InboxRequest, environments: [String], at time: Date) async
         -> Result<(Decision, String, [EventDraft]), Refusal> {
-        let environment = pipeline.chain[stage]
+        let asked = request.decision
+        let place = asked.environment ?? pipeline.name
         guard let data = request.statement, let armored = request.signature else {
-            return .failure(Refusal(message: "approvals of \(environment) must be signed by an approver's SSH key "
-                                    + "(baton approve \(pipeline.name) \(environment) --key FILE)"))
+            return .failure(Refusal(message: "\(asked.attempt)s in \(place) must be signed by an approver's SSH key (--key FILE)"))
         }
-        guard let trusted = trust[environment] else {
-            return .failure(Refusal(message: "this coordinator has no approver keys for \(environment); it cannot check the signature"))
+        let trusted = environments.compactMap { trust[$0] }
+        guard !trusted.isEmpty else {
+            return .failure(Refusal(message: "this coordinator has no approver keys for \(place); it cannot check the signature"))
         }
-        let verified: TrustedApprovers.Verified
-        do {
-            verified = try trusted.verify(statement: data, signature: armored, at: time)
-        } catch {
-            return .failure(Refusal(message: "the signature is refused: \(error.message)"))
+        var verified: TrustedApprovers.Verified?
+        var problem: SignatureError?
+        for approvers in trusted {
+            do {
+                verified = try approvers.verify(statement: data, signature: armored, at: time)
+                break
+            } catch {
+                // Another stage's approvers may know the key; a signature that is bad is bad.
+                if problem == nil || error.kind != .unknownKey { problem = error }
+            }
+        }
+        guard let verified else {
+            return .failure(Refusal(message: "the signature is refused: \(problem?.message ?? "no approver's key")"))
         }
         let statement = verified.statement
-        guard case .approve(_, let revision, _, _) = request.decision, statement.verb == .approve, statement.pipeline == pipeline.name,
-              statement.environment == environment, statement.revision == revision else {
+        guard statement.verb.rawValue == Self.verb(of: asked), statement.pipeline == pipeline.name,
+              statement.environment == asked.environment, statement.revision == asked.revision else {
             return .failure(Refusal(message: "the signed statement \(statement.verb.rawValue)s \(statement.revision.prefix(8)) for "
                                     + "\(statement.pipeline)/\(statement.environment ?? "-"), not what was asked"))
         }
@@ -50,14 +69,34 @@ extension PipelineDriver {
         } catch {
             return .failure(Refusal(message: "\(error)"))
         }
-        let authors: [String]
-        do {
-            authors = try await refs.commitAuthors(from: machine.stages[stage].deployed, to: revision)
-        } catch {
-            return .failure(Refusal(message: "cannot read the commits up to \(revision.prefix(8)) to check who wrote them: \(error)"))
-        }
         let approver = verified.approver
-        let isAuthor = authors.contains { $0.caseInsensitiveCompare(approver) == .orderedSame }
+        let revision = statement.revision
+        let decision: Decision
+        switch statement.verb {
+        case .approve:
+            guard let stage = pipeline.chain.firstIndex(of: statement.environment ?? "") else {
+                return .failure(Refusal(message: "pipeline \(pipeline.name) has no stage \(statement.environment ?? "-")"))
+            }
+            let authors: [String]
+            do {
+                authors = try await refs.commitAuthors(from: machine.stages[stage].deployed, to: revision)
+            } catch {
+                return .failure(Refusal(message: "cannot read the commits up to \(revision.prefix(8)) to check who wrote them: \(error)"))
+            }
+            let isAuthor = authors.contains { $0.caseInsensitiveCompare(approver) == .orderedSame }
+            decision = .approve(environment: statement.environment ?? "", revision: revision, isCommitAuthor: isAuthor, comment: statement.text)
+        case .reject:
+            decision = .reject(environment: statement.environment ?? "", revision: revision, reason: statement.text ?? "")
+        case .promote:
+            // Recomputed by handle() from the audit log whatever the request says.
+            decision = .promote(environment: statement.environment ?? "", revision: revision, verifiedBefore: false,
+                                force: statement.force ?? false, reason: statement.text)
+        case .rollback:
+            decision = .rollback(environment: statement.environment ?? "", revision: revision, reason: statement.text ?? "",
+                                 breakGlass: statement.breakGlass)
+        case .release:
+            decision = .release(revision: revision)
+        }
         var details = Self.evidence(request)
         details["key"] = .string(verified.key.description)
         details["nonce"] = .string(statement.nonce)
@@ -65,10 +104,28 @@ extension PipelineDriver {
         details["osUser"] = .string(statement.osUser)
         details["host"] = .string(statement.host)
         details["signedAt"] = .string(statement.time)
-        let kept = EventDraft(kind: AuditStore.statementVerified, actor: approver, pipeline: pipeline.name, environment: environment,
+        let kept = EventDraft(kind: AuditStore.statementVerified, actor: approver, pipeline: pipeline.name, environment: statement.environment,
                               revision: revision, details: .object(details))
-        return .success((.approve(environment: environment, revision: revision, isCommitAuthor: isAuthor, comment: statement.text),
-                         approver, [kept]))
+        return .success((decision, approver, [kept]))
+    }
+
+    /// The statement verb a decision is signed as.
+    static func verb(of decision: Decision) -> String {
+        switch decision {
+        case .approve: Statement.Verb.approve.rawValue
+        case .reject: Statement.Verb.reject.rawValue
+        case .promote: Statement.Verb.promote.rawValue
+        case .rollback: Statement.Verb.rollback.rawValue
+        case .release: Statement.Verb.release.rawValue
+        }
+    }
+
+    /// Whether `revision` was verified in the stage before `stage` (read from the audit log,
+    /// never taken from the command that asks).
+    func verifiedBefore(stage: Int, revision: String) -> Bool {
+        guard stage > 0 else { return false }
+        return (try? ledger.audit.promotions(pipeline: pipeline.name, environment: pipeline.chain[stage - 1], revision: revision))?
+            .contains { $0.phase == "verified" } ?? false
     }
 
     /// A request's statement and signature as the audit log keeps them (with a refusal too).

@@ -148,14 +148,31 @@ public actor PipelineDriver {
             var decision = request.decision
             var actor = item.actor
             var extra: [EventDraft] = []
-            if let stage = decision.environment.flatMap({ pipeline.chain.firstIndex(of: $0) }),
-               case .approve = decision, pipeline.stages[stage].effectiveApproval?.requiresSignatures == true {
-                switch await verifySigned(request, stage: stage, at: time) {
+            let signers = signingEnvironments(for: decision)
+            if !signers.isEmpty {
+                switch await verifySigned(request, environments: signers, at: time) {
                 case .success(let verified):
                     (decision, actor, extra) = verified
                 case .failure(let refusal):
                     refuse(item, reason: refusal.message, environment: decision.environment, revision: decision.revision,
                            details: decision.refusalDetails.merging(Self.evidence(request)) { $1 }, kind: decision.attempt, at: time)
+                    continue
+                }
+            }
+            if case .promote(let environment, let revision, _, let force, let reason) = decision,
+               let stage = pipeline.chain.firstIndex(of: environment) {
+                // Whether it was verified before is the audit log's answer, not the command's.
+                decision = .promote(environment: environment, revision: revision, verifiedBefore: verifiedBefore(stage: stage, revision: revision),
+                                    force: force, reason: reason)
+            }
+            if case .rollback(let environment, let revision, _, let breakGlass) = decision, breakGlass != true {
+                // Only back to what the environment ran and verified, unless the glass is broken.
+                let ran = (try? ledger.audit.promotions(pipeline: pipeline.name, environment: environment, revision: revision))?
+                    .contains { $0.phase == "verified" } ?? false
+                if !ran {
+                    refuse(item, reason: "\(revision.prefix(8)) never ran verified in \(environment); a rollback goes back to what it ran "
+                           + "(or, in an emergency, --break-glass with --reason, flagged in status and history)",
+                           environment: environment, revision: revision, details: decision.refusalDetails, kind: decision.attempt, at: time)
                     continue
                 }
             }
@@ -219,7 +236,7 @@ public actor PipelineDriver {
     /// and the inbox items handled. On a conflict the saved state is read again, and the
     /// caller's input is dropped (it comes again: heads and reports are fed again, ticks keep
     /// coming, decisions stay in the inbox).
-    private func save(_ next: PromotionMachine, drafts: [EventDraft], handled: [Int64: InboxOutcome], at time: Date) throws -> [AuditEvent] {
+    func save(_ next: PromotionMachine, drafts: [EventDraft], handled: [Int64: InboxOutcome], at time: Date) throws -> [AuditEvent] {
         let encoded = try JSONEncoder.ledger.encode(next.snapshot)
         do {
             transactions += 1

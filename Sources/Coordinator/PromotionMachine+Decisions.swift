@@ -92,7 +92,10 @@ extension PromotionMachine {
 
     /// `baton rollback`: `stage`'s ref goes back to `revision` (anywhere, not only forward),
     /// and the revision it replaces is held so auto-promotion does not bring it back.
-    public mutating func rollback(stage: Int, to revision: String, actor: String, reason: String, now: Date) throws(Refusal) -> [PromotionEffect] {
+    /// A rollback of `stage` to `revision`; `breakGlass` when it goes to a revision the
+    /// environment never verified (the driver checks which; here it is only recorded).
+    public mutating func rollback(stage: Int, to revision: String, actor: String, reason: String, breakGlass: Bool = false,
+                                  now: Date) throws(Refusal) -> [PromotionEffect] {
         let environment = stages[stage].environment
         guard let replaced = stages[stage].deployed else {
             throw Refusal(message: "\(environment) has no revision yet: there is nothing to roll back")
@@ -106,11 +109,12 @@ extension PromotionMachine {
         holds.remove(revision)
         effects.append(record("held", stage, replaced, ["reason": .string("replaced by the rollback to \(revision.prefix(8))"),
                                                         "actor": .string(actor)]))
-        stages[stage].candidate = Candidate(revision: revision, phase: .promoting, since: now, reason: reason, kind: .rollback, actor: actor,
+        let shown = breakGlass ? "break glass: " + reason : reason
+        stages[stage].candidate = Candidate(revision: revision, phase: .promoting, since: now, reason: shown, kind: .rollback, actor: actor,
                                             from: replaced)
-        effects.append(record("promoting", stage, revision, ["kind": .string(PromotionKind.rollback.rawValue), "from": .string(replaced), "reason": .string(reason),
-                                                             "actor": .string(actor)],
-                              [.promotionStarted(kind: PromotionKind.rollback.rawValue, from: replaced, actor: actor, reason: reason)]))
+        effects.append(record("promoting", stage, revision, ["kind": .string(PromotionKind.rollback.rawValue), "from": .string(replaced), "reason": .string(shown),
+                                                             "actor": .string(actor), "breakGlass": .bool(breakGlass)],
+                              [.promotionStarted(kind: PromotionKind.rollback.rawValue, from: replaced, actor: actor, reason: shown)]))
         effects.append(.moveRef(stage: stage, environment: environment, from: replaced, to: revision))
         return effects + advance(now: now)
     }

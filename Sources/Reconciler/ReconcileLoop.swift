@@ -27,11 +27,18 @@ public struct ReconcileLoop: Sendable {
     /// How often an environment that is not yet synced and Healthy is looked at.
     public let settlingInterval: Duration
 
-    public init(reconciler: Reconciler, store: GitStore, refPoll: Duration = .seconds(1), settlingInterval: Duration = .seconds(1)) {
+    /// The revision to run, when someone decides it (a pipeline's driver: the revision it
+    /// recorded there, so a ref moved outside Baton is never deployed); nil from it, or no
+    /// `target`: the environment's ref.
+    public let target: (@Sendable () async -> String?)?
+
+    public init(reconciler: Reconciler, store: GitStore, refPoll: Duration = .seconds(1), settlingInterval: Duration = .seconds(1),
+                target: (@Sendable () async -> String?)? = nil) {
         self.reconciler = reconciler
         self.store = store
         self.refPoll = refPoll
         self.settlingInterval = settlingInterval
+        self.target = target
     }
 
     /// Runs until the task is cancelled. With the cluster's shared cache, a watch event on an
@@ -100,20 +107,25 @@ public struct ReconcileLoop: Sendable {
         }
         while !Task.isCancelled {
             let revision: String?
-            do {
-                // The ref only (no object read): what every wake and every refPoll costs.
-                guard let target = try await store.reference(environment.fullRef) else {
-                    throw GitStoreError(.notFound, "\(environment.fullRef) does not exist", function: "git_reference_lookup")
-                }
-                revision = target.hex
+            if let decided = await target?() {
+                revision = decided
                 refProblem = nil
-            } catch {
-                revision = nil
-                let problem = "cannot resolve \(environment.ref): \(error)"
-                if problem != refProblem {
-                    refProblem = problem
-                    await report(StatusReport(environment: environment.name, revision: "", synced: false, health: .unknown, objects: [],
-                                              driftFound: false, applied: false, errors: [problem], startedAt: Date(), duration: .seconds(0)))
+            } else {
+                do {
+                    // The ref only (no object read): what every wake and every refPoll costs.
+                    guard let target = try await store.reference(environment.fullRef) else {
+                        throw GitStoreError(.notFound, "\(environment.fullRef) does not exist", function: "git_reference_lookup")
+                    }
+                    revision = target.hex
+                    refProblem = nil
+                } catch {
+                    revision = nil
+                    let problem = "cannot resolve \(environment.ref): \(error)"
+                    if problem != refProblem {
+                        refProblem = problem
+                        await report(StatusReport(environment: environment.name, revision: "", synced: false, health: .unknown, objects: [],
+                                                  driftFound: false, applied: false, errors: [problem], startedAt: Date(), duration: .seconds(0)))
+                    }
                 }
             }
             let wait = pause()

@@ -43,9 +43,25 @@ struct AuditStoreTests {
         let path = dir.path + "/baton.db"
         let store = try AuditStore(path: path)
         try fill(store, count: 10)
-        let run = try await CommandRun.run("/usr/bin/sqlite3", [path, sql])
+        // The attacker has the file: the append-only triggers go first.
+        let run = try await CommandRun.run("/usr/bin/sqlite3", [path, Self.dropTriggers + sql])
         #expect(run.status == 0, "\(run.stderr)")
         return try AuditStore(path: path).verify()
+    }
+
+    static let dropTriggers = "DROP TRIGGER event_no_update; DROP TRIGGER event_no_delete; "
+
+    @Test("UPDATE and DELETE on events are refused by the database itself; the log stays whole")
+    func appendOnly() async throws {
+        let dir = try TemporaryDirectory("audit")
+        defer { dir.remove() }
+        let path = dir.path + "/baton.db"
+        try fill(try AuditStore(path: path), count: 5)
+        for sql in ["UPDATE event SET actor = 'mallory@example.com' WHERE sequence = 2", "DELETE FROM event WHERE sequence = 5"] {
+            let run = try await CommandRun.run("/usr/bin/sqlite3", [path, sql])
+            #expect(run.status != 0 && run.stderr.contains("the audit log is append-only"), "\(sql): \(run.stderr)")
+        }
+        #expect(try AuditStore(path: path).verify() == .intact(rows: 5))
     }
 
     @Test("a read-only open (the audit commands) reads everything and cannot write; the database file is left as it was")
@@ -93,7 +109,7 @@ struct AuditStoreTests {
         var forged = try audit.events()[3]
         forged.actor = "mallory@example.com"
         forged.hash = forged.computedHash
-        #expect(try await CommandRun.run("/usr/bin/sqlite3", [path, "UPDATE event SET actor = '\(forged.actor)', hash = '\(forged.hash)' WHERE sequence = 4"]).status == 0)
+        #expect(try await CommandRun.run("/usr/bin/sqlite3", [path, Self.dropTriggers + "UPDATE event SET actor = '\(forged.actor)', hash = '\(forged.hash)' WHERE sequence = 4"]).status == 0)
         #expect(try audit.verify() == .broken(sequence: 5, reason: "it does not follow row 4 (inserted, or the chain was rewritten)"))
     }
 
@@ -154,7 +170,7 @@ struct AuditStoreTests {
         #expect(verified.status == 0 && verified.stdout == "\(path): the audit log is intact: 3 rows, every hash chained\n")
         let exported = try await CommandRun.baton(["audit", "export", "--format", "jsonl", "--db", path])
         #expect(exported.status == 0 && exported.stdout.split(separator: "\n").count == 3)
-        _ = try await CommandRun.run("/usr/bin/sqlite3", [path, "UPDATE event SET details = '{}' WHERE sequence = 2"])
+        _ = try await CommandRun.run("/usr/bin/sqlite3", [path, Self.dropTriggers + "UPDATE event SET details = '{}' WHERE sequence = 2"])
         let broken = try await CommandRun.baton(["audit", "verify", "--db", path])
         #expect(broken.status == 1)
         #expect(broken.stderr == "baton: \(path): the audit log was tampered with at row 2: its contents do not match its hash (changed)\n")

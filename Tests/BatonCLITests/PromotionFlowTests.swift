@@ -134,18 +134,38 @@ struct PromotionFlowTests {
         #expect(history.stdout.contains("staging      \(good.prefix(8))  -         forced"), "\(history.stdout)")
     }
 
-    @Test("a rollback in production holds the bad revision; auto-promotion does not bring it back; release lets it through")
-    func rollbackHoldRelease() async throws {
+    /// A running flow whose stages all promote by themselves (no soaks), with a first release
+    /// (guestbook:1.0.0) verified in production; returns it and that revision.
+    static func verifiedInProduction(_ label: String) async throws -> (PromotionFlow, String) {
         var options = PromotionFlow.Options()
         options.productionManual = false
         options.soaks = ["dev": "0s", "staging": "0s", "production": "0s"]
-        let flow = try await PromotionFlow("flow-rollback", options)
+        let flow = try await PromotionFlow(label, options)
+        do {
+            let v1 = try await flow.release("guestbook:1.0.0", by: "alice@example.com")
+            try flow.start()
+            try await flow.wait("v1 in production") { flow.phase("production", v1) == "verified" }
+            return (flow, v1)
+        } catch {
+            await flow.close()
+            throw error
+        }
+    }
+
+    @Test("a rollback in production holds the bad revision; auto-promotion does not bring it back; release lets it through")
+    func rollbackHoldRelease() async throws {
+        let (flow, v1) = try await Self.verifiedInProduction("flow-rollback")
         defer { Task { await flow.close() } }
-        let v1 = try await flow.release("guestbook:1.0.0", by: "alice@example.com")
-        try flow.start()
-        try await flow.wait("v1 in production") { flow.phase("production", v1) == "verified" }
         let v2 = try await flow.release("guestbook:2.0.0", by: "alice@example.com")
         try await flow.wait("v2 in production") { flow.phase("production", v2) == "verified" }
+
+        // A commit production never ran (on a branch the pipeline does not follow): refused.
+        try await flow.git.run(["checkout", "-q", "-b", "side"])
+        let side = try await flow.git.commit("never promoted", files: ["app/extra.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n"])
+        try await flow.git.run(["checkout", "-q", "main"])
+        let elsewhere = try await flow.baton(["rollback", "production", "--to", side, "--reason", "try this"], as: "bob@example.com")
+        #expect(elsewhere.status == 1 && elsewhere.stderr.contains("never ran verified in production"), "\(elsewhere.stderr)")
+        await #expect(flow.ref("production") == v2)
 
         let back = try await flow.baton(["rollback", "production", "--to", String(v1.prefix(10)), "--reason", "v2 leaks memory"],
                                         as: "bob@example.com")
@@ -169,6 +189,34 @@ struct PromotionFlowTests {
         #expect(await flow.image(in: "production") == "guestbook:2.0.0")
         let again = try await flow.baton(["release", "guestbook", v2])
         #expect(again.status == 1 && again.stderr.contains("is not held"))
+        // Breaking the glass goes anywhere, and says so.
+        let glass = try await flow.baton(["rollback", "production", "--to", side, "--reason", "hotfix", "--break-glass"], as: "bob@example.com")
+        #expect(glass.status == 0, "\(glass.stderr)")
+        await #expect(flow.ref("production") == side)
+        let flagged = try await flow.baton(["history", "--env", "production", "--output", "json"])
+        #expect(flagged.stdout.contains("break glass: hotfix"), "\(flagged.stdout)")
+    }
+
+    @Test("an environment ref moved by hand is recorded and set back; the cluster never runs the revision it pointed at")
+    func foreignRefMove() async throws {
+        let (flow, v1) = try await Self.verifiedInProduction("flow-foreign-ref")
+        defer { Task { await flow.close() } }
+        // Someone with push access points env/production at a commit the pipeline never saw.
+        try await flow.git.run(["checkout", "-q", "-b", "side"])
+        let foreign = try await flow.release("guestbook:6.6.6", by: "mallory@example.com")
+        try await flow.git.run(["checkout", "-q", "main"])
+        try await flow.git.run(["update-ref", "refs/heads/env/production", foreign])
+        var images: Set<String> = []
+        try await flow.wait("the move recorded and undone", seconds: 60) {
+            if let image = await flow.image(in: "production") { images.insert(image) }
+            let recorded = try flow.audit().events().contains { $0.kind == "ref-moved-outside" && $0.revision == foreign }
+            let current = await flow.ref("production")
+            return recorded && current == v1
+        }
+        try await Task.sleep(for: .seconds(2))
+        if let image = await flow.image(in: "production") { images.insert(image) }
+        #expect(images == ["guestbook:1.0.0"], "production ran \(images)")
+        #expect(flow.phase("production", foreign) == nil, "the foreign revision became a promotion")
     }
 
     @Test("ten approvals from ten processes at once while baton run writes: every row kept, no lock error")

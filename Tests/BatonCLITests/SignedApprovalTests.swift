@@ -78,6 +78,28 @@ struct SignedApprovalTests {
         let offline = try await CommandRun.run("/bin/sh", ["-c", "ssh-keygen -Y verify -f signers -I bob@example.com -n baton -s kept.sig < kept.statement"],
                                                in: keys.path)
         #expect(offline.status == 0, "\(offline.stderr)")
+
+        // Rejections in production are signed too; bob's signed approval offered as a rejection is not one.
+        let v2 = try await flow.release("guestbook:2.0.0", by: "alice@example.com")
+        try await flow.wait("v2 awaiting approval in production") {
+            try await flow.baton(["status", "guestbook", "--output", "json"]).stdout.contains("\"phase\" : \"awaiting-approval\"")
+        }
+        let approval = try await flow.baton(["approve", "guestbook", "production", "--key", keys.path + "/bob"])
+        #expect(approval.status == 0, "\(approval.stderr)")
+        let approvalBody = try #require(try audit.inboxItem(try audit.lastInboxID())).body
+        let asRejection = String(decoding: approvalBody, as: UTF8.self)
+            .replacingOccurrences(of: #"{"approve":{"#, with: #"{"reject":{"reason":"forged","#)
+            .replacingOccurrences(of: #","isCommitAuthor":false"#, with: "")
+        let swapped = try audit.enqueue(pipeline: "guestbook", actor: "bob@example.com", body: Data(asRejection.utf8))
+        #expect(try await outcome(swapped, in: audit)?.contains("not what was asked") == true)
+        let unsignedReject = try await flow.baton(["reject", "guestbook", "production", "--reason", "no"], as: "carol@example.com")
+        #expect(unsignedReject.status == 1 && unsignedReject.stderr.contains("no key to sign with"), "\(unsignedReject.stderr)")
+        let reject = try await flow.baton(["reject", "guestbook", "production", "--reason", "not this week", "--key", keys.path + "/carol"])
+        #expect(reject.status == 0 && reject.stdout.contains("as carol@example.com, signed with"), "\(reject.stdout)\(reject.stderr)")
+        try await flow.wait("v2 rejected") { try audit.events().contains { $0.kind == "rejected" && $0.revision == v2 } }
+        #expect(try audit.events().filter { $0.kind == "statement-verified" }.map(\.actor)
+                == ["bob@example.com", "carol@example.com", "bob@example.com", "carol@example.com"])
+
         let verify = try await flow.baton(["audit", "verify"])
         #expect(verify.status == 0, "\(verify.stderr)")
     }

@@ -97,7 +97,7 @@ struct SyncCommandTests {
         let again = try await setup.baton(["diff", "dev"])
         #expect(again.status == 0 && again.stdout == "dev at \(first.prefix(8)): 0 to create, 0 to update, 0 to prune, 3 unchanged\n")
 
-        // A new commit not yet on the env ref: --revision previews and syncs it.
+        // A new commit not yet on the env ref: --revision previews it.
         let second = try await setup.git.commit("second", files: ["app/web.yaml": Self.app["app/web.yaml"]!.replacingOccurrences(of: "shop:1", with: "shop:2")])
         let preview = try await setup.baton(["diff", "dev", "--revision", second])
         #expect(preview.status == 1)
@@ -108,6 +108,16 @@ struct SyncCommandTests {
         let dry = try await setup.baton(["sync", "dev", "--revision", "main", "--dry-run"])
         #expect(dry.status == 1 && dry.stdout.contains("dry run: environment dev at \(second.prefix(8)): OutOfSync"))
         #expect(try AuditStore(path: setup.dir.path + "/.baton/baton.db").events().count == 1, "a dry run was recorded")
+        // Without --dry-run, a revision other than its ref's (env/dev, at `first`) would bypass
+        // the pipeline: refused, recorded, nothing applied.
+        let writes = ["PATCH", "POST", "PUT", "DELETE"].map { setup.server.requests.count($0) }.reduce(0, +)
+        let bypass = try await setup.baton(["sync", "dev", "--revision", second])
+        #expect(bypass.status == 1 && bypass.stderr.contains("refused: dev runs what pipeline") && bypass.stderr.contains("bypass its gates"),
+                "\(bypass.stderr)")
+        let recorded = try AuditStore(path: setup.dir.path + "/.baton/baton.db").events()
+        #expect(recorded.map(\.kind) == ["sync", "sync-refused"] && recorded.last?.revision == second)
+        #expect(["PATCH", "POST", "PUT", "DELETE"].map { setup.server.requests.count($0) }.reduce(0, +) == writes,
+                "the refused sync wrote to the cluster")
         let json = try await setup.baton(["status", "dev", "--output", "json"])
         let report = try #require(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         #expect(report["revision"] as? String == first && report["synced"] as? Bool == true && report["health"] as? String == "Healthy")

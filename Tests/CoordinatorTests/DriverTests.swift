@@ -238,7 +238,7 @@ struct DriverTests {
         await running.value
     }
 
-    @Test("on a test clock: the branch is read every poll, environment refs every ten seconds; a move made outside Baton is seen then")
+    @Test("on a test clock: the branch is read every poll, environment refs every ten seconds; a move made outside Baton is seen then, recorded and set back")
     func environmentRefsReadLessOften() async throws {
         let setup = try await Setup("driver-env-refs")
         defer { setup.dir.remove() }
@@ -260,11 +260,13 @@ struct DriverTests {
             clock.advance(by: .seconds(1))
             #expect(await clock.waitForSleepers(1))
         }
-        #expect(try !setup.kinds().contains("ref-changed dev"), "environment refs were read at every poll")
-        // The tenth poll reads every ref again.
+        #expect(try !setup.kinds().contains("ref-moved-outside dev"), "environment refs were read at every poll")
+        // The tenth poll reads every ref again: the move is recorded and undone.
         clock.advance(by: .seconds(1))
         #expect(await clock.waitForSleepers(1))
-        #expect(try setup.kinds().contains("ref-changed dev"), "the move outside Baton was not seen after ten seconds")
+        #expect(try setup.kinds().contains("ref-moved-outside dev"), "the move outside Baton was not seen after ten seconds")
+        await #expect(setup.ref("dev") == c1, "the ref moved outside Baton was not set back")
+        await #expect(driver.recordedRevision("dev") == c1)
         running.cancel()
         await running.value
     }
