@@ -56,6 +56,7 @@ enum PipelineBench {
                 apiVersion: baton/v1
                 kind: Pipeline
                 name: app
+                identity: unverified
                 repo: {url: ./repo, branch: main, poll: 1s}
                 stages:
                   - environment: dev

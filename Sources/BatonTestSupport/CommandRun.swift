@@ -17,15 +17,23 @@ public struct CommandRun: Sendable {
                                 environment: [String: String] = [:], replacingEnvironment: Bool = false) async throws -> CommandRun {
         let child = try Child(executable, arguments, in: directory, environment: environment, replacingEnvironment: replacingEnvironment)
         defer { child.removeFiles() }
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            child.process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try child.process.run()
-            } catch {
-                child.process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
+        // The end is awaited only once run() has returned: a child that ends at once may run
+        // its termination handler while run() is still at work, and resuming the caller from
+        // there let it close the output files under run() (a crash in Process.run, seen once
+        // in a full run).
+        let (ended, ending) = AsyncStream<Int32>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        child.process.terminationHandler = { process in
+            ending.yield(process.terminationStatus)
+            ending.finish()
         }
+        do {
+            try child.process.run()
+        } catch {
+            child.process.terminationHandler = nil
+            throw error
+        }
+        var status: Int32 = -1
+        for await value in ended { status = value }
         return try child.result(status)
     }
 

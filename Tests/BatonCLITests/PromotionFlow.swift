@@ -83,6 +83,7 @@ final class PromotionFlow: @unchecked Sendable {
             apiVersion: baton/v1
             kind: Pipeline
             name: guestbook
+            identity: \(options.approval.contains("keys:") ? "verified" : "unverified")
             repo: {url: "\(repoURL)", branch: main, poll: \(options.poll)\(repoURL.hasPrefix("git://") ? ", insecure: true" : "")}
             stages:
               - environment: dev
@@ -224,7 +225,9 @@ final class PromotionFlow: @unchecked Sendable {
     func close() async {
         await stop(SIGKILL)
         daemon?.stop()
-        for server in servers.values { await server.stop() }
+        // Before the servers' graceful stops: the last tests of a run are closed from a task the
+        // process may not wait for, and their folders were left behind.
         dir.remove()
+        for server in servers.values { await server.stop() }
     }
 }

@@ -50,6 +50,7 @@ enum ConfigFixture {
               approvers: [alice@example.com, bob@example.com]
             windows:
               - deny: { days: [sat, sun], timezone: Europe/Berlin }
+        identity: unverified       # approvers without keys (tests of loading, not of signatures)
 
         """,
     ]

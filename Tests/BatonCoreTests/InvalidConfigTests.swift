@@ -131,7 +131,13 @@ let invalidCases: [InvalidCase] = [
                 "Pipelines/app.yaml:19:17: stages[2].approval.required: 3 approvals are required but only 2 approvers are listed"),
     InvalidCase("empty pipeline", [.replace(app, "stages:", with: "stages: []\nunused:")],
                 "Pipelines/app.yaml:8:9: stages: a pipeline needs at least one stage",
-                "Pipelines/app.yaml:9:1: unused: unknown key \"unused\"; expected one of apiVersion, kind, name, repo, stages"),
+                "Pipelines/app.yaml:9:1: unused: unknown key \"unused\"; expected one of apiVersion, kind, name, repo, identity, stages"),
+    InvalidCase("approvers without keys under verified identity (the default)", [.replace(app, "identity: unverified ", with: "identity: verified ")],
+                "Pipelines/app.yaml:18:5: stages[2].approval: a manual stage's approvers need SSH keys (approvers: [{email: ..., keys: [...]}] "
+                    + "or allowedSigners: FILE), so that an approval proves who gave it; or set identity: unverified on the pipeline to trust "
+                    + "the identity a command claims"),
+    InvalidCase("an identity that is neither", [.replace(app, "identity: unverified ", with: "identity: maybe ")],
+                "Pipelines/app.yaml:23:11: identity: expected one of verified, unverified, got \"maybe\""),
     InvalidCase("approval on an auto stage", [.replace(app, "    promote: manual\n", with: "")],
                 "Pipelines/app.yaml:17:5: stages[2].approval: an approval block needs \"promote: manual\" on its stage; an auto stage is never approved"),
     InvalidCase("status code out of range", [.replace(app, "expectStatus: 200", with: "expectStatus: [200, 700]")],

@@ -3,7 +3,7 @@ import Foundation
 /// Decoding `Pipelines/NAME.yaml`. Cross-file checks (does a stage's environment exist?) are
 /// the loader's.
 extension PipelineConfig {
-    static let keys = ["apiVersion", "kind", "name", "repo", "stages"]
+    static let keys = ["apiVersion", "kind", "name", "repo", "identity", "stages"]
 
     static func decode(_ root: ValueReader, _ context: LoadContext) -> PipelineConfig? {
         guard let fields = root.mapping(keys: keys) else { return nil }
@@ -15,16 +15,22 @@ extension PipelineConfig {
             repo = RepoSource.decode(value, context)
         }
 
+        // nil: written, and neither (no stage is checked against it).
+        var identity: Identity? = .verified
+        if let raw = fields.optional("identity") {
+            identity = raw.choice(Identity.allCases.map(\.rawValue)).flatMap(Identity.init(rawValue:))
+        }
+
         var stages: [Stage] = []
         if let value = fields.required("stages"), let list = value.list() {
             if list.isEmpty {
                 value.fail("a pipeline needs at least one stage")
             }
-            stages = list.compactMap { Stage.decode($0, context) }
+            stages = list.compactMap { Stage.decode($0, context, identity: identity) }
         }
 
         guard let name, let repo, context.log.issues.count == before else { return nil }
-        return PipelineConfig(name: name, repo: repo, stages: stages, file: context.log.file)
+        return PipelineConfig(name: name, repo: repo, stages: stages, file: context.log.file, identity: identity ?? .verified)
     }
 }
 
@@ -100,7 +106,7 @@ extension RepoSource {
 extension Stage {
     static let keys = ["environment", "promote", "gates", "approval", "windows"]
 
-    static func decode(_ value: ValueReader, _ context: LoadContext) -> Stage? {
+    static func decode(_ value: ValueReader, _ context: LoadContext, identity: PipelineConfig.Identity?) -> Stage? {
         guard let map = value.mapping(keys: keys) else { return nil }
         let environment = map.required("environment")?.nonEmptyString()
         var stage = Stage(environment: environment ?? "")
@@ -117,6 +123,12 @@ extension Stage {
                             "an approval block needs \"promote: manual\" on its stage; an auto stage is never approved")
             }
             stage.approval = ApprovalPolicy.decode(approval)
+        }
+        if identity == .verified, stage.promote == .manual, stage.approval?.requiresSignatures != true,
+           let node = map.keyNode("approval") ?? map.keyNode("promote"), !context.log.issues.contains(where: { $0.keyPath.hasPrefix(value.path.text + ".approval") }) {
+            map.log.add(node, value.path.key(map.keyNode("approval") == nil ? "promote" : "approval"),
+                        "a manual stage's approvers need SSH keys (approvers: [{email: ..., keys: [...]}] or allowedSigners: FILE), so that "
+                        + "an approval proves who gave it; or set identity: unverified on the pipeline to trust the identity a command claims")
         }
         if let list = map.optional("windows")?.list() {
             stage.windows = list.compactMap(DeployWindow.decode)

@@ -6,12 +6,21 @@ public struct PipelineConfig: Sendable, Hashable, Codable {
     public var stages: [Stage]
     /// The file this pipeline was loaded from, as the user named it.
     public var file: String
+    /// Whether decisions must be signed by approvers' SSH keys (`verified`, the default in the
+    /// files) or take the identity a command claims (`unverified`: BATON_ACTOR, git's
+    /// user.email), which anyone can claim; for trying Baton out.
+    public var identity: Identity
 
-    public init(name: String, repo: RepoSource, stages: [Stage], file: String = "") {
+    public enum Identity: String, Sendable, Hashable, Codable, CaseIterable {
+        case verified, unverified
+    }
+
+    public init(name: String, repo: RepoSource, stages: [Stage], file: String = "", identity: Identity = .verified) {
         self.name = name
         self.repo = repo
         self.stages = stages
         self.file = file
+        self.identity = identity
     }
 
     /// The environments in promotion order.
