@@ -140,6 +140,16 @@ git clone -q "$WORK/served/config.git" "$WORK/config" 2>/dev/null
 cp -R "$ROOT/examples/guestbook/." "$WORK/config/"
 sed -i -e "s|git://127.0.0.1:9418/|git://127.0.0.1:$GIT_PORT/|" -e "s|https://127.0.0.1:6443/|$STAGING_URL/|" \
   -e "s|http://127.0.0.1:9090|http://127.0.0.1:$PROMETHEUS_PORT|" "$WORK/config/Pipelines/guestbook.yaml"
+# Each person gets an SSH key, and production's approvers are declared with theirs: an approval
+# then counts only when signed by an approver's key (the example file, without keys, says
+# identity: unverified; here it is verified).
+mkdir -p "$WORK/keys"
+for person in alice bob carol dana; do ssh-keygen -q -t ed25519 -N "" -C "$person@example.com" -f "$WORK/keys/$person"; done
+APPROVERS=$(for person in alice bob carol; do printf '        - {email: %s@example.com, keys: ["%s"]}\\n' "$person" "$(cut -d' ' -f1,2 "$WORK/keys/$person.pub")"; done)
+sed -i -e "s|^      approvers: \[alice@example.com, bob@example.com, carol@example.com\]|      approvers:\n${APPROVERS%\\n}|" \
+  -e '/^# The demo.s people approve as BATON_ACTOR says/,/^identity: unverified/d' "$WORK/config/Pipelines/guestbook.yaml"
+echo "SSH keys for alice, bob, carol and dana in $WORK/keys; production's approvers are declared with theirs:"
+sed -n '/approval:/,/allowCommitAuthors/p' "$WORK/config/Pipelines/guestbook.yaml"
 git -C "$WORK/config" remote set-url origin "git://127.0.0.1:$GIT_PORT/config.git"
 git -C "$WORK/config" add -A
 git -C "$WORK/config" commit -q -m "guestbook 1.0.0"
@@ -160,10 +170,12 @@ bold "4. Release 1.0.0 (by dana@example.com): dev and staging by itself, then pr
 wait_for "1.0.0 to wait for approval in production" 120 is_phase production awaiting-approval "$V1"
 run baton status guestbook
 run_may_fail baton diff production --revision "${V1:0:8}"
-echo "Dana wrote the release, so Dana may not approve it (four-eyes rule):"
-BATON_ACTOR=dana@example.com run_may_fail baton approve guestbook production
-BATON_ACTOR=alice@example.com run baton approve guestbook production --comment "staging looks good"
-BATON_ACTOR=bob@example.com run baton approve guestbook production
+echo "Claiming to be alice is not enough: an approval is a statement signed with an approver's key."
+run_may_fail env SSH_AUTH_SOCK= BATON_ACTOR=alice@example.com baton approve guestbook production
+echo "Dana wrote the release and is no approver; signing with her own key while claiming to be alice is refused:"
+run_may_fail env BATON_ACTOR=alice@example.com baton approve guestbook production --key "$WORK/keys/dana"
+run baton approve guestbook production --key "$WORK/keys/alice" --comment "staging looks good"
+run baton approve guestbook production --key "$WORK/keys/bob"
 wait_for "1.0.0 to be verified in production" 60 is_phase production verified "$V1"
 run kubectl --context baton-production -n guestbook get deployments,services,configmaps
 
@@ -171,8 +183,8 @@ bold "   Release 1.1.0 takes the same road"
 V2=$(release 1.1.0 "guestbook 1.1.0")
 echo "committed and pushed ${V2:0:8} \"guestbook 1.1.0\""
 wait_for "1.1.0 to wait for approval in production" 120 is_phase production awaiting-approval "$V2"
-BATON_ACTOR=carol@example.com run baton approve guestbook production
-BATON_ACTOR=alice@example.com run baton approve guestbook production
+run baton approve guestbook production --key "$WORK/keys/carol"
+run baton approve guestbook production --key "$WORK/keys/alice"
 wait_for "1.1.0 to be verified in production" 60 is_phase production verified "$V2"
 
 bold "5. Release 1.2.0-errors: Healthy to Kubernetes, but one answer in five is a 500"
@@ -183,7 +195,7 @@ run baton status guestbook
 echo "Production still runs ${V2:0:8}: the release never left staging."
 
 bold "6. Production rolls back to 1.0.0; 1.1.0 is held so that nothing promotes it again by itself"
-BATON_ACTOR=bob@example.com run baton rollback production --to "${V1:0:8}" --reason "1.1.0 logs customer e-mail addresses"
+run baton rollback production --to "${V1:0:8}" --reason "1.1.0 logs customer e-mail addresses" --key "$WORK/keys/bob"
 wait_for "production to run 1.0.0 again" 60 is_phase production verified "$V1"
 run baton status guestbook
 run kubectl --context baton-production -n guestbook get deployment guestbook -o jsonpath='{.spec.template.spec.containers[0].image}{"\n"}'
@@ -204,7 +216,7 @@ In another terminal:
   tail -f $WORK/run.log                                   # baton run's transitions
   baton status guestbook                                  # why each revision is where it is
   baton gates check guestbook staging                     # try staging's gates now
-  BATON_ACTOR=carol@example.com baton release guestbook ${V2:0:8}   # lift the hold on 1.1.0
+  baton release guestbook ${V2:0:8} --key $WORK/keys/carol   # lift the hold on 1.1.0 (signed by an approver)
   sed -i 's/guestbook:1.*/guestbook:1.3.0/' apps/guestbook/base/deployment.yaml \\
     && git commit -qam "guestbook 1.3.0" && git push -q origin main   # a new release
   kubectl --context baton-staging -n guestbook get all
