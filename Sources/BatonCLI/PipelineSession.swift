@@ -3,6 +3,7 @@ import AuditStore
 import BatonCore
 import Coordinator
 import Foundation
+import Signatures
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -138,6 +139,15 @@ struct PipelineSession {
         }
         if let lock = try? Self.takeRunLock(audit.path) {
             defer { close(lock) }
+            // Deciding here means checking signatures with this folder's keys: only when they are
+            // the ones baton run last started with (else the decision waits for baton run).
+            let pin = TrustedApprovers.pin(for: pipeline, directory: config.directory)
+            if let stored = try? audit.state(Self.trustPinKey(pipeline.name)), String(decoding: stored, as: UTF8.self) != pin {
+                Terminal.error("baton: the approvers, keys or identity of pipeline \(pipeline.name) in \(config.directory) differ from those "
+                    + "baton run last started with: this command does not decide with them; the \(decision.attempt) waits in the inbox "
+                    + "(item \(id)) for baton run")
+                throw ExitCode(1)
+            }
             do {
                 let driver = try PipelineDriver(ledger: ledger, refs: refs, environments: config.environments, gates: nil,
                                                 trust: PipelineDriver.trust(for: pipeline, directory: config.directory),
@@ -171,6 +181,9 @@ struct PipelineSession {
             try await Task.sleep(for: .milliseconds(50))
         }
     }
+
+    /// Where `baton run` keeps the pin of who may sign a pipeline's decisions.
+    static func trustPinKey(_ pipeline: String) -> String { "trust-pin/" + pipeline }
 
     /// Takes the run lock beside the database, or nil when another process (a `baton run`)
     /// holds it; the kernel drops it when the process dies, however it dies. Throws when the

@@ -3,6 +3,7 @@ import AuditStore
 import BatonCore
 import Coordinator
 import Foundation
+import Signatures
 import Gates
 import HTTP
 import Kube
@@ -97,6 +98,20 @@ struct Run: AsyncParsableCommand {
                 reconcilers.append(Reconciler(environment: environment, client: client, renderer: renderer, inventory: audit, cache: cache))
             }
             let ledger = PromotionLedger(pipeline: pipeline, environments: config.environments, audit: audit)
+            // Who may sign this pipeline's decisions, as this coordinator reads it: a command that
+            // would decide in its place with another configuration is refused (PipelineSession).
+            let pin = TrustedApprovers.pin(for: pipeline, directory: config.directory)
+            do {
+                try audit.update(state: PipelineSession.trustPinKey(pipeline.name)) { stored in
+                    let previous = stored.map { String(decoding: $0, as: UTF8.self) }
+                    guard previous != pin else { return [] }
+                    stored = Data(pin.utf8)
+                    return [EventDraft(kind: "trust-pinned", actor: "baton", pipeline: pipeline.name,
+                                       details: ["pin": .string(pin), "previous": previous.map(JSONValue.string) ?? .null])]
+                }
+            } catch {
+                throw EnvironmentSession.fail("cannot record who may sign pipeline \(pipeline.name)'s decisions: \(error)")
+            }
             do {
                 let driver = try PipelineDriver(ledger: ledger, refs: refs, environments: config.environments, gates: GateRunner(client: http),
                                                 trust: PipelineDriver.trust(for: pipeline, directory: config.directory), logger: logger)

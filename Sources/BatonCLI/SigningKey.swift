@@ -92,13 +92,17 @@ struct SignedDecision {
 }
 
 extension PipelineSession {
-    /// Signs a decision when the stage it concerns (for a release: any stage) has approvers
-    /// with keys, or when `key` is given; nil otherwise (the identity is then unverified).
+    /// Signs a decision when the coordinator will want a signature (the stage it concerns has
+    /// approvers with keys, or the pipeline is `identity: verified`, or for a release some stage
+    /// has keys), or when `key` is given; nil otherwise (the identity is then unverified).
     func sign(_ verb: Statement.Verb, environment: String?, revision: String, text: String?, force: Bool? = nil,
               breakGlass: Bool? = nil, key: String?) async throws -> SignedDecision? {
-        let policies = pipeline.stages.filter { environment == nil || $0.environment == environment }
+        let keyed = pipeline.stages.compactMap(\.effectiveApproval).filter(\.requiresSignatures)
+        let own = pipeline.stages.filter { environment == nil || $0.environment == environment }
             .compactMap(\.effectiveApproval).filter(\.requiresSignatures)
-        guard !policies.isEmpty || key != nil else { return nil }
+        // Whose keys may sign it, as the coordinator will look them up.
+        let policies = own.isEmpty ? keyed : own
+        guard !own.isEmpty || pipeline.identity == .verified || key != nil else { return nil }
         let signingKey = try await SigningKey.find(key)
         let statement = Statement(verb: verb, pipeline: pipeline.name, environment: environment, revision: revision, text: text,
                                   force: force, breakGlass: breakGlass, key: signingKey.publicKey.openSSH,

@@ -66,13 +66,27 @@ struct SyncCommand: AsyncParsableCommand {
     func run() async throws {
         let session = try await EnvironmentSession.open(dir: dir, environment: environment, db: db)
         let revision = try await session.revision(self.revision)
-        if !dryRun, self.revision != nil, revision != (try await session.revision(nil)) {
-            // Applying any commit by hand would bypass the pipeline's gates and approvals.
-            let reason = "\(environment) runs what pipeline \(session.pipeline.name) promotes; syncing it to \(revision.prefix(8)) by hand "
-                + "would bypass its gates (preview with --dry-run; move it with baton promote or baton rollback)"
-            _ = try? session.audit.append(EventDraft(kind: "sync-refused", actor: await Actor.current(), pipeline: session.pipeline.name,
-                                                     environment: environment, revision: revision, details: ["reason": .string(reason)]))
-            throw EnvironmentSession.fail("refused: " + reason)
+        if !dryRun {
+            // Applying any other commit by hand would bypass the pipeline's gates and approvals:
+            // only what the pipeline recorded there (or, before it recorded anything, the ref).
+            let recorded = (try? PromotionLedger(pipeline: session.pipeline, environments: session.config.environments, audit: session.audit)
+                .load())?.stages.first { $0.environment == environment }?.deployed
+            var reason: String?
+            if let recorded, revision != recorded {
+                reason = self.revision == nil
+                    ? "\(environment)'s ref points at \(revision.prefix(8)), but pipeline \(session.pipeline.name) put \(recorded.prefix(8)) there "
+                        + "(moved outside Baton? baton run sets it back); nothing applied"
+                    : "\(environment) runs what pipeline \(session.pipeline.name) promotes (\(recorded.prefix(8))); syncing it to "
+                        + "\(revision.prefix(8)) by hand would bypass its gates (preview with --dry-run; move it with baton promote or baton rollback)"
+            } else if recorded == nil, self.revision != nil, revision != (try await session.revision(nil)) {
+                reason = "\(environment) runs what pipeline \(session.pipeline.name) promotes; syncing it to \(revision.prefix(8)) by hand "
+                    + "would bypass its gates (preview with --dry-run; move it with baton promote or baton rollback)"
+            }
+            if let reason {
+                _ = try? session.audit.append(EventDraft(kind: "sync-refused", actor: await Actor.current(), pipeline: session.pipeline.name,
+                                                         environment: environment, revision: revision, details: ["reason": .string(reason)]))
+                throw EnvironmentSession.fail("refused: " + reason)
+            }
         }
         let audit: AuditStore? = dryRun ? nil : session.audit
         var report = await session.reconciler.sync(revision: revision, dryRun: dryRun)

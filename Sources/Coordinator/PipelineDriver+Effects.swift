@@ -71,12 +71,18 @@ extension PipelineDriver {
             moveEpoch += 1
         }
         let reason = "\(environment.ref) was moved outside Baton to \(foreign.prefix(8)); set back to \(recorded.prefix(8)), which the pipeline put there"
-        logger.warning("\(reason)", metadata: ["environment": .string(environment.name)])
-        let draft = EventDraft(kind: "ref-moved-outside", actor: actor, pipeline: pipeline.name, environment: environment.name, revision: foreign,
-                               details: ["recorded": .string(recorded), "foreign": .string(foreign), "reason": .string(reason)])
         do {
-            logTransitions(try save(machine, drafts: [draft], handled: [:], at: now()))
+            // Recorded once per foreign revision, however many attempts the move back takes
+            // (a protected branch may refuse it for a while).
+            if setBackRecorded[environment.name] != foreign {
+                logger.warning("\(reason)", metadata: ["environment": .string(environment.name)])
+                let draft = EventDraft(kind: "ref-moved-outside", actor: actor, pipeline: pipeline.name, environment: environment.name,
+                                       revision: foreign, details: ["recorded": .string(recorded), "foreign": .string(foreign), "reason": .string(reason)])
+                logTransitions(try save(machine, drafts: [draft], handled: [:], at: now()))
+                setBackRecorded[environment.name] = foreign
+            }
             try await refs.move(environment.fullRef, from: foreign, to: recorded, anywhere: true, reason: "baton: set back after a move outside Baton")
+            setBackRecorded[environment.name] = nil
         } catch {
             logger.warning("cannot set \(environment.ref) back yet, will try again: \(error)", metadata: ["environment": .string(environment.name)])
         }

@@ -18,29 +18,45 @@ extension PipelineDriver {
         return trust
     }
 
-    /// The environments whose approvers must sign `decision`: its stage's, when that stage's
-    /// approvals are signed; for a release (pipeline-wide), every such stage's (any one of
-    /// their approvers may sign it).
-    func signingEnvironments(for decision: Decision) -> [String] {
-        let signed = pipeline.stages.filter { $0.effectiveApproval?.requiresSignatures == true }.map(\.environment)
-        guard let environment = decision.environment else { return signed }
-        return signed.contains(environment) ? [environment] : []
+    /// Whether `decision` must be signed, and whose keys may sign it: a stage whose approvers
+    /// have keys, by them; in an `identity: verified` pipeline any other decision too (an auto
+    /// stage's rollback, a release), by an approver of any stage with keys (none declared: it
+    /// cannot be signed, and is refused); in an unverified pipeline a release when some stage
+    /// has keys.
+    func signingRequirement(for decision: Decision) -> (required: Bool, environments: [String]) {
+        let keyed = pipeline.stages.filter { $0.effectiveApproval?.requiresSignatures == true }.map(\.environment)
+        if let environment = decision.environment, keyed.contains(environment) { return (true, [environment]) }
+        if pipeline.identity == .verified { return (true, keyed) }
+        if decision.environment == nil, !keyed.isEmpty { return (true, keyed) }
+        return (false, [])
     }
+
+    /// Why a signed decision was refused, and the statement used up by it (its signature had
+    /// verified), kept with the refusal.
+    struct SignedRefusal: Error {
+        var message: String
+        var used: EventDraft?
+    }
+
+    /// How old a statement may be when it arrives, and how far ahead of this machine's clock.
+    static let statementLifetime: TimeInterval = 24 * 3600
+    static let clockSkew: TimeInterval = 10 * 60
 
     /// The decision as its signature proves it, built from the signed statement alone: the
     /// approver whose key signed is the actor; whether they wrote a commit of the promotion,
     /// and whether a promoted revision was verified before, are found here; the statement is
     /// kept in an event. A refusal says why.
     func verifySigned(_ request: InboxRequest, environments: [String], at time: Date) async
-        -> Result<(Decision, String, [EventDraft]), Refusal> {
+        -> Result<(Decision, String, [EventDraft]), SignedRefusal> {
         let asked = request.decision
         let place = asked.environment ?? pipeline.name
-        guard let data = request.statement, let armored = request.signature else {
-            return .failure(Refusal(message: "\(asked.attempt)s in \(place) must be signed by an approver's SSH key (--key FILE)"))
-        }
         let trusted = environments.compactMap { trust[$0] }
         guard !trusted.isEmpty else {
-            return .failure(Refusal(message: "this coordinator has no approver keys for \(place); it cannot check the signature"))
+            return .failure(SignedRefusal(message: "pipeline \(pipeline.name) is identity: verified but no approver keys can sign a "
+                                          + "\(asked.attempt) in \(place): declare approvers with keys, or set identity: unverified"))
+        }
+        guard let data = request.statement, let armored = request.signature else {
+            return .failure(SignedRefusal(message: "\(asked.attempt)s in \(place) must be signed by an approver's SSH key (--key FILE)"))
         }
         var verified: TrustedApprovers.Verified?
         var problem: SignatureError?
@@ -54,20 +70,38 @@ extension PipelineDriver {
             }
         }
         guard let verified else {
-            return .failure(Refusal(message: "the signature is refused: \(problem?.message ?? "no approver's key")"))
+            return .failure(SignedRefusal(message: "the signature is refused: \(problem?.message ?? "no approver's key")"))
         }
         let statement = verified.statement
+        var details = Self.evidence(request)
+        details["key"] = .string(verified.key.description)
+        details["nonce"] = .string(statement.nonce)
+        details["verb"] = .string(statement.verb.rawValue)
+        details["osUser"] = .string(statement.osUser)
+        details["host"] = .string(statement.host)
+        details["signedAt"] = .string(statement.time)
+        let kept = EventDraft(kind: AuditStore.statementVerified, actor: verified.approver, pipeline: pipeline.name,
+                              environment: statement.environment, revision: statement.revision, details: .object(details))
+        let used: Bool
+        do {
+            used = try ledger.audit.statementNonceUsed(statement.nonce)
+        } catch {
+            return .failure(SignedRefusal(message: "\(error)"))
+        }
+        // From here the signature is good: a refusal uses the statement up (unless it was).
+        func refused(_ message: String) -> Result<(Decision, String, [EventDraft]), SignedRefusal> {
+            .failure(SignedRefusal(message: message, used: used ? nil : kept))
+        }
         guard statement.verb.rawValue == Self.verb(of: asked), statement.pipeline == pipeline.name,
               statement.environment == asked.environment, statement.revision == asked.revision else {
-            return .failure(Refusal(message: "the signed statement \(statement.verb.rawValue)s \(statement.revision.prefix(8)) for "
-                                    + "\(statement.pipeline)/\(statement.environment ?? "-"), not what was asked"))
+            return refused("the signed statement \(statement.verb.rawValue)s \(statement.revision.prefix(8)) for "
+                           + "\(statement.pipeline)/\(statement.environment ?? "-"), not what was asked")
         }
-        do {
-            if try ledger.audit.statementNonceUsed(statement.nonce) {
-                return .failure(Refusal(message: "this signed statement was used before (nonce \(statement.nonce)): a replay"))
-            }
-        } catch {
-            return .failure(Refusal(message: "\(error)"))
+        if used { return refused("this signed statement was used before (nonce \(statement.nonce)): a replay") }
+        guard let signedAt = try? Date(statement.time, strategy: .iso8601),
+              time.timeIntervalSince(signedAt) <= Self.statementLifetime, signedAt.timeIntervalSince(time) <= Self.clockSkew else {
+            return refused("the statement was signed at \(statement.time), too long ago or ahead of this coordinator's clock "
+                           + "(statements are good for 24 hours)")
         }
         let approver = verified.approver
         let revision = statement.revision
@@ -75,13 +109,13 @@ extension PipelineDriver {
         switch statement.verb {
         case .approve:
             guard let stage = pipeline.chain.firstIndex(of: statement.environment ?? "") else {
-                return .failure(Refusal(message: "pipeline \(pipeline.name) has no stage \(statement.environment ?? "-")"))
+                return refused("pipeline \(pipeline.name) has no stage \(statement.environment ?? "-")")
             }
             let authors: [String]
             do {
                 authors = try await refs.commitAuthors(from: machine.stages[stage].deployed, to: revision)
             } catch {
-                return .failure(Refusal(message: "cannot read the commits up to \(revision.prefix(8)) to check who wrote them: \(error)"))
+                return refused("cannot read the commits up to \(revision.prefix(8)) to check who wrote them: \(error)")
             }
             let isAuthor = authors.contains { $0.caseInsensitiveCompare(approver) == .orderedSame }
             decision = .approve(environment: statement.environment ?? "", revision: revision, isCommitAuthor: isAuthor, comment: statement.text)
@@ -97,15 +131,6 @@ extension PipelineDriver {
         case .release:
             decision = .release(revision: revision)
         }
-        var details = Self.evidence(request)
-        details["key"] = .string(verified.key.description)
-        details["nonce"] = .string(statement.nonce)
-        details["verb"] = .string(statement.verb.rawValue)
-        details["osUser"] = .string(statement.osUser)
-        details["host"] = .string(statement.host)
-        details["signedAt"] = .string(statement.time)
-        let kept = EventDraft(kind: AuditStore.statementVerified, actor: approver, pipeline: pipeline.name, environment: statement.environment,
-                              revision: revision, details: .object(details))
         return .success((decision, approver, [kept]))
     }
 

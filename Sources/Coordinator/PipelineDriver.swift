@@ -54,6 +54,9 @@ public actor PipelineDriver {
     var wakeups: [String: Wakeup] = [:]
     /// Stages whose ref move is under way.
     var moving: Set<Int> = []
+    /// Per environment, the foreign revision whose move outside Baton was recorded and not yet
+    /// undone (recorded once, however many attempts the move back takes).
+    var setBackRecorded: [String: String] = [:]
     /// Counts the starts and ends of ref moves: a read of the refs made under another count
     /// may predate one of Baton's own moves.
     public internal(set) var moveEpoch = 0
@@ -147,15 +150,18 @@ public actor PipelineDriver {
             }
             var decision = request.decision
             var actor = item.actor
+            // Once a signature has verified, its statement is used up whatever becomes of the
+            // decision (kept with the refusal too), so a refused statement cannot come back later.
             var extra: [EventDraft] = []
-            let signers = signingEnvironments(for: decision)
-            if !signers.isEmpty {
+            let (signed, signers) = signingRequirement(for: decision)
+            if signed {
                 switch await verifySigned(request, environments: signers, at: time) {
                 case .success(let verified):
                     (decision, actor, extra) = verified
                 case .failure(let refusal):
                     refuse(item, reason: refusal.message, environment: decision.environment, revision: decision.revision,
-                           details: decision.refusalDetails.merging(Self.evidence(request)) { $1 }, kind: decision.attempt, at: time)
+                           details: decision.refusalDetails.merging(Self.evidence(request)) { $1 }, kind: decision.attempt,
+                           actor: refusal.used?.actor ?? "unverified: " + item.actor, extra: refusal.used.map { [$0] } ?? [], at: time)
                     continue
                 }
             }
@@ -172,7 +178,8 @@ public actor PipelineDriver {
                 if !ran {
                     refuse(item, reason: "\(revision.prefix(8)) never ran verified in \(environment); a rollback goes back to what it ran "
                            + "(or, in an emergency, --break-glass with --reason, flagged in status and history)",
-                           environment: environment, revision: revision, details: decision.refusalDetails, kind: decision.attempt, at: time)
+                           environment: environment, revision: revision, details: decision.refusalDetails, kind: decision.attempt,
+                           actor: actor, extra: extra, at: time)
                     continue
                 }
             }
@@ -182,20 +189,23 @@ public actor PipelineDriver {
                 await commit(next, effects: effects, extra: extra, handled: [item.id: .accepted], actor: actor, at: time)
             } catch {
                 refuse(item, reason: error.message, environment: decision.environment, revision: decision.revision,
-                       details: decision.refusalDetails.merging(Self.evidence(request)) { $1 }, kind: decision.attempt, at: time)
+                       details: decision.refusalDetails.merging(Self.evidence(request)) { $1 }, kind: decision.attempt,
+                       actor: actor, extra: extra, at: time)
             }
         }
     }
 
     /// Records a refused decision (who tried what, and why not) and marks it handled.
+    /// `actor`: who it is recorded as (the claimed identity when nothing proved it, marked so);
+    /// `extra`: events saved with it (a statement used up).
     private func refuse(_ item: InboxItem, reason: String, environment: String?, revision: String?, details: [String: JSONValue],
-                        kind: String = "decision", at time: Date) {
+                        kind: String = "decision", actor: String? = nil, extra: [EventDraft] = [], at time: Date) {
         var details = details
         details["reason"] = .string(reason)
-        let draft = EventDraft(kind: kind + "-refused", actor: item.actor, pipeline: pipeline.name, environment: environment,
+        let draft = EventDraft(kind: kind + "-refused", actor: actor ?? item.actor, pipeline: pipeline.name, environment: environment,
                                revision: revision, details: .object(details))
         do {
-            let events = try save(machine, drafts: [draft], handled: [item.id: .refused(reason)], at: time)
+            let events = try save(machine, drafts: extra + [draft], handled: [item.id: .refused(reason)], at: time)
             logTransitions(events)
         } catch {
             logger.warning("cannot record the refusal of inbox item \(item.id): \(error)")

@@ -16,7 +16,9 @@ extension PromotionMachine {
             let now = stages[stage].candidate.map { "\($0.revision.prefix(8)) is \($0.phase.rawValue)" } ?? "no revision is waiting"
             throw Refusal(message: "\(revision.prefix(8)) is not awaiting approval in \(environment) (\(now))")
         }
-        if !policy.approvers.isEmpty, !policy.approvers.contains(actor) {
+        // With an allowed_signers file, who may approve is whoever it names: the driver has
+        // checked the signature against it.
+        if !policy.approvers.isEmpty, policy.allowedSigners == nil, !policy.approvers.contains(actor) {
             throw Refusal(message: "\(actor) may not approve \(environment) (approvers: \(policy.approvers.joined(separator: ", ")))")
         }
         if holds.contains(revision) {

@@ -32,14 +32,15 @@ public struct RefPoller: Sendable {
         var round = 0
         while !Task.isCancelled {
             do {
+                // Each driver's move count before the fetch and the read: a fetch begun before
+                // one of Baton's pushes and ended after it writes the old value into the mirror,
+                // so a read that a move of its own overtook, from the fetch on, is dropped.
+                var epochs: [Int] = []
+                for driver in drivers { epochs.append(await driver.moveEpoch) }
                 try await refs.refresh(maxAge: poll)
                 let all = seen == nil || round % everyPolls == 0
                 round += 1
                 if all {
-                    // Each driver's move count before the read: a read that a move of its own
-                    // overtook is dropped by the driver.
-                    var epochs: [Int] = []
-                    for driver in drivers { epochs.append(await driver.moveEpoch) }
                     // Compared as ids; spelled out in hex only for the drivers whose refs changed.
                     let found = try await refs.store.references(names)
                     for (driver, epoch) in zip(drivers, epochs) where seen == nil || driver.watchedRefs.contains(where: { found[$0] != seen?[$0] }) {

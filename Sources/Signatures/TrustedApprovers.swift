@@ -1,4 +1,5 @@
 import BatonCore
+import Crypto
 import Foundation
 
 /// A stage's approvers and their keys, read from the coordinator's own configuration (never
@@ -77,5 +78,30 @@ public struct TrustedApprovers: Sendable {
             throw SignatureError(.badSignature, "the statement names a key other than the one that signed it")
         }
         return Verified(statement: statement, approver: approver, key: key)
+    }
+}
+
+extension TrustedApprovers {
+    /// A digest of everything that decides who may sign `pipeline`'s decisions: its identity
+    /// mode, each stage's approval rule and keys, and the bytes of each allowed_signers file
+    /// (relative to `directory`). `baton run` keeps it in the database when it starts, and a
+    /// command that would decide in its place with a configuration of its own is told apart.
+    public static func pin(for pipeline: PipelineConfig, directory: String) -> String {
+        var text = "identity \(pipeline.identity.rawValue)\n"
+        for stage in pipeline.stages {
+            text += "stage \(stage.environment) \(stage.promote.rawValue)\n"
+            guard let policy = stage.effectiveApproval else { continue }
+            text += "required \(policy.required) authors \(policy.allowCommitAuthors) approvers \(policy.approvers.joined(separator: ","))\n"
+            for key in policy.keys {
+                let parts = key.key.split(separator: " ").prefix(2).joined(separator: " ")
+                text += "key \(key.email) \(parts)\n"
+            }
+            if let file = policy.allowedSigners {
+                let path = file.hasPrefix("/") ? file : (directory as NSString).appendingPathComponent(file)
+                let bytes = FileManager.default.contents(atPath: path).map { Data(SHA256.hash(data: $0)).base64EncodedString() } ?? "missing"
+                text += "allowedSigners \(file) \(bytes)\n"
+            }
+        }
+        return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -99,9 +99,37 @@ struct SignedApprovalTests {
         try await flow.wait("v2 rejected") { try audit.events().contains { $0.kind == "rejected" && $0.revision == v2 } }
         #expect(try audit.events().filter { $0.kind == "statement-verified" }.map(\.actor)
                 == ["bob@example.com", "carol@example.com", "bob@example.com", "carol@example.com"])
+        // Refusals of unproven claims are recorded as such, not under the name claimed.
+        #expect(try audit.events().filter { $0.kind == "approval-refused" }.first?.actor == "unverified: bob@example.com")
+
+        // In a verified pipeline a decision about an auto stage is signed too (by an approver of
+        // any stage with keys): staging back to v1 without a key is refused, with bob's it is done.
+        let unsignedBack = try await flow.baton(["rollback", "staging", "--to", v1, "--reason", "x"], as: "bob@example.com")
+        #expect(unsignedBack.status == 1 && unsignedBack.stderr.contains("no key to sign with"), "\(unsignedBack.stderr)")
+        let back = try await flow.baton(["rollback", "staging", "--to", v1, "--reason", "v2 waits", "--key", keys.path + "/bob"])
+        #expect(back.status == 0, "\(back.stderr)")
+        // A signed statement refused by the pipeline is used up all the same: carol's late approval of v1.
+        let late = try await flow.baton(["approve", "guestbook", "production", "--revision", v1, "--key", keys.path + "/carol"])
+        #expect(late.status == 1 && late.stderr.contains("is not awaiting approval"), "\(late.stderr)")
+        let lateBody = try #require(try audit.inboxItem(try audit.lastInboxID())).body
+        let again = try audit.enqueue(pipeline: "guestbook", actor: "carol@example.com", body: lateBody)
+        #expect(try await outcome(again, in: audit)?.contains("used before") == true)
 
         let verify = try await flow.baton(["audit", "verify"])
         #expect(verify.status == 0, "\(verify.stderr)")
+
+        // With baton run stopped, a command deciding in its place with other keys (mallory added)
+        // does not decide: the decision waits for baton run, which checks with its own.
+        await flow.stop()
+        var other = options
+        let malloryKey = try String(contentsOfFile: keys.path + "/mallory.pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        other.approval = "{required: 1, approvers: [{email: mallory@example.com, keys: [\"\(malloryKey)\"]}]}"
+        try flow.writePipeline(other)
+        let v3 = try await flow.release("guestbook:3.0.0", by: "alice@example.com")
+        let own = try await flow.baton(["promote", "guestbook", "--to", "production", "--revision", v3, "--force", "--reason", "mine",
+                                        "--key", keys.path + "/mallory"])
+        #expect(own.status == 1 && own.stderr.contains("differ from those baton run last started with"), "\(own.stderr)")
+        await #expect(flow.ref("production") == v1)
     }
 
     @Test("baton validate names a broken approver key by file and line, and an allowed_signers file that is missing")

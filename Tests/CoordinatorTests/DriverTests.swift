@@ -16,7 +16,7 @@ struct DriverTests {
         Stage(environment: "dev", gates: [.health(HealthGate(soak: .seconds(0)))]),
         Stage(environment: "production", promote: .manual, gates: [.health(HealthGate(soak: .seconds(0)))],
               approval: ApprovalPolicy(required: 1, approvers: ["alice@x"], allowCommitAuthors: true)),
-    ])
+    ], identity: .unverified)  // decisions by claimed names: signed ones are SignedApprovalTests'
     static let environments = ["dev", "production"].map { EnvironmentConfig(name: $0, source: ManifestSource(path: "app")) }
 
     /// Time as the test sets it.
