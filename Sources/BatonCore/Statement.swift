@@ -73,6 +73,11 @@ public struct Statement: Sendable, Hashable, Codable {
             throw StatementError(message: "not a Baton statement: \(error)")
         }
         guard statement.type == type else { throw StatementError(message: "a statement of type \(statement.type), not \(type)") }
+        // Exactly the bytes Baton writes for it: no duplicate or unknown keys, no other spelling,
+        // so that one signed text cannot be read two ways.
+        guard statement.encoded() == data else {
+            throw StatementError(message: "the statement is not in Baton's form (unknown or repeated keys, or another spelling)")
+        }
         guard !statement.nonce.isEmpty else { throw StatementError(message: "the statement has no nonce") }
         return statement
     }

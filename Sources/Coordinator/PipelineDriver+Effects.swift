@@ -63,23 +63,27 @@ extension PipelineDriver {
 
     /// Puts an environment ref moved outside Baton back to the revision recorded there, after
     /// recording the move (who moved it is git's business; what was there is Baton's).
-    func setBack(_ stage: Int, _ environment: EnvironmentConfig, foreign: String, recorded: String) async {
+    /// `foreign` nil: the ref was deleted; it is made again.
+    func setBack(_ stage: Int, _ environment: EnvironmentConfig, foreign: String?, recorded: String) async {
         guard moving.insert(stage).inserted else { return }
         moveEpoch += 1
         defer {
             moving.remove(stage)
             moveEpoch += 1
         }
-        let reason = "\(environment.ref) was moved outside Baton to \(foreign.prefix(8)); set back to \(recorded.prefix(8)), which the pipeline put there"
+        let what = foreign.map { "moved outside Baton to \($0.prefix(8))" } ?? "deleted outside Baton"
+        let reason = "\(environment.ref) was \(what); set back to \(recorded.prefix(8)), which the pipeline put there"
+        let seen = foreign ?? "deleted"
         do {
             // Recorded once per foreign revision, however many attempts the move back takes
             // (a protected branch may refuse it for a while).
-            if setBackRecorded[environment.name] != foreign {
+            if setBackRecorded[environment.name] != seen {
                 logger.warning("\(reason)", metadata: ["environment": .string(environment.name)])
                 let draft = EventDraft(kind: "ref-moved-outside", actor: actor, pipeline: pipeline.name, environment: environment.name,
-                                       revision: foreign, details: ["recorded": .string(recorded), "foreign": .string(foreign), "reason": .string(reason)])
+                                       revision: foreign, details: ["recorded": .string(recorded), "foreign": foreign.map(JSONValue.string) ?? .null,
+                                                                    "reason": .string(reason)])
                 logTransitions(try save(machine, drafts: [draft], handled: [:], at: now()))
-                setBackRecorded[environment.name] = foreign
+                setBackRecorded[environment.name] = seen
             }
             try await refs.move(environment.fullRef, from: foreign, to: recorded, anywhere: true, reason: "baton: set back after a move outside Baton")
             setBackRecorded[environment.name] = nil
@@ -140,6 +144,13 @@ extension PipelineDriver {
     /// already is.
     public func observe(_ found: [String: String], epoch: Int) async {
         for stage in machine.stages.indices {
+            if let environment = environments[machine.stages[stage].environment], found[environment.fullRef] == nil,
+               let recorded = machine.stages[stage].deployed, epoch == moveEpoch, moving.isEmpty,
+               machine.stages[stage].candidate?.phase != .promoting {
+                // Deleted outside Baton: made again where the pipeline put it.
+                await setBack(stage, environment, foreign: nil, recorded: recorded)
+                continue
+            }
             guard let environment = environments[machine.stages[stage].environment], let current = found[environment.fullRef],
                   epoch == moveEpoch, moving.isEmpty, current != machine.stages[stage].deployed,
                   machine.stages[stage].candidate?.phase != .promoting else { continue }

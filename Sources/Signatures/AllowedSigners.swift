@@ -18,20 +18,25 @@ public struct AllowedSigners: Sendable, Equatable {
         public var source: String
 
         /// Whether this entry lets `key` sign for `namespace` at `time`.
+        /// (`namespaces` is a pattern list, as ssh-keygen reads it; `valid-before` is the last
+        /// moment it is good.)
         public func allows(namespace: String, at time: Date) -> Bool {
-            if let namespaces, !namespaces.contains(namespace) { return false }
+            if let namespaces, !Self.matches(namespace, namespaces) { return false }
             if let validAfter, time < validAfter { return false }
-            if let validBefore, time >= validBefore { return false }
+            if let validBefore, time > validBefore { return false }
             return true
         }
 
         /// Whether `principal` matches the principals' patterns (an excluded one wins).
-        public func names(_ principal: String) -> Bool {
+        public func names(_ principal: String) -> Bool { Self.matches(principal, principals) }
+
+        /// OpenSSH's pattern lists: `*` and `?` wildcards, `!` excludes, and an excluded match wins.
+        static func matches(_ text: String, _ patterns: [String]) -> Bool {
             var matched = false
-            for pattern in principals {
+            for pattern in patterns {
                 if pattern.hasPrefix("!") {
-                    if Self.glob(String(pattern.dropFirst()), principal) { return false }
-                } else if Self.glob(pattern, principal) {
+                    if glob(String(pattern.dropFirst()), text) { return false }
+                } else if glob(pattern, text) {
                     matched = true
                 }
             }
@@ -39,7 +44,8 @@ public struct AllowedSigners: Sendable, Equatable {
         }
 
         static func glob(_ pattern: String, _ text: String) -> Bool {
-            let p = Array(pattern.lowercased()), t = Array(text.lowercased())
+            // Case matters, as in ssh-keygen's match_pattern_list for principals and namespaces.
+            let p = Array(pattern), t = Array(text)
             var pi = 0, ti = 0, star = -1, mark = 0
             while ti < t.count {
                 if pi < p.count, p[pi] == "?" || p[pi] == t[ti] {

@@ -267,6 +267,14 @@ struct DriverTests {
         #expect(try setup.kinds().contains("ref-moved-outside dev"), "the move outside Baton was not seen after ten seconds")
         await #expect(setup.ref("dev") == c1, "the ref moved outside Baton was not set back")
         await #expect(driver.recordedRevision("dev") == c1)
+        // Deleted outside Baton: made again where the pipeline put it, and recorded.
+        _ = try await setup.git.run(["update-ref", "-d", "refs/heads/env/dev"])
+        for _ in 0..<10 {
+            clock.advance(by: .seconds(1))
+            #expect(await clock.waitForSleepers(1))
+        }
+        await #expect(setup.ref("dev") == c1, "the deleted ref was not made again")
+        #expect(try setup.kinds().filter { $0 == "ref-moved-outside dev" }.count == 2)
         running.cancel()
         await running.value
     }

@@ -117,7 +117,8 @@ struct LoopTests {
         // With the back-off, heals at about 0, 2 and 6 s (3 measured); the passes between, woken
         // or looking at the rollout, only report the drift. A loose bound for a loaded machine,
         // far below one heal per change (before the fix: 8, one per settling pass).
-        #expect(changes >= 15, "the other writer made only \(changes) changes")
+        // (The premise: the other writer kept changing it; 14 in 8 s in one loaded full run.)
+        #expect(changes >= 10, "the other writer made only \(changes) changes")
         #expect(heals >= 2, "self-heal gave up: \(heals) heals")
         #expect(heals <= 6, "\(heals) heals for \(changes) changes: no back-off")
     }

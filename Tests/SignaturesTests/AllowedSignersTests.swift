@@ -1,3 +1,4 @@
+import BatonCore
 import BatonTestSupport
 import Foundation
 import Signatures
@@ -47,6 +48,37 @@ struct AllowedSignersTests {
         let key = try await keys.make("k", type: "ed25519")
         let error = throwing { _ = try AllowedSigners(text: text.replacingOccurrences(of: "KEY", with: key.openSSH), file: "signers") }
         #expect(error?.source == source && error?.message.contains(words) == true, "\(String(describing: error))")
+    }
+
+    @Test("namespaces are a pattern list and valid-before is the last good moment, as ssh-keygen reads them")
+    func patternsAndTimes() async throws {
+        let keys = try Keys()
+        defer { keys.dir.remove() }
+        let key = try await keys.make("k", type: "ed25519")
+        let signers = try AllowedSigners(text: "ops@example.com namespaces=\"bat*,!batch\",valid-before=\"20300101Z\" \(key.openSSH)\n", file: "s")
+        let end = try #require(signers.entries.first?.validBefore)
+        #expect(signers.keys(for: "ops@example.com", namespace: "baton", at: end) == [key])
+        #expect(signers.keys(for: "ops@example.com", namespace: "baton", at: end.addingTimeInterval(1)).isEmpty)
+        #expect(signers.keys(for: "ops@example.com", namespace: "batch", at: end).isEmpty)
+        #expect(signers.keys(for: "ops@example.com", namespace: "git", at: end).isEmpty)
+        #expect(signers.keys(for: "OPS@example.com", namespace: "baton", at: end).isEmpty, "principals match case-sensitively, as in ssh-keygen")
+        // ssh-keygen agrees on the namespace pattern.
+        let signature = try await keys.sign("x", with: "k", namespace: "baton")
+        let text = "ops@example.com namespaces=\"bat*,!batch\" \(key.openSSH)\n"
+        #expect(try await keys.opensshAccepts(signature, "x", principal: "ops@example.com", signers: text))
+    }
+
+    @Test("a statement is read only in exactly the form Baton writes: an unknown or repeated key is refused")
+    func statementForm() throws {
+        let statement = Statement(verb: .approve, pipeline: "p", environment: "production", revision: "abc", text: "ok", key: "ssh-ed25519 AAAA",
+                                  osUser: "bob", host: "h")
+        #expect(try Statement.decode(statement.encoded()) == statement)
+        let text = String(decoding: statement.encoded(), as: UTF8.self)
+        for variant in [text.replacingOccurrences(of: #""verb":"approve""#, with: #""verb":"approve","verb":"reject""#),
+                        text.replacingOccurrences(of: "{", with: #"{"extra":1,"#),
+                        text.replacingOccurrences(of: ",", with: ", ")] {
+            #expect(throws: StatementError.self) { _ = try Statement.decode(Data(variant.utf8)) }
+        }
     }
 
     @Test("a file that cannot be read or is too large is refused, naming it")
