@@ -204,7 +204,7 @@ let package = Package(
 
         .executableTarget(
             name: "baton-bench",
-            dependencies: ["AuditStore", "BatonCore", "GitStore", "Kube", "KubeSim", "Manifests", "Reconciler"],
+            dependencies: ["AuditStore", "BatonCore", "GitStore", "Kube", "KubeSim", "Manifests", "Reconciler", "Signatures"],
             path: "Benchmarks/baton-bench",
             swiftSettings: strict
         ),

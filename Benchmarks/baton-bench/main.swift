@@ -1,7 +1,7 @@
 // `make bench`: every benchmark of the project in one go. Each compares Baton with a peer
 // measured in the same run; the figures go to stdout as they come and, as one table with the
 // machine and the date, to bench/RESULTS.md. Tests assert behaviour; benchmarks only measure.
-// BATON_BENCH_ONLY=git|kubesim|apply|sync|pipeline|scale|audit|memory runs one of them.
+// BATON_BENCH_ONLY=git|kubesim|apply|sync|pipeline|scale|audit|trust|memory runs one of them.
 import Foundation
 
 let environment = ProcessInfo.processInfo.environment
@@ -61,6 +61,10 @@ if wanted("pipeline") {
 }
 if wanted("audit") {
     rows += try await AuditBench.run(repetitions: repetitions)
+    print("")
+}
+if wanted("trust") {
+    rows += try await StatementBench.run(repetitions: repetitions)
     print("")
 }
 if wanted("scale") {

@@ -87,8 +87,12 @@ struct SignedDecision {
     /// Whom the configuration here takes the key for (the coordinator decides with its own).
     let approver: String?
 
+    /// Whether the coordinator will check it (some stage's approvers have keys, or the
+    /// pipeline is verified); otherwise the identity stays the one claimed.
+    let checked: Bool
+
     var request: (statement: Data, signature: String) { (statement, signature) }
-    var shown: String { ", signed with \(key)" }
+    var shown: String { checked ? ", signed with \(key)" : ", unverified (signed with \(key), but no approver has keys to check it)" }
 }
 
 extension PipelineSession {
@@ -109,6 +113,7 @@ extension PipelineSession {
                                   osUser: Statement.currentOSUser, host: ProcessInfo.processInfo.hostName)
         let (data, signature) = try await signingKey.sign(statement)
         let approver = policies.lazy.compactMap { try? TrustedApprovers($0, directory: self.config.directory).approver(for: signingKey.publicKey) }.first
-        return SignedDecision(statement: data, signature: signature, key: signingKey.publicKey, approver: approver)
+        return SignedDecision(statement: data, signature: signature, key: signingKey.publicKey, approver: approver,
+                              checked: !own.isEmpty || pipeline.identity == .verified || (environment == nil && !keyed.isEmpty))
     }
 }
