@@ -56,8 +56,7 @@ struct SigningKey {
         } catch {
             throw EnvironmentSession.fail("\(what): \(error)")
         }
-        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? NSTemporaryDirectory()
-        let file = (base as NSString).appendingPathComponent("baton-agent-key-\(UUID().uuidString).pub")
+        let file = (NSTemporaryDirectory() as NSString).appendingPathComponent("baton-agent-key-\(UUID().uuidString).pub")
         do {
             try Data((key.openSSH + "\n").utf8).write(to: URL(fileURLWithPath: file))
         } catch {

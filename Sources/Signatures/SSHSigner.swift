@@ -11,8 +11,8 @@ public enum SSHSigner {
     public static func sign(_ message: Data, namespace: String, keyFile: String,
                             hashAlgorithm: SSHSignature.HashAlgorithm? = nil,
                             sshKeygen: String = "ssh-keygen") async throws(SignatureError) -> SSHSignature {
-        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? NSTemporaryDirectory()
-        let folder = (base as NSString).appendingPathComponent("baton-sign-" + UUID().uuidString)
+        // NSTemporaryDirectory() is $TMPDIR when it is set.
+        let folder = (NSTemporaryDirectory() as NSString).appendingPathComponent("baton-sign-" + UUID().uuidString)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let file = folder + "/message"
         do {
