@@ -146,11 +146,10 @@ struct Promote: AsyncParsableCommand {
             throw EnvironmentSession.fail("refused: \(revision.prefix(8)) does not descend from \(deployed.prefix(8)), which \(to) runs; "
                 + "going back is a rollback (baton rollback \(to) --to \(revision.prefix(8)) --reason ...)")
         }
-        let verifiedBefore = stage > 0 && ((try? session.audit.promotions(pipeline: pipeline, environment: session.pipeline.chain[stage - 1],
-                                                                           revision: revision))?.contains { $0.phase == "verified" } ?? false)
         let signed = try await session.sign(.promote, environment: to, revision: revision, text: reason, force: force ? true : nil, key: key)
         let actor = signed?.approver ?? claimed
-        let after = try await session.decide(.promote(environment: to, revision: revision, verifiedBefore: verifiedBefore, force: force,
+        // Whether it was verified in the previous stage is the coordinator's to find out.
+        let after = try await session.decide(.promote(environment: to, revision: revision, verifiedBefore: false, force: force,
                                                       reason: reason), actor: actor, refs: refs, signed: signed?.request)
         if after.stages[stage].candidate?.phase == .awaitingApproval {
             Terminal.out("\(revision.prefix(8)) waits for approval to enter \(to) (baton approve \(pipeline) \(to))")

@@ -100,12 +100,10 @@ extension PipelineSession {
     /// has keys), or when `key` is given; nil otherwise (the identity is then unverified).
     func sign(_ verb: Statement.Verb, environment: String?, revision: String, text: String?, force: Bool? = nil,
               breakGlass: Bool? = nil, key: String?) async throws -> SignedDecision? {
-        let keyed = pipeline.stages.compactMap(\.effectiveApproval).filter(\.requiresSignatures)
-        let own = pipeline.stages.filter { environment == nil || $0.environment == environment }
-            .compactMap(\.effectiveApproval).filter(\.requiresSignatures)
+        let (required, environments) = pipeline.signers(for: environment)
+        guard required || key != nil else { return nil }
         // Whose keys may sign it, as the coordinator will look them up.
-        let policies = own.isEmpty ? keyed : own
-        guard !own.isEmpty || pipeline.identity == .verified || key != nil else { return nil }
+        let policies = pipeline.stages.filter { environments.contains($0.environment) }.compactMap(\.effectiveApproval)
         let signingKey = try await SigningKey.find(key)
         let statement = Statement(verb: verb, pipeline: pipeline.name, environment: environment, revision: revision, text: text,
                                   force: force, breakGlass: breakGlass, key: signingKey.publicKey.openSSH,
@@ -113,6 +111,6 @@ extension PipelineSession {
         let (data, signature) = try await signingKey.sign(statement)
         let approver = policies.lazy.compactMap { try? TrustedApprovers($0, directory: self.config.directory).approver(for: signingKey.publicKey) }.first
         return SignedDecision(statement: data, signature: signature, key: signingKey.publicKey, approver: approver,
-                              checked: !own.isEmpty || pipeline.identity == .verified || (environment == nil && !keyed.isEmpty))
+                              checked: required)
     }
 }

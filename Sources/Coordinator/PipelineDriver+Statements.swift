@@ -18,19 +18,6 @@ extension PipelineDriver {
         return trust
     }
 
-    /// Whether `decision` must be signed, and whose keys may sign it: a stage whose approvers
-    /// have keys, by them; in an `identity: verified` pipeline any other decision too (an auto
-    /// stage's rollback, a release), by an approver of any stage with keys (none declared: it
-    /// cannot be signed, and is refused); in an unverified pipeline a release when some stage
-    /// has keys.
-    func signingRequirement(for decision: Decision) -> (required: Bool, environments: [String]) {
-        let keyed = pipeline.stages.filter { $0.effectiveApproval?.requiresSignatures == true }.map(\.environment)
-        if let environment = decision.environment, keyed.contains(environment) { return (true, [environment]) }
-        if pipeline.identity == .verified { return (true, keyed) }
-        if decision.environment == nil, !keyed.isEmpty { return (true, keyed) }
-        return (false, [])
-    }
-
     /// Why a signed decision was refused, and the statement used up by it (its signature had
     /// verified), kept with the refusal.
     struct SignedRefusal: Error {
@@ -148,8 +135,12 @@ extension PipelineDriver {
     /// Whether `revision` was verified in the stage before `stage` (read from the audit log,
     /// never taken from the command that asks).
     func verifiedBefore(stage: Int, revision: String) -> Bool {
-        guard stage > 0 else { return false }
-        return (try? ledger.audit.promotions(pipeline: pipeline.name, environment: pipeline.chain[stage - 1], revision: revision))?
+        stage > 0 && wasVerified(revision, in: pipeline.chain[stage - 1])
+    }
+
+    /// Whether `revision` was ever verified in `environment`, by the audit log.
+    func wasVerified(_ revision: String, in environment: String) -> Bool {
+        (try? ledger.audit.promotions(pipeline: pipeline.name, environment: environment, revision: revision))?
             .contains { $0.phase == "verified" } ?? false
     }
 

@@ -153,7 +153,7 @@ public actor PipelineDriver {
             // Once a signature has verified, its statement is used up whatever becomes of the
             // decision (kept with the refusal too), so a refused statement cannot come back later.
             var extra: [EventDraft] = []
-            let (signed, signers) = signingRequirement(for: decision)
+            let (signed, signers) = pipeline.signers(for: decision.environment)
             if signed {
                 switch await verifySigned(request, environments: signers, at: time) {
                 case .success(let verified):
@@ -173,9 +173,7 @@ public actor PipelineDriver {
             }
             if case .rollback(let environment, let revision, _, let breakGlass) = decision, breakGlass != true {
                 // Only back to what the environment ran and verified, unless the glass is broken.
-                let ran = (try? ledger.audit.promotions(pipeline: pipeline.name, environment: environment, revision: revision))?
-                    .contains { $0.phase == "verified" } ?? false
-                if !ran {
+                if !wasVerified(revision, in: environment) {
                     refuse(item, reason: "\(revision.prefix(8)) never ran verified in \(environment); a rollback goes back to what it ran "
                            + "(or, in an emergency, --break-glass with --reason, flagged in status and history)",
                            environment: environment, revision: revision, details: decision.refusalDetails, kind: decision.attempt,

@@ -25,6 +25,20 @@ public struct PipelineConfig: Sendable, Hashable, Codable {
 
     /// The environments in promotion order.
     public var chain: [String] { stages.map(\.environment) }
+
+    /// Whether a decision about `environment` (nil: the whole pipeline, as a release) must be
+    /// signed, and the stages whose approvers' keys may sign it: a stage whose approvers have
+    /// keys, by them; in an `identity: verified` pipeline any other decision too (an auto
+    /// stage's rollback, a release), by an approver of any stage with keys (none declared: it
+    /// cannot be signed); in an unverified pipeline a release when some stage has keys. The
+    /// coordinator enforces it; the CLI signs by it.
+    public func signers(for environment: String?) -> (required: Bool, environments: [String]) {
+        let keyed = stages.filter { $0.effectiveApproval?.requiresSignatures == true }.map(\.environment)
+        if let environment, keyed.contains(environment) { return (true, [environment]) }
+        if identity == .verified { return (true, keyed) }
+        if environment == nil, !keyed.isEmpty { return (true, keyed) }
+        return (false, [])
+    }
 }
 
 /// The config repository a pipeline follows.
