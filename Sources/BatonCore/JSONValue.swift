@@ -55,7 +55,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
         guard let text = String(data: data, encoding: .utf8) else { throw JSONValueError.notUTF8 }
         // The basic resolver: `init(yaml:)` types plain scalars itself, and the default
         // resolver's regular expressions cost more than the rest of the parse.
-        guard let node = try Yams.compose(yaml: text, .basic) else { return .null }
+        guard let node = try Yams.compose(yaml: text, .basic, .default, .utf8) else { return .null }
         return try JSONValue(yaml: node)
     }
 

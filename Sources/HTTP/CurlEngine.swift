@@ -216,8 +216,7 @@ final class CurlEngine: @unchecked Sendable {
         set(CURLOPT_HEADERFUNCTION, ccurl_easy_setopt_write_function(easy, CURLOPT_HEADERFUNCTION, { pointer, size, count, userdata in
             guard let pointer, let userdata else { return 0 }
             let transfer = Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue()
-            let line = String(decoding: UnsafeRawBufferPointer(start: pointer, count: size * count), as: UTF8.self)
-            transfer.receivedHeader(line)
+            transfer.receivedHeader(UnsafeRawBufferPointer(start: pointer, count: size * count))
             return size * count
         }), "header function")
         set(CURLOPT_HEADERDATA, ccurl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, context), "header data")

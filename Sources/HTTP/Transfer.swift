@@ -45,13 +45,15 @@ final class Transfer: @unchecked Sendable {
 
     // MARK: Called from libcurl's callbacks (engine thread)
 
-    func receivedHeader(_ line: String) {
-        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-        if trimmed.hasPrefix("HTTP/") {
+    /// One header line as libcurl hands it over (with its CR LF). Read as bytes: this runs for
+    /// every header of every response, and Foundation's trimming showed at 4 % of a cold sync.
+    func receivedHeader(_ line: UnsafeRawBufferPointer) {
+        let bytes = Self.trimmed(line[...])
+        if bytes.starts(with: "HTTP/".utf8) {
             headers = []  // a new response (after 100 Continue): start over
             return
         }
-        if trimmed.isEmpty {
+        if bytes.isEmpty {
             // The end of one response's headers; 1xx answers are followed by the real one.
             if !headDelivered, let head = currentHead(), head.status >= 200, case .streamed(let deliverHead, _, _) = delivery {
                 headDelivered = true
@@ -59,9 +61,18 @@ final class Transfer: @unchecked Sendable {
             }
             return
         }
-        guard let colon = trimmed.firstIndex(of: ":") else { return }
-        headers.append(HTTPField(String(trimmed[..<colon]).trimmingCharacters(in: .whitespaces),
-                                  String(trimmed[trimmed.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return }
+        let name = Self.trimmed(bytes[..<colon]), value = Self.trimmed(bytes[(colon + 1)...])
+        headers.append(HTTPField(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+    }
+
+    /// `bytes` without leading and trailing spaces, tabs, CR and LF.
+    static func trimmed(_ bytes: Slice<UnsafeRawBufferPointer>) -> Slice<UnsafeRawBufferPointer> {
+        func blank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
+        var start = bytes.startIndex, end = bytes.endIndex
+        while start < end, blank(bytes[start]) { start += 1 }
+        while end > start, blank(bytes[end - 1]) { end -= 1 }
+        return bytes[start..<end]
     }
 
     func receivedBody(_ bytes: UnsafeRawBufferPointer) {

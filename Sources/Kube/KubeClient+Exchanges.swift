@@ -126,13 +126,37 @@ extension KubeClient {
 
     // MARK: Encoding
 
-    static let unreserved = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
-
+    /// `text` percent-encoded for a query value: every byte but RFC 3986's unreserved ones.
     static func queryComponent(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
+        percentEncoded(text, keeping: [])
     }
 
+    /// `text` percent-encoded for a path segment (`:` and `@` may stay, as RFC 3986 allows).
     static func pathSegment(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: unreserved.union(CharacterSet(charactersIn: ":@"))) ?? text
+        percentEncoded(text, keeping: [UInt8(ascii: ":"), UInt8(ascii: "@")])
+    }
+
+    /// Byte by byte, without Foundation's CharacterSet (which showed in a cold sync's profile):
+    /// names and values are almost always unreserved already and come back unchanged.
+    private static func percentEncoded(_ text: String, keeping extra: [UInt8]) -> String {
+        func kept(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"): true
+            default: extra.contains(byte)
+            }
+        }
+        if text.utf8.allSatisfy(kept) { return text }
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count * 3)
+        for byte in text.utf8 {
+            if kept(byte) {
+                out.append(byte)
+            } else {
+                out.append(contentsOf: [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -252,6 +252,19 @@ public final class KubeClient: Sendable {
     /// silently dropped.
     @discardableResult
     public func apply(_ object: JSONValue, fieldManager: String = "baton", force: Bool = false, dryRun: Bool = false) async throws(KubeError) -> JSONValue {
+        let (response, path) = try await sendApply(object, fieldManager: fieldManager, force: force, dryRun: dryRun)
+        return try decode(response.body, path: path)
+    }
+
+    /// The server's verdict on a forced server-side apply of `object`, asked as a dry run: it
+    /// throws what the real apply would (invalid, forbidden, unknown field …) and changes
+    /// nothing. What the server would store is not read (a cold sync checks every create this
+    /// way before writing any).
+    public func checkApply(_ object: JSONValue, fieldManager: String = "baton") async throws(KubeError) {
+        _ = try await sendApply(object, fieldManager: fieldManager, force: true, dryRun: true)
+    }
+
+    private func sendApply(_ object: JSONValue, fieldManager: String, force: Bool, dryRun: Bool) async throws(KubeError) -> (HTTPResponse, String) {
         guard let apiVersion = object["apiVersion"]?.string, !apiVersion.isEmpty else { throw .invalidObject("apiVersion is missing") }
         guard let kind = object["kind"]?.string, !kind.isEmpty else { throw .invalidObject("kind is missing (apiVersion \(apiVersion))") }
         guard let name = object[path: ["metadata", "name"]]?.string, !name.isEmpty else {
@@ -267,8 +280,9 @@ public final class KubeClient: Sendable {
         var query: [(String, String)] = [("fieldManager", fieldManager), ("fieldValidation", "Strict")]
         if force { query.append(("force", "true")) }
         if dryRun { query.append(("dryRun", "All")) }
-        return try await json("PATCH", resource.path(namespace: namespace, name: name), query: query,
-                              body: body.encoded(), contentType: "application/apply-patch+yaml")
+        let path = resource.path(namespace: namespace, name: name)
+        let response = try await perform("PATCH", path, query: query, body: body.encoded(), contentType: "application/apply-patch+yaml")
+        return (response, path)
     }
 
     /// Deletes one object. Returns false when it was already gone. With `uid`, only that

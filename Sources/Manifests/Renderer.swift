@@ -224,7 +224,7 @@ public struct Renderer: Sendable {
         let allowed = left
         defer { budget.charge(allowed - max(left, 0)) }
         do {
-            let parser = try Parser(yaml: text, resolver: .basic)
+            let parser = try Parser(yaml: text, resolver: .basic, encoding: .utf8)
             while let node = try parser.nextRoot() {
                 let line = node.mark?.line ?? 1
                 let source = "\(file):\(line)"

@@ -16,9 +16,12 @@ public struct Change: Sendable {
     public var live: JSONValue?
     /// Where the desired object is defined.
     public var source: String?
-    /// What the server said it would store (its dry run of the apply); nil for a create that
-    /// could not be dry-run yet (its namespace or CRD comes with the revision) and for a prune.
+    /// What the server said it would store (its dry run of the apply) for an update or an
+    /// unchanged object; nil for a create and a prune.
     public var stored: JSONValue?
+    /// A create the server's dry run accepted; false while it cannot be asked yet (its
+    /// namespace or CRD comes with the revision: `sync` asks after that step).
+    public var checked = false
     /// The server refuses the change in place (an immutable field) and the object allows
     /// Baton to delete and recreate it (`baton.dev/sync-options: Replace=true`).
     public var recreate = false

@@ -121,7 +121,7 @@ extension Reconciler {
             if let schema { verdicts.note(VerdictCache.Key(object: Normalizer.hash(manifest.object), schema: schema, discovery: generation)) }
             var create = Change(key: manifest.key, apiVersion: manifest.apiVersion, action: .create, drifted: false, desired: manifest.object,
                                 live: nil, source: manifest.source)
-            if !deferred { create.stored = try await validate(create) }
+            if !deferred { create.checked = try await check(create) }
             return create
         }
         let sent = keepingIgnored(manifest.key, manifest.object, live: live)
@@ -158,15 +158,16 @@ extension Reconciler {
                       drifted: !matches && unchangedInGit, desired: sent, live: live, source: manifest.source, stored: stored)
     }
 
-    /// The server's dry run of a create: what it would store, so that an object the server
-    /// refuses fails the revision before anything is applied. nil when it cannot be asked yet
-    /// (its namespace or its kind does not exist: `sync` asks again after that step).
-    func validate(_ change: Change) async throws(Failure) -> JSONValue? {
-        guard let desired = change.desired else { return nil }
+    /// The server's dry run of a create, so that an object the server refuses fails the
+    /// revision before anything is applied. False when it cannot be asked yet (its namespace or
+    /// its kind does not exist: `sync` asks again after that step).
+    func check(_ change: Change) async throws(Failure) -> Bool {
+        guard let desired = change.desired else { return false }
         do {
-            return try await client.apply(desired, force: true, dryRun: true)
+            try await client.checkApply(desired)
+            return true
         } catch where error.isUnknownKind || Self.missingNamespace(error, key: change.key) != nil {
-            return nil
+            return false
         } catch {
             throw .object(change.key, source: change.source, error)
         }

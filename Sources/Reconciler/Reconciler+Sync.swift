@@ -144,14 +144,14 @@ extension Reconciler {
     /// Dry-runs the creates the plan could not ask about (their namespace or kind came with the
     /// revision); the server's refusals, by object.
     func validateDeferred(_ changes: [Change]) async -> [(ResourceKey, KubeError)] {
-        let pending = changes.filter { $0.action == .create && $0.stored == nil && !ApplyOrder.isFoundation($0.key) }
+        let pending = changes.filter { $0.action == .create && !$0.checked && !ApplyOrder.isFoundation($0.key) }
         let client = self.client
         return await withTaskGroup(of: (ResourceKey, KubeError)?.self) { group in
             for change in pending {
                 guard let desired = change.desired else { continue }
                 group.addTask {
                     do throws(KubeError) {
-                        _ = try await client.apply(desired, force: true, dryRun: true)
+                        try await client.checkApply(desired)
                         return nil
                     } catch {
                         return (change.key, error)

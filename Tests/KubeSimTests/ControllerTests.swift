@@ -22,6 +22,51 @@ struct ControllerTests {
         object[path: ["status", "conditions"]]?.array?.first { $0["type"]?.string == type }
     }
 
+    @Test("a controller pass over many changes runs in parts of at most 25 keys, each key in exactly one part; a full pass stays whole")
+    func workInParts() {
+        func key(_ plural: String, _ index: Int) -> ObjectKey { ObjectKey(group: "", plural: plural, namespace: "n", name: "o\(index)") }
+        let changed: [String: Set<ObjectKey>] = ["/services": Set((0..<30).map { key("services", $0) }),
+                                                 "apps/deployments": Set((0..<22).map { key("deployments", $0) }),
+                                                 "/namespaces": [key("namespaces", 0)]]
+        let parts = ControllerWork(changed: changed).parts(of: 25)
+        #expect(parts.map { $0.changed?.values.reduce(0) { $0 + $1.count } ?? -1 } == [25, 25, 3])
+        var seen: [String: Set<ObjectKey>] = [:]
+        for part in parts {
+            for (kind, keys) in part.changed ?? [:] {
+                #expect(seen[kind, default: []].isDisjoint(with: keys))
+                seen[kind, default: []].formUnion(keys)
+            }
+        }
+        #expect(seen == changed)
+        #expect(ControllerWork(changed: [:]).parts(of: 25).count == 1)
+        let full = ControllerWork(changed: nil).parts(of: 25)
+        #expect(full.count == 1 && full[0].isFull)
+    }
+
+    @Test("60 Deployments and 60 Services created at once: one tick makes every ReplicaSet, Endpoints and EndpointSlice, part by part")
+    func manyAtOnce() async throws {
+        let state = ClusterState()
+        let simulation = Simulation(state: state, rolloutDelay: .seconds(1))
+        let services = try #require(ResourceType.builtIn.first { $0.kind == "Service" })
+        for index in 0..<60 {
+            let labels: JSONValue = ["app": .string("web\(index)")]
+            _ = try await state.apply(Self.deployments, namespace: "default", name: "web\(index)", body: JSONValue.object([
+                "apiVersion": "apps/v1", "kind": "Deployment", "metadata": .object(["name": .string("web\(index)")]),
+                "spec": .object(["selector": .object(["matchLabels": labels]),
+                                 "template": .object(["metadata": .object(["labels": labels]),
+                                                      "spec": .object(["containers": [.object(["name": "web", "image": "app:1"])]])])]),
+            ]).encoded(), manager: "t", force: false)
+            _ = try await state.apply(services, namespace: "default", name: "web\(index)", body: JSONValue.object([
+                "apiVersion": "v1", "kind": "Service", "metadata": .object(["name": .string("web\(index)")]),
+                "spec": .object(["selector": labels, "ports": [.object(["port": 80])]]),
+            ]).encoded(), manager: "t", force: false)
+        }
+        await simulation.tick(now: Date(timeIntervalSince1970: 1_000_000))
+        #expect(await state.keys(group: "apps", plural: "replicasets").count == 60)
+        #expect(await state.keys(group: "", plural: "endpoints").count == 60)
+        #expect(await state.keys(group: "discovery.k8s.io", plural: "endpointslices").count == 60)
+    }
+
     @Test("the HPA keeps its target within minReplicas and maxReplicas, as kube-controller-manager does without metrics; a target at 0 is left alone")
     func autoscalerBounds() async throws {
         let state = ClusterState()

@@ -15,7 +15,7 @@ enum YAMLSource {
         }
         let text = String(decoding: bytes, as: UTF8.self)
         do {
-            let parser = try Parser(yaml: text)
+            let parser = try Parser(yaml: text, encoding: .utf8)
             guard let root = try parser.nextRoot(), !isNull(root) else {
                 return issue(SourcePosition(line: 1, column: 1), "the file is empty; it must hold one object")
             }

@@ -57,10 +57,12 @@ public actor Simulation {
     public func tick(now: Date = Date()) async {
         let work = await state.takeWork()
         await state.finishTerminatingNamespaces()
-        await state.runDeploymentController(work)
-        await state.runAutoscalerController(work)
-        await state.runEndpointControllers(work)
-        await state.runServiceAccountController(work)
+        for part in work.parts(of: 25) {
+            await state.runDeploymentController(part)
+            await state.runAutoscalerController(part)
+            await state.runEndpointControllers(part)
+            await state.runServiceAccountController(part)
+        }
         for (group, plural, kind) in [("apps", "deployments", "Deployment"), ("apps", "statefulsets", "StatefulSet"),
                                       ("apps", "daemonsets", "DaemonSet"), ("apps", "replicasets", "ReplicaSet")] {
             for (key, found) in await timed(work, group: group, plural: plural, now: now) {
