@@ -107,6 +107,34 @@ struct FaultTests {
         #expect(took >= .milliseconds(150), "gave up after \(took) without retrying")
     }
 
+    @Test("a write whose answer is lost (kube-apiserver's 504 Timeout after the work was done) is retried: the apply lands once, and a delete that then finds nothing counts as done")
+    func lostAnswers() async throws {
+        let cluster = try await SimCluster.start()
+        defer { Task { await cluster.stop() } }
+        let client = cluster.client
+        let path = "/api/v1/namespaces/default/configmaps/lost"
+        await cluster.server.simulation.faults.loseAnswers(1)
+        let stored = try await client.apply(configMap("lost", data: ["n": "1"]), force: true)
+        #expect(stored[path: ["data", "n"]]?.string == "1")
+        #expect(cluster.server.requests.count("PATCH", path) == 2, "the apply whose answer was lost was not sent again")
+
+        let uid = try #require(stored[path: ["metadata", "uid"]]?.string)
+        await cluster.server.simulation.faults.loseAnswers(1)
+        let found = try await client.delete(apiVersion: "v1", kind: "ConfigMap", name: "lost", uid: uid)
+        #expect(!found, "the retried delete found the object still there")
+        #expect(cluster.server.requests.count("DELETE", path) == 2)
+        #expect(await kubeError { _ = try await client.get(apiVersion: "v1", kind: "ConfigMap", name: "lost") }?.isNotFound == true)
+
+        // A definite answer is not hidden: a write the server refuses keeps its refusal.
+        await cluster.server.simulation.faults.loseAnswers(1)
+        let refused = await kubeError { _ = try await client.apply(configMap("Not_A_Name")) }
+        #expect(refused?.statusCode == 422, "\(String(describing: refused))")
+        let lost = try await client.apply(configMap("after", data: ["n": "2"]))
+        #expect(lost[path: ["data", "n"]]?.string == "2")
+        #expect(cluster.server.requests.count("PATCH", "/api/v1/namespaces/default/configmaps/after") == 2,
+                "the refusal kept its own answer, so the next write is the one whose answer is lost (and sent again)")
+    }
+
     @Test("a short outage is ridden out by the retries")
     func shortOutage() async throws {
         let cluster = try await SimCluster.start()

@@ -111,6 +111,30 @@ struct InventoryMigrationTests {
         #expect(try await names(fixture) == ["legacy-kept", "legacy-dropped"], "an object without a tracking annotation was deleted")
     }
 
+    @Test("answers lost after the work was done (504 Timeout) fail nothing: the applies are sent again, the prune's retried delete finds nothing and counts as done")
+    func lostAnswers() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        #expect(try await fixture.kubectl(["create", "namespace", "shop"]).status == 0)
+        let first = try await fixture.commit(["app/old.yaml": Self.configMap("old"), "app/kept.yaml": Self.configMap("kept")])
+        let reconciler = fixture.reconciler()
+        await fixture.server.simulation.faults.loseAnswers(2)
+        let created = await reconciler.sync(revision: first)
+        #expect(created.errors == [], "\(created.errors)")
+        #expect(created.synced)
+        #expect(fixture.server.requests.count("PATCH") >= 4, "two applies whose answers were lost and their retries")
+
+        let second = try await fixture.commit([:], remove: ["app/old.yaml"])
+        let deletes = fixture.server.requests.count("DELETE")
+        await fixture.server.simulation.faults.loseAnswers(1)
+        let pruned = await reconciler.sync(revision: second)
+        #expect(pruned.errors == [], "\(pruned.errors)")
+        #expect(pruned.synced)
+        #expect(fixture.server.requests.count("DELETE") == deletes + 2, "the delete whose answer was lost was not retried")
+        #expect(try await names(fixture) == ["kept"])
+        #expect(try #require(try await fixture.audit.inventory(environment: "dev")).entries.map(\.key.name) == ["kept"])
+    }
+
     @Test("prune deletes with the uid Baton applied as a precondition: an object deleted and made again meanwhile gets kube-apiserver's 409 and is left alone, not an error")
     func uidPreconditionOnPrune() async throws {
         let fixture = try await Fixture.start()

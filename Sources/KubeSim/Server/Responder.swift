@@ -129,7 +129,8 @@ struct Responder: Sendable {
             guard request.method == "GET", let list = Discovery.resources(types, prefix: prefix) else { throw APIError.notFoundPath(path) }
             return .json(200, list)
         }
-        return try await ResourceHandler(state: state, request: request).handle(prefix: prefix, rest: rest, path: path)
+        let response = try await ResourceHandler(state: state, request: request).handle(prefix: prefix, rest: rest, path: path)
+        return await simulation.faults.deliver(response, to: request)
     }
 
     /// `/api/v1/namespaces/NS/serviceaccounts/NAME/token`: the ServiceAccount a TokenRequest is for.

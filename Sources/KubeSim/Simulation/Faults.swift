@@ -5,10 +5,12 @@ import Foundation
 /// 429 answers with `Retry-After`, refusing connections for a while, freezing (connections are
 /// accepted, nothing is answered until the freeze ends), a black hole (every byte lost for a
 /// while, the connections it caught half-open for good: `BlackHole`), dropping every open
-/// watch, and compacting the watch history (a watch resuming from before gets 410 Expired).
+/// watch, compacting the watch history (a watch resuming from before gets 410 Expired), and
+/// losing the answers of the next writes (`loseAnswers`: the write is done, its answer is
+/// kube-apiserver's 504 Timeout, as when a write outlives the request's deadline).
 /// Set with `POST /sim/faults` (JSON body, every key optional: `latencyMs`, `errorRate`,
 /// `throttleRate`, `retryAfterSeconds`, `refuseSeconds`, `freezeSeconds`, `blackHoleSeconds`,
-/// `dropWatches`, `compact`) or at start.
+/// `dropWatches`, `compact`, `loseAnswers`) or at start.
 public actor Faults {
     public struct Settings: Sendable, Codable, Equatable {
         public var latencyMs: Int = 0
@@ -44,6 +46,28 @@ public actor Faults {
     public func freeze(for duration: Duration) {
         frozenUntil = ContinuousClock.now + duration
     }
+    /// How many of the next successful writes (POST, PUT, PATCH, DELETE; dry runs do not
+    /// count) lose their answer.
+    private var answersToLose = 0
+
+    /// The next `count` writes that succeed are done but answered 504 Timeout.
+    public func loseAnswers(_ count: Int) {
+        answersToLose = max(0, count)
+    }
+
+    /// The answer a write that was done gets: its own, or the timeout that hides it.
+    func deliver(_ response: SimResponse, to request: SimRequest) -> SimResponse {
+        guard answersToLose > 0, ["POST", "PUT", "PATCH", "DELETE"].contains(request.method), !request.dryRun,
+              case .json(let status, _) = response, status < 300 else {
+            return response
+        }
+        answersToLose -= 1
+        // kube-apiserver's answer when a request outlives its deadline (the timeout filter);
+        // the write may be done all the same.
+        return .json(504, APIError(code: 504, reason: "Timeout",
+                                   message: "Timeout: request did not complete within requested timeout - context deadline exceeded").status)
+    }
+
     /// Stops and restarts the listener; set by the running server.
     private var refuse: (@Sendable (Duration) async -> Void)?
 
@@ -83,6 +107,7 @@ public actor Faults {
             settings = update
             let body = (try? JSONValue.parse(request.body)) ?? .null
             if let seconds = body["freezeSeconds"]?.int, seconds > 0 { freeze(for: .seconds(seconds)) }
+            if let count = body["loseAnswers"]?.int, count > 0 { loseAnswers(Int(count)) }
             if let seconds = body["blackHoleSeconds"]?.int, seconds > 0 {
                 // Answer first (this answer would be lost), then drop everything.
                 let hole = blackHole
