@@ -117,6 +117,12 @@ enum PipelineBench {
                 run.waitUntilExit()
             }
             for server in servers.values { await server.stop() }
+            // BATON_BENCH_KEEP_LOG=FILE keeps the output of the last `baton run` (it showed the
+            // false set-backs that cost 500 pipelines a second per commit).
+            if let keep = ProcessInfo.processInfo.environment["BATON_BENCH_KEEP_LOG"] {
+                try? FileManager.default.removeItem(atPath: keep)
+                try? FileManager.default.copyItem(atPath: dir + "/run.log", toPath: keep)
+            }
             try? FileManager.default.removeItem(atPath: dir)
         }
     }

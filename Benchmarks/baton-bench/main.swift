@@ -1,7 +1,8 @@
 // `make bench`: every benchmark of the project in one go. Each compares Baton with a peer
 // measured in the same run; the figures go to stdout as they come and, as one table with the
 // machine and the date, to bench/RESULTS.md. Tests assert behaviour; benchmarks only measure.
-// BATON_BENCH_ONLY=git|kubesim|apply|sync|pipeline|scale|audit|trust|memory runs one of them.
+// BATON_BENCH_ONLY=git|kubesim|apply|sync|pipeline|scale|audit|trust|memory runs one of them;
+// BATON_BENCH_KEEP_LOG=FILE keeps the output of the last `baton run` a benchmark started.
 import Foundation
 
 let environment = ProcessInfo.processInfo.environment

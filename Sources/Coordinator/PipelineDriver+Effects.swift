@@ -132,7 +132,7 @@ extension PipelineDriver {
         let epoch = moveEpoch
         var found = try await refs.store.references(watchedRefs).mapValues(\.hex)
         if !takingHead { found[GitStore.fullRefName(pipeline.repo.branch)] = nil }
-        await observe(found, epoch: epoch)
+        await observe(found, environmentRefsRead: true, epoch: epoch)
     }
 
     /// What the refs were seen at (full ref name → commit; an absent ref is left out), read
@@ -141,9 +141,12 @@ extension PipelineDriver {
     /// outside Baton and is taken as the stage's revision (a read from before one of Baton's own
     /// moves is not evidence of anything: it is dropped).
     /// Environment refs are taken before the head: a first promotion moves from where a ref
-    /// already is.
-    public func observe(_ found: [String: String], epoch: Int) async {
-        for stage in machine.stages.indices {
+    /// already is. `environmentRefsRead` false: only the source branch was read, and an
+    /// environment ref missing from `found` says nothing (taking it for deleted set back every
+    /// environment ref of every pipeline at each new commit, each recorded as a move outside
+    /// Baton: 500 false records per commit with 500 pipelines on one repository).
+    public func observe(_ found: [String: String], environmentRefsRead: Bool, epoch: Int) async {
+        for stage in machine.stages.indices where environmentRefsRead {
             if let environment = environments[machine.stages[stage].environment], found[environment.fullRef] == nil,
                let recorded = machine.stages[stage].deployed, epoch == moveEpoch, moving.isEmpty,
                machine.stages[stage].candidate?.phase != .promoting {

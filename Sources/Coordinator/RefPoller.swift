@@ -44,7 +44,8 @@ public struct RefPoller: Sendable {
                     // Compared as ids; spelled out in hex only for the drivers whose refs changed.
                     let found = try await refs.store.references(names)
                     for (driver, epoch) in zip(drivers, epochs) where seen == nil || driver.watchedRefs.contains(where: { found[$0] != seen?[$0] }) {
-                        await driver.observe(found.filter { driver.watchedRefs.contains($0.key) }.mapValues(\.hex), epoch: epoch)
+                        await driver.observe(found.filter { driver.watchedRefs.contains($0.key) }.mapValues(\.hex), environmentRefsRead: true,
+                                             epoch: epoch)
                     }
                     seen = found
                 } else {
@@ -54,7 +55,8 @@ public struct RefPoller: Sendable {
                     let found = try await refs.store.references(Array(heads))
                     for driver in drivers where driver.watchedRefs.contains(where: { heads.contains($0) && found[$0] != seen?[$0] }) {
                         let epoch = await driver.moveEpoch
-                        await driver.observe(found.filter { driver.watchedRefs.contains($0.key) }.mapValues(\.hex), epoch: epoch)
+                        await driver.observe(found.filter { driver.watchedRefs.contains($0.key) }.mapValues(\.hex), environmentRefsRead: false,
+                                             epoch: epoch)
                     }
                     for head in heads { seen?[head] = found[head] }
                 }

@@ -279,6 +279,33 @@ struct DriverTests {
         await running.value
     }
 
+    @Test("on a test clock: new heads read between two reads of the environment refs are promoted, and no environment ref is taken for deleted")
+    func headsBetweenEnvironmentRefReads() async throws {
+        let setup = try await Setup("driver-heads-only")
+        defer { setup.dir.remove() }
+        let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: "./repo", poll: .seconds(1)), stages: [Stage(environment: "dev")])
+        _ = try await setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
+        let clock = ManualClock()
+        let driver = try await setup.driver(pipeline, now: { clock.date })
+        let poller = RefPoller(refs: EnvironmentRefs(store: try await GitStore.open(setup.dir.path + "/repo"), remote: nil), drivers: [driver],
+                               environmentRefsEvery: .seconds(10))
+        let running = Task { await poller.run(clock: clock, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) }
+        defer { running.cancel() }
+        #expect(await clock.waitForSleepers(1))
+        var last = ""
+        for round in 2...4 {
+            last = try await setup.git.commit("change \(round)", files: ["app/cm.yaml": "kind: ConfigMap\ndata: {n: \"\(round)\"}\n"])
+            clock.advance(by: .seconds(1))
+            #expect(await clock.waitForSleepers(1))
+            await #expect(setup.ref("dev") == last, "round \(round): the new head was not promoted")
+        }
+        let kinds = try setup.kinds()
+        #expect(!kinds.contains { $0.hasPrefix("ref-moved-outside") }, "a read of the branch alone was taken for a deleted environment ref: \(kinds)")
+        #expect(kinds.filter { $0 == "ref-moved dev" }.count == 4, "\(kinds)")
+        running.cancel()
+        await running.value
+    }
+
     @Test("with repo.paths, a head that changes nothing under them is passed over; the next one that does brings both")
     func pathsFilterHeads() async throws {
         let setup = try await Setup("driver-paths")
@@ -286,7 +313,9 @@ struct DriverTests {
         let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: "./repo", paths: ["app"]), stages: [Stage(environment: "dev")])
         let c1 = try await setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         let driver = try await setup.driver(pipeline)
-        func head(_ commit: String) async { await driver.observe(["refs/heads/main": commit], epoch: await driver.moveEpoch) }
+        func head(_ commit: String) async {
+            await driver.observe(["refs/heads/main": commit], environmentRefsRead: false, epoch: await driver.moveEpoch)
+        }
         await head(c1)
         await #expect(setup.ref("dev") == c1, "the first head is promoted whatever it touches")
         let c2 = try await setup.git.commit("another app", files: ["blog/cm.yaml": "kind: ConfigMap\n", "apps/x.yaml": "kind: ConfigMap\n"])
