@@ -42,12 +42,20 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
 
+        // Child processes through posix_spawn (Foundation's Process.run crashes now and then on
+        // Linux with Swift 6.3.1): kustomize, credential helpers, and the tests' servers.
+        .target(
+            name: "Spawn",
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+
         // MARK: Layer 1 — values, errors, configuration
 
         // Durations, names, the Environment and Pipeline model and its validated YAML loading.
         .target(
             name: "BatonCore",
-            dependencies: [.product(name: "Yams", package: "Yams")],
+            dependencies: ["Spawn", .product(name: "Yams", package: "Yams")],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
@@ -58,7 +66,7 @@ let package = Package(
         // checkout, history, refs with compare-and-swap, push.
         .target(
             name: "GitStore",
-            dependencies: ["CGit2"],
+            dependencies: ["CGit2", "Spawn"],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
@@ -214,12 +222,13 @@ let package = Package(
         // Temp directories and other fixtures shared by the test targets; never shipped.
         .target(
             name: "BatonTestSupport",
+            dependencies: ["Spawn"],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "BatonCoreTests",
-            dependencies: ["BatonCore", "BatonTestSupport"],
+            dependencies: ["BatonCore", "BatonTestSupport", "Spawn"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -229,13 +238,13 @@ let package = Package(
         ),
         .testTarget(
             name: "BatonCLITests",
-            dependencies: ["AuditStore", "BatonCLI", "BatonCore", "KubeSim", "BatonTestSupport", "baton",
+            dependencies: ["AuditStore", "BatonCLI", "BatonCore", "KubeSim", "BatonTestSupport", "Spawn", "baton",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "HTTPTests",
-            dependencies: ["HTTP", "BatonTestSupport"],
+            dependencies: ["HTTP", "BatonTestSupport", "Spawn"],
             swiftSettings: strict
         ),
         .testTarget(

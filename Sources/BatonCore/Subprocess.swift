@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 
 /// Runs a program to the end without blocking Swift's cooperative pool: the waiting happens
 /// on Dispatch threads. Used for `kubectl kustomize` and exec credential plugins.
@@ -8,31 +9,28 @@ public enum Subprocess {
     /// `timeout` when one is given.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                            timeout: Duration? = nil) async throws -> (status: Int32, output: Data, errors: Data) {
-        let process = Process()
-        if executable.contains("/") {
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [executable] + arguments
-        }
-        if let environment { process.environment = environment }
+        let path = executable.contains("/") ? executable : "/usr/bin/env"
+        let argv = executable.contains("/") ? arguments : [executable] + arguments
         let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
-        return try await withCheckedThrowingContinuation { continuation in
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(path, argv, environment: environment, standardInput: .null,
+                                     standardOutput: .descriptor(output.fileHandleForWriting.fileDescriptor),
+                                     standardError: .descriptor(errors.fileHandleForWriting.fileDescriptor))
+        } catch {
+            try? output.fileHandleForWriting.close()
+            try? errors.fileHandleForWriting.close()
+            throw error
+        }
+        // The child has its own copies: without closing ours, the reads below never end.
+        try? output.fileHandleForWriting.close()
+        try? errors.fileHandleForWriting.close()
+        let killer = DispatchWorkItem { child.signal(SIGTERM) }
+        if let timeout {
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.totalMilliseconds)), execute: killer)
+        }
+        let (outputData, errorData) = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
-                do {
-                    try process.run()
-                } catch {
-                    continuation.resume(throwing: error)
-                    return
-                }
-                let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-                if let timeout {
-                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.totalMilliseconds)), execute: killer)
-                }
                 let group = DispatchGroup()
                 nonisolated(unsafe) var errorData = Data()
                 group.enter()
@@ -42,10 +40,11 @@ public enum Subprocess {
                 }
                 let outputData = output.fileHandleForReading.readDataToEndOfFile()
                 group.wait()
-                process.waitUntilExit()
-                killer.cancel()
-                continuation.resume(returning: (process.terminationStatus, outputData, errorData))
+                continuation.resume(returning: (outputData, errorData))
             }
         }
+        let termination = await child.wait()
+        killer.cancel()
+        return (termination.status, outputData, errorData)
     }
 }

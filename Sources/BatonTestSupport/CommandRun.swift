@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 
 /// Runs a program to its end and keeps what it printed: for tests that drive the real
 /// `baton` binary, `git` or `kubectl`.
@@ -17,24 +18,10 @@ public struct CommandRun: Sendable {
                                 environment: [String: String] = [:], replacingEnvironment: Bool = false) async throws -> CommandRun {
         let child = try Child(executable, arguments, in: directory, environment: environment, replacingEnvironment: replacingEnvironment)
         defer { child.removeFiles() }
-        // The end is awaited only once run() has returned: a child that ends at once may run
-        // its termination handler while run() is still at work, and resuming the caller from
-        // there let it close the output files under run() (a crash in Process.run, seen once
-        // in a full run).
-        let (ended, ending) = AsyncStream<Int32>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        child.process.terminationHandler = { process in
-            ending.yield(process.terminationStatus)
-            ending.finish()
-        }
-        do {
-            try child.process.run()
-        } catch {
-            child.process.terminationHandler = nil
-            throw error
-        }
-        var status: Int32 = -1
-        for await value in ended { status = value }
-        return try child.result(status)
+        // posix_spawn through Spawn, not Foundation's Process: its run() crashes now and then
+        // on Linux with Swift 6.3.1 (seen twice in full runs of this suite).
+        let termination = await child.process.wait()
+        return try child.result(termination.status)
     }
 
     /// Itself, when the program exited 0; else an error with its status and standard error.
@@ -66,26 +53,27 @@ public struct CommandFailed: Error, CustomStringConvertible {
     public var description: String { "exited \(status): \(stderr)" }
 }
 
-/// A process set up to run with its output going to files.
+/// A process started with its output going to files.
 private struct Child {
-    let process = Process()
+    let process: ChildProcess
     let out: OutputFile
     let err: OutputFile
 
     init(_ executable: String, _ arguments: [String], in directory: String?, environment: [String: String],
          replacingEnvironment: Bool) throws {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         var env = replacingEnvironment ? [:] : ProcessInfo.processInfo.environment
         env.merge(environment) { _, new in new }
-        process.environment = env
         // Files, not pipes: a child that writes a lot cannot block on a full pipe.
         out = try OutputFile()
         err = try OutputFile()
-        process.standardOutput = out.handle
-        process.standardError = err.handle
-        process.standardInput = FileHandle.nullDevice
+        do {
+            process = try ChildProcess(executable, arguments, environment: env, directory: directory, standardInput: .null,
+                                       standardOutput: .file(out.path, append: false), standardError: .file(err.path, append: false))
+        } catch {
+            out.remove()
+            err.remove()
+            throw error
+        }
     }
 
     func result(_ status: Int32) throws -> CommandRun {
@@ -100,7 +88,6 @@ private struct Child {
 
 private struct OutputFile {
     let path: String
-    let handle: FileHandle
 
     init() throws {
         let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
@@ -108,12 +95,10 @@ private struct OutputFile {
         guard FileManager.default.createFile(atPath: path, contents: nil) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
         }
-        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
     }
 
     func read() throws -> String {
-        try handle.close()
-        return String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
     }
 
     func remove() {

@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 
 /// git's smart HTTP protocol (`git http-backend`, the CGI program git ships) behind a small
 /// Python HTTP server on 127.0.0.1 that demands HTTP basic auth with one user and token, as a
@@ -9,7 +10,7 @@ import Foundation
 public final class GitHTTPServer: @unchecked Sendable {
     public let port: Int
     public let basePath: String
-    private let process: Process
+    private let process: ChildProcess
     private let folder: TemporaryDirectory
 
     static let script = #"""
@@ -70,14 +71,11 @@ public final class GitHTTPServer: @unchecked Sendable {
         self.basePath = basePath
         folder = try TemporaryDirectory("git-http")
         try folder.write("server.py", Self.script)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [folder.path + "/server.py", basePath, user, token, folder.path + "/port", folder.path + "/requests"]
-        process.environment = ["HOME": folder.path, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
-                               "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess("/usr/bin/python3",
+                                       [folder.path + "/server.py", basePath, user, token, folder.path + "/port", folder.path + "/requests"],
+                                       environment: ["HOME": folder.path, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+                                                     "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"],
+                                       standardOutput: .null, standardError: .null)
         self.process = process
         let deadline = ContinuousClock.now + .seconds(20)
         var port: Int?
@@ -86,7 +84,7 @@ public final class GitHTTPServer: @unchecked Sendable {
             if port == nil { try? await Task.sleep(for: .milliseconds(20)) }
         }
         guard let port else {
-            kill(process.processIdentifier, SIGKILL)
+            process.signal(SIGKILL)
             folder.remove()
             throw GitCLIError(arguments: ["http-backend"], status: -1, stderr: "the git HTTP server did not start")
         }
@@ -106,8 +104,8 @@ public final class GitHTTPServer: @unchecked Sendable {
 
     public func stop() {
         if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.signal(SIGKILL)
+            _ = process.waitBlocking()
         }
         folder.remove()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 
 /// A real Prometheus (the Debian package's `/usr/bin/prometheus`) on 127.0.0.1 at a port the
 /// OS handed out, with its configuration and storage in a temporary folder, scraping the given
@@ -6,7 +7,7 @@ import Foundation
 public final class PrometheusServer: @unchecked Sendable {
     public let port: Int
     public let folder: TemporaryDirectory
-    private let process: Process
+    private let process: ChildProcess
 
     public var url: String { "http://127.0.0.1:\(port)" }
 
@@ -45,20 +46,16 @@ public final class PrometheusServer: @unchecked Sendable {
         var lastError: (any Error)?
         for _ in 0..<5 {
             let port = try FreePort.next()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.executable)
-            process.arguments = ["--config.file=\(folder.path)/prometheus.yml", "--storage.tsdb.path=\(folder.path)/data",
-                                 "--web.listen-address=127.0.0.1:\(port)", "--storage.tsdb.retention.time=1h", "--log.level=warn"] + web
-            process.currentDirectoryURL = URL(fileURLWithPath: folder.path)
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-            try process.run()
+            let process = try ChildProcess(Self.executable,
+                                           ["--config.file=\(folder.path)/prometheus.yml", "--storage.tsdb.path=\(folder.path)/data",
+                                            "--web.listen-address=127.0.0.1:\(port)", "--storage.tsdb.retention.time=1h", "--log.level=warn"] + web,
+                                           directory: folder.path, standardOutput: .null, standardError: .null)
             if await FreePort.waitUntilListening(port, timeout: .seconds(30)) {
                 self.port = port
                 self.process = process
                 return
             }
-            kill(process.processIdentifier, SIGKILL)
+            process.signal(SIGKILL)
             lastError = GitCLIError(arguments: ["prometheus"], status: -1, stderr: "prometheus did not listen on \(port)")
         }
         folder.remove()
@@ -82,11 +79,11 @@ public final class PrometheusServer: @unchecked Sendable {
     /// sleeps, holding no thread.
     public func stop() async {
         if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
+            process.signal(SIGTERM)
             let deadline = ContinuousClock.now + .seconds(10)
             while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+            if process.isRunning { process.signal(SIGKILL) }
+            _ = await process.wait()
         }
         folder.remove()
     }

@@ -1,5 +1,6 @@
 internal import CGit2
 import Foundation
+import Spawn
 
 /// What libgit2's remote callbacks need during one clone, fetch or push: the caller's
 /// credentials and what the remote said about each pushed ref. Passed to the C callbacks
@@ -83,24 +84,25 @@ final class RemoteSession {
     /// `git credential fill` for `url`: the user name and password git's configured helpers
     /// give, or nil (no helper has any; git is told never to prompt).
     static func fill(_ url: String, environment: [String: String]?) -> (String, String)? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        process.arguments = ["credential", "fill"]
         var variables = environment ?? ProcessInfo.processInfo.environment
         variables["GIT_TERMINAL_PROMPT"] = "0"
         variables["GIT_ASKPASS"] = "/bin/false"
         variables["SSH_ASKPASS"] = "/bin/false"
-        process.environment = variables
         let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
+        let child: ChildProcess
+        do {
+            child = try ChildProcess("/usr/bin/git", ["credential", "fill"], environment: variables,
+                                     standardInput: .descriptor(input.fileHandleForReading.fileDescriptor),
+                                     standardOutput: .descriptor(output.fileHandleForWriting.fileDescriptor), standardError: .null)
+        } catch {
+            return nil
+        }
+        try? input.fileHandleForReading.close()
+        try? output.fileHandleForWriting.close()
         input.fileHandleForWriting.write(Data("url=\(url)\n\n".utf8))
         try? input.fileHandleForWriting.close()
         let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
+        guard child.waitBlocking() == .exited(0) else { return nil }
         var fields: [String: String] = [:]
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             let parts = line.split(separator: "=", maxSplits: 1).map(String.init)

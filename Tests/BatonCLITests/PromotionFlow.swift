@@ -3,6 +3,7 @@ import BatonCore
 import BatonTestSupport
 import Foundation
 import KubeSim
+import Spawn
 import Testing
 
 /// A real config repository, three KubeSim clusters in this process (dev, staging,
@@ -12,8 +13,7 @@ final class PromotionFlow: @unchecked Sendable {
     let dir: TemporaryDirectory
     let git: GitCLI
     let servers: [String: KubeSimServer]
-    private var run: Process?
-    private var runLog: FileHandle?
+    private var run: ChildProcess?
     private var startsBefore = 0
     var runLogPath: String { dir.path + "/run.log" }
 
@@ -138,20 +138,12 @@ final class PromotionFlow: @unchecked Sendable {
 
     /// Starts `baton run`, appending its output to run.log.
     func start() throws {
-        if !FileManager.default.fileExists(atPath: runLogPath) { _ = FileManager.default.createFile(atPath: runLogPath, contents: nil) }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: runLogPath))
-        log.seekToEndOfFile()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandRun.batonPath)
-        process.arguments = ["run", "--dir", dir.path, "--tick", "200ms"]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
         startsBefore = runOutput().components(separatedBy: Self.started).count
-        try process.run()
-        run = process
-        runLog = log
+        // Both streams appended to run.log (opened by the child, O_APPEND: the two never
+        // overwrite each other).
+        run = try ChildProcess(CommandRun.batonPath, ["run", "--dir", dir.path, "--tick", "200ms"],
+                               environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new },
+                               standardInput: .null, standardOutput: .file(runLogPath, append: true), standardError: .file(runLogPath, append: true))
     }
 
     /// What `baton run` prints once it is running (its signal handlers in place).
@@ -169,18 +161,17 @@ final class PromotionFlow: @unchecked Sendable {
                 try? await Task.sleep(for: .milliseconds(20))
             }
         }
-        kill(run.processIdentifier, signal)
+        run.signal(signal)
         let signalled = ContinuousClock.now
         while run.isRunning, ContinuousClock.now - signalled < .seconds(60) { try? await Task.sleep(for: .milliseconds(20)) }
         if run.isRunning {
             // A stop that never ends fails the test rather than holding the whole run.
             Issue.record("baton run was still running 60 s after signal \(signal); killed")
-            kill(run.processIdentifier, SIGKILL)
-            while run.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+            run.signal(SIGKILL)
         }
+        let termination = await run.wait()
         self.run = nil
-        try? runLog?.close()
-        return run.terminationStatus
+        return termination.status
     }
 
     func runOutput() -> String {

@@ -1,6 +1,7 @@
 import BatonCore
 import BatonTestSupport
 import Foundation
+import Spawn
 import Testing
 
 /// `baton sim up`, run as the real binary.
@@ -10,14 +11,10 @@ struct SimCommandTests {
     func stopsOnSignal() async throws {
         let dir = try TemporaryDirectory("sim-up")
         defer { dir.remove() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandRun.batonPath)
-        process.arguments = ["sim", "up", "--kubeconfig", dir.path + "/kubeconfig"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        let outputPath = dir.path + "/output"
+        let process = try ChildProcess(CommandRun.batonPath, ["sim", "up", "--kubeconfig", dir.path + "/kubeconfig"],
+                                       standardOutput: .file(outputPath, append: true), standardError: .file(outputPath, append: true))
+        defer { process.signal(SIGKILL) }
         // Up once its kubeconfig is written (the servers listen by then).
         var up = false
         for _ in 0..<300 where !up {
@@ -26,26 +23,21 @@ struct SimCommandTests {
         }
         #expect(up, "baton sim up did not start")
         try await Task.sleep(for: .milliseconds(300))
-        let watch = Process()
-        watch.executableURL = URL(fileURLWithPath: "/usr/bin/kubectl")
-        watch.arguments = ["--kubeconfig", dir.path + "/kubeconfig", "--context", "baton-dev", "get", "configmaps", "-A", "-w"]
-        watch.standardOutput = FileHandle.nullDevice
-        watch.standardError = FileHandle.nullDevice
-        watch.environment = ["HOME": dir.path, "PATH": "/usr/bin:/bin"]
-        try watch.run()
-        defer { if watch.isRunning { watch.terminate() } }
+        let watch = try ChildProcess("/usr/bin/kubectl", ["--kubeconfig", dir.path + "/kubeconfig", "--context", "baton-dev", "get", "configmaps", "-A", "-w"],
+                                     environment: ["HOME": dir.path, "PATH": "/usr/bin:/bin"], standardOutput: .null, standardError: .null)
+        defer { watch.signal(SIGKILL) }
         try await Task.sleep(for: .seconds(1))
 
         let signalled = ContinuousClock.now
-        kill(process.processIdentifier, SIGTERM)
+        process.signal(SIGTERM)
         while process.isRunning, ContinuousClock.now - signalled < .seconds(10) { try await Task.sleep(for: .milliseconds(10)) }
         let took = ContinuousClock.now - signalled
         #expect(!process.isRunning)
-        #expect(process.terminationStatus == 0)
+        #expect(process.termination == .exited(0))
         // The servers' stop, as baton measured it: 10–30 ms on an idle machine. On a loaded one
         // a client still setting up its connections can hold the graceful stop until the 5 s
         // fallback (a known limit, see KubeSim's README); before, a stop could hang for good.
-        let printed = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        let printed = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
         let stopLine = printed.split(separator: "\n").first { $0.hasPrefix("clusters stopped in ") }
         let milliseconds = stopLine.flatMap { Int($0.dropFirst("clusters stopped in ".count).split(separator: " ").first ?? "") }
         #expect(milliseconds.map { $0 < 5_500 } == true, "\(printed)")

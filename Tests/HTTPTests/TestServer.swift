@@ -1,5 +1,6 @@
 import BatonTestSupport
 import Foundation
+import Spawn
 
 /// A real HTTP(S) server on 127.0.0.1: Python's standard library `http.server` with its `ssl`
 /// module, started as a child process on a port the OS hands out. It answers every request
@@ -74,7 +75,7 @@ final class TestServer: @unchecked Sendable {
         server.serve_forever()
         """#
 
-    let process = Process()
+    let process: ChildProcess
     let port: Int
     let scheme: String
     private let folder: TemporaryDirectory
@@ -82,12 +83,11 @@ final class TestServer: @unchecked Sendable {
     init(tls: TLS? = nil) async throws {
         folder = try TemporaryDirectory("http-server")
         try folder.write("server.py", Self.script)
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [folder.path + "/server.py", tls == nil ? "plain" : "tls", tls?.certificate ?? "-", tls?.key ?? "-", tls?.clientCA ?? "-"]
         let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process = try ChildProcess("/usr/bin/python3",
+                                   [folder.path + "/server.py", tls == nil ? "plain" : "tls", tls?.certificate ?? "-", tls?.key ?? "-", tls?.clientCA ?? "-"],
+                                   standardOutput: .descriptor(output.fileHandleForWriting.fileDescriptor), standardError: .null)
+        try? output.fileHandleForWriting.close()
         // The first line is the port; read off the cooperative pool (Python takes a while to start).
         let line = try await offThePool {
             var line = Data()
@@ -95,7 +95,7 @@ final class TestServer: @unchecked Sendable {
             return line
         }
         guard let port = Int(String(decoding: line, as: UTF8.self)) else {
-            kill(process.processIdentifier, SIGKILL)
+            process.signal(SIGKILL)
             throw TestServerError.didNotStart
         }
         self.port = port
@@ -105,10 +105,8 @@ final class TestServer: @unchecked Sendable {
     var url: String { "\(scheme)://127.0.0.1:\(port)" }
 
     func stop() {
-        // SIGKILL: a child started from a Dispatch worker thread inherits its blocked signals,
-        // so SIGTERM may never arrive.
-        // Not waited for: Foundation reaps the child, and waiting would hold a thread.
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        // Not waited for: its reaper thread collects it.
+        process.signal(SIGKILL)
         folder.remove()
     }
 }
