@@ -57,6 +57,14 @@ struct DriverTests {
             try audit.events(after: sequence).map { "\($0.kind) \($0.environment ?? "-")" }
         }
 
+        /// The ref poller alone on `clock`, reading the environment refs every ten seconds (it
+        /// feeds `driver` through observe): one sleeper. Until cancelled.
+        func pollerAlone(_ driver: PipelineDriver, clock: ManualClock) async throws -> Task<Void, Never> {
+            let poller = RefPoller(refs: EnvironmentRefs(store: try await GitStore.open(dir.path + "/repo"), remote: nil), drivers: [driver],
+                                   environmentRefsEvery: .seconds(10))
+            return Task { await poller.run(clock: clock, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) }
+        }
+
         /// `driver` (ticking every second) and a ref poller of its own, on `clock`, until cancelled.
         func runWithPoller(_ driver: PipelineDriver, clock: ManualClock) async throws -> Task<Void, Never> {
             let poller = RefPoller(refs: EnvironmentRefs(store: try await GitStore.open(dir.path + "/repo"), remote: nil), drivers: [driver])
@@ -246,10 +254,7 @@ struct DriverTests {
         let c1 = try await setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         let clock = ManualClock()
         let driver = try await setup.driver(pipeline, now: { clock.date })
-        // The poller alone, on the test clock (it feeds the driver through observe): one sleeper.
-        let poller = RefPoller(refs: EnvironmentRefs(store: try await GitStore.open(setup.dir.path + "/repo"), remote: nil), drivers: [driver],
-                               environmentRefsEvery: .seconds(10))
-        let running = Task { await poller.run(clock: clock, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) }
+        let running = try await setup.pollerAlone(driver, clock: clock)
         defer { running.cancel() }
         #expect(await clock.waitForSleepers(1))
         await #expect(setup.ref("dev") == c1)
@@ -287,9 +292,7 @@ struct DriverTests {
         _ = try await setup.git.commit("one", files: ["app/cm.yaml": "kind: ConfigMap\n"])
         let clock = ManualClock()
         let driver = try await setup.driver(pipeline, now: { clock.date })
-        let poller = RefPoller(refs: EnvironmentRefs(store: try await GitStore.open(setup.dir.path + "/repo"), remote: nil), drivers: [driver],
-                               environmentRefsEvery: .seconds(10))
-        let running = Task { await poller.run(clock: clock, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) }
+        let running = try await setup.pollerAlone(driver, clock: clock)
         defer { running.cancel() }
         #expect(await clock.waitForSleepers(1))
         var last = ""
