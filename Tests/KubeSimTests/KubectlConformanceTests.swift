@@ -78,6 +78,46 @@ struct KubectlConformanceTests {
         #expect(stored[path: ["spec", "template", "spec", "containers"]]?.array?.first?["imagePullPolice"] == nil)
     }
 
+    @Test("a value of the wrong shape (a scalar for a map, a struct or a list) is refused: a server-side apply with structured-merge-diff's words (a 500), a create with Go's JSON decoder's (a 400)")
+    func wrongShapes() async throws {
+        let h = try await KubectlHarness.start()
+        defer { Task { await h.stop() } }
+        _ = try await h.kubectl("create", "namespace", "shop")
+        // The words of kube-apiserver 1.36 (checked on ../shared/realkube, 2026-12-03).
+        let applies = [
+            ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: shop}\ndata: not a map\n",
+             "failed to create typed patch object (shop/c; /v1, Kind=ConfigMap): .data: expected map, got &{not a map}"),
+            ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: shop}\ndata: [a, b]\n",
+             "failed to create typed patch object (shop/c; /v1, Kind=ConfigMap): .data: expected map, got &{[a b]}"),
+            ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: shop}\nspec: x\n",
+             "failed to create typed patch object (shop/d; apps/v1, Kind=Deployment): .spec: expected map, got &{x}"),
+            ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: shop}\nspec: {selector: {matchLabels: {a: b}}, "
+                + "template: {metadata: {labels: {a: b}}, spec: {containers: x}}}\n",
+             "failed to create typed patch object (shop/d; apps/v1, Kind=Deployment): .spec.template.spec.containers: expected list, got &{x}"),
+        ]
+        for (index, (text, words)) in applies.enumerated() {
+            let applied = try await h.kubectl("apply", "--server-side", "-f", try h.file("apply-\(index).yaml", text))
+            #expect(applied.status == 1)
+            #expect(applied.stderr.contains("Error from server: " + words), "\(applied.stderr)")
+        }
+        let creates = [
+            (#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":"not a map"}"#, "/api/v1/namespaces/shop/configmaps",
+             #"ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal string into Go struct field ConfigMap.data of type map[string]string"#),
+            (#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":"x"}"#, "/apis/apps/v1/namespaces/shop/deployments",
+             #"Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string into Go struct field Deployment.spec of type v1.DeploymentSpec"#),
+            (#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":{"selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":"x"}}}}"#,
+             "/apis/apps/v1/namespaces/shop/deployments",
+             #"Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string into Go struct field PodSpec.spec.template.spec.containers of type []v1.Container"#),
+        ]
+        for (index, (json, path, words)) in creates.enumerated() {
+            let created = try await h.kubectl("create", "--raw", path, "-f", try h.file("create-\(index).json", json))
+            #expect(created.status == 1)
+            #expect(created.stderr.contains("Error from server (BadRequest): " + words), "\(created.stderr)")
+        }
+        let listed = try await h.kubectl("get", "configmaps,deployments", "-n", "shop", "-o", "name")
+        #expect(!listed.stdout.contains("configmap/c") && !listed.stdout.contains("deployment.apps/d"), "\(listed.stdout)")
+    }
+
     @Test("kubectl scale and the Scale object; a stale resourceVersion is 409; a body without apiVersion and kind is typed from the URL")
     func scaleAndTypeMeta() async throws {
         let h = try await KubectlHarness.start()

@@ -24,45 +24,115 @@ enum BuiltInSchemas {
         return Table(kinds: kinds, types: types)
     }()
 
+    /// A value of the wrong shape: a scalar or a list where the kind has an object or a map, a
+    /// scalar or an object where it has a list. (Scalars are not told apart: the table does not
+    /// say string from number.)
+    struct Mismatch: Sendable, Equatable {
+        /// As structured-merge-diff writes it: `.spec.template.spec.containers`.
+        var path: String
+        /// "map" or "list".
+        var expected: String
+        var value: JSONValue
+        /// What Go's JSON decoder names: the innermost struct and the field's path from the
+        /// root without list positions (`PodSpec.spec.template.spec.containers`), and the Go
+        /// type the field has (`[]v1.Container`, with the kind's version as package).
+        var goField: String
+        var goType: String
+    }
+
     /// Removes from `object` (of built-in `type`) every field its type does not declare, and
     /// returns their paths as structured-merge-diff writes them (`.spec.template.spec.containers[name="web"].imagePullPolice`).
     /// A kind outside the table is left as it is.
     /// `byIndex` writes list elements by position (`containers[0]`), as the strict JSON decoder
     /// of a create or update does, instead of by key.
     static func removeUnknownFields(_ type: ResourceType, from object: inout JSONValue, byIndex: Bool = false) -> [String] {
-        guard let name = table.kinds[type.apiVersion + "/" + type.kind] else { return [] }
-        var unknown: [String] = []
-        prune(&object, as: name[...], at: "", byIndex: byIndex, unknown: &unknown)
-        return unknown
+        check(type, &object, byIndex: byIndex).unknown
     }
 
-    private static func prune(_ value: inout JSONValue, as descriptor: Substring, at path: String, byIndex: Bool, unknown: inout [String]) {
-        guard let first = descriptor.first, descriptor != "s", descriptor != "*" else { return }
-        switch first {
-        case "[":
-            guard case .array(var items) = value else { return }
-            for index in items.indices {
-                let element = byIndex ? "[\(index)]" : items[index]["name"]?.string.map { "[name=\"\($0)\"]" } ?? "[\(index)]"
-                prune(&items[index], as: descriptor.dropFirst(), at: path + element, byIndex: byIndex, unknown: &unknown)
+    /// `removeUnknownFields`, and the values of the wrong shape found on the way (left as they are).
+    static func check(_ type: ResourceType, _ object: inout JSONValue, byIndex: Bool = false) -> (unknown: [String], mismatched: [Mismatch]) {
+        guard let name = table.kinds[type.apiVersion + "/" + type.kind] else { return ([], []) }
+        var walk = Walk(byIndex: byIndex, package: type.version)
+        walk.prune(&object, as: name[...], at: "", goPath: "", owner: name)
+        return (walk.unknown, walk.mismatched)
+    }
+
+    private struct Walk {
+        let byIndex: Bool
+        let package: String
+        var unknown: [String] = []
+        var mismatched: [Mismatch] = []
+
+        mutating func prune(_ value: inout JSONValue, as descriptor: Substring, at path: String, goPath: String, owner: String) {
+            guard let first = descriptor.first, descriptor != "s", descriptor != "*" else { return }
+            if case .null = value { return }
+            func mismatch(_ expected: String) {
+                mismatched.append(Mismatch(path: path, expected: expected, value: value, goField: owner + "." + goPath,
+                                           goType: goType(descriptor)))
             }
-            value = .array(items)
-        case "{":
-            guard case .object(var entries) = value else { return }
-            for key in entries.keys.sorted() {
-                prune(&entries[key]!, as: descriptor.dropFirst(), at: path + "." + key, byIndex: byIndex, unknown: &unknown)
-            }
-            value = .object(entries)
-        default:
-            guard let fields = table.types[String(descriptor)], case .object(var entries) = value else { return }
-            for key in entries.keys.sorted() {
-                guard let child = fields[key] else {
-                    unknown.append(path + "." + key)
-                    entries[key] = nil
-                    continue
+            switch first {
+            case "[":
+                guard case .array(var items) = value else { return mismatch("list") }
+                for index in items.indices {
+                    let element = byIndex ? "[\(index)]" : items[index]["name"]?.string.map { "[name=\"\($0)\"]" } ?? "[\(index)]"
+                    prune(&items[index], as: descriptor.dropFirst(), at: path + element, goPath: goPath, owner: owner)
                 }
-                prune(&entries[key]!, as: child[...], at: path + "." + key, byIndex: byIndex, unknown: &unknown)
+                value = .array(items)
+            case "{":
+                guard case .object(var entries) = value else { return mismatch("map") }
+                for key in entries.keys.sorted() {
+                    prune(&entries[key]!, as: descriptor.dropFirst(), at: path + "." + key, goPath: goPath, owner: owner)
+                }
+                value = .object(entries)
+            default:
+                guard let fields = table.types[String(descriptor)] else { return }
+                guard case .object(var entries) = value else { return mismatch("map") }
+                for key in entries.keys.sorted() {
+                    guard let child = fields[key] else {
+                        unknown.append(path + "." + key)
+                        entries[key] = nil
+                        continue
+                    }
+                    prune(&entries[key]!, as: child[...], at: path + "." + key, goPath: goPath.isEmpty ? key : goPath + "." + key,
+                          owner: String(descriptor))
+                }
+                value = .object(entries)
             }
-            value = .object(entries)
+        }
+
+        /// The Go type a descriptor stands for (a scalar is shown as string).
+        func goType(_ descriptor: Substring) -> String {
+            switch descriptor.first {
+            case "[": "[]" + goType(descriptor.dropFirst())
+            case "{": "map[string]" + goType(descriptor.dropFirst())
+            case nil: ""
+            default: descriptor == "s" ? "string" : descriptor == "*" ? "interface {}" : package + "." + descriptor
+            }
+        }
+    }
+
+    /// `value` as Go's `%v` prints a decoded JSON value (`[a b]`, `map[k:v]`, `<nil>`).
+    static func goValue(_ value: JSONValue) -> String {
+        switch value {
+        case .null: "<nil>"
+        case .bool(let flag): flag ? "true" : "false"
+        case .int(let number): String(number)
+        case .double(let number): number == number.rounded() && abs(number) < 1e21 ? String(Int64(number)) : String(number)
+        case .string(let text): text
+        case .array(let items): "[" + items.map(goValue).joined(separator: " ") + "]"
+        case .object(let entries): "map[" + entries.keys.sorted().map { "\($0):\(goValue(entries[$0]!))" }.joined(separator: " ") + "]"
+        }
+    }
+
+    /// What Go's JSON decoder calls a JSON value's kind (`cannot unmarshal string into …`).
+    static func jsonKind(_ value: JSONValue) -> String {
+        switch value {
+        case .null: "null"
+        case .bool: "bool"
+        case .int, .double: "number"
+        case .string: "string"
+        case .array: "array"
+        case .object: "object"
         }
     }
 }

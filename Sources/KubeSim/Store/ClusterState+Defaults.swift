@@ -30,15 +30,25 @@ extension ClusterState {
             }
         } else if applying {
             // kube-apiserver cannot build the typed patch: a 500, whatever the field validation.
-            let unknown = BuiltInSchemas.removeUnknownFields(type, from: &object)
-            if !unknown.isEmpty {
-                let errors = unknown.map { "\($0): field not declared in schema" }
+            // A value of the wrong shape reads ".data: expected map, got &{5}" (checked on
+            // ../shared/realkube for a map, a struct and a list).
+            let (unknown, mismatched) = BuiltInSchemas.check(type, &object)
+            if !unknown.isEmpty || !mismatched.isEmpty {
+                let errors = mismatched.map { "\($0.path): expected \($0.expected), got &{\(BuiltInSchemas.goValue($0.value))}" }
+                    + unknown.map { "\($0): field not declared in schema" }
                 let namespace = object[path: ["metadata", "namespace"]]?.string ?? ""
                 throw APIError(code: 500, reason: "", message: "failed to create typed patch object (\(namespace)/\(Self.name(of: object)); "
-                    + "\(type.apiVersion), Kind=\(type.kind)): " + (errors.count == 1 ? errors[0] : "errors:\n  " + errors.joined(separator: "\n  ")))
+                    + "\(type.group)/\(type.version), Kind=\(type.kind)): " + (errors.count == 1 ? errors[0] : "errors:\n  " + errors.joined(separator: "\n  ")))
             }
         } else {
-            let unknown = BuiltInSchemas.removeUnknownFields(type, from: &object, byIndex: true)
+            let (unknown, mismatched) = BuiltInSchemas.check(type, &object, byIndex: true)
+            // Go's JSON decoder stops at the first value it cannot put in its field (a 400 whatever
+            // the field validation): "json: cannot unmarshal string into Go struct field
+            // ConfigMap.data of type map[string]string".
+            if let first = mismatched.first {
+                throw APIError.badRequest("\(type.kind) in version \"\(type.version)\" cannot be handled as a \(type.kind): json: cannot unmarshal "
+                    + "\(BuiltInSchemas.jsonKind(first.value)) into Go struct field \(first.goField) of type \(first.goType)")
+            }
             if strict, !unknown.isEmpty {
                 let fields = unknown.map { "unknown field \"\($0.dropFirst())\"" }.joined(separator: ", ")
                 throw APIError.badRequest("\(type.kind) in version \"\(type.version)\" cannot be handled as a \(type.kind): strict decoding error: \(fields)")
