@@ -94,7 +94,10 @@ struct WatchTests {
         try await waitUntil("the watch to be open") { await cluster.server.state.watcherCount > 0 }
         try await Task.sleep(for: .milliseconds(700))
         let lists = cluster.server.requests.count("GET", path), watches = cluster.server.requests.count("WATCH", path)
-        cluster.server.simulation.faults.blackHole.open(for: .seconds(4))
+        // 8 s: the probe below must meet the hole even when a loaded machine runs it late (with
+        // 4 s a clean-checkout run once sent it after the hole had closed, so nothing failed and
+        // the dead watch waited for its 60 s silence limit).
+        cluster.server.simulation.faults.blackHole.open(for: .seconds(8))
         let started = ContinuousClock.now
         // Made in the hole: the event written to the watch's connection is lost with it.
         _ = try await cluster.server.state.create(ResourceType.builtIn.first { $0.kind == "ConfigMap" }!, namespace: "default",
