@@ -264,7 +264,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CoordinatorTests",
-            dependencies: ["Coordinator", "AuditStore", "BatonCore", "GitStore", "BatonTestSupport",
+            dependencies: ["Coordinator", "AuditStore", "BatonCore", "Gates", "GitStore", "BatonTestSupport",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),

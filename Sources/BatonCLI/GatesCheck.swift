@@ -61,7 +61,8 @@ struct GatesCommand: AsyncParsableCommand {
                         guard text else { return }
                         let value = measurement.value.map { PrometheusAnalysis.format($0) } ?? "-"
                         Terminal.out("  measurement \(number) of \(query.count) at \(measurement.time.formatted(.iso8601)): \(value) "
-                            + (measurement.passed ? "(passed)" : "(failed: \(measurement.problem ?? ""))"))
+                            + (measurement.passed ? "(passed)" : measurement.unknown ? "(not measured: \(measurement.problem ?? ""))"
+                                : "(failed: \(measurement.problem ?? ""))"))
                     })
                 }
                 outcomes.append(outcome)
@@ -78,7 +79,7 @@ struct GatesCommand: AsyncParsableCommand {
         }
 
         func show(_ outcome: GateOutcome) {
-            Terminal.out("\(outcome.gate): \(outcome.passed ? "passed" : "FAILED"): \(outcome.summary)")
+            Terminal.out("\(outcome.gate): \(outcome.passed ? "passed" : outcome.verdict == .unknown ? "UNKNOWN" : "FAILED"): \(outcome.summary)")
             Terminal.out("  evidence: " + String(decoding: outcome.evidence.encoded(), as: UTF8.self))
         }
 

@@ -75,9 +75,12 @@ extension PipelineStatusView {
                         let outcome = candidate.checks.flatMap { checkIndex < $0.count ? $0[checkIndex] : nil }
                         checkIndex += 1
                         if let outcome {
-                            gates.append("\(gate.kind): \(outcome.passed ? "passed" : "failed"): \(outcome.summary)")
+                            gates.append("\(gate.kind): \(outcome.verdict.rawValue): \(outcome.summary)")
                         } else if let since = candidate.checksRequestedAt {
                             gates.append("\(gate.kind): being evaluated since \(since.formatted(.iso8601))")
+                        } else if let since = candidate.checksUnknownSince, let retry = candidate.checksRetryAt, candidate.phase == .verifying {
+                            gates.append("\(gate.kind): could not be evaluated since \(since.formatted(.iso8601)) (no verdict); asked again at "
+                                + retry.formatted(.iso8601))
                         } else if candidate.phase == .syncing || candidate.phase == .verifying {
                             gates.append("\(gate.kind): after the health soak")
                         } else if candidate.phase.isFinal {

@@ -114,7 +114,7 @@ extension PromotionMachine {
                           latest.health == .healthy else { continue }
                     if GateRunner.hasChecks(pipeline.stages[index]), candidate.checks == nil {
                         // Health holds; now the HTTP and Prometheus gates, once.
-                        if candidate.checksRequestedAt == nil {
+                        if candidate.checksRequestedAt == nil, candidate.checksRetryAt.map({ now >= $0 }) ?? true {
                             candidate.checksRequestedAt = now
                             stages[index].candidate = candidate
                             effects.append(record("gates-evaluating", index, candidate.revision,

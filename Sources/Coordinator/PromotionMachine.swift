@@ -169,8 +169,11 @@ public struct PromotionMachine: Sendable {
     }
 
     /// The verdicts of the stage's HTTP and Prometheus gates. All passed and the health soak
-    /// still holds: verified. One failed: the revision fails there. Health dropped meanwhile:
-    /// the verdicts are set aside and asked for again after the next soak.
+    /// still holds: verified. One failed: the revision fails there. One could not measure
+    /// (`unknown`: Prometheus down, the URL refusing connections): no verdict — the gates are
+    /// asked again after `gateRetryDelay`, and only when that lasts the environment's
+    /// `sync.timeout` does the revision fail. Health dropped meanwhile: the verdicts are set
+    /// aside and asked for again after the next soak.
     public mutating func gatesEvaluated(stage: Int, revision: String, outcomes: [GateOutcome], now: Date) -> [PromotionEffect] {
         guard var candidate = stages[stage].candidate, candidate.revision == revision, candidate.phase == .verifying,
               candidate.checksRequestedAt != nil else { return [] }
@@ -180,16 +183,37 @@ public struct PromotionMachine: Sendable {
             evidence["summary"] = .string(outcome.summary)
             return .gateResult(gate: outcome.gate, passed: outcome.passed, evidence: .object(evidence))
         }
-        let details: [String: JSONValue] = ["gates": .array(outcomes.map { .string(($0.passed ? "passed: " : "failed: ") + $0.summary) })]
-        if let failed = outcomes.first(where: { !$0.passed }) {
+        var details: [String: JSONValue] = ["gates": .array(outcomes.map { .string("\($0.verdict.rawValue): " + $0.summary) })]
+        let timeout = syncTimeouts[stages[stage].environment] ?? .seconds(300)
+        var failure = outcomes.first { $0.verdict == .failed }.map { "gate \($0.gate) failed: \($0.summary)" }
+        if failure == nil, let unknown = outcomes.first(where: { $0.verdict == .unknown }) {
+            let since = candidate.checksUnknownSince ?? now
+            if now.timeIntervalSince(since) * 1000 >= Double(timeout.totalMilliseconds) {
+                failure = "gate \(unknown.gate) could not be evaluated for \(TimeSpan(timeout)) (the environment's sync.timeout): \(unknown.summary)"
+            } else {
+                // No verdict: the revision waits, and the gates are asked again a little later.
+                let first = candidate.checksUnknownSince == nil
+                candidate.checksUnknownSince = since
+                candidate.checksRequestedAt = nil
+                candidate.checksRetryAt = now.addingTimeInterval(Double(Self.gateRetryDelay.totalMilliseconds) / 1000)
+                stages[stage].candidate = candidate
+                guard first else { return [] }
+                details["reason"] = .string("gate \(unknown.gate) could not be evaluated: \(unknown.summary)")
+                details["retryEvery"] = .string(TimeSpan(Self.gateRetryDelay).description)
+                return [record("gates-unknown", stage, revision, details)]
+            }
+        }
+        if let failure {
             candidate.phase = .failed
             candidate.since = now
-            candidate.reason = "gate \(failed.gate) failed: \(failed.summary)"
+            candidate.reason = failure
             candidate.checks = outcomes
             stages[stage].candidate = candidate
-            return [record("failed", stage, revision, details.merging(["reason": .string(candidate.reason ?? "")]) { $1 },
+            return [record("failed", stage, revision, details.merging(["reason": .string(failure)]) { $1 },
                            records + [.promotionUpdated(phase: "failed", reason: candidate.reason, authors: nil)])] + advance(now: now)
         }
+        candidate.checksUnknownSince = nil
+        candidate.checksRetryAt = nil
         guard soaked else {
             candidate.checksRequestedAt = nil
             stages[stage].candidate = candidate
@@ -202,5 +226,8 @@ public struct PromotionMachine: Sendable {
 
     /// Time passing: soaks complete, syncs time out.
     public mutating func tick(now: Date) -> [PromotionEffect] { advance(now: now) }
+
+    /// How long gates that could not measure wait before they are asked again.
+    public static let gateRetryDelay: Duration = .seconds(10)
 
 }

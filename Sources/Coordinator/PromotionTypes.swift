@@ -52,6 +52,11 @@ public struct Candidate: Sendable, Hashable, Codable {
     public var checksRequestedAt: Date?
     /// Their verdicts, once back.
     public var checks: [GateOutcome]?
+    /// Since when the gates have come back `unknown` (they could not measure), in a row; the
+    /// revision waits, and fails once this lasts the environment's `sync.timeout`.
+    public var checksUnknownSince: Date?
+    /// When gates that came back `unknown` are asked for again.
+    public var checksRetryAt: Date?
     /// Whether it has been synced and Healthy at least once here: the sync timeout applies only
     /// before that; afterwards a drop restarts the soak.
     public var wasHealthy: Bool = false
@@ -76,7 +81,7 @@ public struct Candidate: Sendable, Hashable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case revision, phase, since, approvals, healthySince, reason, kind, actor, from, syncStartedAt, supersedes, checksRequestedAt,
-             checks, wasHealthy, blockedBy, soakPausedAt, outage
+             checks, wasHealthy, blockedBy, soakPausedAt, outage, checksUnknownSince, checksRetryAt
     }
 
     /// Fields added in later versions default when a saved machine lacks them.
@@ -99,6 +104,8 @@ public struct Candidate: Sendable, Hashable, Codable {
         blockedBy = try container.decodeIfPresent(String.self, forKey: .blockedBy)
         soakPausedAt = try container.decodeIfPresent(Date.self, forKey: .soakPausedAt)
         outage = try container.decodeIfPresent(ClusterOutage.self, forKey: .outage)
+        checksUnknownSince = try container.decodeIfPresent(Date.self, forKey: .checksUnknownSince)
+        checksRetryAt = try container.decodeIfPresent(Date.self, forKey: .checksRetryAt)
     }
 }
 

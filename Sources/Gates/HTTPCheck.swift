@@ -5,8 +5,10 @@ import HTTP
 /// The HTTP gate (DESIGN.md §4): a request whose answer must have an expected status, and
 /// optionally contain a text or hold a JSON value; tried up to `attempts` times, `interval`
 /// apart, each limited to `timeout`; passes at the first attempt that matches. TLS is verified
-/// (against `caFile` when given). Fails closed: no answer, a timeout, a TLS failure or a body
-/// that is not the JSON asked about is a failed attempt.
+/// (against `caFile` when given). Fails closed: a body that is not the JSON asked about is a
+/// failed attempt, and nothing but a matching answer passes. When no attempt got an answer at
+/// all (refused, a timeout, a TLS failure), the gate measured nothing: its verdict is
+/// `unknown`, neither passed nor failed (the revision waits and the gate is asked again).
 ///
 /// Evidence: each attempt's status (or error) and latency, and the first 512 bytes of the last
 /// body. Header values and the URL's query and password never appear in it.
@@ -23,6 +25,7 @@ public struct HTTPCheck: Sendable {
         let url = HTTPError.redacted(gate.url)
         var attempts: [JSONValue] = []
         var last = (summary: "", body: "")
+        var answered = false
         for attempt in 1...max(1, gate.attempts) {
             if attempt > 1 {
                 do { try await sleep(gate.interval.duration) } catch { break }
@@ -43,6 +46,7 @@ public struct HTTPCheck: Sendable {
                 let latency = (ContinuousClock.now - started).milliseconds
                 let body = String(decoding: response.body.prefix(512), as: UTF8.self)
                 let problem = check(response)
+                answered = true
                 attempts.append(["attempt": .int(Int64(attempt)), "status": .int(Int64(response.status)),
                                  "latencyMs": .double(latency.rounded()), "problem": problem.map(JSONValue.string) ?? .null])
                 last = ("\(gate.method) \(url) answered \(response.status) in \(Int(latency)) ms" + (problem.map { ": \($0)" } ?? ""), body)
@@ -56,7 +60,12 @@ public struct HTTPCheck: Sendable {
                 last = ("\(gate.method) \(url): \(error)", "")
             }
         }
-        return GateOutcome(gate: "http", passed: false, summary: "\(last.summary) (after \(attempts.count) attempt\(attempts.count == 1 ? "" : "s"))",
+        let tries = "after \(attempts.count) attempt\(attempts.count == 1 ? "" : "s")"
+        if !answered, !attempts.isEmpty {
+            return GateOutcome(gate: "http", verdict: .unknown, summary: "could not be checked: \(last.summary) (no answer \(tries))",
+                               evidence: evidence(url, attempts, body: ""))
+        }
+        return GateOutcome(gate: "http", passed: false, summary: "\(last.summary) (\(tries))",
                            evidence: evidence(url, attempts, body: last.body))
     }
 

@@ -4,8 +4,12 @@ import HTTP
 
 /// The Prometheus gate (DESIGN.md §4): an instant query (`/api/v1/query`) measured `count`
 /// times, `interval` apart. A measurement passes when its value lies within `min`…`max`; the
-/// gate fails as soon as failures exceed `failureLimit`. Fails closed: an unreachable server,
-/// an error answer, no data, several series, or NaN is a failed measurement that says so.
+/// gate fails as soon as failures exceed `failureLimit`. Fails closed: an error answer to the
+/// query, no data, several series, or NaN is a failed measurement that says so. A measurement
+/// that could not be taken at all (Prometheus unreachable, or answering 429/5xx, or a query it
+/// gave up on: `timeout`, `canceled`, `unavailable`, `internal`) is no value: the evaluation
+/// stops there with the verdict `unknown` (neither passed nor failed; the revision waits and
+/// the gate is asked again), unless failures already exceed the limit.
 ///
 /// Evidence: the query, and each measurement's time and value (or why there was none).
 public struct PrometheusAnalysis: Sendable {
@@ -23,6 +27,8 @@ public struct PrometheusAnalysis: Sendable {
         public var value: Double?
         public var problem: String?
         public var passed: Bool
+        /// It could not be taken: Prometheus did not answer the query (no verdict either way).
+        public var unknown: Bool = false
     }
 
     public func evaluate(sleep: GateSleep = realSleep, progress: @Sendable (Measurement, Int) -> Void = { _, _ in }) async -> GateOutcome {
@@ -35,15 +41,19 @@ public struct PrometheusAnalysis: Sendable {
             let measurement = await measure()
             measurements.append(measurement)
             progress(measurement, index + 1)
+            if measurement.unknown { break }
             if !measurement.passed { failures += 1 }
             if failures > gate.failureLimit { break }
         }
-        let passed = failures <= gate.failureLimit && measurements.count == max(1, gate.count)
+        let unmeasured = measurements.last?.unknown == true && failures <= gate.failureLimit
+        let passed = !unmeasured && failures <= gate.failureLimit && measurements.count == max(1, gate.count)
         let last = measurements.last
         let lastText = last.map { m in
             m.value.map { Self.format($0) + (m.problem.map { " (\($0))" } ?? "") } ?? (m.problem ?? "no value")
         } ?? "no measurement"
-        let summary = "\(measurements.count - failures) of \(measurements.count) measurements \(rangeText), "
+        let taken = measurements.count - (unmeasured ? 1 : 0)
+        let summary = (unmeasured ? "could not be measured: " : "")
+            + "\(taken - failures) of \(taken) measurements \(rangeText), "
             + "\(failures) failed (limit \(gate.failureLimit)); last: \(lastText)"
         let evidence: JSONValue = [
             "url": .string(HTTPError.redacted(gate.url)), "query": .string(gate.query),
@@ -51,10 +61,10 @@ public struct PrometheusAnalysis: Sendable {
             "failureLimit": .int(Int64(gate.failureLimit)), "failures": .int(Int64(failures)),
             "measurements": .array(measurements.map { m in
                 ["time": .string(m.time.formatted(.iso8601)), "value": m.value.map(JSONValue.double) ?? .null,
-                 "problem": m.problem.map(JSONValue.string) ?? .null, "passed": .bool(m.passed)]
+                 "problem": m.problem.map(JSONValue.string) ?? .null, "passed": .bool(m.passed), "unknown": .bool(m.unknown)]
             }),
         ]
-        return GateOutcome(gate: "prometheus", passed: passed, summary: summary, evidence: evidence)
+        return GateOutcome(gate: "prometheus", verdict: unmeasured ? .unknown : passed ? .passed : .failed, summary: summary, evidence: evidence)
     }
 
     var rangeText: String {
@@ -65,6 +75,10 @@ public struct PrometheusAnalysis: Sendable {
         case (nil, nil): "(no range)"
         }
     }
+
+    /// Prometheus' error types for a query it could not run now (as opposed to `bad_data` or
+    /// `execution`: the query itself is wrong, a definite answer).
+    static let unavailableErrorTypes: Set<String> = ["timeout", "canceled", "unavailable", "internal"]
 
     public static func format(_ value: Double) -> String {
         value.isNaN ? "NaN" : String(format: "%.4g", value)
@@ -90,14 +104,19 @@ public struct PrometheusAnalysis: Sendable {
         do {
             response = try await client.send(request)
         } catch {
-            return Measurement(time: now, value: nil, problem: "Prometheus unreachable: \(error)", passed: false)
+            return Measurement(time: now, value: nil, problem: "Prometheus unreachable: \(error)", passed: false, unknown: true)
         }
+        // 429 and 5xx: Prometheus (or a proxy before it) could not answer the query now.
+        let unavailable = response.status == 429 || response.status >= 500
         guard let document = try? JSONValue.parseJSON(response.body) else {
-            return Measurement(time: now, value: nil, problem: "Prometheus answered \(response.status) with a body that is not JSON", passed: false)
+            return Measurement(time: now, value: nil, problem: "Prometheus answered \(response.status) with a body that is not JSON", passed: false,
+                               unknown: unavailable)
         }
         if document["status"]?.string != "success" {
             let error = document["error"]?.string ?? "status \(response.status)"
-            return Measurement(time: now, value: nil, problem: "the query failed: \(error)", passed: false)
+            let type = document["errorType"]?.string ?? ""
+            return Measurement(time: now, value: nil, problem: "the query failed: \(error)", passed: false,
+                               unknown: unavailable || Self.unavailableErrorTypes.contains(type))
         }
         let data = document["data"] ?? .null
         let sample: JSONValue?

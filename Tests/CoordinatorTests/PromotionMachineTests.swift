@@ -1,6 +1,7 @@
 import BatonCore
 import Coordinator
 import Foundation
+import Gates
 import Testing
 
 /// The promotion state machine, driven by hand with a clock the test controls.
@@ -160,6 +161,51 @@ struct PromotionMachineTests {
         #expect(kinds(machine.tick(now: at(60))) == [])
         let timedOut = machine.tick(now: at(67))
         #expect(kinds(timedOut) == ["failed dev B"] && machine.stages[0].candidate?.reason == "not synced within 1m")
+    }
+
+    @Test("gates that cannot measure (Prometheus down) are no verdict: the revision waits, they are asked again 10 s later and a verdict then counts; only the sync timeout fails it")
+    mutating func unknownGates() {
+        let pipeline = PipelineConfig(name: "shop", repo: RepoSource(url: "./repo"), stages: [
+            Stage(environment: "dev", gates: [.health(HealthGate(soak: .seconds(0))), .prometheus(PrometheusGate(url: "http://127.0.0.1:9", query: "up"))]),
+            Stage(environment: "staging", gates: [.health(HealthGate(soak: .seconds(0)))]),
+        ])
+        func evaluations(_ effects: [PromotionEffect]) -> Int {
+            effects.filter { if case .evaluateGates = $0 { true } else { false } }.count
+        }
+        func records(_ effects: [PromotionEffect]) -> [String] {
+            effects.compactMap { if case .record(let kind, _, _, _, _) = $0 { kind } else { nil } }
+        }
+        let unknown = GateOutcome(gate: "prometheus", verdict: .unknown, summary: "could not be measured: Prometheus unreachable", evidence: [:])
+        let passed = GateOutcome(gate: "prometheus", verdict: .passed, summary: "1 of 1 measurements", evidence: [:])
+        var machine = PromotionMachine(pipeline: pipeline, syncTimeouts: ["dev": .seconds(60)])
+        _ = machine.commit("A", now: at(0))
+        _ = machine.refMoved(stage: 0, revision: "A", now: at(1))
+        #expect(evaluations(machine.report(stage: 0, report("dev", "A"), now: at(2))) == 1)
+        #expect(records(machine.gatesEvaluated(stage: 0, revision: "A", outcomes: [unknown], now: at(3))) == ["gates-unknown"])
+        #expect(machine.stages[0].candidate?.phase == .verifying && machine.stages[0].candidate?.checksUnknownSince == at(3))
+        #expect(evaluations(machine.tick(now: at(12.9))) == 0, "asked again before the retry delay")
+        #expect(evaluations(machine.tick(now: at(13))) == 1)
+        #expect(records(machine.gatesEvaluated(stage: 0, revision: "A", outcomes: [unknown], now: at(14))) == [], "recorded once in a row")
+        #expect(evaluations(machine.tick(now: at(24))) == 1)
+        #expect(records(machine.gatesEvaluated(stage: 0, revision: "A", outcomes: [passed], now: at(25)))
+                == ["gates-passed", "verified", "entered", "promoting"])
+        #expect(machine.stages[0].candidate?.checksUnknownSince == nil)
+
+        // Unknown for as long as the environment's sync timeout: that fails it, saying so.
+        var stuck = PromotionMachine(pipeline: pipeline, syncTimeouts: ["dev": .seconds(60)])
+        _ = stuck.commit("B", now: at(0))
+        _ = stuck.refMoved(stage: 0, revision: "B", now: at(1))
+        _ = stuck.report(stage: 0, report("dev", "B"), now: at(2))
+        _ = stuck.gatesEvaluated(stage: 0, revision: "B", outcomes: [unknown], now: at(3))
+        for time in stride(from: 13.0, through: 53.0, by: 10) {
+            #expect(evaluations(stuck.tick(now: at(time))) == 1)
+            #expect(records(stuck.gatesEvaluated(stage: 0, revision: "B", outcomes: [unknown], now: at(time))) == [])
+        }
+        #expect(evaluations(stuck.tick(now: at(63))) == 1)
+        #expect(records(stuck.gatesEvaluated(stage: 0, revision: "B", outcomes: [unknown], now: at(63))) == ["failed"])
+        #expect(stuck.stages[0].candidate?.phase == .failed)
+        #expect(stuck.stages[0].candidate?.reason
+                == "gate prometheus could not be evaluated for 1m (the environment's sync.timeout): could not be measured: Prometheus unreachable")
     }
 
     @Test("a held revision does not enter until released")

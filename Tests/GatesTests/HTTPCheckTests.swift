@@ -71,7 +71,7 @@ struct HTTPCheckTests {
         #expect(outcome.evidence["body"] == "service unavailable: no available backend\n")
     }
 
-    @Test("a server whose certificate the CA file does not vouch for fails; so does a timeout and a closed port")
+    @Test("no answer at all (a certificate the CA file does not vouch for, a timeout, a closed port) never passes and is no verdict: unknown")
     func failsClosed() async throws {
         let setup = try await setup()
         defer { Task { await setup.close() } }
@@ -80,15 +80,17 @@ struct HTTPCheckTests {
         await other.stop()
         let wrongCA = HTTPGate(url: setup.url("/sim/services/default/web/healthz"), caFile: setup.dir.path + "/other-ca.pem")
         let tls = await HTTPCheck(wrongCA, client: setup.client).evaluate()
-        #expect(!tls.passed && tls.summary.contains("TLS failure"), "\(tls.summary)")
+        #expect(tls.verdict == .unknown && tls.summary.contains("TLS failure"), "\(tls.summary)")
         // Without the CA file the system's store does not know KubeSim's CA either.
         let noCA = HTTPGate(url: setup.url("/sim/services/default/web/healthz"))
-        #expect(await HTTPCheck(noCA, client: setup.client).evaluate().passed == false)
+        #expect(await HTTPCheck(noCA, client: setup.client).evaluate().verdict == .unknown)
 
         let port = try FreePort.next()
         let closed = await HTTPCheck(HTTPGate(url: "http://127.0.0.1:\(port)/healthz", attempts: 2, interval: .milliseconds(10)),
                                      client: setup.client).evaluate()
-        #expect(!closed.passed && closed.summary.contains("cannot connect") && closed.summary.hasSuffix("(after 2 attempts)"), "\(closed.summary)")
+        #expect(closed.verdict == .unknown && closed.summary.hasPrefix("could not be checked: ") && closed.summary.contains("cannot connect")
+                && closed.summary.hasSuffix("(no answer after 2 attempts)"), "\(closed.summary)")
+        #expect(closed.evidence["attempts"]?.array?.count == 2)
 
         // Every answer delayed by 3 s; the gate allows 500 ms.
         let faults = try await CommandRun.run("/usr/bin/curl", ["-s", "--cacert", setup.caFile, "-H", "Authorization: Bearer \(setup.server.token ?? "")",
@@ -97,7 +99,7 @@ struct HTTPCheckTests {
         let slow = HTTPGate(url: setup.url("/sim/services/default/web/healthz"), timeout: .milliseconds(500), caFile: setup.caFile)
         let started = ContinuousClock.now
         let timedOut = await HTTPCheck(slow, client: setup.client).evaluate()
-        #expect(!timedOut.passed && timedOut.summary.contains("timed out"), "\(timedOut.summary)")
+        #expect(timedOut.verdict == .unknown && timedOut.summary.contains("timed out"), "\(timedOut.summary)")
         #expect(ContinuousClock.now - started < .seconds(3), "the gate waited for the answer, not its timeout")
     }
 

@@ -16,7 +16,7 @@ struct PrometheusAnalysisTests {
             + " / sum(rate(sim_http_requests_total{service=\"\(service)\"}[10s]))"
     }
 
-    @Test("a healthy release passes an error-rate gate, an -errors one fails it; no data, several series and a stopped Prometheus fail closed")
+    @Test("a healthy release passes an error-rate gate, an -errors one fails it; no data, several series and a bad query fail; a stopped Prometheus never passes and is no verdict (unknown)")
     func errorRateGate() async throws {
         var configuration = KubeSimServer.Configuration()
         configuration.rolloutDelay = .milliseconds(100)
@@ -76,7 +76,14 @@ struct PrometheusAnalysisTests {
 
         await prometheus.stop()
         let stopped = await PrometheusAnalysis(gate(Self.errorRate("good"), count: 1), client: client).evaluate()
-        #expect(!stopped.passed && stopped.summary.contains("Prometheus unreachable: cannot connect to"), "\(stopped.summary)")
+        #expect(stopped.verdict == .unknown && stopped.summary.hasPrefix("could not be measured: 0 of 0 measurements")
+                && stopped.summary.contains("Prometheus unreachable: cannot connect to"), "\(stopped.summary)")
+        // Measured values already past the limit stay a failure; below it, a measurement that
+        // cannot be taken ends the evaluation with no verdict (the first of three is not taken).
+        #expect(bad.verdict == .failed && none.verdict == .failed && several.verdict == .failed && broken.verdict == .failed)
+        let unmeasured = await PrometheusAnalysis(gate(Self.errorRate("good"), count: 3), client: client).evaluate()
+        #expect(unmeasured.verdict == .unknown && unmeasured.evidence["measurements"]?.array?.count == 1
+                && unmeasured.evidence["measurements"]?.array?.first?["unknown"] == true, "\(unmeasured.summary)")
     }
 
     @Test("a Prometheus that wants credentials: the gate sends headers read from a file when it runs; without them, or unreadable, it never passes")
@@ -102,7 +109,7 @@ struct PrometheusAnalysisTests {
         }
         #expect(authorized.passed, "\(authorized.summary)")
         let anonymous = await PrometheusAnalysis(gate([]), client: client).evaluate()
-        #expect(!anonymous.passed && anonymous.summary.contains("401"), "\(anonymous.summary)")
+        #expect(anonymous.verdict == .failed && anonymous.summary.contains("401"), "\(anonymous.summary)")
         let unreadable = await PrometheusAnalysis(gate([HTTPHeader(name: "Authorization", valueFrom: .file(dir.path + "/missing"))]),
                                                   client: client).evaluate()
         #expect(!unreadable.passed && unreadable.summary.contains("header Authorization"), "\(unreadable.summary)")
