@@ -31,6 +31,10 @@ extension Reconciler {
             (crd.object[path: ["spec", "group"]]?.string ?? "") + "|" + (crd.object[path: ["spec", "names", "kind"]]?.string ?? "")
         })
 
+        // Objects applied before tracking annotations are recognised only where the inventory
+        // lists them (as the very object, when it recorded a uid).
+        let listed = Dictionary(inventory.entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+
         var changes = try await withTaskGroup(of: Result<Change, Failure>.self) { group in
             for manifest in desired {
                 group.addTask {
@@ -39,7 +43,7 @@ extension Reconciler {
                             || arrivingKinds.contains(manifest.key.group + "|" + manifest.kind)
                         let schema = Self.isBuiltIn(group: manifest.key.group) ? "" : crdVersions[manifest.key.group + "|" + manifest.kind]
                         return .success(try await change(for: manifest, live: live[manifest.key], schema: schema, generation: generation,
-                                                         deferred: deferred))
+                                                         deferred: deferred, listed: listed[manifest.key]))
                     } catch {
                         return .failure(error)
                     }
@@ -113,8 +117,10 @@ extension Reconciler {
     /// server's dry run of the apply compared with the live object (its answer kept per object
     /// sent, CRD version and discovery generation, and reused while the live object equals it;
     /// never kept when `schema` is nil: a custom resource whose CRD could not be read).
-    func change(for manifest: Manifest, live: JSONValue?, schema: String?, generation: Int, deferred: Bool = false) async throws(Failure) -> Change {
-        if let live, !isOurs(live, key: manifest.key, ignoringControllers: true), !mayAdopt(live) {
+    func change(for manifest: Manifest, live: JSONValue?, schema: String?, generation: Int, deferred: Bool = false,
+                listed: InventoryEntry? = nil) async throws(Failure) -> Change {
+        if let live, !isOurs(live, key: manifest.key, ignoringControllers: true, legacy: listed.map { Self.isSameObject(live, as: $0) } ?? false),
+           !mayAdopt(live) {
             throw .notOurs(manifest.key, source: manifest.source, tracked: live[path: ["metadata", "annotations", Normalizer.trackingAnnotation]]?.string)
         }
         guard let live else {
@@ -182,16 +188,17 @@ extension Reconciler {
     /// Whether `object` is Baton's: its tracking annotation names this environment and this
     /// very object (a ReplicaSet carrying its Deployment's annotations names the Deployment),
     /// and no controller owns it. Only that makes an object Baton's to delete (`forPrune`).
-    /// To update, objects applied before tracking annotations existed are recognised too, by
-    /// Baton's labels and content hash together (never by labels alone), so an upgrade needs
-    /// no adoption; the update gives them the annotation.
-    func isOurs(_ object: JSONValue, key: ResourceKey, ignoringControllers: Bool = false, forPrune: Bool = false) -> Bool {
+    /// To update, objects applied before tracking annotations existed are recognised too
+    /// (`legacy`: the inventory lists this very object — seeded from the revision the
+    /// environment runs when it had none), by Baton's labels and content hash together (never
+    /// by labels alone), so an upgrade needs no adoption; the update gives them the annotation.
+    func isOurs(_ object: JSONValue, key: ResourceKey, ignoringControllers: Bool = false, forPrune: Bool = false, legacy: Bool = false) -> Bool {
         let controlled = (object[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["controller"]?.bool == true }
         if controlled, !ignoringControllers { return false }
         if let tracking = object[path: ["metadata", "annotations", Normalizer.trackingAnnotation]]?.string {
             return tracking == Normalizer.trackingID(instance: environment.instance, environment: environment.name, key: key)
         }
-        if forPrune { return false }
+        if forPrune || !legacy { return false }
         let labels = object[path: ["metadata", "labels"]]?.object ?? [:]
         return labels[Normalizer.managedByLabel]?.string == Normalizer.managedByValue
             && labels[Normalizer.environmentLabel]?.string == environment.name

@@ -42,6 +42,11 @@ public struct Reconciler: Sendable {
 
     public enum Failure: Error, Sendable, CustomStringConvertible {
         case render(RenderError)
+        /// An object of a kind the cluster does not serve (yet), in a group a CRD or an
+        /// aggregated API may serve: its CRD not installed or not Established, its API server
+        /// down. Tried again until the environment's `sync.timeout`, like a cluster that does
+        /// not answer.
+        case unservedKind(RenderError)
         case cluster(KubeError)
         /// The server refused one object of the revision (its dry run or its apply).
         case object(ResourceKey, source: String?, KubeError)
@@ -58,6 +63,8 @@ public struct Reconciler: Sendable {
         public var description: String {
             switch self {
             case .render(let error): "render failed: \(error)"
+            case .unservedKind(let error):
+                "\(error) (not yet, perhaps: a kind a CRD or an aggregated API serves; tried again until the environment's sync.timeout)"
             case .notOurs(let key, let source, let tracked):
                 "\(key)\(source.map { " (\($0))" } ?? ""): exists and is not this environment's ("
                     + (tracked.map { "tracked as \($0)" } ?? "no tracking annotation") + "); Baton does not take over an object it did not "
@@ -81,6 +88,7 @@ extension Reconciler.Failure {
     public var isTransient: Bool {
         switch self {
         case .cluster(let error), .object(_, _, let error): error.isTransient
+        case .unservedKind: true
         case .render, .inventory, .empty, .notOurs, .outOfScope: false
         }
     }
@@ -148,19 +156,26 @@ extension Reconciler {
         // A cluster that cannot be asked whether a kind is namespaced is unavailable, not a
         // problem of the revision: that failure is the cluster's.
         let unreachable = Mutex<KubeError?>(nil)
+        // A kind not served in a group only a CRD or an aggregated API can serve may be served
+        // in a moment; in a built-in group it never will be (a misspelt or removed version).
+        let unserved = Mutex(false)
         do {
             return try await Normalizer(instance: environment.instance, environment: environment.name, namespace: namespace,
                                         revision: revision).normalize(rendered) { apiVersion, kind in
                 do throws(KubeError) {
                     return try await client.isNamespaced(apiVersion: apiVersion, kind: kind)
                 } catch {
-                    if case .unknownKind = error { return nil }
+                    if case .unknownKind = error {
+                        if !Self.isBuiltIn(group: ResourceKey.group(ofAPIVersion: apiVersion)) { unserved.withLock { $0 = true } }
+                        return nil
+                    }
                     unreachable.withLock { $0 = $0 ?? error }
                     throw error
                 }
             }
         } catch {
             if let cause = unreachable.withLock({ $0 }) { throw .cluster(cause) }
+            if unserved.withLock({ $0 }) { throw .unservedKind(error) }
             throw .render(error)
         }
     }

@@ -109,6 +109,21 @@ struct InventoryMigrationTests {
         #expect(kept[path: ["data", "a"]] == "2")
         #expect(kept[path: ["metadata", "annotations", Normalizer.trackingAnnotation]] != nil)
         #expect(try await names(fixture) == ["legacy-kept", "legacy-dropped"], "an object without a tracking annotation was deleted")
+
+        // Once the environment has an inventory, Baton's labels and a content hash on an object
+        // it does not list prove nothing (anyone can write them): taking it needs adoption.
+        _ = try await fixture.client.apply(["apiVersion": "v1", "kind": "ConfigMap",
+                                            "metadata": ["name": "lookalike", "namespace": "shop",
+                                                         "labels": .object([Normalizer.managedByLabel: .string(Normalizer.managedByValue),
+                                                                            Normalizer.environmentLabel: "dev"]),
+                                                         "annotations": .object([Normalizer.contentHashAnnotation: "0123abcd"])],
+                                            "data": ["a": "someone else's"]], fieldManager: "someone-else")
+        let third = try await fixture.commit(["app/lookalike.yaml": Self.configMap("lookalike")])
+        let refused = await Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: database)
+            .sync(revision: third)
+        #expect(refused.errors.count == 1 && refused.errors.first?.contains("ConfigMap shop/lookalike (app/lookalike.yaml:1): exists and is not this environment's") == true,
+                "\(refused.errors)")
+        #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "lookalike", namespace: "shop")[path: ["data", "a"]] == "someone else's")
     }
 
     @Test("answers lost after the work was done (504 Timeout) fail nothing: the applies are sent again, the prune's retried delete finds nothing and counts as done")
@@ -177,4 +192,68 @@ struct InventoryMigrationTests {
         #expect(remade[path: ["metadata", "uid"]] != stored[path: ["metadata", "uid"]], "Baton deleted the object made again")
         #expect(try #require(try await fixture.audit.inventory(environment: "dev")).entries.map(\.key.name) == ["kept"])
     }
+
+    @Test("the inventory is written as intended before anything is applied: a pass whose final write is lost still leaves what it created prunable, and the merge keeps what it had not pruned yet")
+    func intentBeforeApply() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        #expect(try await fixture.kubectl(["create", "namespace", "shop"]).status == 0)
+        let first = try await fixture.commit(["app/old.yaml": Self.configMap("old"), "app/kept.yaml": Self.configMap("kept")])
+        let plain = fixture.reconciler()
+        #expect(await plain.sync(revision: first).errors == [])
+        // The second pass creates "new" and drops "old"; the audit database takes the intent and
+        // then fails (the disk full, say) for the rest of the pass. No real SQLite fails on cue
+        // between two writes of one pass, so this store wraps the real one and refuses from its
+        // second write on; what it did write is the real database's.
+        let store = FailingAfter(fixture.audit, writes: 1, server: fixture.server)
+        let second = try await fixture.commit(["app/new.yaml": Self.configMap("new")], remove: ["app/old.yaml"])
+        let lossy = Reconciler(environment: plain.environment, client: fixture.client, renderer: plain.renderer, inventory: store)
+        let cut = await lossy.sync(revision: second)
+        #expect(cut.errors == ["inventory: the disk is full"], "\(cut.errors)")
+        #expect(store.writesSeenAtIntent == 0, "the intent was written after a write to the cluster")
+        let intended = try #require(try await fixture.audit.inventory(environment: "dev"))
+        #expect(intended.revision == second && intended.entries.map(\.key.name) == ["kept", "new", "old"])
+        #expect(try await names(fixture) == ["kept", "new"], "the pass applied and pruned before its final write failed")
+
+        // The next revision drops "new" as well: it is pruned, known only from the intent.
+        let third = try await fixture.commit([:], remove: ["app/new.yaml"])
+        let report = await plain.sync(revision: third)
+        #expect(report.errors == [], "\(report.errors)")
+        #expect(report.objects.filter { $0.action == .prune }.map(\.key.name) == ["new"])
+        #expect(try await names(fixture) == ["kept"])
+        #expect(try #require(try await fixture.audit.inventory(environment: "dev")).entries.map(\.key.name) == ["kept"])
+    }
+}
+
+/// The real audit database's inventory, whose writes after the first `writes` fail; it notes
+/// how many writes the cluster had seen when the first one was made.
+final class FailingAfter: InventoryStore, @unchecked Sendable {
+    let store: AuditStore
+    let server: KubeSimServer
+    private let lock = NSLock()
+    private var remaining: Int
+    private(set) var writesSeenAtIntent: Int?
+    private let writesBefore: Int
+
+    init(_ store: AuditStore, writes: Int, server: KubeSimServer) {
+        self.store = store
+        self.server = server
+        remaining = writes
+        writesBefore = CorpusTests.writes(server)
+    }
+
+    func inventory(environment: String) async throws -> Inventory? { try await store.inventory(environment: environment) }
+    func lastSyncedRevision(environment: String) async throws -> String? { try await store.lastSyncedRevision(environment: environment) }
+
+    func saveInventory(_ inventory: Inventory) async throws {
+        let allowed = lock.withLock {
+            if writesSeenAtIntent == nil { writesSeenAtIntent = CorpusTests.writes(server) - writesBefore }
+            remaining -= 1
+            return remaining >= 0
+        }
+        guard allowed else { throw Refused() }
+        try await store.saveInventory(inventory)
+    }
+
+    struct Refused: Error, CustomStringConvertible { var description: String { "the disk is full" } }
 }

@@ -98,6 +98,14 @@ struct SyncTests {
         #expect(CorpusTests.writes(fixture.server) == writes, "a refused revision wrote to the cluster")
         #expect(try await fixture.client.get(apiVersion: "v1", kind: "ConfigMap", name: "settings", namespace: "shop")[path: ["data", "value"]] == "theirs")
 
+        // The commit cannot grant itself the object: the annotation counts on the live object only.
+        let claiming = try await fixture.commit(["app/config.yaml": configMapYAML("settings", "1")
+            .replacingOccurrences(of: "metadata:\n  name: settings\n", with: "metadata:\n  name: settings\n  annotations: {\(Normalizer.adoptAnnotation): \"true\"}\n")])
+        #expect(try await fixture.git.run(["show", "HEAD:app/config.yaml"]).contains(Normalizer.adoptAnnotation))
+        let claimed = await fixture.reconciler().sync(revision: claiming)
+        #expect(claimed.errors.contains { $0.contains("ConfigMap shop/settings (app/config.yaml:1): exists and is not this environment's") }, "\(claimed.errors)")
+        #expect(CorpusTests.writes(fixture.server) == writes, "a manifest's own adopt annotation took the object")
+
         // Its owner lets Baton have it (the namespace too, which kubectl made).
         for kind in ["namespace shop", "configmap settings"] {
             let parts = kind.split(separator: " ").map(String.init)
