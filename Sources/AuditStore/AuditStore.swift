@@ -270,7 +270,9 @@ public final class AuditStore: Sendable {
     /// would reveal.
     public func verify() throws(AuditError) -> Verification {
         // Streamed: one row at a time through a cursor, never the whole log in memory.
-        let walked: (broken: Verification?, previous: String, expected: Int64)
+        // The walk and the head are read in one snapshot: rows appended meanwhile (by `baton
+        // run`) are in neither, so they cannot look like rows added behind the head's back.
+        let walked: (broken: Verification?, previous: String, expected: Int64, head: Row?)
         do {
             walked = try pool.read { db in
                 var previous = AuditEvent.genesis
@@ -281,31 +283,25 @@ public final class AuditStore: Sendable {
                     if row.sequence != expected {
                         return (row.sequence > expected
                             ? .broken(sequence: expected, reason: "row \(expected) is missing (deleted); the next row is \(row.sequence)")
-                            : .broken(sequence: row.sequence, reason: "row \(row.sequence) is out of order"), previous, expected)
+                            : .broken(sequence: row.sequence, reason: "row \(row.sequence) is out of order"), previous, expected, nil)
                     }
                     if row.previousHash != previous {
                         return (.broken(sequence: row.sequence, reason: "it does not follow row \(row.sequence - 1) (inserted, or the chain was rewritten)"),
-                                previous, expected)
+                                previous, expected, nil)
                     }
                     if row.computedHash != row.hash {
-                        return (.broken(sequence: row.sequence, reason: "its contents do not match its hash (changed)"), previous, expected)
+                        return (.broken(sequence: row.sequence, reason: "its contents do not match its hash (changed)"), previous, expected, nil)
                     }
                     previous = row.hash
                     expected += 1
                 }
-                return (nil, previous, expected)
+                return (nil, previous, expected, try Row.fetchOne(db, sql: "SELECT sequence, hash FROM head WHERE id = 1"))
             }
         } catch {
             throw AuditError(path: path, message: "cannot read the audit log: \(error)")
         }
         if let broken = walked.broken { return broken }
-        let previous = walked.previous, expected = walked.expected
-        let head: Row?
-        do {
-            head = try pool.read { db in try Row.fetchOne(db, sql: "SELECT sequence, hash FROM head WHERE id = 1") }
-        } catch {
-            throw AuditError(path: path, message: "cannot read the audit log: \(error)")
-        }
+        let previous = walked.previous, expected = walked.expected, head = walked.head
         if let head, let sequence = head["sequence"] as Int64? {
             if sequence > expected - 1 {
                 return .broken(sequence: expected, reason: "row \(expected) is missing (deleted): the log once reached row \(sequence)")

@@ -160,6 +160,35 @@ struct AuditStoreTests {
         #expect(Set(try store.events().map(\.actor)).count == 10)
     }
 
+    @Test("verify while another connection appends (baton run writing): every verification is intact, none sees rows behind the head")
+    func verifyWhileAppending() throws {
+        let dir = try TemporaryDirectory("audit")
+        defer { dir.remove() }
+        let path = dir.path + "/baton.db"
+        let writer = try AuditStore(path: path)
+        try fill(writer, count: 200)
+        let reader = try AuditStore(path: path, readOnly: true)
+        let done = Atomic<Bool>(false)
+        let results = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { side in
+            if side == 0 {
+                for index in 0..<400 { _ = try? writer.append(EventDraft(kind: "sync", actor: "baton", details: .object(["n": .int(Int64(index))]))) }
+                done.store(true, ordering: .sequentiallyConsistent)
+            } else {
+                var rounds = 0
+                while !done.load(ordering: .sequentiallyConsistent) || rounds < 3 {
+                    rounds += 1
+                    let verdict = (try? reader.verify()).map { "\($0)" } ?? "error"
+                    if !verdict.hasPrefix("the audit log is intact") { results.withLock { $0.append(verdict) } }
+                }
+                results.withLock { $0.append("rounds: \(rounds)") }
+            }
+        }
+        let seen = results.withLock { $0 }
+        #expect(seen.count == 1 && seen.first?.hasPrefix("rounds: ") == true, "\(seen)")
+        #expect(try reader.verify() == .intact(rows: 600))
+    }
+
     @Test("baton audit verify and export, as the real binary")
     func command() async throws {
         let dir = try TemporaryDirectory("audit")
