@@ -22,6 +22,10 @@ public struct Change: Sendable {
     /// A create the server's dry run accepted; false while it cannot be asked yet (its
     /// namespace or CRD comes with the revision: `sync` asks after that step).
     public var checked = false
+    /// An update whose dry run waits until after the revision's CRD step: the revision changes
+    /// the CRD of this custom resource (a new field, say), and the server would judge it by
+    /// the old schema until then.
+    public var postponed = false
     /// The server refuses the change in place (an immutable field) and the object allows
     /// Baton to delete and recreate it (`baton.dev/sync-options: Replace=true`).
     public var recreate = false

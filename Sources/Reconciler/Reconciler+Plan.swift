@@ -27,9 +27,17 @@ extension Reconciler {
         // What this revision brings that is not in the cluster yet: objects in a namespace or
         // of a kind it creates cannot be dry-run before that step (`sync` dry-runs them then).
         let arrivingNamespaces = Set(desired.filter { $0.kind == "Namespace" && $0.key.group.isEmpty && live[$0.key] == nil }.map(\.name))
-        let arrivingKinds = Set(desired.filter { $0.kind == "CustomResourceDefinition" && live[$0.key] == nil }.map { crd in
+        func kindOf(_ crd: Manifest) -> String {
             (crd.object[path: ["spec", "group"]]?.string ?? "") + "|" + (crd.object[path: ["spec", "names", "kind"]]?.string ?? "")
-        })
+        }
+        let crds = desired.filter { $0.kind == "CustomResourceDefinition" && $0.key.group == "apiextensions.k8s.io" }
+        let arrivingKinds = Set(crds.filter { live[$0.key] == nil }.map(kindOf))
+        // CRDs the revision changes: their objects are judged by the new schema only once it is applied.
+        let changingKinds = Set(crds.filter { crd in
+            guard let current = live[crd.key] else { return false }
+            return current[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]]
+                != crd.object[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]]
+        }.map(kindOf))
 
         // Objects applied before tracking annotations are recognised only where the inventory
         // lists them (as the very object, when it recorded a uid).
@@ -39,11 +47,11 @@ extension Reconciler {
             for manifest in desired {
                 group.addTask {
                     do throws(Failure) {
-                        let deferred = arrivingNamespaces.contains(manifest.namespace)
-                            || arrivingKinds.contains(manifest.key.group + "|" + manifest.kind)
-                        let schema = Self.isBuiltIn(group: manifest.key.group) ? "" : crdVersions[manifest.key.group + "|" + manifest.kind]
+                        let kind = manifest.key.group + "|" + manifest.kind
+                        let deferred = arrivingNamespaces.contains(manifest.namespace) || arrivingKinds.contains(kind)
+                        let schema = Self.isBuiltIn(group: manifest.key.group) ? "" : crdVersions[kind]
                         return .success(try await change(for: manifest, live: live[manifest.key], schema: schema, generation: generation,
-                                                         deferred: deferred, listed: listed[manifest.key]))
+                                                         deferred: deferred, schemaChanging: changingKinds.contains(kind), listed: listed[manifest.key]))
                     } catch {
                         return .failure(error)
                     }
@@ -118,7 +126,7 @@ extension Reconciler {
     /// sent, CRD version and discovery generation, and reused while the live object equals it;
     /// never kept when `schema` is nil: a custom resource whose CRD could not be read).
     func change(for manifest: Manifest, live: JSONValue?, schema: String?, generation: Int, deferred: Bool = false,
-                listed: InventoryEntry? = nil) async throws(Failure) -> Change {
+                schemaChanging: Bool = false, listed: InventoryEntry? = nil) async throws(Failure) -> Change {
         if let live, !isOurs(live, key: manifest.key, ignoringControllers: true, legacy: listed.map { Self.isSameObject(live, as: $0) } ?? false),
            !mayAdopt(live) {
             throw .notOurs(manifest.key, source: manifest.source, tracked: live[path: ["metadata", "annotations", Normalizer.trackingAnnotation]]?.string)
@@ -131,6 +139,14 @@ extension Reconciler {
             return create
         }
         let sent = keepingIgnored(manifest.key, manifest.object, live: live)
+        if schemaChanging {
+            // Sent again after the CRD step (server-side apply leaves an unchanged object as it
+            // is); dry-run then, with the other objects that could not be asked about yet.
+            var update = Change(key: manifest.key, apiVersion: manifest.apiVersion, action: .update, drifted: false, desired: sent, live: live,
+                                source: manifest.source)
+            update.postponed = true
+            return update
+        }
         let verdictKey = schema.map { VerdictCache.Key(object: Normalizer.hash(sent), schema: $0, discovery: generation) }
         // The live object is what the server answered last time for this very object sent:
         // nothing to ask, nothing to apply.

@@ -142,9 +142,10 @@ extension Reconciler {
     }
 
     /// Dry-runs the creates the plan could not ask about (their namespace or kind came with the
-    /// revision); the server's refusals, by object.
+    /// revision) and the updates it postponed (their CRD changes in the revision); the server's
+    /// refusals, by object.
     func validateDeferred(_ changes: [Change]) async -> [(ResourceKey, KubeError)] {
-        let pending = changes.filter { $0.action == .create && !$0.checked && !ApplyOrder.isFoundation($0.key) }
+        let pending = changes.filter { ($0.action == .create && !$0.checked || $0.postponed) && !ApplyOrder.isFoundation($0.key) }
         let client = self.client
         return await withTaskGroup(of: (ResourceKey, KubeError)?.self) { group in
             for change in pending {

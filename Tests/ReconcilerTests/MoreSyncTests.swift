@@ -80,6 +80,46 @@ struct MoreSyncTests {
         #expect(await fixture.reconciler().sync(revision: revision).objects.allSatisfy { $0.action == .unchanged })
     }
 
+    @Test("a revision that adds a field to a CRD and uses it in a resource of it syncs: the resource is dry-run under the new schema, after the CRD step")
+    func crdSchemaChangeWithItsResource() async throws {
+        let fixture = try await Fixture.start()
+        defer { Task { await fixture.stop() } }
+        func crd(_ fields: String) -> String {
+            """
+            apiVersion: apiextensions.k8s.io/v1
+            kind: CustomResourceDefinition
+            metadata: {name: widgets.example.com}
+            spec:
+              group: example.com
+              scope: Namespaced
+              names: {plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}
+              versions:
+              - name: v1
+                served: true
+                storage: true
+                schema:
+                  openAPIV3Schema:
+                    type: object
+                    properties:
+                      spec: {type: object, properties: {\(fields)}}
+            """
+        }
+        let first = try await fixture.commit(["app/crd.yaml": crd("size: {type: integer}"), "app/ns.yaml": namespaceYAML,
+                                              "app/widget.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 3}\n"])
+        let reconciler = fixture.reconciler()
+        #expect(await reconciler.sync(revision: first).errors == [])
+        // The old schema refuses the new field (the server's strict field validation).
+        let early = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 3, colour: red}\n"
+        let refused = try await fixture.commit(["app/widget.yaml": early])
+        #expect(await reconciler.sync(revision: refused).errors.contains { $0.contains("colour") })
+        let second = try await fixture.commit(["app/crd.yaml": crd("size: {type: integer}, colour: {type: string}"), "app/widget.yaml": early])
+        let report = await reconciler.sync(revision: second)
+        #expect(report.errors == [] && report.synced, "\(report.errors)")
+        #expect(try await fixture.client.get(apiVersion: "example.com/v1", kind: "Widget", name: "w1", namespace: "shop")[path: ["spec", "colour"]] == "red")
+        let again = await reconciler.sync(revision: second)
+        #expect(again.errors == [] && again.synced && !again.applied, "\(again.objects.filter { $0.action != .unchanged }.map(\.key))")
+    }
+
     @Test("a field a built-in kind does not declare fails the revision, naming the object, its file and the field; nothing is applied")
     func unknownFieldOfBuiltInKind() async throws {
         let fixture = try await Fixture.start()

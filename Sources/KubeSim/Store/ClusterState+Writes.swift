@@ -200,6 +200,13 @@ extension ClusterState {
         owners[key] = newOwners.filter { !$0.value.isEmpty }
         object[path: ["metadata", "managedFields"]] = managedFields(key, apiVersion: type.apiVersion)
         object[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
+        if type.plural == "customresourcedefinitions" {
+            // The new schema and versions serve from now on (kube-apiserver's CRD handler takes
+            // an update as it takes a create); the conditions keep their transition times.
+            let status = object["status"]
+            object = registerCustomResource(object)
+            if let status, status.object?.isEmpty == false { object["status"] = status }
+        }
         record(.modified, key, object)
         return object
     }
