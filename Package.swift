@@ -133,8 +133,6 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // MARK: Layer 5 — orchestration and the simulator
-
         // Health, HTTP and Prometheus gates, and deploy windows.
         .target(
             name: "Gates",
@@ -142,6 +140,9 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
+
+        // MARK: Layer 5 — orchestration and the simulator
+
         // The promotion state machine (pure), the pipeline driver of `baton run` that carries out
         // its effects, the decisions inbox, and the environment refs.
         .target(

@@ -32,7 +32,8 @@ struct EnvironmentSession {
         let store = try await repository(pipeline, cacheRoot: config.directory + "/.baton/cache")
         let client: KubeClient
         do {
-            client = try KubeClient.forCluster(of: environment)
+            // The cluster's request budget as `baton run` takes it (from whichever environment on it sets one).
+            client = try KubeClient.forCluster(of: environment, among: config.environments)
         } catch {
             throw fail("\(error)")
         }

@@ -113,8 +113,7 @@ struct GatesCommand: AsyncParsableCommand {
             let opens = stage.windowOpens(after: now)
             let until = opens.map { "until \($0.formatted(.iso8601))" } ?? "for at least the next 8 days"
             return GateOutcome(gate: "window", passed: false,
-                               summary: "closed: the \(window.effect.rawValue) window \(window.days.map(\.rawValue).joined(separator: ",")) "
-                                   + "\(window.from)–\(window.to) (\(window.timezone)) blocks entering \(environment) \(until)",
+                               summary: "closed: the \(window.effect.rawValue) window \(window) blocks entering \(environment) \(until)",
                                evidence: ["now": .string(now.formatted(.iso8601)), "opens": opens.map { .string($0.formatted(.iso8601)) } ?? .null])
         }
     }

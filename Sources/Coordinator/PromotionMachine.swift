@@ -6,8 +6,7 @@ import Gates
 /// The promotion state machine of one pipeline: pure, driven by inputs and a clock the caller
 /// passes in. Per stage: a candidate revision goes `pending → promoting → syncing → verifying
 /// → verified | failed`; manual stages wait in `awaiting-approval` until the quorum approves.
-/// A newer revision supersedes a candidate that has not left its stage. Gates so far: health
-/// with soak (synced at exactly this revision and Healthy for `soak` without a drop; a sync
+/// A newer revision supersedes a candidate that has not left its stage. The health gate: a soak (synced at exactly this revision and Healthy for `soak` without a drop; a sync
 /// error or Degraded fails it; not synced within the environment's `sync.timeout` fails it).
 /// Deploy windows keep revisions from entering a stage (never interrupt one in progress).
 /// After the soak, the stage's HTTP and Prometheus gates are asked for (`evaluateGates`) and
