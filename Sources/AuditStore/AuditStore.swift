@@ -11,7 +11,12 @@ public final class AuditStore: Sendable {
     public let path: String
     private let pool: DatabasePool
     var reader: DatabasePool { pool }
-    private let identity: (osUser: String, host: String)
+    /// Who writes from this process (OS user and host, in every event): looked up once, and only
+    /// by a process that appends (a reader never asks the user database or the host name).
+    private static let identity: (osUser: String, host: String) = {
+        let environment = ProcessInfo.processInfo.environment
+        return (environment["USER"] ?? environment["LOGNAME"] ?? NSUserName(), ProcessInfo.processInfo.hostName)
+    }()
     /// The newest inventory row of each environment read so far, decoded (by row id).
     let inventories = Mutex<[String: (id: Int64, inventory: Inventory)]>([:])
 
@@ -42,8 +47,6 @@ public final class AuditStore: Sendable {
         } catch {
             throw AuditError(path: path, message: "cannot open the audit database: \(error)")
         }
-        let environment = ProcessInfo.processInfo.environment
-        identity = (environment["USER"] ?? environment["LOGNAME"] ?? NSUserName(), ProcessInfo.processInfo.hostName)
     }
 
     /// A read-only pool on `path` when its schema is current (nil: it needs migrating). Reads
@@ -204,7 +207,7 @@ public final class AuditStore: Sendable {
         let stamp = Self.timeFormat.format(time)
         let last = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM event ORDER BY sequence DESC LIMIT 1")
         var event = AuditEvent(sequence: (last?["sequence"] as Int64? ?? 0) + 1, time: stamp, actor: draft.actor,
-                               osUser: identity.osUser, host: identity.host, kind: draft.kind, pipeline: draft.pipeline,
+                               osUser: Self.identity.osUser, host: Self.identity.host, kind: draft.kind, pipeline: draft.pipeline,
                                environment: draft.environment, revision: draft.revision,
                                details: String(decoding: draft.details.encoded(), as: UTF8.self),
                                previousHash: last?["hash"] ?? AuditEvent.genesis, hash: "")
