@@ -22,6 +22,13 @@ enum ScaleBench {
         var idleCPU: Double
         var batonRSS: Double
         var simRSS: Double
+        /// What the three KubeSim clusters added to this process: its peak RSS less its RSS before
+        /// they started (the bench itself does little besides).
+        var simShare: Double
+        /// Commit → dev samples taken, and the 99th percentile of them (nearest rank; nil with
+        /// fewer than 100 samples, which cannot tell a p99).
+        var devSamples: Int
+        var devP99: Double?
         /// At the sizes BATON_BENCH_OUTAGES lists (default 100): for each fault, seconds from
         /// the clusters' return until every pipeline's dev verified the commit made to every
         /// pipeline meanwhile, and the revisions that failed.
@@ -42,8 +49,11 @@ enum ScaleBench {
         var failed: Int
     }
 
-    /// How many of one pipeline's commits are timed to dev while every pipeline runs.
-    static let devSamples = 10
+    /// How many of one pipeline's commits are timed to dev while every pipeline runs: 100 at
+    /// the goal's size (500 pipelines: enough for a p99), 10 below.
+    static func devSamples(_ pipelines: Int) -> Int {
+        Int(ProcessInfo.processInfo.environment["BATON_BENCH_DEV_SAMPLES"] ?? "") ?? (pipelines >= 500 ? 100 : 10)
+    }
 
     static func run(pipelines count: Int) async throws -> Figures {
         // The bench process's peak RSS is measured per size: reset it (Linux's clear_refs "5"),
@@ -55,9 +65,11 @@ enum ScaleBench {
             _ = unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)(0)
         }
         try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+        let baseline = residentMiB(getpid())
         let setup = try PipelineBench.Setup(label: "scale-\(count)")
         do {
-            let figures = try await run(setup, count: count)
+            var figures = try await run(setup, count: count)
+            figures.simShare = figures.simRSS - baseline
             await setup.close()
             return figures
         } catch {
@@ -119,7 +131,7 @@ enum ScaleBench {
 
         // One pipeline's commits while every pipeline runs.
         var toDev: [Double] = []
-        for round in 2...(1 + devSamples) {
+        for round in 2...(1 + devSamples(count)) {
             for (path, text) in manifests(0, image: "web:\(round)") { try setup.write(path, text) }
             try await setup.git(["commit", "-q", "-am", "p0 \(round)"])
             let revision = String(decoding: try Data(contentsOf: URL(fileURLWithPath: setup.dir + "/repo/.git/refs/heads/main")), as: UTF8.self)
@@ -184,10 +196,12 @@ enum ScaleBench {
             }
         }
         let sorted = toDev.sorted()
+        let p99 = sorted.count >= 100 ? sorted[Int((0.99 * Double(sorted.count)).rounded(.up)) - 1] : nil
         return Figures(pipelines: count, allInProduction: allInProduction, failed: failed, devP50: sorted[sorted.count / 2],
                        devMax: sorted.last ?? 0, requestsPerMinute: Double(after.all - before.all) * 60 / rest,
                        listsPerMinute: Double(after.lists - before.lists) * 60 / rest, idleCPU: (cpuAfter - cpuBefore) / rest,
-                       batonRSS: peakRSS(pid), simRSS: peakRSS(getpid()), outages: outages)
+                       batonRSS: peakRSS(pid), simRSS: peakRSS(getpid()), simShare: 0, devSamples: sorted.count, devP99: p99,
+                       outages: outages)
     }
 
     /// User and system CPU seconds of `pid` so far (/proc/PID/stat).
@@ -200,20 +214,26 @@ enum ScaleBench {
     }
 
     /// The peak resident set of `pid` in MiB (VmHWM).
-    static func peakRSS(_ pid: Int32) -> Double {
+    static func peakRSS(_ pid: Int32) -> Double { status(pid, "VmHWM:") }
+
+    /// The resident set of `pid` now, in MiB (VmRSS).
+    static func residentMiB(_ pid: Int32) -> Double { status(pid, "VmRSS:") }
+
+    private static func status(_ pid: Int32, _ field: String) -> Double {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
               let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
         return kib / 1024
     }
 
     static func table(_ rows: [Figures]) -> String {
-        var lines = ["| pipelines (environments) | all in production | failed | commit → dev verified p50 / max | requests/min at rest (GET) | idle CPU of baton run | peak RSS baton run | peak RSS bench + 3 KubeSim |",
+        var lines = ["| pipelines (environments) | all in production | failed | commit → dev verified p50 / p99 / max (samples) | requests/min at rest (GET) | idle CPU of baton run | peak RSS baton run | peak RSS bench + 3 KubeSim (KubeSim's share) |",
                      "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for row in rows {
-            lines.append(String(format: "| %d (%d) | %.1f s | %d | %.2f / %.2f s | %.0f (%.0f) | %.1f %% | %.0f MiB | %.0f MiB |", row.pipelines,
-                                row.pipelines * 3, row.allInProduction, row.failed, row.devP50, row.devMax, row.requestsPerMinute,
-                                row.listsPerMinute, row.idleCPU * 100, row.batonRSS, row.simRSS))
+            lines.append(String(format: "| %d (%d) | %.1f s | %d | %.2f / %@ / %.2f s (%d) | %.0f (%.0f) | %.1f %% | %.0f MiB | %.0f MiB (%.0f MiB) |", row.pipelines,
+                                row.pipelines * 3, row.allInProduction, row.failed, row.devP50, row.devP99.map { String(format: "%.2f", $0) } ?? "-",
+                                row.devMax, row.devSamples, row.requestsPerMinute,
+                                row.listsPerMinute, row.idleCPU * 100, row.batonRSS, row.simRSS, row.simShare))
         }
         for row in rows {
             for outage in row.outages {
