@@ -70,7 +70,7 @@ struct PromotionFlowTests {
         #expect(flow.runOutput().contains("guestbook/production \(v1.prefix(8)) approved-by (actor bob@example.com; 1 of 2 approvals)"))
     }
 
-    @Test("through faults on every cluster (a fifth of the answers 500, a tenth 429, each 50 ms slow) and staging frozen for 3 s, a release reaches production and nothing fails")
+    @Test("through faults on every cluster (a fifth of the answers 500, a tenth 429, each 50 ms slow), staging frozen for 3 s, production's watches dropped into 410 and black-holed for 3 s, a release reaches production and nothing fails")
     func faultsFailNothing() async throws {
         var options = PromotionFlow.Options()
         options.productionManual = false
@@ -83,6 +83,14 @@ struct PromotionFlowTests {
         try flow.start()
         try await flow.wait("v1 verified in dev", seconds: 90) { flow.phase("dev", v1) == "verified" }
         await flow.servers["staging"]?.simulation.faults.freeze(for: .seconds(3))
+        // Production's watches are dropped and their history compacted (each resumes into 410
+        // Expired and lists again), then every byte to it is lost for 3 s (connections half-open).
+        try await flow.wait("v1 entering production", seconds: 120) { flow.phase("production", v1) != nil }
+        if let production = flow.servers["production"] {
+            await production.state.compact()
+            await production.state.dropWatches()
+            production.simulation.faults.blackHole.open(for: .seconds(3))
+        }
         try await flow.wait("v1 verified in production", seconds: 120) { flow.phase("production", v1) == "verified" }
         #expect(await flow.image(in: "production") == "guestbook:1.0.0")
         let failed = try flow.audit().promotions().filter { $0.phase == "failed" }
