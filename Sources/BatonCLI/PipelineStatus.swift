@@ -129,8 +129,14 @@ extension PipelineStatusView {
             return "\(soakText): waits for the promotion"
         case .syncing, .verifying:
             if let since = candidate.healthySince {
-                let left = max(0, Double(soak.duration.totalMilliseconds) / 1000 - now.timeIntervalSince(since))
-                return "\(soakText): Healthy since \(since.formatted(.iso8601)), \(TimeSpan(.milliseconds(Int64(left * 1000)))) left"
+                // A soak paused while the cluster does not answer: the time away does not count.
+                let soaked = (candidate.soakPausedAt ?? now).timeIntervalSince(since)
+                let left = max(0, Double(soak.duration.totalMilliseconds) / 1000 - soaked)
+                let remaining = TimeSpan(.milliseconds(Int64(left * 1000)))
+                if let paused = candidate.soakPausedAt {
+                    return "\(soakText): paused since \(paused.formatted(.iso8601)), the cluster not answering (Unknown); \(remaining) left once it does"
+                }
+                return "\(soakText): Healthy since \(since.formatted(.iso8601)), \(remaining) left"
             }
             let seen = report.flatMap { $0.revision == candidate.revision ? "\($0.synced ? "Synced" : "OutOfSync"), \($0.health.rawValue)" : nil }
             return "\(soakText): waiting for Synced and Healthy" + (seen.map { " (now \($0))" } ?? "")
