@@ -239,7 +239,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BatonCLITests",
-            dependencies: ["AuditStore", "BatonCLI", "BatonCore", "KubeSim", "BatonTestSupport", "Spawn", "baton",
+            dependencies: ["AuditStore", "BatonCLI", "BatonCore", "Coordinator", "KubeSim", "BatonTestSupport", "Spawn", "baton",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
