@@ -2,8 +2,9 @@
 # `make demo`: Baton's main job end to end on this machine, in under three minutes.
 #
 # Starts three simulated clusters (KubeSim), a Prometheus scraping staging, and a config
-# repository for the guestbook served by `git daemon`; runs `baton run` with the repository's
-# own Environments/ and Pipelines/; then walks three releases through dev → staging →
+# repository for the guestbook (examples/guestbook: manifests only) served by `git daemon`; runs
+# `baton run` with this project's own Environments/ and Pipelines/, copied into a configuration
+# folder of the coordinator's, apart from that repository; then walks three releases through dev → staging →
 # production, with approvals, a release stopped by its gate, and a rollback. Every command is
 # printed before it runs. Everything lives in ./demo (removed by the next run) and keeps running
 # afterwards; `make demo-stop` stops it.
@@ -130,7 +131,7 @@ start_bg "$WORK/prometheus.log" prometheus --config.file="$WORK/prometheus.yml" 
   --web.listen-address=127.0.0.1:$PROMETHEUS_PORT --log.level=error
 echo "Prometheus on http://127.0.0.1:$PROMETHEUS_PORT scrapes the staging cluster's /metrics every second."
 
-bold "2. The config repository: the guestbook (Deployment, Service, ConfigMap) with a Kustomize overlay per environment"
+bold "2. The config repository (the guestbook's manifests, a Kustomize overlay per environment) and the coordinator's configuration apart from it"
 GIT_PORT=$(free_port)
 mkdir -p "$WORK/served"
 git init -q --bare -b main "$WORK/served/config.git"
@@ -138,8 +139,12 @@ start_bg "$WORK/git-daemon.log" "$(git --exec-path)/git-daemon" --reuseaddr --li
   --base-path="$WORK/served" --export-all --enable=receive-pack "$WORK/served"
 git clone -q "$WORK/served/config.git" "$WORK/config" 2>/dev/null
 cp -R "$ROOT/examples/guestbook/." "$WORK/config/"
+# The policy (who approves, which gates) is the coordinator's folder: a commit to the config
+# repository cannot change it.
+mkdir -p "$WORK/policy"
+cp -R "$ROOT/Environments" "$ROOT/Pipelines" "$WORK/policy/"
 sed -i -e "s|git://127.0.0.1:9418/|git://127.0.0.1:$GIT_PORT/|" -e "s|https://127.0.0.1:6443/|$STAGING_URL/|" \
-  -e "s|http://127.0.0.1:9090|http://127.0.0.1:$PROMETHEUS_PORT|" "$WORK/config/Pipelines/guestbook.yaml"
+  -e "s|http://127.0.0.1:9090|http://127.0.0.1:$PROMETHEUS_PORT|" "$WORK/policy/Pipelines/guestbook.yaml"
 # Each person gets an SSH key, and production's approvers are declared with theirs: an approval
 # then counts only when signed by an approver's key (the example file, without keys, says
 # identity: unverified; here it is verified).
@@ -147,17 +152,18 @@ mkdir -p "$WORK/keys"
 for person in alice bob carol dana; do ssh-keygen -q -t ed25519 -N "" -C "$person@example.com" -f "$WORK/keys/$person"; done
 APPROVERS=$(for person in alice bob carol; do printf '        - {email: %s@example.com, keys: ["%s"]}\\n' "$person" "$(cut -d' ' -f1,2 "$WORK/keys/$person.pub")"; done)
 sed -i -e "s|^      approvers: \[alice@example.com, bob@example.com, carol@example.com\]|      approvers:\n${APPROVERS%\\n}|" \
-  -e '/^# The demo.s people approve as BATON_ACTOR says/,/^identity: unverified/d' "$WORK/config/Pipelines/guestbook.yaml"
-echo "SSH keys for alice, bob, carol and dana in $WORK/keys; production's approvers are declared with theirs:"
-sed -n '/approval:/,/allowCommitAuthors/p' "$WORK/config/Pipelines/guestbook.yaml"
+  -e '/^# The demo.s people approve as BATON_ACTOR says/,/^identity: unverified/d' "$WORK/policy/Pipelines/guestbook.yaml"
+echo "SSH keys for alice, bob, carol and dana in $WORK/keys; production's approvers are declared with theirs (in $WORK/policy):"
+sed -n '/approval:/,/allowCommitAuthors/p' "$WORK/policy/Pipelines/guestbook.yaml"
 git -C "$WORK/config" remote set-url origin "git://127.0.0.1:$GIT_PORT/config.git"
 git -C "$WORK/config" add -A
 git -C "$WORK/config" commit -q -m "guestbook 1.0.0"
 git -C "$WORK/config" push -q origin main
 V1=$(git -C "$WORK/config" rev-parse HEAD)
-cd "$WORK/config"
-run git log --oneline
-run ls apps/guestbook/base apps/guestbook/overlays Environments Pipelines
+cd "$WORK/policy"
+run git -C ../config log --oneline
+run ls ../config/apps/guestbook/base ../config/apps/guestbook/overlays
+run ls Environments Pipelines
 run baton validate
 
 bold "3. baton run: the coordinator and a reconciler per environment"
@@ -205,20 +211,20 @@ run baton history guestbook
 run baton audit who-changed deployment/guestbook --env production
 run baton audit verify
 echo "The environment refs are branches of the config repository: git log shows what staging ran."
-run git fetch -q origin
-run git log --format='%h %ad %s' --date=format:%H:%M:%S origin/env/staging
+run git -C ../config fetch -q origin
+run git -C ../config log --format='%h %ad %s' --date=format:%H:%M:%S origin/env/staging
 
 bold "8. Yours to try: everything keeps running ($(( $(date +%s) - STARTED ))s so far)"
 cat <<EOF
-In another terminal:
-  cd $WORK/config
+In another terminal (the coordinator's configuration is $WORK/policy, the config repository $WORK/config):
+  cd $WORK/policy
   export PATH=$BIN:\$PATH KUBECONFIG=$KUBECONFIG
   tail -f $WORK/run.log                                   # baton run's transitions
   baton status guestbook                                  # why each revision is where it is
   baton gates check guestbook staging                     # try staging's gates now
   baton release guestbook ${V2:0:8} --key $WORK/keys/carol   # lift the hold on 1.1.0 (signed by an approver)
-  sed -i 's/guestbook:1.*/guestbook:1.3.0/' apps/guestbook/base/deployment.yaml \\
-    && git commit -qam "guestbook 1.3.0" && git push -q origin main   # a new release
+  sed -i 's/guestbook:1.*/guestbook:1.3.0/' ../config/apps/guestbook/base/deployment.yaml \\
+    && git -C ../config commit -qam "guestbook 1.3.0" && git -C ../config push -q origin main   # a new release
   kubectl --context baton-staging -n guestbook get all
 Stop everything with:  make demo-stop    (make demo starts afresh)
 EOF

@@ -6,7 +6,7 @@ import Testing
 @Suite("baton validate")
 struct ValidateCommandTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().path + "/examples/guestbook"
+        .deletingLastPathComponent().deletingLastPathComponent().path
 
     @Test("prints each pipeline's chain with its stages, gates and approval rule")
     func summary() async throws {

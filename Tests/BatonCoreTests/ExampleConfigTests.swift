@@ -2,11 +2,11 @@ import BatonCore
 import Foundation
 import Testing
 
-/// The example config repository's `Environments/` and `Pipelines/`, which `make demo` runs.
+/// The project's own top-level `Environments/` and `Pipelines/`: a working configuration, which `make demo` runs.
 @Suite("The repository's example configuration")
 struct ExampleConfigTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().path + "/examples/guestbook"
+        .deletingLastPathComponent().deletingLastPathComponent().path
 
     @Test("validates, with the demo's three environments in one pipeline")
     func validates() throws {
