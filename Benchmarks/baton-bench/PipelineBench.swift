@@ -74,8 +74,11 @@ enum PipelineBench {
 
         func startRun(tick: String = "100ms") throws {
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: PipelineBench.baton)
-            process.arguments = ["run", "--dir", dir, "--tick", tick]
+            // BATON_BENCH_WRAP runs baton under a profiler (`/usr/bin/heaptrack -o FILE`); its
+            // figures are then the profiler's process's, not to be compared.
+            let wrapper = (ProcessInfo.processInfo.environment["BATON_BENCH_WRAP"] ?? "").split(separator: " ").map(String.init)
+            process.executableURL = URL(fileURLWithPath: wrapper.first ?? PipelineBench.baton)
+            process.arguments = wrapper.dropFirst() + (wrapper.isEmpty ? [] : [PipelineBench.baton]) + ["run", "--dir", dir, "--tick", tick]
             process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": dir + "/tmp"]) { $1 }
             _ = FileManager.default.createFile(atPath: dir + "/run.log", contents: nil)
             let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/run.log"))

@@ -84,6 +84,9 @@ struct ConfigSummary {
         var text = "\(approval.required) of "
         text += approval.approvers.isEmpty ? "anyone" : approval.approvers.joined(separator: ", ")
         text += approval.allowCommitAuthors ? "" : "; commit authors may not approve"
+        if approval.requireSignedCommits, let file = approval.commitSigners {
+            text += "; every commit signed by a key in \(file)" + (approval.allowCommitAuthors ? "" : " (its signers and committers may not approve)")
+        }
         return text
     }
 

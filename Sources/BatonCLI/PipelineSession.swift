@@ -151,6 +151,7 @@ struct PipelineSession {
             do {
                 let driver = try PipelineDriver(ledger: ledger, refs: refs, environments: config.environments, gates: nil,
                                                 trust: PipelineDriver.trust(for: pipeline, directory: config.directory),
+                                                commitSigners: PipelineDriver.commitSigners(for: pipeline, directory: config.directory),
                                                 logger: Logger(label: "baton") { _ in SwiftLogNoOpLogHandler() })
                 await driver.recover(takingHead: false)
             } catch {

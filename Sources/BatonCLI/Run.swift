@@ -114,7 +114,8 @@ struct Run: AsyncParsableCommand {
             }
             do {
                 let driver = try PipelineDriver(ledger: ledger, refs: refs, environments: config.environments, gates: GateRunner(client: http),
-                                                trust: PipelineDriver.trust(for: pipeline, directory: config.directory), logger: logger)
+                                                trust: PipelineDriver.trust(for: pipeline, directory: config.directory),
+                                                commitSigners: PipelineDriver.commitSigners(for: pipeline, directory: config.directory), logger: logger)
                 drivers.append((driver, reconcilers))
             } catch {
                 throw EnvironmentSession.fail("\(error)")

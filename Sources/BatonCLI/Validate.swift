@@ -24,10 +24,12 @@ struct Validate: AsyncParsableCommand {
         let config: BatonConfig
         do throws(ConfigError) {
             config = try ConfigLoader().load(directory: dir)
-            // Every approver's key is read as a key, and every allowed_signers file as one.
+            // Every approver's key is read as a key, and every allowed_signers file (approvers',
+            // commit signers') as one.
             let keyIssues = config.pipelines.compactMap { pipeline -> ConfigIssue? in
                 do throws(SignatureError) {
                     _ = try PipelineDriver.trust(for: pipeline, directory: config.directory)
+                    _ = try PipelineDriver.commitSigners(for: pipeline, directory: config.directory)
                     return nil
                 } catch {
                     return ConfigIssue(file: error.source ?? "pipeline \(pipeline.name)", position: nil, keyPath: "", message: error.message)

@@ -1,6 +1,7 @@
 import BatonCore
 import Foundation
 import GitStore
+import Signatures
 import Synchronization
 
 /// The environment refs of one pipeline's repository: where they point and how they move.
@@ -160,6 +161,43 @@ public struct EnvironmentRefs: Sendable {
 
     /// The same, every commit read, throwing when the history cannot be: what the four-eyes
     /// rule needs (an unreadable range must refuse an approval, not allow it).
+    /// One commit of a promotion, checked against the stage's commit signers: who signed it
+    /// (nil when it is not signed by an allowed key: `problem` says why).
+    public struct CommitSignatureCheck: Sendable {
+        public var commit: String
+        public var committer: String
+        public var signer: CommitSigners.Signer?
+        public var problem: String?
+    }
+
+    /// Every commit from `from` to `to`, oldest first, with its signature checked by `signers`.
+    /// A commit that cannot be read counts as unsigned.
+    public func commitSignatures(from: String?, to: String, signers: CommitSigners, at time: Date) async -> [CommitSignatureCheck] {
+        guard let commits = try? await store.log(from: from, to: to) else {
+            return [CommitSignatureCheck(commit: to, committer: "", signer: nil, problem: "its history cannot be read")]
+        }
+        var checks: [CommitSignatureCheck] = []
+        for commit in commits.reversed() {
+            let id = commit.id.description
+            var check = CommitSignatureCheck(commit: id, committer: commit.committer.email, signer: nil, problem: nil)
+            do {
+                if let (signature, signed) = try await store.commitSignature(id) {
+                    do {
+                        check.signer = try signers.verify(signature: signature, signed: signed, at: time)
+                    } catch {
+                        check.problem = "its signature is refused: \(error.message)"
+                    }
+                } else {
+                    check.problem = "it is not signed"
+                }
+            } catch {
+                check.problem = "its signature cannot be read: \(error)"
+            }
+            checks.append(check)
+        }
+        return checks
+    }
+
     public func commitAuthors(from: String?, to: String) async throws -> [String] {
         var seen: Set<String> = []
         var authors: [String] = []

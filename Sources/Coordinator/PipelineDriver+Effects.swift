@@ -46,6 +46,19 @@ extension PipelineDriver {
                 }
                 // A decision may have replaced the candidate while the ref was read.
                 guard machine.stages[stage].candidate == candidate else { return }
+                // Signed commits required: every commit the move brings is signed by an allowed
+                // key, or nothing moves. (A rollback returns to what the stage ran before.)
+                if let signers = commitSigners[environment.name], candidate.kind != .rollback {
+                    let checks = await refs.commitSignatures(from: candidate.from, to: revision, signers: signers, at: now())
+                    let bad = checks.filter { $0.signer == nil }
+                    if !bad.isEmpty {
+                        let named = bad.prefix(5).map { "commit \($0.commit.prefix(8)) (committed by \($0.committer)) \($0.problem ?? "is not signed")" }
+                        let reason = named.joined(separator: "; ") + (bad.count > 5 ? "; and \(bad.count - 5) more" : "")
+                            + "; \(environment.name) requires every commit signed by a key in \(signers.file)"
+                        await feed(.refMoveFailed(stage: stage, revision: revision, reason: reason))
+                        return
+                    }
+                }
                 try await refs.move(ref, from: candidate.from, to: revision, anywhere: candidate.kind == .rollback,
                                     reason: "baton: \(candidate.kind) promotion of \(pipeline.name) to \(environment.name)")
             }

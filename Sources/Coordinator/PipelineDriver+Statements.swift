@@ -18,6 +18,17 @@ extension PipelineDriver {
         return trust
     }
 
+    /// Who may sign the commits of each stage that requires signed commits (`approval.
+    /// requireSignedCommits`, `commitSigners`), from the configuration folder `directory`.
+    public static func commitSigners(for pipeline: PipelineConfig, directory: String) throws(SignatureError) -> [String: CommitSigners] {
+        var signers: [String: CommitSigners] = [:]
+        for stage in pipeline.stages {
+            guard let policy = stage.effectiveApproval, let trusted = try CommitSigners(policy, directory: directory) else { continue }
+            signers[stage.environment] = trusted
+        }
+        return signers
+    }
+
     /// Why a signed decision was refused, and the statement used up by it (its signature had
     /// verified), kept with the refusal.
     struct SignedRefusal: Error {
@@ -104,7 +115,20 @@ extension PipelineDriver {
             } catch {
                 return refused("cannot read the commits up to \(revision.prefix(8)) to check who wrote them: \(error)")
             }
-            let isAuthor = authors.contains { $0.caseInsensitiveCompare(approver) == .orderedSame }
+            var isAuthor = authors.contains { $0.caseInsensitiveCompare(approver) == .orderedSame }
+            if let signers = commitSigners[statement.environment ?? ""] {
+                // Signed commits: the keys that signed them are compared with the approver's
+                // keys, and their committers with the approver too.
+                let checks = await refs.commitSignatures(from: machine.stages[stage].deployed, to: revision, signers: signers, at: time)
+                let stageTrust = trust[statement.environment ?? ""]
+                let approverKeys = stageTrust.map { keys in keys.keys(at: time).filter { keys.approver(for: $0, at: time) == approver } } ?? []
+                for check in checks {
+                    let committed = check.committer.caseInsensitiveCompare(approver) == .orderedSame
+                    var signedIt = false
+                    if let signer = check.signer { signedIt = signer.key == verified.key || approverKeys.contains(signer.key) }
+                    if committed || signedIt { isAuthor = true }
+                }
+            }
             decision = .approve(environment: statement.environment ?? "", revision: revision, isCommitAuthor: isAuthor, comment: statement.text)
         case .reject:
             decision = .reject(environment: statement.environment ?? "", revision: revision, reason: statement.text ?? "")

@@ -46,6 +46,8 @@ public actor PipelineDriver {
     /// Per environment whose approvals are signed, the approvers' keys from the coordinator's
     /// configuration.
     let trust: [String: TrustedApprovers]
+    /// Per environment whose stage requires signed commits: who may sign them.
+    let commitSigners: [String: CommitSigners]
 
     private(set) var machine: PromotionMachine
     /// The state as last saved (what the next save expects to replace).
@@ -73,9 +75,11 @@ public actor PipelineDriver {
     public private(set) var stateReads = 0
 
     public init(ledger: PromotionLedger, refs: EnvironmentRefs, environments: [EnvironmentConfig], gates: GateRunner?,
-                trust: [String: TrustedApprovers] = [:], now: @escaping @Sendable () -> Date = { Date() }, logger: Logger) throws {
+                trust: [String: TrustedApprovers] = [:], commitSigners: [String: CommitSigners] = [:],
+                now: @escaping @Sendable () -> Date = { Date() }, logger: Logger) throws {
         pipeline = ledger.pipeline
         self.trust = trust
+        self.commitSigners = commitSigners
         self.ledger = ledger
         self.refs = refs
         var byName: [String: EnvironmentConfig] = [:]

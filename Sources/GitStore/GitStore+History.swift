@@ -113,3 +113,26 @@ extension GitStore {
                             time: Date(timeIntervalSince1970: TimeInterval(signature.when.time)))
     }
 }
+
+extension GitStore {
+    /// A commit's signature as git writes it (`gpgsig` header: an SSH or OpenPGP armoured
+    /// signature) and the bytes it signs (the commit object without that header); nil for an
+    /// unsigned commit. Whose signature it is, and whether it holds, is the caller's to check.
+    public func commitSignature(_ revision: String) async throws -> (signature: String, signed: Data)? {
+        try await perform { repo in
+            var oid = try Self.resolveCommit(repo, revision).oid
+            var signature = git_buf()
+            var signed = git_buf()
+            defer {
+                git_buf_dispose(&signature)
+                git_buf_dispose(&signed)
+            }
+            let rc = git_commit_extract_signature(&signature, &signed, repo, &oid, nil)
+            if rc == GIT_ENOTFOUND.rawValue { return nil }
+            try check(rc, "git_commit_extract_signature")
+            let text = signature.ptr.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: signature.size), as: UTF8.self) } ?? ""
+            let bytes = signed.ptr.map { Data(bytes: $0, count: signed.size) } ?? Data()
+            return (text, bytes)
+        }
+    }
+}

@@ -163,9 +163,96 @@ struct SignedApprovalTests {
         #expect(broken.status == 2 && broken.stderr.contains("Pipelines/app.yaml:10: bob@example.com's key:"), "\(broken.stderr)")
         let missing = try await validate(approval: "{allowedSigners: keys/allowed_signers}")
         #expect(missing.status == 2 && missing.stderr.contains("Pipelines/app.yaml:8: allowedSigners keys/allowed_signers: cannot read"), "\(missing.stderr)")
+        let noSigners = try await validate(approval: "{allowedSigners: signers, requireSignedCommits: true}")
+        #expect(noSigners.status == 2 && noSigners.stderr.contains("Pipelines/app.yaml:8:") && noSigners.stderr.contains(
+            "requireSignedCommits needs commitSigners: FILE (git's allowed_signers format: who may sign commits)"), "\(noSigners.stderr)")
+        let unread = try await validate(approval: "{allowedSigners: signers, commitSigners: keys/committers}")
+        #expect(unread.status == 2 && unread.stderr.contains("commitSigners is read only with requireSignedCommits: true"), "\(unread.stderr)")
+        try dir.write("signers", "")
+        let missingSigners = try await validate(approval: "{allowedSigners: signers, requireSignedCommits: true, commitSigners: keys/committers}")
+        #expect(missingSigners.status == 2 && missingSigners.stderr.contains("Pipelines/app.yaml:8: commitSigners keys/committers: cannot read"),
+                "\(missingSigners.stderr)")
         let plain = try await validate(approval: "{approvers: [{email: bob@example.com, keys: [\"ssh-ed25519 not-a-key\"]}, carol@example.com]}")
         #expect(plain.status == 2 && plain.stderr.contains("expected an SSH public key") && plain.stderr.contains("\"carol@example.com\" has no key"),
                 "\(plain.stderr)")
+    }
+
+    @Test("requireSignedCommits: a release signed by a commit signer's key is promoted; its signer may not approve it (four-eyes on keys); an unsigned commit and one signed by an unknown key stop the revision, saying which commit and why")
+    func signedCommits() async throws {
+        let keys = try TemporaryDirectory("commit-signer-keys")
+        defer { keys.remove() }
+        func make(_ name: String) async throws -> String {
+            try await CommandRun.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", keys.path + "/" + name]).requireSuccess()
+            return try String(contentsOfFile: keys.path + "/" + name + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let bob = try await make("bob"), carol = try await make("carol"), dana = try await make("dana")
+        _ = try await make("mallory")
+        var options = PromotionFlow.Options()
+        options.approval = "{required: 1, approvers: [{email: bob@example.com, keys: [\"\(bob)\"]}, {email: carol@example.com, keys: [\"\(carol)\"]}], "
+            + "requireSignedCommits: true, commitSigners: commit-signers}"
+        let flow = try await PromotionFlow("flow-signed-commits", options)
+        defer { Task { await flow.close() } }
+        // Dana writes commits; bob both writes and approves (never his own).
+        try flow.dir.write("commit-signers", "dana@example.com namespaces=\"git\" \(dana)\nbob@example.com namespaces=\"git\" \(bob)\n")
+        let validate = try await flow.baton(["validate"])
+        #expect(validate.status == 0 && validate.stdout.contains("every commit signed by a key in commit-signers"), "\(validate.stdout)\(validate.stderr)")
+        /// Whether `revision` waits for approval in production (no promotion row exists yet).
+        func awaiting(_ revision: String) async throws -> Bool {
+            let status = try JSONValue.parse(Data(try await flow.baton(["status", "guestbook", "--output", "json"]).stdout.utf8))
+            let candidate = status[path: ["stages"]]?.array?.last?["candidate"]
+            return candidate?["revision"]?.string == revision && candidate?["phase"] == "awaiting-approval"
+        }
+        func signWith(_ key: String?) async throws {
+            if let key {
+                for setting in [["gpg.format", "ssh"], ["user.signingkey", keys.path + "/" + key], ["commit.gpgsign", "true"]] {
+                    try await flow.git.run(["config"] + setting)
+                }
+            } else {
+                try await flow.git.run(["config", "commit.gpgsign", "false"])
+            }
+        }
+        try await signWith("dana")
+        let v1 = try await flow.release("guestbook:1.0.0", by: "dana@example.com")
+        let signature = try await flow.git.run(["cat-file", "commit", v1])
+        #expect(signature.contains("-----BEGIN SSH SIGNATURE-----"), "git did not sign the commit")
+        try flow.start()
+        try await flow.wait("v1 awaiting approval in production") { try await awaiting(v1) }
+        let approved = try await flow.baton(["approve", "guestbook", "production", "--key", keys.path + "/bob"])
+        #expect(approved.status == 0, "\(approved.stdout)\(approved.stderr)")
+        try await flow.wait("v1 verified in production") { flow.phase("production", v1) == "verified" }
+
+        // Bob signed this one: his approval is refused as the commit's author; carol's counts.
+        try await signWith("bob")
+        let v2 = try await flow.release("guestbook:2.0.0", by: "dana@example.com")
+        try await flow.wait("v2 awaiting approval in production") { try await awaiting(v2) }
+        let own = try await flow.baton(["approve", "guestbook", "production", "--key", keys.path + "/bob"])
+        #expect(own.status == 1 && own.stderr.contains("bob@example.com wrote a commit in this promotion and may not approve it"),
+                "\(own.stdout)\(own.stderr)")
+        let carols = try await flow.baton(["approve", "guestbook", "production", "--key", keys.path + "/carol"])
+        #expect(carols.status == 0, "\(carols.stdout)\(carols.stderr)")
+        try await flow.wait("v2 verified in production") { flow.phase("production", v2) == "verified" }
+
+        // Unsigned, then signed by a key nobody listed: approved, yet nothing moves.
+        try await signWith(nil)
+        let v3 = try await flow.release("guestbook:3.0.0", by: "dana@example.com")
+        try await flow.wait("v3 awaiting approval in production") { try await awaiting(v3) }
+        #expect(try await flow.baton(["approve", "guestbook", "production", "--key", keys.path + "/carol"]).status == 0)
+        try await flow.wait("v3 failed in production") { flow.phase("production", v3) == "failed" }
+        await #expect(flow.ref("production") == v2)
+        let status = try await flow.baton(["status", "guestbook"])
+        #expect(status.stdout.contains("commit \(v3.prefix(8)) (committed by committer@example.com) it is not signed; production requires every commit "
+                                       + "signed by a key in commit-signers"), "\(status.stdout)")
+        try await signWith("mallory")
+        let v4 = try await flow.release("guestbook:4.0.0", by: "dana@example.com")
+        try await flow.wait("v4 awaiting approval in production") { try await awaiting(v4) }
+        #expect(try await flow.baton(["approve", "guestbook", "production", "--key", keys.path + "/carol"]).status == 0)
+        try await flow.wait("v4 failed in production") { flow.phase("production", v4) == "failed" }
+        let reason = try flow.audit().promotions(environment: "production").last { $0.revision == v4 }?.reason ?? ""
+        // v3 is in v4's history too: every bad commit is named.
+        #expect(reason.hasPrefix("commit \(v3.prefix(8)) (committed by committer@example.com) it is not signed; commit \(v4.prefix(8)) "
+                                 + "(committed by committer@example.com) its signature is refused: signed by ssh-ed25519 SHA256:"), "\(reason)")
+        #expect(reason.contains("which is not an allowed key; production requires every commit signed by a key in commit-signers"), "\(reason)")
+        await #expect(flow.ref("production") == v2)
     }
 
     /// The reason an inbox item was refused, once the driver handled it (nil when accepted).

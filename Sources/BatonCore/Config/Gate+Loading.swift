@@ -141,7 +141,8 @@ extension ApprovalPolicy {
     static let keyTypes = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"]
 
     static func decode(_ value: ValueReader) -> ApprovalPolicy? {
-        guard let map = value.mapping(keys: ["required", "approvers", "allowCommitAuthors", "allowedSigners"]) else { return nil }
+        guard let map = value.mapping(keys: ["required", "approvers", "allowCommitAuthors", "allowedSigners", "requireSignedCommits",
+                                             "commitSigners"]) else { return nil }
         var policy = ApprovalPolicy()
         let required = map.optional("required")
         if let count = required?.int(atLeast: 1) { policy.required = count }
@@ -179,6 +180,19 @@ extension ApprovalPolicy {
             }
         }
         if let allow = map.optional("allowCommitAuthors")?.bool() { policy.allowCommitAuthors = allow }
+        let requireSigned = map.optional("requireSignedCommits")
+        if let require = requireSigned?.bool() { policy.requireSignedCommits = require }
+        if let file = map.optional("commitSigners") {
+            if let path = file.nonEmptyString() {
+                policy.commitSigners = path
+                policy.commitSignersSource = "\(file.log.file):\(YAMLSource.position(of: file.node).line)"
+                if !policy.requireSignedCommits {
+                    file.fail("commitSigners is read only with requireSignedCommits: true")
+                }
+            }
+        } else if policy.requireSignedCommits, let requireSigned {
+            requireSigned.fail("requireSignedCommits needs commitSigners: FILE (git's allowed_signers format: who may sign commits)")
+        }
         if !policy.approvers.isEmpty, policy.allowedSigners == nil, policy.required > policy.approvers.count, let required {
             let listed = policy.approvers.count == 1 ? "1 approver is" : "\(policy.approvers.count) approvers are"
             required.fail("\(policy.required) approvals are required but only \(listed) listed")

@@ -142,6 +142,14 @@ public struct ApprovalPolicy: Sendable, Hashable, Codable {
     public var allowedSigners: String?
     /// Where `allowedSigners` was written (`file:line`), for messages about the file.
     public var allowedSignersSource: String?
+    /// Every commit a promotion into the stage brings must carry a git SSH signature by a key
+    /// of `commitSigners`; the four-eyes rule then compares those keys with the approver's.
+    public var requireSignedCommits: Bool = false
+    /// Who may sign commits: a file in git's allowed_signers format (namespace `git`), relative
+    /// to the configuration folder. Not the approvers: writing and approving are apart.
+    public var commitSigners: String?
+    /// Where `commitSigners` was written (`file:line`).
+    public var commitSignersSource: String?
 
     public init(required: Int = 1, approvers: [String] = [], allowCommitAuthors: Bool = false, keys: [ApproverKey] = [],
                 allowedSigners: String? = nil) {
