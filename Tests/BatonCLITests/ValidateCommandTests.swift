@@ -90,8 +90,8 @@ struct ValidateCommandTests {
         #expect(run.status == 2)
         #expect(run.stdout == "")
         #expect(run.stderr == """
-            \(dir.path)/Pipelines/guestbook.yaml:16:19: stages[0].gates[0].health.sok: unknown key "sok"; did you mean "soak"?
-            \(dir.path)/Pipelines/guestbook.yaml:33:16: stages[1].gates[2].prometheus.max: expected a number, got "low"
+            \(dir.path)/Pipelines/guestbook.yaml:18:19: stages[0].gates[0].health.sok: unknown key "sok"; did you mean "soak"?
+            \(dir.path)/Pipelines/guestbook.yaml:35:16: stages[1].gates[2].prometheus.max: expected a number, got "low"
             baton: the configuration in \(dir.path) is invalid: 2 problems
 
             """)

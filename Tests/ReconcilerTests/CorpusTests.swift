@@ -314,13 +314,12 @@ struct UnavailableTests {
                                    retry: RetryPolicy(maxAttempts: 2, initialDelay: .milliseconds(50), maxElapsed: .seconds(1)))
         let reconciler = Reconciler(environment: environment, client: quick, renderer: Renderer(store: fixture.store, cacheRoot: fixture.dir.path + "/cache2"),
                                     inventory: fixture.audit)
-        await fixture.server.refuseConnections(for: .seconds(10))
-        let started = ContinuousClock.now
+        await fixture.server.refuseConnections(for: .seconds(120))  // ended below
         let blip = await reconciler.sync(revision: second)
-        #expect(ContinuousClock.now - started < .seconds(10), "the pass outlasted the refusal: \(ContinuousClock.now - started)")
         #expect(blip.unavailable && !blip.errors.isEmpty, "\(blip.errors)")
         #expect(blip.health == .unknown && !blip.synced && !blip.applied)
         // It listens again: the next pass syncs what the blip could not.
+        await fixture.server.acceptConnections()
         var back = await reconciler.sync(revision: second)
         for _ in 0..<120 where back.unavailable {
             try await Task.sleep(for: .milliseconds(250))

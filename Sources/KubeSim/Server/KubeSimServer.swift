@@ -134,6 +134,12 @@ public final class KubeSimServer: Sendable {
     public func refuseConnections(for duration: Duration) async {
         await listener.refuse(for: duration, port: port)
     }
+
+    /// Ends the "refusing connections" fault before its time: returns once the port listens
+    /// again (or after 5 s of trying).
+    public func acceptConnections() async {
+        await listener.acceptAgain(port: port)
+    }
 }
 
 /// The HTTP listener, which can be stopped and started again on the same port.
@@ -246,10 +252,22 @@ actor Listener {
         }
         await halt()
         if !held { reservation = await reserving.value }
-        Task {
+        restarting?.cancel()
+        restarting = Task {
             try? await Task.sleep(until: started + duration)
+            if Task.isCancelled { return }
             await restart(port: port)
         }
+    }
+
+    /// The restart a refusal scheduled.
+    private var restarting: Task<Void, Never>?
+
+    /// Ends a refusal now: listens on `port` again.
+    func acceptAgain(port: Int) async {
+        restarting?.cancel()
+        restarting = nil
+        await restart(port: port)
     }
 
     private func restart(port: Int) async {
