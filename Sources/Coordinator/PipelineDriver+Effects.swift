@@ -1,6 +1,7 @@
 import AuditStore
 import BatonCore
 import Foundation
+import Signatures
 import Gates
 import GitStore
 
@@ -50,11 +51,7 @@ extension PipelineDriver {
                 // key, or nothing moves. (A rollback returns to what the stage ran before.)
                 if let signers = commitSigners[environment.name], candidate.kind != .rollback {
                     let checks = await refs.commitSignatures(from: candidate.from, to: revision, signers: signers, at: now())
-                    let bad = checks.filter { $0.signer == nil }
-                    if !bad.isEmpty {
-                        let named = bad.prefix(5).map { "commit \($0.commit.prefix(8)) (committed by \($0.committer)) \($0.problem ?? "is not signed")" }
-                        let reason = named.joined(separator: "; ") + (bad.count > 5 ? "; and \(bad.count - 5) more" : "")
-                            + "; \(environment.name) requires every commit signed by a key in \(signers.file)"
+                    if let reason = Self.unsigned(checks, environment: environment.name, signers: signers) {
                         await feed(.refMoveFailed(stage: stage, revision: revision, reason: reason))
                         return
                     }
@@ -72,6 +69,16 @@ extension PipelineDriver {
         let authors = await refs.authors(from: candidate.from, to: revision)
         await feed(.refMoved(stage: stage, revision: revision, authors: authors))
         wakeups[environment.name]?.signal()
+    }
+
+    /// Why the commits checked are not all signed by the stage's commit signers (each bad one
+    /// named, five at most), or nil when they are.
+    static func unsigned(_ checks: [EnvironmentRefs.CommitSignatureCheck], environment: String, signers: CommitSigners) -> String? {
+        let bad = checks.filter { $0.signer == nil }
+        guard !bad.isEmpty else { return nil }
+        let named = bad.prefix(5).map { "commit \($0.commit.prefix(8)) (committed by \($0.committer)) \($0.problem ?? "is not signed")" }
+        return named.joined(separator: "; ") + (bad.count > 5 ? "; and \(bad.count - 5) more" : "")
+            + "; \(environment) requires every commit signed by a key in \(signers.file)"
     }
 
     /// Puts an environment ref moved outside Baton back to the revision recorded there, after

@@ -120,6 +120,10 @@ extension PipelineDriver {
                 // Signed commits: the keys that signed them are compared with the approver's
                 // keys, and their committers with the approver too.
                 let checks = await refs.commitSignatures(from: machine.stages[stage].deployed, to: revision, signers: signers, at: time)
+                // Refused at once: such a revision would never move (the move checks them too).
+                if let reason = Self.unsigned(checks, environment: statement.environment ?? "", signers: signers) {
+                    return refused(reason)
+                }
                 let stageTrust = trust[statement.environment ?? ""]
                 let approverKeys = stageTrust.map { keys in keys.keys(at: time).filter { keys.approver(for: $0, at: time) == approver } } ?? []
                 for check in checks {

@@ -177,7 +177,7 @@ struct SignedApprovalTests {
                 "\(plain.stderr)")
     }
 
-    @Test("requireSignedCommits: a release signed by a commit signer's key is promoted; its signer may not approve it (four-eyes on keys); an unsigned commit and one signed by an unknown key stop the revision, saying which commit and why")
+    @Test("requireSignedCommits: a release signed by a commit signer's key is promoted; its signer may not approve it (four-eyes on keys); approvals of a revision with an unsigned commit or one signed by an unknown key are refused, saying which commit and why")
     func signedCommits() async throws {
         let keys = try TemporaryDirectory("commit-signer-keys")
         defer { keys.remove() }
@@ -236,23 +236,40 @@ struct SignedApprovalTests {
         try await signWith(nil)
         let v3 = try await flow.release("guestbook:3.0.0", by: "dana@example.com")
         try await flow.wait("v3 awaiting approval in production") { try await awaiting(v3) }
-        #expect(try await flow.baton(["approve", "guestbook", "production", "--key", keys.path + "/carol"]).status == 0)
-        try await flow.wait("v3 failed in production") { flow.phase("production", v3) == "failed" }
-        await #expect(flow.ref("production") == v2)
-        let status = try await flow.baton(["status", "guestbook"])
-        #expect(status.stdout.contains("commit \(v3.prefix(8)) (committed by committer@example.com) it is not signed; production requires every commit "
-                                       + "signed by a key in commit-signers"), "\(status.stdout)")
+        let early = try await flow.baton(["approve", "guestbook", "production", "--key", keys.path + "/carol"])
+        #expect(early.status == 1 && early.stderr.contains("commit \(v3.prefix(8)) (committed by committer@example.com) it is not signed; "
+                                                           + "production requires every commit signed by a key in commit-signers"), "\(early.stderr)")
         try await signWith("mallory")
         let v4 = try await flow.release("guestbook:4.0.0", by: "dana@example.com")
         try await flow.wait("v4 awaiting approval in production") { try await awaiting(v4) }
-        #expect(try await flow.baton(["approve", "guestbook", "production", "--key", keys.path + "/carol"]).status == 0)
-        try await flow.wait("v4 failed in production") { flow.phase("production", v4) == "failed" }
-        let reason = try flow.audit().promotions(environment: "production").last { $0.revision == v4 }?.reason ?? ""
+        let refused = try await flow.baton(["approve", "guestbook", "production", "--key", keys.path + "/carol"])
         // v3 is in v4's history too: every bad commit is named.
-        #expect(reason.hasPrefix("commit \(v3.prefix(8)) (committed by committer@example.com) it is not signed; commit \(v4.prefix(8)) "
-                                 + "(committed by committer@example.com) its signature is refused: signed by ssh-ed25519 SHA256:"), "\(reason)")
-        #expect(reason.contains("which is not an allowed key; production requires every commit signed by a key in commit-signers"), "\(reason)")
+        #expect(refused.status == 1 && refused.stderr.contains("commit \(v3.prefix(8)) (committed by committer@example.com) it is not signed; commit "
+                                                               + "\(v4.prefix(8)) (committed by committer@example.com) its signature is refused: signed by ssh-ed25519 SHA256:"),
+                "\(refused.stderr)")
+        #expect(refused.stderr.contains("which is not an allowed key; production requires every commit signed by a key in commit-signers"), "\(refused.stderr)")
         await #expect(flow.ref("production") == v2)
+    }
+
+    @Test("requireSignedCommits where approvals are not signed (identity: unverified): the approval is taken, and the move refuses the unsigned commit, naming it")
+    func unsignedCommitStopsTheMove() async throws {
+        var options = PromotionFlow.Options()
+        options.approval = "{required: 1, approvers: [carol@example.com], requireSignedCommits: true, commitSigners: commit-signers}"
+        let flow = try await PromotionFlow("flow-unsigned-commit", options)
+        defer { Task { await flow.close() } }
+        try flow.dir.write("commit-signers", "")
+        let v1 = try await flow.release("guestbook:1.0.0", by: "dana@example.com")
+        try flow.start()
+        try await flow.wait("v1 awaiting approval in production") {
+            try await flow.baton(["status", "guestbook", "--output", "json"]).stdout.contains("\"phase\" : \"awaiting-approval\"")
+        }
+        let approved = try await flow.baton(["approve", "guestbook", "production"], as: "carol@example.com")
+        #expect(approved.status == 0, "\(approved.stdout)\(approved.stderr)")
+        try await flow.wait("v1 failed in production") { flow.phase("production", v1) == "failed" }
+        let reason = try flow.audit().promotions(environment: "production").last { $0.revision == v1 }?.reason ?? ""
+        #expect(reason == "commit \(v1.prefix(8)) (committed by committer@example.com) it is not signed; production requires every commit signed "
+                + "by a key in commit-signers", "\(reason)")
+        await #expect(flow.ref("production") == nil)
     }
 
     /// The reason an inbox item was refused, once the driver handled it (nil when accepted).
