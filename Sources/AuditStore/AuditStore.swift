@@ -14,8 +14,9 @@ public final class AuditStore: Sendable {
     /// Who writes from this process (OS user and host, in every event): looked up once, and only
     /// by a process that appends (a reader never asks the user database or the host name).
     private static let identity: (osUser: String, host: String) = {
-        let environment = ProcessInfo.processInfo.environment
-        return (environment["USER"] ?? environment["LOGNAME"] ?? NSUserName(), ProcessInfo.processInfo.hostName)
+        // The password database's name for this process's user, not `$USER` (which anyone sets).
+        let user = getpwuid(geteuid()).flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? NSUserName()
+        return (user, ProcessInfo.processInfo.hostName)
     }()
     /// The newest inventory row of each environment read so far, decoded (by row id).
     let inventories = Mutex<[String: (id: Int64, inventory: Inventory)]>([:])
@@ -43,6 +44,8 @@ public final class AuditStore: Sendable {
                 if lock >= 0 { flock(lock, LOCK_EX) }
                 defer { if lock >= 0 { close(lock) } }
                 try Self.migrator.migrate(pool)
+                // Looked up now, not while a write holds the database (the host name may ask DNS).
+                _ = Self.identity
             }
         } catch {
             throw AuditError(path: path, message: "cannot open the audit database: \(error)")

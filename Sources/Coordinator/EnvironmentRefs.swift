@@ -168,13 +168,15 @@ public struct EnvironmentRefs: Sendable {
         public var committer: String
         public var signer: CommitSigners.Signer?
         public var problem: String?
+        /// The commit or its signature could not be read (not a verdict: asked again later).
+        public var unreadable = false
     }
 
     /// Every commit from `from` to `to`, oldest first, with its signature checked by `signers`.
     /// A commit that cannot be read counts as unsigned.
     public func commitSignatures(from: String?, to: String, signers: CommitSigners, at time: Date) async -> [CommitSignatureCheck] {
         guard let commits = try? await store.log(from: from, to: to) else {
-            return [CommitSignatureCheck(commit: to, committer: "", signer: nil, problem: "its history cannot be read")]
+            return [CommitSignatureCheck(commit: to, committer: "", signer: nil, problem: "its history cannot be read", unreadable: true)]
         }
         var checks: [CommitSignatureCheck] = []
         for commit in commits.reversed() {
@@ -192,6 +194,7 @@ public struct EnvironmentRefs: Sendable {
                 }
             } catch {
                 check.problem = "its signature cannot be read: \(error)"
+                check.unreadable = true
             }
             checks.append(check)
         }

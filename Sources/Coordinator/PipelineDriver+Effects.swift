@@ -37,6 +37,22 @@ extension PipelineDriver {
         let revision = candidate.revision
         let ref = environment.fullRef
         do {
+            // Signed commits required: every commit the move brings is signed by an allowed key,
+            // or nothing moves — also when the ref is found there already (pushed by someone).
+            // A rollback to an older revision brings no commit; a break-glass one elsewhere does.
+            if let signers = commitSigners[environment.name] {
+                let checks = await refs.commitSignatures(from: candidate.from, to: revision, signers: signers, at: now())
+                if let unread = checks.first(where: { $0.unreadable }) {
+                    let why = "cannot check the signatures of \(environment.ref)'s move yet, will try again: commit \(unread.commit.prefix(8)) "
+                        + (unread.problem ?? "")
+                    logger.warning("\(why)", metadata: ["environment": .string(environment.name)])
+                    return
+                }
+                if let reason = Self.unsigned(checks, environment: environment.name, signers: signers) {
+                    await feed(.refMoveFailed(stage: stage, revision: revision, reason: reason))
+                    return
+                }
+            }
             let current = try await refs.current(ref)
             if current != revision {
                 guard current == candidate.from else {
@@ -45,17 +61,8 @@ extension PipelineDriver {
                     await feed(.refMoveFailed(stage: stage, revision: revision, reason: reason))
                     return
                 }
-                // A decision may have replaced the candidate while the ref was read.
+                // A decision may have replaced the candidate while the ref or the commits were read.
                 guard machine.stages[stage].candidate == candidate else { return }
-                // Signed commits required: every commit the move brings is signed by an allowed
-                // key, or nothing moves. (A rollback returns to what the stage ran before.)
-                if let signers = commitSigners[environment.name], candidate.kind != .rollback {
-                    let checks = await refs.commitSignatures(from: candidate.from, to: revision, signers: signers, at: now())
-                    if let reason = Self.unsigned(checks, environment: environment.name, signers: signers) {
-                        await feed(.refMoveFailed(stage: stage, revision: revision, reason: reason))
-                        return
-                    }
-                }
                 try await refs.move(ref, from: candidate.from, to: revision, anywhere: candidate.kind == .rollback,
                                     reason: "baton: \(candidate.kind) promotion of \(pipeline.name) to \(environment.name)")
             }
@@ -182,6 +189,15 @@ extension PipelineDriver {
                 // what Baton recorded there (its reconciler reads that, not the ref).
                 await setBack(stage, environment, foreign: current, recorded: recorded)
                 continue
+            }
+            // A stage that requires signed commits takes no ref it finds unless its commits are.
+            if let signers = commitSigners[environment.name] {
+                let checks = await refs.commitSignatures(from: nil, to: current, signers: signers, at: now())
+                if checks.contains(where: { $0.signer == nil }) {
+                    let why = "\(environment.ref) points at \(current.prefix(8)) whose commits are not all signed by a key in \(signers.file); not taken"
+                    logger.warning("\(why)", metadata: ["environment": .string(environment.name)])
+                    continue
+                }
             }
             let authors = await refs.authors(from: machine.stages[stage].deployed, to: current)
             // Read again after the await: a move of Baton's may have begun or ended meanwhile.

@@ -129,7 +129,10 @@ extension PipelineDriver {
                 for check in checks {
                     let committed = check.committer.caseInsensitiveCompare(approver) == .orderedSame
                     var signedIt = false
-                    if let signer = check.signer { signedIt = signer.key == verified.key || approverKeys.contains(signer.key) }
+                    if let signer = check.signer {
+                        signedIt = signer.key == verified.key || approverKeys.contains(signer.key)
+                            || signer.principals.contains { $0.caseInsensitiveCompare(approver) == .orderedSame }
+                    }
                     if committed || signedIt { isAuthor = true }
                 }
             }

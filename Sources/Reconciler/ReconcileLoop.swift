@@ -28,8 +28,9 @@ public struct ReconcileLoop: Sendable {
     public let settlingInterval: Duration
 
     /// The revision to run, when someone decides it (a pipeline's driver: the revision it
-    /// recorded there, so a ref moved outside Baton is never deployed); nil from it, or no
-    /// `target`: the environment's ref.
+    /// recorded there, so a ref moved outside Baton is never deployed); nil from it: nothing
+    /// yet (the ref is not read: what it points at is deployed only once the driver takes it).
+    /// No `target`: the environment's ref.
     public let target: (@Sendable () async -> String?)?
 
     public init(reconciler: Reconciler, store: GitStore, refPoll: Duration = .seconds(1), settlingInterval: Duration = .seconds(1),
@@ -107,8 +108,8 @@ public struct ReconcileLoop: Sendable {
         }
         while !Task.isCancelled {
             let revision: String?
-            if let decided = await target?() {
-                revision = decided
+            if let target {
+                revision = await target()
                 refProblem = nil
             } else {
                 do {

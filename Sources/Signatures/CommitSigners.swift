@@ -30,6 +30,9 @@ public struct CommitSigners: Sendable {
     public struct Signer: Sendable, Hashable {
         public var key: SSHPublicKey
         public var principal: String
+        /// Every literal principal the file names for the key (the four-eyes rule matches
+        /// the approver against all of them).
+        public var principals: [String]
     }
 
     /// Checks a commit's `gpgsig` (`armored`) over the commit's bytes without it (`signed`): an
@@ -41,8 +44,8 @@ public struct CommitSigners: Sendable {
         let signature = try SSHSignature(armored: armored)
         let keys = allowed.entries.filter { $0.allows(namespace: Self.namespace, at: time) }.map(\.key)
         let key = try signature.verify(signed, namespace: Self.namespace, allowed: keys)
-        let principal = allowed.entries(for: key, namespace: Self.namespace, at: time).lazy
-            .compactMap { $0.principals.first { !$0.contains("*") && !$0.contains("?") && !$0.hasPrefix("!") } }.first ?? "\(key)"
-        return Signer(key: key, principal: principal)
+        let principals = allowed.entries(for: key, namespace: Self.namespace, at: time)
+            .flatMap { $0.principals.filter { !$0.contains("*") && !$0.contains("?") && !$0.hasPrefix("!") } }
+        return Signer(key: key, principal: principals.first ?? "\(key)", principals: principals)
     }
 }
