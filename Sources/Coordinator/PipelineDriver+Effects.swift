@@ -194,8 +194,11 @@ extension PipelineDriver {
             if let signers = commitSigners[environment.name] {
                 let checks = await refs.commitSignatures(from: nil, to: current, signers: signers, at: now())
                 if checks.contains(where: { $0.signer == nil }) {
-                    let why = "\(environment.ref) points at \(current.prefix(8)) whose commits are not all signed by a key in \(signers.file); not taken"
-                    logger.warning("\(why)", metadata: ["environment": .string(environment.name)])
+                    if unsignedRefSeen[environment.name] != current {
+                        unsignedRefSeen[environment.name] = current  // said once per revision
+                        let why = "\(environment.ref) points at \(current.prefix(8)) whose commits are not all signed by a key in \(signers.file); not taken"
+                        logger.warning("\(why)", metadata: ["environment": .string(environment.name)])
+                    }
                     continue
                 }
             }

@@ -59,6 +59,8 @@ public actor PipelineDriver {
     /// Per environment, the foreign revision whose move outside Baton was recorded and not yet
     /// undone (recorded once, however many attempts the move back takes).
     var setBackRecorded: [String: String] = [:]
+    /// Per environment, the unsigned revision its ref was last found at (logged once).
+    var unsignedRefSeen: [String: String] = [:]
     /// Counts the starts and ends of ref moves: a read of the refs made under another count
     /// may predate one of Baton's own moves.
     public internal(set) var moveEpoch = 0

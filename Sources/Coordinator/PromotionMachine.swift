@@ -150,6 +150,9 @@ public struct PromotionMachine: Sendable {
                 + advance(now: now)
         case .restarted(let evidence):
             // Any drop restarts the soak: out of sync (an object changed or deleted) counts too.
+            // Gates asked for after the next soak start their wait for a verdict afresh.
+            candidate.checksUnknownSince = nil
+            candidate.checksRetryAt = nil
             effects.append(record("soak-restarted", stage, candidate.revision, evidence.object ?? [:]))
         case .unavailable(let reason, let started):
             // A blip is no verdict: recorded once when it pauses a soak under way.

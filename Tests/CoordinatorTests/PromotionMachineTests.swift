@@ -208,6 +208,19 @@ struct PromotionMachineTests {
                 == "gate prometheus could not be evaluated for 1m (the environment's sync.timeout): could not be measured: Prometheus unreachable")
     }
 
+    @Test("state saved before gate verdicts existed still loads: an outcome with passed alone, a candidate without the unknown-gate fields")
+    func oldStateDecodes() throws {
+        let outcome = try JSONDecoder().decode(GateOutcome.self, from: Data(#"{"gate":"http","passed":false,"summary":"503","evidence":{}}"#.utf8))
+        #expect(outcome.verdict == .failed && !outcome.passed)
+        let passed = try JSONDecoder().decode(GateOutcome.self, from: Data(#"{"gate":"http","passed":true,"summary":"200","evidence":{}}"#.utf8))
+        #expect(passed.verdict == .passed)
+        let unknown = GateOutcome(gate: "prometheus", verdict: .unknown, summary: "down", evidence: [:])
+        let again = try JSONDecoder().decode(GateOutcome.self, from: try JSONEncoder().encode(unknown))
+        #expect(again == unknown)
+        let candidate = try JSONDecoder().decode(Candidate.self, from: Data(#"{"revision":"abc","phase":"verifying","since":0}"#.utf8))
+        #expect(candidate.checksUnknownSince == nil && candidate.checksRetryAt == nil && candidate.phase == .verifying)
+    }
+
     @Test("a held revision does not enter until released")
     mutating func holds() throws {
         var machine = PromotionMachine(pipeline: Self.pipeline)

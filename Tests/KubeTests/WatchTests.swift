@@ -129,7 +129,7 @@ struct WatchTests {
         // Half-open from here (bookmarks are lost in the hole), and no other request fails: the
         // silence limit alone finds it.
         cluster.server.simulation.faults.blackHole.open(for: .seconds(1))
-        #expect(describe(try await events.next(within: .seconds(5))) == "interrupted")
+        #expect(describe(try await events.next(within: .seconds(15))) == "interrupted")
         #expect(describe(try await events.next(within: .seconds(20))) == "resumed")
         try await cluster.client.apply(configMap("after"))
         // (On a loaded machine the watch may be interrupted and resumed again meanwhile.)
