@@ -39,7 +39,12 @@ struct PrometheusAnalysisTests {
         func gate(_ query: String, count: Int = 3) -> PrometheusGate {
             PrometheusGate(url: prometheus.url, query: query, max: 0.05, interval: .milliseconds(500), count: count)
         }
-        let good = await PrometheusAnalysis(gate(Self.errorRate("good")), client: client).evaluate()
+        var good = await PrometheusAnalysis(gate(Self.errorRate("good")), client: client).evaluate()
+        // A Prometheus still busy (a loaded machine) may give up on a query: no verdict, asked again.
+        for _ in 0..<20 where good.verdict == .unknown {
+            try await Task.sleep(for: .milliseconds(500))
+            good = await PrometheusAnalysis(gate(Self.errorRate("good")), client: client).evaluate()
+        }
         #expect(good.passed, "\(good.summary)")
         #expect(good.evidence["measurements"]?.array?.count == 3)
         #expect(good.evidence["measurements"]?.array?.allSatisfy { $0["value"] == .double(0) && $0["passed"] == true } == true,
