@@ -13,10 +13,7 @@ struct SignedApprovalTests {
     func signedApprovals() async throws {
         let keys = try TemporaryDirectory("approver-keys")
         defer { keys.remove() }
-        func make(_ name: String) async throws -> String {
-            try await CommandRun.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", keys.path + "/" + name]).requireSuccess()
-            return try String(contentsOfFile: keys.path + "/" + name + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        func make(_ name: String) async throws -> String { try await Self.makeKey(name, in: keys) }
         let bob = try await make("bob"), carol = try await make("carol")
         _ = try await make("mallory")
         var options = PromotionFlow.Options()
@@ -181,10 +178,7 @@ struct SignedApprovalTests {
     func signedCommits() async throws {
         let keys = try TemporaryDirectory("commit-signer-keys")
         defer { keys.remove() }
-        func make(_ name: String) async throws -> String {
-            try await CommandRun.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", keys.path + "/" + name]).requireSuccess()
-            return try String(contentsOfFile: keys.path + "/" + name + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        func make(_ name: String) async throws -> String { try await Self.makeKey(name, in: keys) }
         let bob = try await make("bob"), carol = try await make("carol"), dana = try await make("dana")
         _ = try await make("mallory")
         var options = PromotionFlow.Options()
@@ -274,6 +268,12 @@ struct SignedApprovalTests {
         #expect(reason == "commit \(v1.prefix(8)) (committed by committer@example.com) it is not signed; production requires every commit signed "
                 + "by a key in commit-signers", "\(reason)")
 
+    }
+
+    /// A new Ed25519 key `name` in `keys` (ssh-keygen, no passphrase); its public key line.
+    static func makeKey(_ name: String, in keys: TemporaryDirectory) async throws -> String {
+        try await CommandRun.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", keys.path + "/" + name]).requireSuccess()
+        return try String(contentsOfFile: keys.path + "/" + name + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The reason an inbox item was refused, once the driver handled it (nil when accepted).
