@@ -340,7 +340,10 @@ struct SharedCacheTests {
         let second = try await fixture.commit(["app/cm.yaml": configMapYAML("settings", "2")])
         let quick = try await fixture.impatientClient()
         let impatient = Reconciler(environment: plain.environment, client: quick, renderer: plain.renderer, inventory: fixture.audit)
-        fixture.server.simulation.faults.blackHole.open(for: .seconds(3))
+        // The hole stays open until the cache is seen distrusting the scope, however late a
+        // loaded machine runs the sync (a hole of fixed length can close before it); 40 s only
+        // bounds a failing run.
+        fixture.server.simulation.faults.blackHole.open(for: .seconds(40))
         let lost = await impatient.sync(revision: second)
         #expect(lost.unavailable && !lost.errors.isEmpty, "\(lost.errors)")
         // While its watch is down the cache does not answer for the scope.
@@ -350,7 +353,7 @@ struct SharedCacheTests {
             if !distrusted { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(distrusted, "the cache kept trusting a silent watch")
-        try await waitUntil("the black hole to close", every: .milliseconds(100)) { !fixture.server.simulation.faults.blackHole.isOpen }
+        fixture.server.simulation.faults.blackHole.close()
         let back = await impatient.sync(revision: second)
         #expect(back.errors == [] && back.synced && back.applied, "\(back.errors)")
         // Someone else's change after the hole reaches the cache through the resumed watch.
