@@ -13,7 +13,16 @@ import Testing
 struct LoopTests {
     actor Reports {
         var all: [StatusReport] = []
-        func add(_ report: StatusReport) { all.append(report) }
+        /// When each report came, by index.
+        var times: [ContinuousClock.Instant] = []
+        func add(_ report: StatusReport) {
+            all.append(report)
+            times.append(.now)
+        }
+        /// When the reports from index `start` on that `match` came.
+        func times(from start: Int, _ match: (StatusReport) -> Bool) -> [ContinuousClock.Instant] {
+            zip(all, times).dropFirst(start).filter { match($0.0) }.map(\.1)
+        }
 
         /// Waits (up to 15 s) for a report that `matches`.
         func wait(_ matches: @Sendable (StatusReport) -> Bool) async throws -> StatusReport? {
@@ -99,28 +108,33 @@ struct LoopTests {
         #expect(try await reports.wait { $0.synced && $0.health == .healthy } != nil, "the rollout did not settle")
         let deployments = ClusterCache.Scope(apiVersion: "apps/v1", kind: "Deployment", namespace: "shop")
         for _ in 0..<50 where await !cache.isSynced(deployments) { try await Task.sleep(for: .milliseconds(100)) }
-        // Another writer sets the replicas every 100 ms for 8 s: about 80 changes, each one a
-        // watch event that would wake the environment.
+        // Another writer sets the replicas every 100 ms until the third heal (40 s at most):
+        // each change a watch event that would wake the environment. Stopping at a count of heals,
+        // not after a fixed time, so a loaded machine's slow passes cannot make too few of them
+        // (a clean-checkout run once saw one heal in a fixed 8 s).
         let before = await reports.all.count
         let fighting = ContinuousClock.now
         var changes = 0
-        while ContinuousClock.now - fighting < .seconds(8) {
+        let healed: @Sendable (StatusReport) -> Bool = { $0.driftFound && $0.applied }
+        while ContinuousClock.now - fighting < .seconds(40), await reports.times(from: before, healed).count < 3 {
             _ = try await fixture.client.apply(["apiVersion": "apps/v1", "kind": "Deployment", "metadata": ["name": "web", "namespace": "shop"],
                                                 "spec": ["replicas": .int(Int64(3 + changes % 2))]], fieldManager: "other-controller", force: true)
             changes += 1
             try await Task.sleep(for: .milliseconds(100))
         }
-        let heals = await reports.all.dropFirst(before).filter { $0.driftFound && $0.applied }.count
+        let heals = await reports.times(from: before, healed)
         task.cancel()
         await task.value
         await cache.stop()
-        // With the back-off, heals at about 0, 2 and 6 s (3 measured); the passes between, woken
-        // or looking at the rollout, only report the drift. A loose bound for a loaded machine,
-        // far below one heal per change (before the fix: 8, one per settling pass).
-        // (The premise: the other writer kept changing it; 14 in 8 s in one loaded full run.)
+        // With the back-off, heals about 2 s and then 4 s apart; the passes between, woken or
+        // looking at the rollout, only report the drift. Without it they would follow the changes
+        // (100 ms apart); a back-off that does not grow would give a second gap of 2 s.
         #expect(changes >= 10, "the other writer made only \(changes) changes")
-        #expect(heals >= 2, "self-heal gave up: \(heals) heals")
-        #expect(heals <= 6, "\(heals) heals for \(changes) changes: no back-off")
+        try #require(heals.count >= 3, "self-heal gave up: \(heals.count) heals in 40 s, for \(changes) changes")
+        let gaps = zip(heals.dropFirst(), heals).map { $0 - $1 }
+        #expect(gaps[0] >= .milliseconds(1500), "heals \(gaps[0]) apart: no back-off")
+        #expect(gaps[1] >= .seconds(3), "heals \(gaps[1]) apart after \(gaps[0]): the back-off did not grow")
+        #expect(heals.count * 10 < changes, "\(heals.count) heals for \(changes) changes")
     }
 
     @Test("a pass cut short by stopping the loop is not reported")
