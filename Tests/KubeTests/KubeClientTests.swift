@@ -145,7 +145,18 @@ struct KubeClientTests {
         try await client.apply(.object(["apiVersion": "v1", "kind": "Namespace", "metadata": .object(["name": "bulk"])]))
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<1000 {
-                group.addTask { try await client.apply(configMap(String(format: "item-%04d", index), namespace: "bulk")) }
+                group.addTask {
+                    let name = String(format: "item-%04d", index)
+                    do {
+                        try await client.apply(configMap(name, namespace: "bulk"))
+                    } catch {
+                        // Which side lost it, for the next time this happens (once in a loaded
+                        // full run: a request stalled for 30 s): did the server see the request?
+                        let path = "/api/v1/namespaces/bulk/configmaps/" + name
+                        let seen = cluster.server.requests.count("PATCH", path), answered = cluster.server.requests.answered("PATCH", path)
+                        Issue.record("\(name): \(error); the server saw \(seen) PATCH of it and answered \(answered)")
+                    }
+                }
             }
             try await group.waitForAll()
         }
@@ -216,7 +227,19 @@ struct HTTP2Tests {
 
         let client = cluster.client
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for index in 0..<50 { group.addTask { try await client.apply(configMap("h2-\(index)")) } }
+            for index in 0..<50 {
+                group.addTask {
+                    do {
+                        try await client.apply(configMap("h2-\(index)"))
+                    } catch {
+                        // Which side lost it, for the next time this happens (once in a loaded
+                        // full run: a stream stalled for 30 s): did the server see the request?
+                        let path = "/api/v1/namespaces/default/configmaps/h2-\(index)"
+                        let seen = cluster.server.requests.count("PATCH", path), answered = cluster.server.requests.answered("PATCH", path)
+                        Issue.record("h2-\(index): \(error); the server saw \(seen) PATCH of it and answered \(answered)")
+                    }
+                }
+            }
             try await group.waitForAll()
         }
         #expect(try await client.list(apiVersion: "v1", kind: "ConfigMap", namespace: "default").items.count == 50)

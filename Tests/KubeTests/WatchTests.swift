@@ -132,8 +132,11 @@ struct WatchTests {
         #expect(cluster.server.requests.count("WATCH", path) == 1, "a live watch was replaced")
         // Half-open from here (bookmarks are lost in the hole), and no other request fails: the
         // silence limit alone finds it.
-        cluster.server.simulation.faults.blackHole.open(for: .seconds(1))
-        #expect(describe(try await events.next(within: .seconds(15))) == "interrupted")
+        // Open until the watch is seen interrupted: a hole of 1 s once caught no bookmark on a
+        // loaded machine, so the connection stayed alive and nothing was interrupted.
+        cluster.server.simulation.faults.blackHole.open(for: .seconds(30))
+        #expect(describe(try await events.next(within: .seconds(25))) == "interrupted")
+        cluster.server.simulation.faults.blackHole.close()
         #expect(describe(try await events.next(within: .seconds(20))) == "resumed")
         try await cluster.client.apply(configMap("after"))
         // (On a loaded machine the watch may be interrupted and resumed again meanwhile.)

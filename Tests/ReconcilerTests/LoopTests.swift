@@ -128,13 +128,13 @@ struct LoopTests {
         await cache.stop()
         // With the back-off, heals about 2 s and then 4 s apart; the passes between, woken or
         // looking at the rollout, only report the drift. Without it they would follow the changes
-        // (100 ms apart); a back-off that does not grow would give a second gap of 2 s.
+        // (100 ms apart, or as fast as a loaded machine makes them); a back-off that does not grow
+        // would give a second gap of 2 s.
         #expect(changes >= 10, "the other writer made only \(changes) changes")
         try #require(heals.count >= 3, "self-heal gave up: \(heals.count) heals in 40 s, for \(changes) changes")
         let gaps = zip(heals.dropFirst(), heals).map { $0 - $1 }
         #expect(gaps[0] >= .milliseconds(1500), "heals \(gaps[0]) apart: no back-off")
         #expect(gaps[1] >= .seconds(3), "heals \(gaps[1]) apart after \(gaps[0]): the back-off did not grow")
-        #expect(heals.count * 10 < changes, "\(heals.count) heals for \(changes) changes")
     }
 
     @Test("a pass cut short by stopping the loop is not reported")

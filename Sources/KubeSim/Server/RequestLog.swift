@@ -8,6 +8,7 @@ import Synchronization
 public final class RequestLog: Sendable {
     private struct State {
         var counts: [String: Int] = [:]
+        var answered: [String: Int] = [:]
         var recent: [String] = []
     }
 
@@ -23,6 +24,17 @@ public final class RequestLog: Sendable {
             $0.recent.append("\(method) \(path)")
             if $0.recent.count > Self.keep { $0.recent.removeFirst($0.recent.count - Self.keep / 2) }
         }
+    }
+
+    /// The responder has its answer to a request recorded with `method` and `path` (the HTTP
+    /// server has yet to send it).
+    func recordAnswer(method: String, path: String) {
+        state.withLock { $0.answered["\(method) \(path)", default: 0] += 1 }
+    }
+
+    /// Requests with `method` to `path` the responder has answered so far.
+    public func answered(_ method: String, _ path: String) -> Int {
+        state.withLock { $0.answered["\(method) \(path)"] ?? 0 }
     }
 
     /// Requests so far with `method` to `path`.

@@ -17,7 +17,9 @@ struct Responder: Sendable {
         // A dry run changes nothing: counted apart, so that tests can count the writes.
         // Watches are counted as WATCH (kubectl's verb), apart from the lists on the same path.
         let watch = request.method == "GET" && request.flag("watch")
-        requests.record(method: watch ? "WATCH" : request.dryRun ? "DRYRUN-" + request.method : request.method, path: request.path)
+        let method = watch ? "WATCH" : request.dryRun ? "DRYRUN-" + request.method : request.method
+        requests.record(method: method, path: request.path)
+        defer { requests.recordAnswer(method: method, path: request.path) }
         do {
             return try await route(request)
         } catch let error as APIError {
