@@ -34,7 +34,7 @@ build: deps
 
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --experimental-maximum-parallelization-width 24
 
 # The main job end to end on local simulated clusters (scripts/demo.sh); leaves everything
 # running in ./demo until `make demo-stop`.

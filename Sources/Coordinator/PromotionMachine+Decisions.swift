@@ -121,18 +121,19 @@ extension PromotionMachine {
         return effects + advance(now: now)
     }
 
-    /// Lets a held revision promote again: it re-enters the stage after the last one that
-    /// verified it, when that stage does not already run it.
+    /// Lets a held revision promote again: it re-enters the first stage that does not run it
+    /// and that it may enter (the stage before verified it; the first stage: it is the head).
+    /// What a stage runs is its ref, not what it last verified: during the rollback's own
+    /// verification the stage still lists the held revision as verified (a release then once
+    /// re-entered nowhere, and the revision never came back).
     public mutating func release(_ revision: String, actor: String, now: Date) throws(Refusal) -> [PromotionEffect] {
         guard holds.contains(revision) else { throw Refusal(message: "\(revision.prefix(8)) is not held") }
         holds.remove(revision)
         var effects = [record("released", nil, revision, ["actor": .string(actor)])]
-        if let last = stages.lastIndex(where: { $0.verified == revision }), last + 1 < stages.count,
-           stages[last + 1].deployed != revision {
-            effects += enter(stage: last + 1, revision: revision, now: now)
-        } else if head == revision, stages[0].deployed != revision {
-            effects += enter(stage: 0, revision: revision, now: now)
+        let target = stages.indices.first { index in
+            stages[index].deployed != revision && (index == 0 ? head == revision : stages[index - 1].verified == revision)
         }
+        if let target { effects += enter(stage: target, revision: revision, now: now) }
         return effects + advance(now: now)
     }
 

@@ -43,24 +43,34 @@ extension Reconciler {
         // lists them (as the very object, when it recorded a uid).
         let listed = Dictionary(inventory.entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
 
-        var changes = try await withTaskGroup(of: Result<Change, Failure>.self) { group in
-            for manifest in desired {
+        let results = await withTaskGroup(of: (Int, Result<Change, Failure>).self) { group in
+            for (index, manifest) in desired.enumerated() {
                 group.addTask {
                     do throws(Failure) {
                         let kind = manifest.key.group + "|" + manifest.kind
                         let deferred = arrivingNamespaces.contains(manifest.namespace) || arrivingKinds.contains(kind)
                         let schema = Self.isBuiltIn(group: manifest.key.group) ? "" : crdVersions[kind]
-                        return .success(try await change(for: manifest, live: live[manifest.key], schema: schema, generation: generation,
-                                                         deferred: deferred, schemaChanging: changingKinds.contains(kind), listed: listed[manifest.key]))
+                        return (index, .success(try await change(for: manifest, live: live[manifest.key], schema: schema, generation: generation,
+                                                                 deferred: deferred, schemaChanging: changingKinds.contains(kind),
+                                                                 listed: listed[manifest.key])))
                     } catch {
-                        return .failure(error)
+                        return (index, .failure(error))
                     }
                 }
             }
-            var out: [Result<Change, Failure>] = []
+            var out: [(Int, Result<Change, Failure>)] = []
             for await result in group { out.append(result) }
-            return out
-        }.map { result throws(Failure) in try result.get() }
+            return out.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        // The failure reported is the same whichever object's check ends first: the first definite
+        // one in the revision's order (it fails the revision whatever else happens), else the
+        // first one that is the cluster not answering.
+        let failures = results.compactMap { result -> Failure? in
+            if case .failure(let failure) = result { return failure }
+            return nil
+        }
+        if let failure = failures.first(where: { !$0.isTransient }) ?? failures.first { throw failure }
+        var changes = results.compactMap { try? $0.get() }
 
         for entry in candidates {
             guard let object = live[entry.key], isOurs(object, key: entry.key, forPrune: true), Self.isSameObject(object, as: entry) else { continue }

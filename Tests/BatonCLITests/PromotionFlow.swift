@@ -28,6 +28,8 @@ final class PromotionFlow: @unchecked Sendable {
         var stagingGates: [String] = []
         /// Production's deploy windows, as YAML flow mappings (`{deny: {...}}`).
         var productionWindows: [String] = []
+        /// Every environment's `sync.timeout`.
+        var syncTimeout = "40s"
     }
 
     let options: Options
@@ -59,7 +61,7 @@ final class PromotionFlow: @unchecked Sendable {
                 cluster: {kubeconfig: \(dir.path)/kubeconfig, context: baton-\(name)}
                 namespace: guestbook
                 source: {path: app}
-                sync: {interval: 1s, timeout: 40s}
+                sync: {interval: 1s, timeout: \(options.syncTimeout)}
                 """)
         }
         var url = "./repo"

@@ -75,6 +75,10 @@ struct PromotionFlowTests {
         var options = PromotionFlow.Options()
         options.productionManual = false
         options.soaks["production"] = "4s"  // the production faults below come while it soaks
+        // A request sent into the black hole below hears nothing until the client's stall limit
+        // (30 s) ends it: with 40 s, a run whose first production sync met the hole failed there
+        // on the timeout, as it should. The timeout must leave room for that and the retries.
+        options.syncTimeout = "120s"
         let flow = try await PromotionFlow("flow-faults", options)
         defer { Task { await flow.close() } }
         for server in flow.servers.values {
@@ -190,6 +194,9 @@ struct PromotionFlowTests {
         await #expect(flow.ref("production") == v1)
         let status = try await flow.baton(["status", "guestbook"])
         #expect(status.stdout.contains("held: \(v2.prefix(8)) (a rollback replaced it; baton release guestbook \(v2.prefix(8))"), "\(status.stdout)")
+        // The rollback's verification, cut short by the restart, ends after it (not within the
+        // 3 s above on a loaded machine: two runs saw it still verifying).
+        try await flow.wait("the rollback verified") { flow.phase("production", v1) == "verified" }
         let history = try await flow.baton(["history", "--env", "production"])
         #expect(history.stdout.contains("production   \(v1.prefix(8))  \(v2.prefix(8))  rollback  verified  bob@example.com"), "\(history.stdout)")
 

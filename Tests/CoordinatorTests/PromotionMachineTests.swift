@@ -309,6 +309,26 @@ struct PromotionMachineTests {
         }
     }
 
+    @Test("a release while the rollback is still verifying brings the held revision back to the stage the rollback took it out of")
+    mutating func releaseDuringRollbackVerification() throws {
+        var machine = PromotionMachine(pipeline: Self.pipeline)
+        _ = machine.commit("A", now: at(0))
+        _ = deliver(&machine, stage: 0, "A", at: 1)
+        _ = machine.tick(now: at(12))
+        _ = machine.commit("B", now: at(13))
+        _ = deliver(&machine, stage: 0, "B", at: 14)
+        _ = machine.tick(now: at(25))
+        _ = try machine.rollback(stage: 0, to: "A", actor: "bob@x", reason: "B is slow", now: at(26))
+        _ = deliver(&machine, stage: 0, "A", at: 27)  // dev runs A again; its 10 s soak has not passed
+        #expect(machine.stages[0].candidate?.phase == .verifying && machine.stages[0].verified == "B")
+        // Dev still lists B as verified (the rollback is not yet): B must come back to dev all the
+        // same, not be sent on to staging, nor go nowhere (it once went nowhere).
+        let released = try machine.release("B", actor: "bob@x", now: at(29))
+        #expect(kinds(released) == ["released - B", "superseded dev A", "entered dev B", "promoting dev B"])
+        #expect(moves(released) == ["dev: A → B"])
+        #expect(machine.holds.isEmpty)
+    }
+
     @Test("a manual promotion needs the revision verified in the stage before, or --force; the machine survives a snapshot")
     mutating func manualPromotionAndSnapshot() throws {
         var machine = PromotionMachine(pipeline: Self.pipeline)

@@ -48,7 +48,7 @@ struct CredentialTests {
                   - {name: BATON_TEST_TOKEN, value: "\(cluster.server.token ?? "")"}
                   - {name: BATON_TEST_COUNT, value: "\(folder)/runs"}
                   - {name: BATON_TEST_INFO, value: "\(folder)/info"}
-                  - {name: BATON_TEST_TTL, value: "15"}
+                  - {name: BATON_TEST_TTL, value: "30"}
                   - {name: BATON_TEST_TOKEN_FILE, value: "\(folder)/token"}
                   installHint: "Install the test plugin: see the Baton README."
                   interactiveMode: Never
@@ -96,7 +96,9 @@ struct CredentialTests {
         #expect(runs(cluster) == 1)
         let info = try String(contentsOfFile: cluster.folder.path + "/info", encoding: .utf8)
         #expect(info.contains("\"kind\":\"ExecCredential\"") && info.contains("\"interactive\":false"))
-        try await Task.sleep(for: .milliseconds(15500))  // the credential lives 14 to 15 s (whole seconds)
+        // The credential lives 29 to 30 s (whole seconds): with 15 s a loaded full run took longer
+        // than that over the two requests above, and the list ran the plugin again.
+        try await Task.sleep(for: .milliseconds(30500))
         // Ten requests at once after expiry share one run of the plugin.
         try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<10 { group.addTask { try await client.version().major } }
