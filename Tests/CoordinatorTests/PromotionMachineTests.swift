@@ -281,8 +281,8 @@ struct PromotionMachineTests {
         #expect(machine.stages[2].candidate?.blockedBy == nil)
     }
 
-    @Test("a rollback moves the ref anywhere, holds what it replaced, and does not move on; release lets it through again")
-    mutating func rollbackAndRelease() throws {
+    /// A verified in dev, then B (the branch's head) verified there and entering staging.
+    mutating func twoVerifiedInDev() -> PromotionMachine {
         var machine = PromotionMachine(pipeline: Self.pipeline)
         _ = machine.commit("A", now: at(0))
         _ = deliver(&machine, stage: 0, "A", at: 1)
@@ -290,6 +290,12 @@ struct PromotionMachineTests {
         _ = machine.commit("B", now: at(13))
         _ = deliver(&machine, stage: 0, "B", at: 14)
         _ = machine.tick(now: at(25))
+        return machine
+    }
+
+    @Test("a rollback moves the ref anywhere, holds what it replaced, and does not move on; release lets it through again")
+    mutating func rollbackAndRelease() throws {
+        var machine = twoVerifiedInDev()
         #expect(machine.stages[0].verified == "B" && machine.stages[1].candidate?.revision == "B")
         let back = try machine.rollback(stage: 0, to: "A", actor: "bob@x", reason: "B is slow", now: at(26))
         #expect(kinds(back) == ["held dev B", "promoting dev A"])
@@ -311,13 +317,7 @@ struct PromotionMachineTests {
 
     @Test("a release while the rollback is still verifying brings the held revision back to the stage the rollback took it out of")
     mutating func releaseDuringRollbackVerification() throws {
-        var machine = PromotionMachine(pipeline: Self.pipeline)
-        _ = machine.commit("A", now: at(0))
-        _ = deliver(&machine, stage: 0, "A", at: 1)
-        _ = machine.tick(now: at(12))
-        _ = machine.commit("B", now: at(13))
-        _ = deliver(&machine, stage: 0, "B", at: 14)
-        _ = machine.tick(now: at(25))
+        var machine = twoVerifiedInDev()
         _ = try machine.rollback(stage: 0, to: "A", actor: "bob@x", reason: "B is slow", now: at(26))
         _ = deliver(&machine, stage: 0, "A", at: 27)  // dev runs A again; its 10 s soak has not passed
         #expect(machine.stages[0].candidate?.phase == .verifying && machine.stages[0].verified == "B")
