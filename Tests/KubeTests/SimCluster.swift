@@ -3,6 +3,7 @@ import BatonTestSupport
 import Foundation
 import Kube
 import KubeSim
+import Testing
 
 /// A KubeSim cluster over HTTPS with its token, and Baton's client for it, made from the
 /// kubeconfig `baton sim up` writes.
@@ -26,6 +27,19 @@ struct SimCluster {
     /// Another client for the same cluster, with other settings.
     func client(retry: RetryPolicy = RetryPolicy(), context: String? = nil) throws -> KubeClient {
         try KubeClient(try Kubeconfig.load(paths: [folder.path + "/kubeconfig"]).resolve(context: context), retry: retry)
+    }
+
+    /// Applies the ConfigMap `object` with `client`; a failure is recorded with whether
+    /// the server saw the request and answered it, which tells which side held it up.
+    func applyConfigMap(_ object: JSONValue, sourceLocation: SourceLocation = #_sourceLocation) async {
+        do {
+            try await client.apply(object)
+        } catch {
+            let name = object[path: ["metadata", "name"]]?.string ?? "", namespace = object[path: ["metadata", "namespace"]]?.string ?? ""
+            let path = "/api/v1/namespaces/\(namespace)/configmaps/\(name)"
+            let seen = server.requests.count("PATCH", path), answered = server.requests.answered("PATCH", path)
+            Issue.record("\(namespace)/\(name): \(error); the server saw \(seen) PATCH of it and answered \(answered)", sourceLocation: sourceLocation)
+        }
     }
 
     func stop() async {
