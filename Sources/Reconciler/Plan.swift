@@ -29,6 +29,9 @@ public struct Change: Sendable {
     /// The server refuses the change in place (an immutable field) and the object allows
     /// Baton to delete and recreate it (`baton.dev/sync-options: Replace=true`).
     public var recreate = false
+    /// Under what the server's answer to applying `desired` is kept (nil: not kept, a custom
+    /// resource whose CRD could not be read).
+    var verdictKey: VerdictCache.Key?
 
     /// A YAML line diff of the whole object as the cluster has it and as the server would store
     /// the revision's version (Secret values masked; server bookkeeping and Baton's revision

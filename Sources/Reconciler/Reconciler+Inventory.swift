@@ -65,8 +65,6 @@ final class VerdictCache: Sendable {
     }
 
     private let entries = Mutex<[Key: Entry]>([:])
-    /// The context the newest plan saw each object hash under, for `remember`.
-    private let context = Mutex<[String: Key]>([:])
     private let limit = 20_000
 
     static func digest(_ object: JSONValue) -> Data {
@@ -89,21 +87,5 @@ final class VerdictCache: Sendable {
             if map.count >= limit { map.removeAll(keepingCapacity: true) }
             map[key] = Entry(digest: digest, version: nil)
         }
-        note(key)
-    }
-
-    /// Remembers under which schema and discovery generation an object was planned, so that
-    /// the answer to its apply can be kept (`remember`).
-    func note(_ key: Key) {
-        context.withLock { map in
-            if map.count >= limit { map.removeAll(keepingCapacity: true) }
-            map[key.object] = key
-        }
-    }
-
-    /// Keeps an apply's answer under the context its plan saw.
-    func remember(sent: JSONValue, stored: JSONValue) {
-        guard let key = context.withLock({ $0[Normalizer.hash(sent)] }) else { return }
-        put(key, stored)
     }
 }

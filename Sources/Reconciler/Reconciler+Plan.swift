@@ -142,9 +142,9 @@ extension Reconciler {
             throw .notOurs(manifest.key, source: manifest.source, tracked: live[path: ["metadata", "annotations", Normalizer.trackingAnnotation]]?.string)
         }
         guard let live else {
-            if let schema { verdicts.note(VerdictCache.Key(object: Normalizer.hash(manifest.object), schema: schema, discovery: generation)) }
             var create = Change(key: manifest.key, apiVersion: manifest.apiVersion, action: .create, drifted: false, desired: manifest.object,
                                 live: nil, source: manifest.source)
+            create.verdictKey = schema.map { VerdictCache.Key(object: Normalizer.hash(manifest.object), schema: $0, discovery: generation) }
             if !deferred { create.checked = try await check(create) }
             return create
         }
@@ -186,8 +186,10 @@ extension Reconciler {
         // cluster differs: someone changed the cluster.
         let unchangedInGit = manifest.object[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]]
             == live[path: ["metadata", "annotations", Normalizer.contentHashAnnotation]]
-        return Change(key: manifest.key, apiVersion: manifest.apiVersion, action: matches ? .unchanged : .update,
-                      drifted: !matches && unchangedInGit, desired: sent, live: live, source: manifest.source, stored: stored)
+        var change = Change(key: manifest.key, apiVersion: manifest.apiVersion, action: matches ? .unchanged : .update,
+                            drifted: !matches && unchangedInGit, desired: sent, live: live, source: manifest.source, stored: stored)
+        change.verdictKey = verdictKey
+        return change
     }
 
     /// The server's dry run of a create, so that an object the server refuses fails the

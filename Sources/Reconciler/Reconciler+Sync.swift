@@ -217,7 +217,7 @@ extension Reconciler {
                         let stored = try await client.apply(desired, force: true)
                         // The next pass compares against this answer without asking again, and
                         // reads it from the cache even before the watch reports it.
-                        verdicts.remember(sent: desired, stored: stored)
+                        if let key = change.verdictKey { verdicts.put(key, stored) }
                         await cache?.observe(stored, scope: Self.scope(change.apiVersion, change.key))
                         return (change.key, .success(stored))
                     } catch {

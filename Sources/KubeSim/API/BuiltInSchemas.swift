@@ -52,9 +52,34 @@ enum BuiltInSchemas {
     /// `removeUnknownFields`, and the values of the wrong shape found on the way (left as they are).
     static func check(_ type: ResourceType, _ object: inout JSONValue, byIndex: Bool = false) -> (unknown: [String], mismatched: [Mismatch]) {
         guard let name = table.kinds[type.apiVersion + "/" + type.kind] else { return ([], []) }
+        // Most bodies declare only known fields: a read-only look settles that without
+        // copying the object or writing a path; only a body with something to report is walked.
+        if conforms(object, as: name[...]) { return ([], []) }
         var walk = Walk(byIndex: byIndex, package: type.version)
         walk.prune(&object, as: name[...], at: "", goPath: "", owner: name)
         return (walk.unknown, walk.mismatched)
+    }
+
+    /// Whether `value` has no field its type lacks and no value of the wrong shape: what
+    /// `Walk.prune` would find nothing in.
+    private static func conforms(_ value: JSONValue, as descriptor: Substring) -> Bool {
+        guard let first = descriptor.first, descriptor != "s", descriptor != "*" else { return true }
+        if case .null = value { return true }
+        switch first {
+        case "[":
+            guard case .array(let items) = value else { return false }
+            return items.allSatisfy { conforms($0, as: descriptor.dropFirst()) }
+        case "{":
+            guard case .object(let entries) = value else { return false }
+            return entries.values.allSatisfy { conforms($0, as: descriptor.dropFirst()) }
+        default:
+            guard let fields = table.types[String(descriptor)] else { return true }
+            guard case .object(let entries) = value else { return false }
+            for (key, child) in entries {
+                guard let field = fields[key], conforms(child, as: field[...]) else { return false }
+            }
+            return true
+        }
     }
 
     private struct Walk {

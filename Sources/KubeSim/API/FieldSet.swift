@@ -67,6 +67,56 @@ enum FieldSet {
         }
     }
 
+    /// What an update changed, as managed fields count it: the paths of `after` whose value
+    /// differs in `before` (`changed`), and the paths of `before` that `after` lacks
+    /// (`removed`). The same sets as filtering `paths(of:)` through `value(in:at:)`, in one
+    /// walk of each side (every write of a controller comes through here).
+    static func changes(from before: JSONValue, to after: JSONValue) -> (changed: Set<FieldPath>, removed: Set<FieldPath>) {
+        var changed: Set<FieldPath> = [], removed: Set<FieldPath> = []
+        var path: FieldPath = []
+        walk(after, other: before, path: &path, into: &changed, differing: true)
+        walk(before, other: after, path: &path, into: &removed, differing: false)
+        return (changed, removed)
+    }
+
+    /// Walks `value` as `collect` does, with `other` the node at the same path on the other
+    /// side (nil where it has none); a path is kept when the other side differs there
+    /// (`differing`) or lacks it.
+    private static func walk(_ value: JSONValue, other: JSONValue?, path: inout FieldPath, into out: inout Set<FieldPath>, differing: Bool) {
+        guard case .object(let object) = value, !object.isEmpty else {
+            if !path.isEmpty, differing ? other != value : other == nil { out.insert(path) }
+            return
+        }
+        for (key, child) in object {
+            path.append("f:" + key)
+            let counterpart = other?[key]
+            if case .array(let elements) = child, let keys = listKeys(field: key, elements: elements) {
+                if elements.isEmpty, differing ? counterpart != child : counterpart == nil { out.insert(path) }
+                // The other side's elements by their own key step (its list may key differently).
+                var others: [String: JSONValue] = [:]
+                if let otherElements = counterpart?.array, let otherKeys = listKeys(field: key, elements: otherElements) {
+                    for element in otherElements where others[keyStep(element, keys: otherKeys)] == nil {
+                        others[keyStep(element, keys: otherKeys)] = element
+                    }
+                }
+                // A key listed twice is looked up as its first element, on both sides.
+                var seen: Set<String> = []
+                for element in elements {
+                    let step = keyStep(element, keys: keys)
+                    guard seen.insert(step).inserted else { continue }
+                    let match = others[step]
+                    path.append(step)
+                    if differing ? match != element : match == nil { out.insert(path) }
+                    walk(element, other: match, path: &path, into: &out, differing: differing)
+                    path.removeLast()
+                }
+            } else {
+                walk(child, other: counterpart, path: &path, into: &out, differing: differing)
+            }
+            path.removeLast()
+        }
+    }
+
     /// The value at `path`, or nil.
     static func value(in root: JSONValue, at path: FieldPath) -> JSONValue? {
         var current: JSONValue? = root

@@ -187,8 +187,7 @@ extension ClusterState {
         var newOwners = ownership ?? owners[key] ?? [:]
         if ownership == nil {
             let before = Self.userFields(type, live), after = Self.userFields(type, object)
-            let changed = FieldSet.paths(of: after).filter { FieldSet.value(in: before, at: $0) != FieldSet.value(in: after, at: $0) }
-            let removed = FieldSet.paths(of: before).filter { FieldSet.value(in: after, at: $0) == nil }
+            let (changed, removed) = FieldSet.changes(from: before, to: after)
             for owner in newOwners.keys { newOwners[owner]?.subtract(changed); newOwners[owner]?.subtract(removed) }
             if !changed.isEmpty { newOwners[Manager(name: manager, operation: operation), default: []].formUnion(changed) }
         }
