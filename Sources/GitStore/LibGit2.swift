@@ -14,7 +14,7 @@ public enum LibGit2 {
         // Every open repository's decoded objects count against one limit (libgit2's default is
         // 256 MiB); Baton keeps what it renders in caches of its own, and a coordinator with
         // hundreds of pipelines opens hundreds of handles.
-        _ = cgit2_set_cache_max_size(32 << 20)
+        _ = cgit2_set_cache_max_size(4 << 20)
         return true
     }()
 
