@@ -20,7 +20,7 @@ public final class GitStore: @unchecked Sendable {
     public var isBare: Bool { workTree == nil }
     /// Name and email for reflog entries; read and written only on `queue`.
     var identity = (name: "baton", email: "baton@localhost")
-    /// Checks loose objects before libgit2 reads them; used only on `queue`.
+    /// Checks loose objects before libgit2 reads them; shared by the stores on this repository.
     private let looseObjects: LooseObjectCheck
 
     init(handle: OpaquePointer, label: String) {
@@ -31,7 +31,7 @@ public final class GitStore: @unchecked Sendable {
         self.queue = DispatchQueue(label: "baton.gitstore." + label, target: .global())
         gitDirectory = String(cString: git_repository_path(handle))
         workTree = git_repository_workdir(handle).map { String(cString: $0) }
-        looseObjects = LooseObjectCheck(gitDirectory: gitDirectory)
+        looseObjects = LooseObjectCheck.shared(gitDirectory: gitDirectory)
         _ = git_repository_set_ident(handle, "baton", "baton@localhost")
     }
 

@@ -225,3 +225,31 @@ struct TreeTests {
         #expect(fsck.status != 0)
     }
 }
+
+extension TreeTests {
+    @Test("stores open on one repository share one loose-object check: a damaged object stops both, its repair frees both")
+    func sharedLooseObjectCheck() async throws {
+        let box = try Sandbox()
+        defer { box.remove() }
+        let git = try await box.git("repo")
+        _ = try await git.commit("one", files: ["a.yaml": "a: 1\n"])
+        let first = try await GitStore.open(git.directory), second = try await GitStore.open(git.directory)
+        #expect(try await first.readFile(at: "HEAD", path: "a.yaml") == Array("a: 1\n".utf8))
+        #expect(try await second.readFile(at: "HEAD", path: "a.yaml") == Array("a: 1\n".utf8))
+        // A new commit brings an object that is then cut short in place.
+        let head = try await git.commit("two", files: ["b.yaml": String(repeating: "b: 2\n", count: 200)])
+        let blob = try await git.line("rev-parse", "HEAD:b.yaml")
+        let object = git.directory + "/.git/objects/" + blob.prefix(2) + "/" + blob.dropFirst(2)
+        let intact = try Data(contentsOf: URL(fileURLWithPath: object))
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: object)
+        try intact.prefix(intact.count / 2).write(to: URL(fileURLWithPath: object))
+        let error = await expectGitError(.corrupt) { _ = try await first.readFile(at: head, path: "a.yaml") }
+        #expect(error?.message.hasPrefix("object \(blob) is damaged") == true, "\(error?.message ?? "")")
+        // The other store refuses too, from the same check.
+        await expectGitError(.corrupt) { _ = try await second.readFile(at: head, path: "a.yaml") }
+        // Written anew in one piece, both read again.
+        try intact.write(to: URL(fileURLWithPath: object), options: .atomic)
+        #expect(try await second.readFile(at: head, path: "b.yaml") == Array(String(repeating: "b: 2\n", count: 200).utf8))
+        #expect(try await first.readFile(at: head, path: "a.yaml") == Array("a: 1\n".utf8))
+    }
+}
