@@ -30,7 +30,9 @@ extension AuditStore: InventoryStore {
     func loadInventory(environment: String) throws(AuditError) -> Inventory? {
         do {
             return try reader.read { db in
-                guard let id = try Int64.fetchOne(db, sql: "SELECT max(id) FROM inventory WHERE environment = ?", arguments: [environment])
+                // A statement kept compiled: every pass of every environment asks this.
+                guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(id) FROM inventory WHERE environment = ?"),
+                                                  arguments: [environment])
                 else { return nil }
                 if let kept = inventories.withLock({ $0[environment] }), kept.id == id { return kept.inventory }
                 guard let row = try Row.fetchOne(db, sql: "SELECT revision, entries FROM inventory WHERE id = ?", arguments: [id]) else { return nil }
@@ -65,10 +67,18 @@ extension AuditStore: InventoryStore {
         try storeInventory(inventory)
     }
 
+    /// A row only when the inventory changed: every pass of every environment saves what it
+    /// has, and at rest that is the newest row already (known from the decoded copy while that
+    /// row is still the newest: one index lookup, no encoding, no write transaction).
     func storeInventory(_ inventory: Inventory) throws(AuditError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         do {
+            let unchanged = try reader.read { db in
+                let id = try Int64.fetchOne(db, sql: "SELECT max(id) FROM inventory WHERE environment = ?", arguments: [inventory.environment])
+                return id != nil && inventories.withLock { $0[inventory.environment] }.map { $0.id == id && $0.inventory == inventory } == true
+            }
+            if unchanged { return }
             let text = String(decoding: try encoder.encode(inventory.entries), as: UTF8.self)
             try reader.write { db in
                 let newest = try Row.fetchOne(db, sql: "SELECT revision, entries FROM inventory WHERE environment = ? ORDER BY id DESC LIMIT 1",
@@ -76,6 +86,8 @@ extension AuditStore: InventoryStore {
                 if let newest, newest["entries"] as String == text, newest["revision"] as String == inventory.revision { return }
                 try db.execute(sql: "INSERT INTO inventory (environment, revision, time, entries) VALUES (?, ?, ?, ?)",
                                arguments: [inventory.environment, inventory.revision, Date().formatted(Self.timeFormat), text])
+                let id = db.lastInsertedRowID
+                inventories.withLock { $0[inventory.environment] = (id, inventory) }
             }
         } catch {
             throw AuditError(path: path, message: "cannot save the inventory of \(inventory.environment): \(error)")

@@ -61,6 +61,9 @@ public struct Plan: Sendable {
     public var changes: [Change]
     /// The environment's inventory before this sync (prune candidates come from it only).
     public var inventory: Inventory
+    /// Whether `inventory` is the one the store holds (false: seeded, for an environment
+    /// synced before inventories existed).
+    var inventorySaved = false
 
     public var needsSync: Bool { changes.contains { $0.action != .unchanged } }
 }

@@ -13,7 +13,7 @@ extension Reconciler {
     /// live objects' revision annotations name. When that revision cannot be rendered any more,
     /// only `revision`'s objects are seeded: what the old revision alone applied is left in
     /// place, never deleted on a guess.
-    func currentInventory(desired: [Manifest], revision: String) async throws(Failure) -> Inventory {
+    func currentInventory(desired: [Manifest], revision: String) async throws(Failure) -> (Inventory, saved: Bool) {
         let stored: Inventory?
         let recorded: String?
         do {
@@ -22,7 +22,7 @@ extension Reconciler {
         } catch {
             throw .inventory("\(error)")
         }
-        if let stored { return stored }
+        if let stored { return (stored, true) }
         var entries = desired.map { InventoryEntry(key: $0.key, apiVersion: $0.apiVersion) }
         var deployed = recorded
         if deployed == nil {
@@ -36,7 +36,7 @@ extension Reconciler {
         if let deployed, deployed != revision, let previous = try? await self.desired(revision: deployed) {
             entries = Self.merged(previous.map { InventoryEntry(key: $0.key, apiVersion: $0.apiVersion) }, entries)
         }
-        return Inventory(environment: environment.name, revision: revision, entries: entries)
+        return (Inventory(environment: environment.name, revision: revision, entries: entries), false)
     }
 }
 

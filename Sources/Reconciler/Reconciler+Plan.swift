@@ -16,7 +16,7 @@ extension Reconciler {
     /// says it would store after applying the revision's version (a server-side dry run).
     public func plan(revision: String) async throws(Failure) -> Plan {
         let desired = try await desired(revision: revision)
-        let inventory = try await currentInventory(desired: desired, revision: revision)
+        let (inventory, saved) = try await currentInventory(desired: desired, revision: revision)
         let desiredKeys = Set(desired.map(\.key))
         // Nothing outside the environment's scope is read or pruned (a scope narrowed since).
         let candidates = inventory.entries.filter { !desiredKeys.contains($0.key) && scopeProblem($0.key) == nil }
@@ -77,7 +77,7 @@ extension Reconciler {
             changes.append(Change(key: entry.key, apiVersion: object["apiVersion"]?.string ?? entry.apiVersion, action: .prune, drifted: false,
                                   desired: nil, live: object, source: nil))
         }
-        return Plan(revision: revision, changes: changes.sorted { $0.key < $1.key }, inventory: inventory)
+        return Plan(revision: revision, changes: changes.sorted { $0.key < $1.key }, inventory: inventory, inventorySaved: saved)
     }
 
     /// The groups Kubernetes itself serves (no CRD behind them). Any other group may be a

@@ -46,8 +46,11 @@ extension Reconciler {
             var intended = plan.inventory
             intended.revision = revision
             intended.entries = Self.merged(plan.inventory.entries, desired.map { InventoryEntry(key: $0.key, apiVersion: $0.apiVersion, uid: uids[$0.key]) })
+            // What the store holds now; a pass at rest (the inventory as it was) writes nothing.
+            var saved = plan.inventorySaved ? plan.inventory : nil
             do {
-                try await inventory.saveInventory(intended)
+                if intended != saved { try await inventory.saveInventory(intended) }
+                saved = intended
             } catch {
                 return report(plan.changes.compactMap { results[$0.key] }, synced: false, applied: false,
                               errors: ["\(Failure.inventory("\(error)"))"], drift: drift)
@@ -125,7 +128,7 @@ extension Reconciler {
             let final = Inventory(environment: environment.name, revision: revision,
                                   entries: kept.map { InventoryEntry(key: $0.key, apiVersion: $0.apiVersion, uid: uids[$0.key]) })
             do {
-                try await inventory.saveInventory(final)
+                if final != saved { try await inventory.saveInventory(final) }
             } catch {
                 errors.append("\(Failure.inventory("\(error)"))")
             }

@@ -207,3 +207,36 @@ struct AuditStoreTests {
         #expect(missing.status == 1 && missing.stderr == "baton: no audit database at \(dir.path)/none.db\n")
     }
 }
+
+extension AuditStoreTests {
+    @Test("an inventory saved unchanged adds no row; one written meanwhile by another process is not mistaken for it")
+    func inventoryRowsOnlyOnChange() async throws {
+        let dir = try TemporaryDirectory("audit")
+        defer { dir.remove() }
+        let path = dir.path + "/baton.db"
+        func rows() async throws -> String {
+            let run = try await CommandRun.run("/usr/bin/sqlite3", [path, "SELECT count(*) FROM inventory WHERE environment = 'dev'"])
+            #expect(run.status == 0, "\(run.stderr)")
+            return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let entry = InventoryEntry(key: ResourceKey(group: "", kind: "ConfigMap", namespace: "shop", name: "settings"), apiVersion: "v1", uid: "u1")
+        let first = Inventory(environment: "dev", revision: String(repeating: "a", count: 40), entries: [entry])
+        let store = try AuditStore(path: path)
+        try await store.saveInventory(first)
+        #expect(try await rows() == "1")
+        // Every pass at rest saves what it has: no new row, read or not in between.
+        try await store.saveInventory(first)
+        _ = try await store.inventory(environment: "dev")
+        try await store.saveInventory(first)
+        #expect(try await rows() == "1")
+        // Another process (baton sync from the CLI) writes a newer inventory.
+        var other = first
+        other.revision = String(repeating: "b", count: 40)
+        try await AuditStore(path: path).saveInventory(other)
+        #expect(try await rows() == "2")
+        // This store's copy of the first is no longer the newest row: saving it is a change again.
+        try await store.saveInventory(first)
+        #expect(try await rows() == "3")
+        #expect(try await store.inventory(environment: "dev") == first)
+    }
+}
