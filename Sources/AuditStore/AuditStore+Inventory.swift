@@ -67,18 +67,13 @@ extension AuditStore: InventoryStore {
         try storeInventory(inventory)
     }
 
-    /// A row only when the inventory changed: every pass of every environment saves what it
-    /// has, and at rest that is the newest row already (known from the decoded copy while that
-    /// row is still the newest: one index lookup, no encoding, no write transaction).
+    /// A row only when the inventory differs from the newest one; the row written is kept
+    /// decoded, so the next pass's read of it decodes nothing. (The reconciler does not save an
+    /// inventory its pass left as it was.)
     func storeInventory(_ inventory: Inventory) throws(AuditError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         do {
-            let unchanged = try reader.read { db in
-                let id = try Int64.fetchOne(db, sql: "SELECT max(id) FROM inventory WHERE environment = ?", arguments: [inventory.environment])
-                return id != nil && inventories.withLock { $0[inventory.environment] }.map { $0.id == id && $0.inventory == inventory } == true
-            }
-            if unchanged { return }
             let text = String(decoding: try encoder.encode(inventory.entries), as: UTF8.self)
             try reader.write { db in
                 let newest = try Row.fetchOne(db, sql: "SELECT revision, entries FROM inventory WHERE environment = ? ORDER BY id DESC LIMIT 1",

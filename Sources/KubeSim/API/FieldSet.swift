@@ -95,8 +95,9 @@ enum FieldSet {
                 // The other side's elements by their own key step (its list may key differently).
                 var others: [String: JSONValue] = [:]
                 if let otherElements = counterpart?.array, let otherKeys = listKeys(field: key, elements: otherElements) {
-                    for element in otherElements where others[keyStep(element, keys: otherKeys)] == nil {
-                        others[keyStep(element, keys: otherKeys)] = element
+                    for element in otherElements {
+                        let step = keyStep(element, keys: otherKeys)
+                        if others[step] == nil { others[step] = element }
                     }
                 }
                 // A key listed twice is looked up as its first element, on both sides.
